@@ -1,0 +1,341 @@
+"""The one HTTP layer every venue client shares.
+
+One reused aiohttp session per venue, a timeout on every request, retries with
+exponential backoff and jitter where a retry can help (timeouts, connection
+errors, 5xx, 429 and venue rate-limit codes), Retry-After honoured, and a venue
+that answers 403/418 (an IP ban) left alone for the ban period. Every failure
+becomes a `VenueError` naming the venue and the endpoint; query strings are
+never part of the name, so nothing signed ever reaches a message or a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import msgspec
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class VenueError(Exception):
+    """A venue call failed. `str()` is one line a desk can read."""
+
+    retryable = False
+
+    def __init__(self, venue: str, endpoint: str, reason: str) -> None:
+        super().__init__(f"{venue} {endpoint}: {reason}")
+        self.venue = venue
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+class VenueTimeout(VenueError):
+    retryable = True
+
+
+class VenueUnreachable(VenueError):
+    retryable = True
+
+
+class VenueHTTPError(VenueError):
+    def __init__(self, venue: str, endpoint: str, status: int, reason: str) -> None:
+        super().__init__(venue, endpoint, reason)
+        self.status = status
+        self.retryable = status >= 500
+
+
+class VenueRateLimited(VenueError):
+    def __init__(
+        self, venue: str, endpoint: str, reason: str, retry_after: float | None, retryable: bool
+    ) -> None:
+        super().__init__(venue, endpoint, reason)
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+
+class VenueBanned(VenueError):
+    """The venue banned our IP (403/418) or asked us to stay away: no request is sent."""
+
+    def __init__(self, venue: str, endpoint: str, reason: str, until: float) -> None:
+        super().__init__(venue, endpoint, reason)
+        self.until = until
+
+
+class VenueBadResponse(VenueError):
+    """HTML instead of JSON, truncated or garbage JSON, or JSON of the wrong shape."""
+
+
+class VenueAPIError(VenueError):
+    """The venue answered with a non-zero code of its own (retCode, code, label)."""
+
+    def __init__(
+        self, venue: str, endpoint: str, code: str, message: str, retryable: bool
+    ) -> None:
+        super().__init__(venue, endpoint, f"venue error {code}: {message}")
+        self.code = code
+        self.retryable = retryable
+
+
+class ReplyError(Exception):
+    """Raised by a venue's decoder for a well-formed reply that carries an error code."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class ReplyShapeError(Exception):
+    """Raised by a venue's decoder when a reply parses but does not hold what it must."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff_initial_s: float = 0.25
+    backoff_max_s: float = 4.0
+    jitter_s: float = 0.25
+    # A Retry-After longer than this is not waited out inside one call: the
+    # venue is put in cool-down instead and the call fails at once.
+    max_retry_after_s: float = 30.0
+
+
+DEFAULT_BAN_S = 600.0  # Bybit asks for at least 10 minutes after a 403.
+_MAX_REASON = 160
+
+
+class VenueHttp:
+    """HTTP for one venue: one session, timeouts, retries, bans, typed errors."""
+
+    def __init__(
+        self,
+        venue: str,
+        base_url: str,
+        *,
+        timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        ban_s: float = DEFAULT_BAN_S,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        user_agent: str = "arb-bot",
+    ) -> None:
+        self.venue = venue
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.retry = retry or RetryPolicy()
+        self.ban_s = ban_s
+        self.banned_until = 0.0
+        self.requests_sent = 0
+        self._sleep = sleep
+        self._clock = clock
+        self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit_per_host=8, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def get(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        decode: Callable[[bytes], T],
+    ) -> T:
+        return await self.request("GET", path, params=params, decode=decode)
+
+    async def post_json(self, path: str, body: Any, *, decode: Callable[[bytes], T]) -> T:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        return await self.request("POST", path, data=data, decode=decode)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        decode: Callable[[bytes], T],
+    ) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            retry=retry_if_exception(lambda e: isinstance(e, VenueError) and e.retryable),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                result = await self._once(method, path, params, data, headers, decode)
+        return result
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        decode: Callable[[bytes], T],
+    ) -> T:
+        now = self._clock()
+        if now < self.banned_until:
+            left = self.banned_until - now
+            raise VenueBanned(
+                self.venue, path, f"cooling down after a ban, {left:.0f} s left", self.banned_until
+            )
+        send_headers = dict(headers or {})
+        if data is not None:
+            send_headers.setdefault("Content-Type", "application/json")
+        self.requests_sent += 1
+        try:
+            async with self.session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                data=data,
+                headers=send_headers,
+                timeout=self.timeout,
+            ) as resp:
+                body = await resp.read()
+                status = resp.status
+                content_type = resp.headers.get("Content-Type", "")
+                retry_after = _parse_retry_after(resp.headers.get("Retry-After"), now)
+        except TimeoutError:
+            raise VenueTimeout(
+                self.venue, path, f"no answer within {self.timeout.total:g} s"
+            ) from None
+        except aiohttp.ClientPayloadError as e:
+            raise VenueBadResponse(self.venue, path, f"reply cut off: {_short(e)}") from None
+        except aiohttp.ClientError as e:
+            raise VenueUnreachable(self.venue, path, f"connection failed: {_short(e)}") from None
+
+        if status in (403, 418):
+            ban = retry_after if retry_after is not None else self.ban_s
+            self.banned_until = now + ban
+            why = "IP ban" if status == 418 else "IP ban, rate-limit ban or geo-block"
+            raise VenueBanned(
+                self.venue,
+                path,
+                f"HTTP {status} ({why}); leaving {self.venue} alone for {ban:.0f} s",
+                self.banned_until,
+            )
+        if status == 429:
+            detail = _error_detail(body)
+            if retry_after is not None and retry_after > self.retry.max_retry_after_s:
+                self.banned_until = now + retry_after
+                raise VenueRateLimited(
+                    self.venue,
+                    path,
+                    f"HTTP 429 rate limited{detail}; Retry-After {retry_after:.0f} s",
+                    retry_after,
+                    retryable=False,
+                )
+            raise VenueRateLimited(
+                self.venue, path, f"HTTP 429 rate limited{detail}", retry_after, retryable=True
+            )
+        if status >= 400:
+            reason = f"HTTP {status}{_error_detail(body) or _html_hint(body, content_type)}"
+            raise VenueHTTPError(self.venue, path, status, reason)
+        if _looks_like_html(body, content_type):
+            raise VenueBadResponse(self.venue, path, f"HTML page instead of JSON (HTTP {status})")
+        try:
+            return decode(body)
+        except ReplyError as e:
+            raise VenueAPIError(
+                self.venue, path, e.code, _short(e.message), e.retryable
+            ) from None
+        except msgspec.DecodeError as e:
+            kind = "wrong-shaped JSON" if isinstance(e, msgspec.ValidationError) else "bad JSON"
+            raise VenueBadResponse(self.venue, path, f"{kind}: {_short(e)}") from None
+        except (ReplyShapeError, ValueError, TypeError) as e:
+            raise VenueBadResponse(self.venue, path, f"unexpected reply: {_short(e)}") from None
+
+    def _wait(self, state: Any) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return retry_after
+        return wait_exponential_jitter(
+            initial=self.retry.backoff_initial_s,
+            max=self.retry.backoff_max_s,
+            jitter=self.retry.jitter_s,
+        )(state)
+
+    def _log_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "retrying %s after attempt %d: %s (waiting %.2f s)",
+            self.venue,
+            state.attempt_number,
+            exc,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+
+def _parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After is seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _looks_like_html(body: bytes, content_type: str) -> bool:
+    if "html" in content_type.lower():
+        return True
+    return body[:64].lstrip()[:1] == b"<"
+
+
+def _html_hint(body: bytes, content_type: str) -> str:
+    return " (HTML error page)" if _looks_like_html(body, content_type) else ""
+
+
+def _error_detail(body: bytes) -> str:
+    """The venue's own code and message from an error body, if it is JSON."""
+    try:
+        obj = json.loads(body[:4096])
+    except ValueError:
+        return ""
+    if not isinstance(obj, dict):
+        return ""
+    code = next((obj[k] for k in ("retCode", "code", "label") if k in obj), None)
+    msg = next((obj[k] for k in ("retMsg", "msg", "message") if k in obj), None)
+    if code is None and msg is None:
+        return ""
+    return _short(f" (venue error {code}: {msg})" if code is not None else f" ({msg})")
+
+
+def _short(value: object) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

@@ -1,0 +1,111 @@
+"""A snapshot of the whole market: every venue fetched concurrently, failures contained.
+
+One venue down never takes the others with it: its status names it and the
+reason in one line, and the snapshot carries every quote the others gave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from arb.http import VenueError
+from arb.models import Quote
+from arb.symbols import normalize_asset
+from arb.venues.base import VenueClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    venue: str
+    ok: bool
+    quote_count: int
+    error: str | None
+    fetched_at: float
+    elapsed_s: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSnapshot:
+    quotes: tuple[Quote, ...]
+    statuses: tuple[VenueStatus, ...]
+    taken_at: float
+    _by_asset: dict[str, list[Quote]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for q in self.quotes:
+            self._by_asset.setdefault(q.asset, []).append(q)
+
+    @property
+    def failures(self) -> list[VenueStatus]:
+        return [s for s in self.statuses if not s.ok]
+
+    def for_asset(self, asset: str) -> list[Quote]:
+        """Quotes of one asset as the user typed it (BTC, btcusdt, 1000PEPE...)."""
+        return list(self._by_asset.get(normalize_asset(asset), ()))
+
+    def assets(self) -> list[str]:
+        return sorted(self._by_asset)
+
+
+class Market:
+    """Owns the venue clients; `snapshot()` fetches them all at once."""
+
+    def __init__(
+        self,
+        clients: Sequence[VenueClient],
+        venue_deadline_s: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clients = {c.name: c for c in clients}
+        self.venue_deadline_s = venue_deadline_s
+        self.clock = clock
+
+    async def snapshot(self, venues: Sequence[str] | None = None) -> MarketSnapshot:
+        names = list(venues) if venues else list(self.clients)
+        unknown = [n for n in names if n not in self.clients]
+        if unknown:
+            raise ValueError(f"venue not enabled: {', '.join(unknown)}")
+        results = await asyncio.gather(*(self._fetch(self.clients[n]) for n in names))
+        quotes = tuple(q for qs, _ in results for q in qs)
+        return MarketSnapshot(quotes, tuple(s for _, s in results), self.clock())
+
+    async def _fetch(self, client: VenueClient) -> tuple[list[Quote], VenueStatus]:
+        started = time.monotonic()
+        error: str | None = None
+        quotes: list[Quote] = []
+        warnings: tuple[str, ...] = ()
+        try:
+            async with asyncio.timeout(self.venue_deadline_s):
+                fetched = await client.fetch_quotes()
+            quotes, warnings = fetched.quotes, tuple(fetched.warnings)
+        except VenueError as e:
+            error = str(e)
+        except TimeoutError:
+            error = f"{client.name}: no complete answer within {self.venue_deadline_s:g} s"
+        except Exception as e:  # a parser bug must not take the other venues down
+            log.exception("%s: unexpected failure", client.name)
+            error = f"{client.name}: internal error ({type(e).__name__})"
+        if error:
+            log.warning("venue failed: %s", error)
+        for w in warnings:
+            log.warning("%s degraded: %s", client.name, w)
+        status = VenueStatus(
+            venue=client.name,
+            ok=error is None,
+            quote_count=len(quotes),
+            error=error,
+            fetched_at=self.clock(),
+            elapsed_s=time.monotonic() - started,
+            warnings=warnings,
+        )
+        return quotes, status
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients.values()))

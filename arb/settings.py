@@ -1,0 +1,226 @@
+"""Settings from the environment (and a `.env` file if present), validated at start.
+
+A bad value fails with the variable's name and what it expects. Secrets are
+kept out of `repr()` so that a logged settings object never carries them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlparse
+
+from dotenv import dotenv_values
+
+from arb.spread import DEFAULT_TAKER_FEES
+
+T = TypeVar("T")
+
+VENUE_NAMES = ("bybit", "binance", "okx", "hyperliquid")
+DEFAULT_VENUES = VENUE_NAMES
+DEFAULT_REST_URLS = {
+    "bybit": "https://api.bybit.com",
+    "binance": "https://fapi.binance.com",
+    "okx": "https://www.okx.com",
+    "hyperliquid": "https://api.hyperliquid.xyz",
+}
+DEFAULT_WS_URLS = {
+    "bybit": "wss://stream.bybit.com/v5/public/linear",
+    "binance": "wss://fstream.binance.com/market",
+    "okx": "wss://ws.okx.com:8443/ws/v5/public",
+    "hyperliquid": "wss://api.hyperliquid.xyz/ws",
+}
+DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
+
+
+class SettingsError(ValueError):
+    """One line naming the variable, what it expects and what it got."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSettings:
+    name: str
+    rest_url: str
+    ws_url: str
+    taker_fee: float
+    api_key: str | None = field(default=None, repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    api_passphrase: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    venues: tuple[str, ...]
+    venue: Mapping[str, VenueSettings]
+    telegram_api_base_url: str
+    db_path: str
+    scan_interval_s: float
+    http_timeout_s: float
+    http_retries: int
+    venue_deadline_s: float
+    min_turnover_24h: float
+    max_quote_age_s: float
+    horizon_h: float
+    allowed_chats: frozenset[int]
+    admins: frozenset[int]
+    webhook_url: str | None
+    llm_base_url: str | None
+    llm_model: str | None
+    llm_alert_notes: bool
+    log_level: str
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    llm_api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def taker_fees(self) -> dict[str, float]:
+        return {name: v.taker_fee for name, v in self.venue.items()}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: str | None = ".env"
+) -> Settings:
+    """Read settings. The process environment wins over `.env`."""
+    env: dict[str, str] = {}
+    if dotenv_path and os.path.exists(dotenv_path):
+        env.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+    return parse_settings(env)
+
+
+def parse_settings(env: Mapping[str, str]) -> Settings:
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value.strip() if value is not None and value.strip() != "" else None
+
+    def typed(name: str, default: T, conv: Callable[[str], T], expects: str) -> T:
+        raw = get(name)
+        if raw is None:
+            return default
+        try:
+            return conv(raw)
+        except (ValueError, TypeError):
+            raise SettingsError(f"{name} must be {expects}, got {_show(raw)}") from None
+
+    def number(name: str, default: float, low: float, high: float, expects: str) -> float:
+        def conv(raw: str) -> float:
+            value = float(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return typed(name, default, conv, expects)
+
+    venues = typed(
+        "ARB_VENUES",
+        DEFAULT_VENUES,
+        _venue_list,
+        f"a comma-separated list of venues from {', '.join(VENUE_NAMES)}",
+    )
+    per_venue: dict[str, VenueSettings] = {}
+    for name in VENUE_NAMES:
+        up = name.upper()
+        per_venue[name] = VenueSettings(
+            name=name,
+            rest_url=typed(f"{up}_REST_URL", DEFAULT_REST_URLS[name], _http_url, "an http(s) URL"),
+            ws_url=typed(f"{up}_WS_URL", DEFAULT_WS_URLS[name], _ws_url, "a ws(s) URL"),
+            taker_fee=number(
+                f"{up}_TAKER_FEE",
+                DEFAULT_TAKER_FEES[name],
+                0.0,
+                0.01,
+                "a decimal fee between 0 and 0.01 (0.0005 = 0.05%)",
+            ),
+            api_key=get(f"{up}_API_KEY"),
+            api_secret=get(f"{up}_API_SECRET"),
+            api_passphrase=get(f"{up}_API_PASSPHRASE"),
+        )
+    log_level = (get("ARB_LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(
+            f"ARB_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got {_show(log_level)}"
+        )
+    return Settings(
+        venues=venues,
+        venue=per_venue,
+        telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+        telegram_api_base_url=typed(
+            "TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_API, _http_url, "an http(s) URL"
+        ),
+        db_path=get("ARB_DB") or "arb.sqlite3",
+        scan_interval_s=number(
+            "ARB_SCAN_INTERVAL_S", 60.0, 5.0, 86_400.0, "a number of seconds from 5 to 86400"
+        ),
+        http_timeout_s=number(
+            "ARB_HTTP_TIMEOUT_S", 10.0, 0.1, 120.0, "a number of seconds from 0.1 to 120"
+        ),
+        http_retries=int(
+            number("ARB_HTTP_RETRIES", 2, 0, 10, "a whole number of retries from 0 to 10")
+        )
+        + 1,
+        venue_deadline_s=number(
+            "ARB_VENUE_DEADLINE_S", 30.0, 0.5, 600.0, "a number of seconds from 0.5 to 600"
+        ),
+        min_turnover_24h=number(
+            "ARB_MIN_TURNOVER_USD", 500_000.0, 0.0, 1e13, "a non-negative amount in USD"
+        ),
+        max_quote_age_s=number(
+            "ARB_MAX_QUOTE_AGE_S", 300.0, 1.0, 86_400.0, "a number of seconds from 1 to 86400"
+        ),
+        horizon_h=number(
+            "ARB_HORIZON_H", 168.0, 1.0, 8_760.0, "a holding horizon in hours from 1 to 8760"
+        ),
+        allowed_chats=typed(
+            "ARB_ALLOWED_CHATS", frozenset(), _id_set, "a comma-separated list of chat ids"
+        ),
+        admins=typed("ARB_ADMINS", frozenset(), _id_set, "a comma-separated list of user ids"),
+        webhook_url=typed("TELEGRAM_WEBHOOK_URL", None, _https_url, "an https URL"),
+        llm_base_url=typed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
+        llm_api_key=get("LLM_API_KEY"),
+        llm_model=get("LLM_MODEL"),
+        llm_alert_notes=typed("LLM_ALERT_NOTES", False, _flag, "0 or 1"),
+        log_level=log_level,
+    )
+
+
+def _show(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:39] + "…")
+
+
+def _venue_list(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(p.strip().lower() for p in raw.split(",") if p.strip()))
+    if not names or any(n not in VENUE_NAMES for n in names):
+        raise ValueError
+    return names
+
+
+def _url(raw: str, schemes: tuple[str, ...]) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        raise ValueError
+    return raw.rstrip("/")
+
+
+def _http_url(raw: str) -> str:
+    return _url(raw, ("http", "https"))
+
+
+def _https_url(raw: str) -> str:
+    return _url(raw, ("https",))
+
+
+def _ws_url(raw: str) -> str:
+    return _url(raw, ("ws", "wss"))
+
+
+def _id_set(raw: str) -> frozenset[int]:
+    return frozenset(int(p) for p in raw.replace(" ", "").split(",") if p)
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError

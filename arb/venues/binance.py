@@ -1,0 +1,192 @@
+"""Binance USDⓈ-M futures public market data.
+
+`GET /fapi/v1/premiumIndex` (no symbol) gives every symbol's rate, mark and next
+funding time, but no interval, no turnover and no contract type. Those come from
+slower endpoints, cached: exchangeInfo (which rows are trading perpetuals, and
+their base asset), fundingInfo (lists only symbols with non-default settings;
+absent means 8 h) and the 24 h ticker (weight 40, so polled at most once a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+
+from arb.http import VenueError
+from arb.models import Quote
+from arb.symbols import split_multiplier
+from arb.venues.base import USD_SETTLES, TtlCache, VenueClient, VenueFetch, num
+
+log = logging.getLogger(__name__)
+
+NAME = "binance"
+REST_URL = "https://fapi.binance.com"
+PREMIUM_INDEX = "/fapi/v1/premiumIndex"
+EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
+FUNDING_INFO = "/fapi/v1/fundingInfo"
+TICKER_24H = "/fapi/v1/ticker/24hr"
+
+DEFAULT_INTERVAL_H = 8.0
+# Binance changes intervals while symbols are live: keep fundingInfo short-lived.
+EXCHANGE_INFO_TTL_S = 600.0
+FUNDING_INFO_TTL_S = 60.0
+TICKER_TTL_S = 60.0
+STALE_S = 1800.0
+
+
+class PremiumIndex(msgspec.Struct):
+    symbol: str
+    markPrice: str = ""
+    lastFundingRate: str = ""
+    nextFundingTime: int = 0
+
+
+class SymbolInfo(msgspec.Struct):
+    symbol: str
+    contractType: str = ""
+    status: str = ""
+    baseAsset: str = ""
+    quoteAsset: str = ""
+    marginAsset: str = ""
+
+
+class ExchangeInfo(msgspec.Struct):
+    symbols: list[SymbolInfo]
+
+
+class FundingInfo(msgspec.Struct):
+    symbol: str
+    fundingIntervalHours: int | None = None
+
+
+class Ticker24h(msgspec.Struct):
+    symbol: str
+    quoteVolume: str = ""
+
+
+class Perp(msgspec.Struct, frozen=True):
+    asset: str
+    multiplier: float
+    settle: str
+
+
+# premiumIndex answers an object when asked for one symbol and an array otherwise.
+_premium = msgspec.json.Decoder(list[PremiumIndex] | PremiumIndex)
+_exchange_info = msgspec.json.Decoder(ExchangeInfo)
+_funding_info = msgspec.json.Decoder(list[FundingInfo])
+_ticker = msgspec.json.Decoder(list[Ticker24h])
+
+
+def parse_exchange_info(body: bytes) -> dict[str, Perp]:
+    """Trading USDT/USDC perpetuals only: delivery and SETTLING rows drop out here."""
+    perps: dict[str, Perp] = {}
+    for s in _exchange_info.decode(body).symbols:
+        if s.contractType != "PERPETUAL" or s.status != "TRADING":
+            continue
+        if s.quoteAsset not in USD_SETTLES:
+            continue
+        asset, multiplier = split_multiplier(s.baseAsset)
+        perps[s.symbol] = Perp(asset, multiplier, s.marginAsset or s.quoteAsset)
+    return perps
+
+
+def parse_funding_info(body: bytes) -> dict[str, float]:
+    return {
+        f.symbol: float(f.fundingIntervalHours)
+        for f in _funding_info.decode(body)
+        if f.fundingIntervalHours and f.fundingIntervalHours > 0
+    }
+
+
+def parse_ticker_24h(body: bytes) -> dict[str, float]:
+    return {t.symbol: float(t.quoteVolume) for t in _ticker.decode(body) if t.quoteVolume}
+
+
+def decode_premium_index(body: bytes) -> list[PremiumIndex]:
+    rows = _premium.decode(body)
+    return [rows] if isinstance(rows, PremiumIndex) else rows
+
+
+def join_quotes(
+    rows: list[PremiumIndex],
+    perps: dict[str, Perp],
+    intervals: dict[str, float],
+    turnover: dict[str, float],
+    received_at: float,
+) -> list[Quote]:
+    """Rates joined with the perpetual list, intervals and turnover."""
+    quotes: list[Quote] = []
+    for r in rows:
+        perp = perps.get(r.symbol)
+        if perp is None or not r.lastFundingRate:
+            continue
+        try:
+            quotes.append(
+                Quote(
+                    venue=NAME,
+                    asset=perp.asset,
+                    symbol=r.symbol,
+                    rate=float(r.lastFundingRate),
+                    interval_h=intervals.get(r.symbol, DEFAULT_INTERVAL_H),
+                    next_funding_time=r.nextFundingTime or None,
+                    mark_price=num(r.markPrice),
+                    turnover_24h=turnover.get(r.symbol),
+                    open_interest_value=None,  # per-symbol endpoint only
+                    received_at=received_at,
+                    multiplier=perp.multiplier,
+                    settle=perp.settle,
+                )
+            )
+        except ValueError:
+            log.warning("binance: skipping %s, unparsable number", r.symbol)
+    return quotes
+
+
+class BinanceClient(VenueClient):
+    name = NAME
+    default_rest_url = REST_URL
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.perps = TtlCache(
+            lambda: self.http.get(EXCHANGE_INFO, decode=parse_exchange_info),
+            EXCHANGE_INFO_TTL_S,
+            STALE_S,
+            self.clock,
+        )
+        self.intervals = TtlCache(
+            lambda: self.http.get(FUNDING_INFO, decode=parse_funding_info),
+            FUNDING_INFO_TTL_S,
+            STALE_S,
+            self.clock,
+        )
+        self.turnover = TtlCache(
+            lambda: self.http.get(TICKER_24H, decode=parse_ticker_24h),
+            TICKER_TTL_S,
+            STALE_S,
+            self.clock,
+        )
+
+    async def fetch_quotes(self) -> VenueFetch:
+        premium, perps, intervals, turnover = await asyncio.gather(
+            self.http.get(PREMIUM_INDEX, decode=lambda b: (decode_premium_index(b), self.clock())),
+            self.perps.get(),
+            self.intervals.get(),
+            self.turnover.get(),
+            return_exceptions=True,
+        )
+        # Without the rates, the perpetual list or the intervals there is nothing
+        # right to show; turnover alone is optional.
+        for required in (premium, perps, intervals):
+            if isinstance(required, BaseException):
+                raise required
+        warnings: list[str] = []
+        if isinstance(turnover, VenueError):
+            warnings.append(f"no 24h turnover: {turnover}")
+            turnover = {}
+        elif isinstance(turnover, BaseException):
+            raise turnover
+        rows, received_at = premium
+        return VenueFetch(join_quotes(rows, perps, intervals, turnover, received_at), warnings)
