@@ -1,0 +1,157 @@
+"""`arb-bot`: scan the market or one asset from a terminal, or run the bot.
+
+Exit status: 0 when at least one venue answered, 1 when none did, 2 for bad
+usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from arb.market import Market, MarketSnapshot
+from arb.render import funding_text, scan_text
+from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
+from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
+from arb.spread import ScanParams
+from arb.symbols import normalize_asset
+from arb.venues import make_clients
+
+DEFAULT_TOP = 20
+
+
+def scan_params(settings: Settings) -> ScanParams:
+    return ScanParams(
+        taker_fees=settings.taker_fees,
+        horizon_h=settings.horizon_h,
+        min_turnover_24h=settings.min_turnover_24h,
+        max_quote_age_s=settings.max_quote_age_s,
+    )
+
+
+def _percent(text: str) -> float:
+    """'10' or '10%' -> 0.10: APRs are typed the way they are shown."""
+    try:
+        value = float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10 or 10%, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _venues(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip().lower() for v in text.split(",") if v.strip()))
+    unknown = [n for n in names if n not in VENUE_NAMES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected venues from {', '.join(VENUE_NAMES)}, got {text!r}"
+        )
+    return names
+
+
+def _asset(text: str) -> str:
+    try:
+        return normalize_asset(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an asset name: {text[:40]!r} (try BTC, BTCUSDT or BTC-USDT-SWAP)"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arb-bot", description="Cross-venue perpetual funding carry."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and retries")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="rank the whole market's carry opportunities")
+    scan.add_argument(
+        "--min-apr", type=_percent, metavar="PCT", help="minimum net APR in percent, e.g. 10"
+    )
+    scan.add_argument(
+        "--top",
+        type=_count,
+        metavar="N",
+        help=f"rows to show (default {DEFAULT_TOP} in the table, all with --json; 0 = all)",
+    )
+    scan.add_argument("--venues", type=_venues, metavar="A,B", help="venues to scan")
+    scan.add_argument(
+        "--all-pairs", action="store_true", help="every venue pair, not only each asset's best"
+    )
+    scan.add_argument("--json", action="store_true", help="machine-readable output")
+
+    funding = sub.add_parser("funding", help="one asset's funding on every venue")
+    funding.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
+    funding.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
+    funding.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub.add_parser("run", help="start the Telegram bot")
+    return parser
+
+
+async def take_snapshot(settings: Settings, venues: Sequence[str] | None) -> MarketSnapshot:
+    market = Market(make_clients(settings, tuple(venues or ())), settings.venue_deadline_s)
+    try:
+        return await market.snapshot()
+    finally:
+        await market.close()
+
+
+async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    snapshot = await take_snapshot(settings, args.venues)
+    params = replace(scan_params(settings), min_apr=args.min_apr, best_per_asset=not args.all_pairs)
+    top = args.top if args.top is not None else (None if args.json else DEFAULT_TOP)
+    report = scan_report(snapshot, params, top or None)
+    print(dumps(scan_json(report)) if args.json else scan_text(report))
+    return 0 if any(s.ok for s in snapshot.statuses) else 1
+
+
+async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
+    snapshot = await take_snapshot(settings, args.venues)
+    report = funding_report(snapshot, args.asset, scan_params(settings))
+    print(dumps(funding_json(report)) if args.json else funding_text(report))
+    return 0 if any(s.ok for s in snapshot.statuses) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        print(f"arb-bot: {e}", file=sys.stderr)
+        return 2
+    level = logging.DEBUG if args.verbose else logging.WARNING
+    if args.command == "run":
+        level = getattr(logging, settings.log_level)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if args.command == "run":
+        print("arb-bot run: the Telegram bot is not part of this build yet.", file=sys.stderr)
+        return 2
+    command = cmd_scan if args.command == "scan" else cmd_funding
+    try:
+        return asyncio.run(command(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

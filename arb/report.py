@@ -1,0 +1,186 @@
+"""What `scan` and `funding` answer, as data and as DESIGN.md's JSON.
+
+These are the plain functions behind both the CLI and the bot: a snapshot in,
+a report out. Text rendering lives in `arb.render`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from arb.market import MarketSnapshot, VenueStatus
+from arb.models import Opportunity, Quote
+from arb.spread import ScanParams, opportunity, rank_key, scan
+from arb.symbols import normalize_asset
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    opportunities: list[Opportunity]
+    total: int  # before --top
+    params: ScanParams
+    statuses: tuple[VenueStatus, ...]
+    taken_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FundingReport:
+    asset: str
+    quotes: list[Quote]  # highest hourly first: the natural short leg on top
+    best: Opportunity | None
+    params: ScanParams
+    statuses: tuple[VenueStatus, ...]
+    taken_at: float
+
+
+def scan_report(
+    snapshot: MarketSnapshot, params: ScanParams, top: int | None = None
+) -> ScanReport:
+    found = scan(snapshot.quotes, params, snapshot.taken_at)
+    shown = found if top is None else found[:top]
+    return ScanReport(shown, len(found), params, snapshot.statuses, snapshot.taken_at)
+
+
+def funding_report(snapshot: MarketSnapshot, asset: str, params: ScanParams) -> FundingReport:
+    """Every venue's quote for one asset, and the best carry between them.
+
+    Raises ValueError when `asset` cannot be an asset name at all.
+    """
+    name = normalize_asset(asset)
+    quotes = sorted(snapshot.for_asset(name), key=lambda q: (-q.hourly, q.venue, q.symbol))
+    pairs = [
+        opportunity(a, b, params.taker_fees, params.horizon_h)
+        for i, a in enumerate(quotes)
+        for b in quotes[i + 1 :]
+        if a.venue != b.venue
+    ]
+    best = max(pairs, key=rank_key) if pairs else None
+    return FundingReport(name, quotes, best, params, snapshot.statuses, snapshot.taken_at)
+
+
+# --- JSON -------------------------------------------------------------------
+
+
+def leg_json(q: Quote, now: float) -> dict[str, Any]:
+    return {
+        "venue": q.venue,
+        "symbol": q.symbol,
+        "rate": q.rate,
+        "interval_h": q.interval_h,
+        "hourly": q.hourly,
+        "rate_8h": q.rate_8h,
+        "apr": q.apr,
+        "next_funding_time": q.next_funding_time,
+        "mark_price": q.mark_price,
+        "multiplier": q.multiplier,
+        "unit_price": q.unit_price,
+        "turnover_24h": q.turnover_24h,
+        "open_interest_value": q.open_interest_value,
+        "settle": q.settle,
+        "age_s": round(max(0.0, now - q.received_at), 3),
+    }
+
+
+def opportunity_json(o: Opportunity, now: float) -> dict[str, Any]:
+    return {
+        "asset": o.asset,
+        "long_venue": o.long_venue,
+        "short_venue": o.short_venue,
+        "spread_hourly": o.spread_hourly,
+        "spread_8h": o.spread_8h,
+        "apr_gross": o.apr_gross,
+        "apr_net": o.apr_net,
+        "horizon_h": o.horizon_h,
+        "fees_round_trip": o.fees_round_trip,
+        "breakeven_h": o.breakeven_h,
+        "basis_bps": o.basis_bps,
+        "long": leg_json(o.long, now),
+        "short": leg_json(o.short, now),
+    }
+
+
+def status_json(s: VenueStatus) -> dict[str, Any]:
+    return {
+        "venue": s.venue,
+        "ok": s.ok,
+        "quote_count": s.quote_count,
+        "error": s.error,
+        "warnings": list(s.warnings),
+        "elapsed_s": round(s.elapsed_s, 4),
+    }
+
+
+def params_json(p: ScanParams) -> dict[str, Any]:
+    return {
+        "horizon_h": p.horizon_h,
+        "min_apr": p.min_apr,
+        "min_turnover_24h": p.min_turnover_24h,
+        "max_quote_age_s": p.max_quote_age_s,
+        "taker_fees": dict(sorted(p.taker_fees.items())),
+    }
+
+
+def scan_json(r: ScanReport) -> dict[str, Any]:
+    return {
+        "taken_at": r.taken_at,
+        "params": params_json(r.params),
+        "count": len(r.opportunities),
+        "total": r.total,
+        "opportunities": [opportunity_json(o, r.taken_at) for o in r.opportunities],
+        "venues": [status_json(s) for s in r.statuses],
+    }
+
+
+def funding_json(r: FundingReport) -> dict[str, Any]:
+    return {
+        "asset": r.asset,
+        "taken_at": r.taken_at,
+        "params": params_json(r.params),
+        "quotes": [leg_json(q, r.taken_at) for q in r.quotes],
+        "best": opportunity_json(r.best, r.taken_at) if r.best else None,
+        "venues": [status_json(s) for s in r.statuses],
+    }
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """JSON whose numbers are plain decimals (0.0000036337, never 3.6337e-06).
+
+    Floats are written from their shortest round-trip repr, so parsing the
+    output gives back exactly the float that was computed. NaN and infinities
+    (never expected) become null rather than invalid JSON.
+    """
+    return _dump(obj, indent, 0)
+
+
+def _number(x: float) -> str:
+    return format(Decimal(repr(x)), "f") if math.isfinite(x) else "null"
+
+
+def _dump(obj: Any, indent: int | None, level: int) -> str:
+    if obj is None or isinstance(obj, bool | str):
+        return json.dumps(obj, ensure_ascii=False)
+    if isinstance(obj, int):
+        return str(obj)
+    if isinstance(obj, float):
+        return _number(obj)
+    pad, sep = ("", ",") if indent is None else ("\n" + " " * indent * (level + 1), ",")
+    end = "" if indent is None else "\n" + " " * indent * level
+    colon = ":" if indent is None else ": "
+    if isinstance(obj, Mapping):
+        if not obj:
+            return "{}"
+        items = (
+            f"{pad}{json.dumps(str(k))}{colon}{_dump(v, indent, level + 1)}"
+            for k, v in obj.items()
+        )
+        return "{" + sep.join(items) + end + "}"
+    if isinstance(obj, Sequence):
+        if not obj:
+            return "[]"
+        return "[" + sep.join(f"{pad}{_dump(v, indent, level + 1)}" for v in obj) + end + "]"
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
