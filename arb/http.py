@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,7 @@ class VenueBadResponse(VenueError):
 class VenueAPIError(VenueError):
     """The venue answered with a non-zero code of its own (retCode, code, label)."""
 
-    def __init__(
-        self, venue: str, endpoint: str, code: str, message: str, retryable: bool
-    ) -> None:
+    def __init__(self, venue: str, endpoint: str, code: str, message: str, retryable: bool) -> None:
         super().__init__(venue, endpoint, f"venue error {code}: {message}")
         self.code = code
         self.retryable = retryable
@@ -264,9 +263,7 @@ class VenueHttp:
         try:
             return decode(body)
         except ReplyError as e:
-            raise VenueAPIError(
-                self.venue, path, e.code, _short(e.message), e.retryable
-            ) from None
+            raise VenueAPIError(self.venue, path, e.code, _short(e.message), e.retryable) from None
         except msgspec.DecodeError as e:
             kind = "wrong-shaped JSON" if isinstance(e, msgspec.ValidationError) else "bad JSON"
             raise VenueBadResponse(self.venue, path, f"{kind}: {_short(e)}") from None
@@ -278,11 +275,9 @@ class VenueHttp:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return retry_after
-        return wait_exponential_jitter(
-            initial=self.retry.backoff_initial_s,
-            max=self.retry.backoff_max_s,
-            jitter=self.retry.jitter_s,
-        )(state)
+        # Exponential backoff, capped, plus jitter so that clients do not retry in step.
+        backoff = self.retry.backoff_initial_s * 2 ** (state.attempt_number - 1)
+        return min(self.retry.backoff_max_s, backoff) + random.uniform(0, self.retry.jitter_s)
 
     def _log_retry(self, state: Any) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -333,7 +328,7 @@ def _error_detail(body: bytes) -> str:
     msg = next((obj[k] for k in ("retMsg", "msg", "message") if k in obj), None)
     if code is None and msg is None:
         return ""
-    return _short(f" (venue error {code}: {msg})" if code is not None else f" ({msg})")
+    return " (" + _short(f"venue error {code}: {msg}" if code is not None else msg) + ")"
 
 
 def _short(value: object) -> str:

@@ -142,8 +142,18 @@ def scan_text(r: ScanReport) -> str:
             ]
             for i, o in enumerate(r.opportunities, 1)
         ]
-        headers = ["#", "Asset", "Long", "Short", "Spread/8h", "APR", "Net APR", "B/E",
-                   "Basis bp", "Next L / S"]
+        headers = [
+            "#",
+            "Asset",
+            "Long",
+            "Short",
+            "Spread/8h",
+            "APR",
+            "Net APR",
+            "B/E",
+            "Basis bp",
+            "Next L / S",
+        ]
         lines += ["", table(headers, rows, left=4)]
     else:
         lines.append("No opportunity passes the filters.")
@@ -173,8 +183,18 @@ def funding_text(r: FundingReport) -> str:
             ]
             for q in r.quotes
         ]
-        headers = ["Venue", "Symbol", "Rate", "Every", "Per 8h", "APR", "Next", "Price",
-                   "Turnover", "OI"]
+        headers = [
+            "Venue",
+            "Symbol",
+            "Rate",
+            "Every",
+            "Per 8h",
+            "APR",
+            "Next",
+            "Price",
+            "Turnover",
+            "OI",
+        ]
         lines = [f"{r.asset} funding at {utc(now)}", "", table(headers, rows, left=2)]
         if r.best is not None:
             b = r.best

@@ -38,9 +38,7 @@ class FundingReport:
     taken_at: float
 
 
-def scan_report(
-    snapshot: MarketSnapshot, params: ScanParams, top: int | None = None
-) -> ScanReport:
+def scan_report(snapshot: MarketSnapshot, params: ScanParams, top: int | None = None) -> ScanReport:
     found = scan(snapshot.quotes, params, snapshot.taken_at)
     shown = found if top is None else found[:top]
     return ScanReport(shown, len(found), params, snapshot.statuses, snapshot.taken_at)
@@ -158,7 +156,10 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
 
 
 def _number(x: float) -> str:
-    return format(Decimal(repr(x)), "f") if math.isfinite(x) else "null"
+    if not math.isfinite(x):
+        return "null"
+    text = format(Decimal(repr(x)), "f")
+    return text if "." in text else text + ".0"  # stays a float when read back
 
 
 def _dump(obj: Any, indent: int | None, level: int) -> str:
@@ -175,8 +176,7 @@ def _dump(obj: Any, indent: int | None, level: int) -> str:
         if not obj:
             return "{}"
         items = (
-            f"{pad}{json.dumps(str(k))}{colon}{_dump(v, indent, level + 1)}"
-            for k, v in obj.items()
+            f"{pad}{json.dumps(str(k))}{colon}{_dump(v, indent, level + 1)}" for k, v in obj.items()
         )
         return "{" + sep.join(items) + end + "}"
     if isinstance(obj, Sequence):

@@ -67,21 +67,27 @@ class TtlCache(Generic[T]):
         self._clock = clock
         self._value: T | None = None
         self._loaded_at = float("-inf")
+        self._expired = False
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
-        self._loaded_at = float("-inf")
+        """Reload on the next `get()`; the current value stays as the stale fallback."""
+        self._expired = True
+
+    def _fresh(self, now: float) -> bool:
+        return self._value is not None and not self._expired and now - self._loaded_at < self.ttl_s
 
     async def get(self) -> T:
-        if self._value is not None and self._clock() - self._loaded_at < self.ttl_s:
-            return self._value
+        if self._fresh(self._clock()):
+            return self._value  # type: ignore[return-value]
         async with self._lock:
             now = self._clock()
-            if self._value is not None and now - self._loaded_at < self.ttl_s:
-                return self._value
+            if self._fresh(now):
+                return self._value  # type: ignore[return-value]
             try:
                 self._value = await self._loader()
                 self._loaded_at = now
+                self._expired = False
             except VenueError as e:
                 if self._value is None or now - self._loaded_at > self.stale_s:
                     raise

@@ -47,9 +47,7 @@ _meta_and_ctxs = msgspec.json.Decoder(tuple[Meta, list[AssetCtx]])
 def parse_meta_and_ctxs(body: bytes, received_at: float) -> list[Quote]:
     meta, ctxs = _meta_and_ctxs.decode(body)
     if len(meta.universe) != len(ctxs):
-        raise ReplyShapeError(
-            f"universe has {len(meta.universe)} assets but {len(ctxs)} contexts"
-        )
+        raise ReplyShapeError(f"universe has {len(meta.universe)} assets but {len(ctxs)} contexts")
     next_ms = next_hour_ms(received_at)
     quotes: list[Quote] = []
     for asset, ctx in zip(meta.universe, ctxs, strict=True):

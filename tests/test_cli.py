@@ -1,0 +1,287 @@
+"""`arb-bot scan` and `arb-bot funding` end to end: a subprocess against the fake venues.
+
+The market below mixes 1 h, 2 h, 4 h and 8 h intervals, negative rates and
+1000x contracts; every expected figure is worked out by hand from DESIGN.md's
+formulas, not by calling the code under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.venues import OKX_FUNDING, FakeMarket, FakePerp, Fault
+
+HOUR_MS = 3_600_000
+NOW_MS = 1789015942967  # 2026-09-10 04:52:22.967Z
+FEE = {"bybit": 0.00055, "binance": 0.0005, "okx": 0.0005, "hyperliquid": 0.00045}
+H = 168
+TOL = 1e-9
+
+
+@pytest.fixture
+def market() -> FakeMarket:
+    P = FakePerp
+    return FakeMarket(
+        now_ms=NOW_MS,
+        venues={
+            "bybit": [
+                P("APE", 0.00031, 1, price=0.13791),
+                P("SOPH", -0.00102581, 4, price=0.004136),
+                P("PEPE", 0.0001, 8, price=0.0000036339, multiplier=1000),
+                P("BTC", 0.0001, 8, price=77607.4),
+            ],
+            "binance": [
+                P("APE", 0.00028, 1, price=0.13787649),
+                P("SOPH", -0.0006, 4, price=0.00414),
+                P("LDO", -0.0000552, 4, price=0.34988277),
+                # Far above everything, but too thin to trade: the turnover filter drops it.
+                P("BTC", 0.01, 8, price=77591.2, turnover=1000.0),
+            ],
+            "okx": [
+                P("APE", 0.00052, 4, price=0.1378, ct_val="0.1"),
+                P("SOPH", -0.00048, 8, price=0.004149, ct_val="100"),
+                P("PEPE", 0.0003, 8, price=0.0000036337, ct_val="10000000"),
+                P("LDO", 0.0001, 2, price=0.35),
+            ],
+            "hyperliquid": [
+                P("APE", 0.0000125, 1, price=0.13799),
+                P("PEPE", -0.00002, 1, price=0.000003632, multiplier=1000),
+                P("LDO", 0.00001, 1, price=0.3499),
+                P("BTC", -0.0000015, 1, price=77562.0),
+            ],
+        },
+    )
+
+
+def expected(long_venue, long_hourly, long_px, short_venue, short_hourly, short_px):
+    """DESIGN.md by hand: every figure of one opportunity."""
+    spread_h = short_hourly - long_hourly
+    fees = 2 * (FEE[long_venue] + FEE[short_venue])
+    return {
+        "long_venue": long_venue,
+        "short_venue": short_venue,
+        "spread_hourly": spread_h,
+        "spread_8h": spread_h * 8,
+        "apr_gross": spread_h * 8760,
+        "fees_round_trip": fees,
+        "breakeven_h": fees / spread_h,
+        "apr_net": (spread_h * H - fees) / H * 8760,
+        "basis_bps": (short_px - long_px) / long_px * 10000,
+    }
+
+
+EXPECTED = {
+    # APE: short bybit 0.00031/1h, long hyperliquid 0.0000125/1h.
+    "APE": expected("hyperliquid", 0.0000125, 0.13799, "bybit", 0.00031, 0.13791),
+    # SOPH, all negative: short okx -0.00048/8h = -0.00006/h, long bybit -0.00102581/4h.
+    "SOPH": expected("bybit", -0.00102581 / 4, 0.004136, "okx", -0.00006, 0.004149),
+    # LDO: short okx 0.0001/2h = 0.00005/h, long binance -0.0000552/4h = -0.0000138/h.
+    "LDO": expected("binance", -0.0000138, 0.34988277, "okx", 0.00005, 0.35),
+    # PEPE: short okx 0.0003/8h, long kPEPE -0.00002/1h; prices per coin after x1000.
+    "PEPE": expected("hyperliquid", -0.00002, 0.000003632, "okx", 0.0003 / 8, 0.0000036337),
+    # BTC: binance is filtered out (turnover 1000 < 500k), so bybit against hyperliquid.
+    "BTC": expected("hyperliquid", -0.0000015, 77562.0, "bybit", 0.0001 / 8, 77607.4),
+}
+
+
+def clean_env(fake, **extra: str) -> dict[str, str]:
+    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**env, **fake.env(), "ARB_HTTP_RETRIES": "0", **extra}
+
+
+async def arb_bot(fake, *args: str, tmp_path: Path, **env: str) -> tuple[int, str, str]:
+    script = Path(sys.executable).with_name("arb-bot")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "arb.cli"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        *args,
+        env=clean_env(fake, **env),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def assert_plain_decimals(text: str) -> None:
+    assert not re.search(r"\d[eE][-+]?\d", text), "numbers must be plain decimals"
+
+
+async def test_scan_json_matches_hand_computed_figures(fake_market, tmp_path):
+    code, out, err = await arb_bot(fake_market, "scan", "--json", tmp_path=tmp_path)
+    assert code == 0, err
+    assert_plain_decimals(out)
+    doc = json.loads(out)
+    got = {o["asset"]: o for o in doc["opportunities"]}
+    assert set(got) == set(EXPECTED)
+    for asset, want in EXPECTED.items():
+        for key, value in want.items():
+            if isinstance(value, str):
+                assert got[asset][key] == value, (asset, key)
+            else:
+                assert abs(got[asset][key] - value) <= TOL, (asset, key, got[asset][key], value)
+        assert got[asset]["horizon_h"] == H
+    # Ranked by net APR, best first.
+    nets = [o["apr_net"] for o in doc["opportunities"]]
+    assert nets == sorted(nets, reverse=True)
+    assert [o["asset"] for o in doc["opportunities"]] == sorted(
+        EXPECTED, key=lambda a: EXPECTED[a]["apr_net"], reverse=True
+    )
+    assert [v["venue"] for v in doc["venues"]] == ["bybit", "binance", "okx", "hyperliquid"]
+    assert all(v["ok"] and v["error"] is None for v in doc["venues"])
+    assert {v["venue"]: v["quote_count"] for v in doc["venues"]}["binance"] == 4
+
+
+async def test_scan_json_legs_carry_their_own_interval_and_next_funding(fake_market, tmp_path):
+    _code, out, _ = await arb_bot(fake_market, "scan", "--json", tmp_path=tmp_path)
+    doc = json.loads(out)
+    got = {o["asset"]: o for o in doc["opportunities"]}
+    ldo_short = got["LDO"]["short"]
+    assert (ldo_short["venue"], ldo_short["symbol"]) == ("okx", "LDO-USDT-SWAP")
+    assert (ldo_short["rate"], ldo_short["interval_h"]) == (0.0001, 2)
+    assert ldo_short["next_funding_time"] == 1789020000000  # 06:00Z, the next 2 h boundary
+    ape_short = got["APE"]["short"]
+    assert ape_short["interval_h"] == 1 and ape_short["next_funding_time"] == 1789016400000
+    soph_long = got["SOPH"]["long"]
+    assert soph_long["interval_h"] == 4 and soph_long["next_funding_time"] == 1789027200000
+    pepe_long = got["PEPE"]["long"]
+    assert (pepe_long["symbol"], pepe_long["multiplier"]) == ("kPEPE", 1000)
+    assert abs(pepe_long["mark_price"] - 0.003632) <= TOL
+    assert abs(pepe_long["unit_price"] - 0.000003632) <= 1e-15
+    hl_next = got["APE"]["long"]["next_funding_time"]
+    assert hl_next % HOUR_MS == 0  # Hyperliquid settles on the hour of the real clock
+    for leg in ("long", "short"):
+        assert got["APE"][leg]["turnover_24h"] == 50_000_000
+
+
+async def test_scan_filters_top_and_venues(fake_market, tmp_path):
+    min_apr = EXPECTED["LDO"]["apr_net"] * 100  # percent
+    code, out, _ = await arb_bot(
+        fake_market, "scan", "--json", "--min-apr", f"{min_apr - 0.01:.4f}", tmp_path=tmp_path
+    )
+    above = {a for a, e in EXPECTED.items() if e["apr_net"] * 100 >= min_apr - 0.01}
+    assert {o["asset"] for o in json.loads(out)["opportunities"]} == above
+    code, out, _ = await arb_bot(fake_market, "scan", "--json", "--top", "2", tmp_path=tmp_path)
+    doc = json.loads(out)
+    assert doc["count"] == 2 and doc["total"] == 5
+    before = len(fake_market.requests)
+    code, out, _ = await arb_bot(
+        fake_market, "scan", "--json", "--venues", "bybit,okx", tmp_path=tmp_path
+    )
+    assert {r.venue for r in fake_market.requests[before:]} == {"bybit", "okx"}
+    doc = json.loads(out)
+    assert [v["venue"] for v in doc["venues"]] == ["bybit", "okx"]
+    assert {(o["long_venue"], o["short_venue"]) for o in doc["opportunities"]} <= {
+        ("bybit", "okx"),
+        ("okx", "bybit"),
+    }
+    _code, out, _ = await arb_bot(
+        fake_market, "scan", "--json", "--all-pairs", "--top", "0", tmp_path=tmp_path
+    )
+    assert json.loads(out)["total"] == 6 + 3 + 3 + 3 + 1  # APE, SOPH, PEPE, LDO, BTC pairs
+
+
+async def test_scan_table_is_aligned_and_names_a_failed_venue(fake_market, tmp_path):
+    fake_market.fail("okx", OKX_FUNDING, Fault.http(500))
+    code, out, err = await arb_bot(fake_market, "scan", tmp_path=tmp_path)
+    assert code == 0, err
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("#"))
+    table = lines[header : lines.index("", header)]
+    assert table[0].split() == [
+        "#",
+        "Asset",
+        "Long",
+        "Short",
+        "Spread/8h",
+        "APR",
+        "Net",
+        "APR",
+        "B/E",
+        "Basis",
+        "bp",
+        "Next",
+        "L",
+        "/",
+        "S",
+    ]
+    assert len({len(line) for line in table}) <= 2  # right-aligned numbers end together
+    assert all(line.index("%") == table[1].index("%") for line in table[1:])
+    assert "APE    hyperliquid  bybit" in out
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Failed venues: okx (/api/v5/public/funding-rate: HTTP 500")
+    )
+    assert "Traceback" not in out + err
+
+
+async def test_funding_one_asset_every_spelling(fake_market, tmp_path):
+    for spelling in ("pepe", "1000PEPE", "PEPE-USDT-SWAP", "1000pepeusdt", "kPEPE"):
+        code, out, err = await arb_bot(
+            fake_market, "funding", spelling, "--json", tmp_path=tmp_path
+        )
+        assert code == 0, err
+        assert_plain_decimals(out)
+        doc = json.loads(out)
+        assert doc["asset"] == "PEPE"
+        assert [q["venue"] for q in doc["quotes"]] == ["okx", "bybit", "hyperliquid"]
+        best = doc["best"]
+        for key in ("spread_8h", "apr_net", "basis_bps"):
+            assert abs(best[key] - EXPECTED["PEPE"][key]) <= TOL
+
+
+async def test_funding_table_shows_rates_in_percent(fake_market, tmp_path):
+    code, out, _ = await arb_bot(fake_market, "funding", "APE", tmp_path=tmp_path)
+    assert code == 0
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line[:3] in ("byb", "bin", "okx", "hyp")
+    }
+    assert rows["bybit"][2:6] == ["0.0310%", "1h", "0.2480%", "271.6%"]
+    assert rows["okx"][2:6] == ["0.0520%", "4h", "0.1040%", "113.9%"]
+    assert "Best carry: long hyperliquid, short bybit" in out
+
+
+async def test_all_venues_down_exits_1_with_reasons(fake_market, tmp_path):
+    code, out, _err = await arb_bot(
+        fake_market,
+        "scan",
+        "--json",
+        tmp_path=tmp_path,
+        **{
+            f"{v}_REST_URL": "http://127.0.0.1:9/x"
+            for v in ("BYBIT", "BINANCE", "OKX", "HYPERLIQUID")
+        },
+    )
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["opportunities"] == [] and not any(v["ok"] for v in doc["venues"])
+    assert all("connection failed" in v["error"] for v in doc["venues"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["funding", "<b>bad</b>"], {}, "not an asset name"),
+        (["scan", "--min-apr", "lots"], {}, "expected a percentage"),
+        (["scan", "--top", "-1"], {}, "expected a whole number"),
+        (["scan", "--venues", "kraken"], {}, "expected venues from"),
+        (["scan"], {"ARB_SCAN_INTERVAL_S": "often"}, "ARB_SCAN_INTERVAL_S must be"),
+    ],
+)
+async def test_bad_input_gets_one_clear_line_and_exit_2(fake_market, tmp_path, args, env, message):
+    code, _out, err = await arb_bot(fake_market, *args, tmp_path=tmp_path, **env)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert fake_market.requests == []  # nothing was fetched

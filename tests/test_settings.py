@@ -1,0 +1,71 @@
+"""Settings: defaults, .env, and one-line errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from arb.settings import SettingsError, load_settings, parse_settings
+
+
+def test_defaults_need_nothing():
+    s = parse_settings({})
+    assert s.venues == ("bybit", "binance", "okx", "hyperliquid")
+    assert s.venue["okx"].rest_url == "https://www.okx.com"
+    assert s.scan_interval_s == 60 and s.horizon_h == 168 and s.db_path == "arb.sqlite3"
+    assert s.taker_fees["bybit"] == 0.00055
+    assert s.telegram_bot_token is None
+
+
+def test_values_are_read_and_typed():
+    s = parse_settings(
+        {
+            "ARB_VENUES": "OKX, bybit,okx",
+            "OKX_REST_URL": "http://127.0.0.1:8080/okx/",
+            "OKX_TAKER_FEE": "0.0002",
+            "ARB_ALLOWED_CHATS": "-1001, 42",
+            "ARB_HTTP_RETRIES": "0",
+            "LLM_ALERT_NOTES": "yes",
+        }
+    )
+    assert s.venues == ("okx", "bybit")
+    assert s.venue["okx"].rest_url == "http://127.0.0.1:8080/okx"
+    assert s.taker_fees["okx"] == 0.0002
+    assert s.allowed_chats == frozenset({-1001, 42})
+    assert s.http_retries == 1  # attempts: the first plus zero retries
+    assert s.llm_alert_notes is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ARB_VENUES": "bybit,kraken"}, "ARB_VENUES must be a comma-separated list of venues"),
+        ({"ARB_SCAN_INTERVAL_S": "soon"}, "ARB_SCAN_INTERVAL_S must be a number of seconds"),
+        ({"ARB_SCAN_INTERVAL_S": "1"}, "ARB_SCAN_INTERVAL_S must be a number of seconds from 5"),
+        ({"BYBIT_REST_URL": "api.bybit.com"}, "BYBIT_REST_URL must be an http(s) URL"),
+        ({"OKX_WS_URL": "https://ws.okx.com"}, "OKX_WS_URL must be a ws(s) URL"),
+        ({"BINANCE_TAKER_FEE": "5"}, "BINANCE_TAKER_FEE must be a decimal fee between 0 and 0.01"),
+        ({"ARB_ADMINS": "alice"}, "ARB_ADMINS must be a comma-separated list of user ids"),
+        ({"TELEGRAM_WEBHOOK_URL": "http://x.example"}, "TELEGRAM_WEBHOOK_URL must be an https"),
+        ({"ARB_LOG_LEVEL": "loud"}, "ARB_LOG_LEVEL must be one of"),
+        ({"ARB_HORIZON_H": "nan"}, "ARB_HORIZON_H must be a holding horizon"),
+    ],
+)
+def test_bad_values_name_the_variable_and_the_expectation(env, message):
+    with pytest.raises(SettingsError) as e:
+        parse_settings(env)
+    assert str(e.value).startswith(message)
+    assert "\n" not in str(e.value)
+
+
+def test_secrets_stay_out_of_repr_and_errors():
+    s = parse_settings({"TELEGRAM_BOT_TOKEN": "123456:SECRET-token", "BYBIT_API_SECRET": "hush"})
+    assert "SECRET" not in repr(s) and "hush" not in repr(s)
+    assert s.telegram_bot_token == "123456:SECRET-token"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("ARB_SCAN_INTERVAL_S=30\nARB_HORIZON_H=24\n# comment\n")
+    s = load_settings({"ARB_HORIZON_H": "48"}, dotenv_path=str(env_file))
+    assert s.scan_interval_s == 30 and s.horizon_h == 48
+    assert load_settings({}, dotenv_path=str(tmp_path / "missing.env")).scan_interval_s == 60
