@@ -163,31 +163,30 @@ async def test_scan_json_legs_carry_their_own_interval_and_next_funding(fake_mar
         assert got["APE"][leg]["turnover_24h"] == 50_000_000
 
 
+async def scan_doc(fake, tmp_path, *args: str) -> dict:
+    code, out, err = await arb_bot(fake, "scan", "--json", *args, tmp_path=tmp_path)
+    assert code == 0, err
+    return json.loads(out)
+
+
 async def test_scan_filters_top_and_venues(fake_market, tmp_path):
-    min_apr = EXPECTED["LDO"]["apr_net"] * 100  # percent
-    code, out, _ = await arb_bot(
-        fake_market, "scan", "--json", "--min-apr", f"{min_apr - 0.01:.4f}", tmp_path=tmp_path
-    )
-    above = {a for a, e in EXPECTED.items() if e["apr_net"] * 100 >= min_apr - 0.01}
-    assert {o["asset"] for o in json.loads(out)["opportunities"]} == above
-    code, out, _ = await arb_bot(fake_market, "scan", "--json", "--top", "2", tmp_path=tmp_path)
-    doc = json.loads(out)
+    cut = EXPECTED["LDO"]["apr_net"] * 100 - 0.01  # percent, just under LDO's net APR
+    doc = await scan_doc(fake_market, tmp_path, "--min-apr", f"{cut:.4f}")
+    above = {a for a, e in EXPECTED.items() if e["apr_net"] * 100 >= cut}
+    assert "LDO" in above and len(above) < len(EXPECTED)
+    assert {o["asset"] for o in doc["opportunities"]} == above
+
+    doc = await scan_doc(fake_market, tmp_path, "--top", "2")
     assert doc["count"] == 2 and doc["total"] == 5
+
     before = len(fake_market.requests)
-    code, out, _ = await arb_bot(
-        fake_market, "scan", "--json", "--venues", "bybit,okx", tmp_path=tmp_path
-    )
+    doc = await scan_doc(fake_market, tmp_path, "--venues", "bybit,okx")
     assert {r.venue for r in fake_market.requests[before:]} == {"bybit", "okx"}
-    doc = json.loads(out)
     assert [v["venue"] for v in doc["venues"]] == ["bybit", "okx"]
-    assert {(o["long_venue"], o["short_venue"]) for o in doc["opportunities"]} <= {
-        ("bybit", "okx"),
-        ("okx", "bybit"),
-    }
-    _code, out, _ = await arb_bot(
-        fake_market, "scan", "--json", "--all-pairs", "--top", "0", tmp_path=tmp_path
-    )
-    assert json.loads(out)["total"] == 6 + 3 + 3 + 3 + 1  # APE, SOPH, PEPE, LDO, BTC pairs
+    assert {o["asset"] for o in doc["opportunities"]} == {"APE", "SOPH", "PEPE"}
+
+    doc = await scan_doc(fake_market, tmp_path, "--all-pairs", "--top", "0")
+    assert doc["total"] == 6 + 3 + 3 + 3 + 1  # APE, SOPH, PEPE, LDO, BTC venue pairs
 
 
 async def test_scan_table_is_aligned_and_names_a_failed_venue(fake_market, tmp_path):
