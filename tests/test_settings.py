@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from arb.settings import SettingsError, load_settings, parse_settings
+from arb.settings import VENUE_NAMES, SettingsError, load_settings, parse_settings
 
 
 def test_defaults_need_nothing():
@@ -69,3 +72,14 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path):
     s = load_settings({"ARB_HORIZON_H": "48"}, dotenv_path=str(env_file))
     assert s.scan_interval_s == 30 and s.horizon_h == 48
     assert load_settings({}, dotenv_path=str(tmp_path / "missing.env")).scan_interval_s == 60
+
+
+def test_env_example_is_valid_and_lists_every_variable_read():
+    root = Path(__file__).resolve().parent.parent
+    example = root / ".env.example"
+    load_settings({}, dotenv_path=str(example))
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", example.read_text(), re.M))
+    source = (root / "arb" / "settings.py").read_text()
+    read = set(re.findall(r'"((?:ARB|TELEGRAM|LLM)_[A-Z0-9_]+)"', source))
+    read |= {f"{v.upper()}_{k}" for v in VENUE_NAMES for k in ("REST_URL", "WS_URL", "TAKER_FEE")}
+    assert read - listed == set()
