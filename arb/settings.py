@@ -58,7 +58,7 @@ class Settings:
     db_path: str
     scan_interval_s: float
     http_timeout_s: float
-    http_retries: int
+    http_attempts: int  # the first try plus ARB_HTTP_RETRIES
     venue_deadline_s: float
     min_turnover_24h: float
     max_quote_age_s: float
@@ -155,7 +155,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         http_timeout_s=number(
             "ARB_HTTP_TIMEOUT_S", 10.0, 0.1, 120.0, "a number of seconds from 0.1 to 120"
         ),
-        http_retries=int(
+        http_attempts=int(
             number("ARB_HTTP_RETRIES", 2, 0, 10, "a whole number of retries from 0 to 10")
         )
         + 1,

@@ -34,7 +34,7 @@ def test_values_are_read_and_typed():
     assert s.venue["okx"].rest_url == "http://127.0.0.1:8080/okx"
     assert s.taker_fees["okx"] == 0.0002
     assert s.allowed_chats == frozenset({-1001, 42})
-    assert s.http_retries == 1  # attempts: the first plus zero retries
+    assert s.http_attempts == 1  # the first try plus zero retries
     assert s.llm_alert_notes is True
 
 

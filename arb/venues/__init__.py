@@ -26,7 +26,7 @@ def make_clients(settings: Settings, venues: tuple[str, ...] | None = None) -> l
             name,
             vs.rest_url,
             timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(attempts=settings.http_retries),
+            retry=RetryPolicy(attempts=settings.http_attempts),
         )
         clients.append(CLIENTS[name](http))
     return clients
