@@ -11,9 +11,10 @@ import asyncio
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from arb.logs import setup_logging
 from arb.market import Market, MarketSnapshot
 from arb.render import funding_text, scan_text
 from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
@@ -130,22 +131,21 @@ async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if any(s.ok for s in snapshot.statuses) else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, run: Callable[[Settings], int] | None = None) -> int:
+    """The CLI. `run` starts the bot; the `bot` package passes it in (arb never imports it)."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as e:
         print(f"arb-bot: {e}", file=sys.stderr)
         return 2
-    level = logging.DEBUG if args.verbose else logging.WARNING
     if args.command == "run":
-        level = getattr(logging, settings.log_level)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    if args.command == "run":
-        print("arb-bot run: the Telegram bot is not part of this build yet.", file=sys.stderr)
-        return 2
+        setup_logging(settings.log_level, settings.secrets())
+        if run is None:
+            print("arb-bot run: start the bot with the arb-bot script.", file=sys.stderr)
+            return 2
+        return run(settings)
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
     command = cmd_scan if args.command == "scan" else cmd_funding
     try:
         return asyncio.run(command(args, settings))

@@ -70,12 +70,22 @@ class Settings:
     llm_model: str | None
     llm_alert_notes: bool
     log_level: str
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
     telegram_bot_token: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
     llm_api_key: str | None = field(default=None, repr=False)
 
     @property
     def taker_fees(self) -> dict[str, float]:
         return {name: v.taker_fee for name, v in self.venue.items()}
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, so logging can blank them."""
+        values = [self.telegram_bot_token, self.webhook_secret, self.llm_api_key]
+        for v in self.venue.values():
+            values += [v.api_key, v.api_secret, v.api_passphrase]
+        return [x for x in values if x]
 
 
 def load_settings(
@@ -176,6 +186,11 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         ),
         admins=typed("ARB_ADMINS", frozenset(), _id_set, "a comma-separated list of user ids"),
         webhook_url=typed("TELEGRAM_WEBHOOK_URL", None, _https_url, "an https URL"),
+        webhook_listen=get("TELEGRAM_WEBHOOK_LISTEN") or "0.0.0.0",
+        webhook_port=int(
+            number("TELEGRAM_WEBHOOK_PORT", 8443, 1, 65535, "a TCP port from 1 to 65535")
+        ),
+        webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
         llm_base_url=typed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
         llm_api_key=get("LLM_API_KEY"),
         llm_model=get("LLM_MODEL"),

@@ -1,0 +1,192 @@
+"""`arb-bot run`: the python-telegram-bot Application and its lifecycle.
+
+Long polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set. The
+JobQueue refreshes the shared market snapshot every ARB_SCAN_INTERVAL_S.
+Start-up retries with backoff while Telegram is unreachable (PTB does not
+retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from arb.cli import scan_params
+from arb.market import Market
+from arb.service import MarketService
+from arb.settings import Settings
+from arb.venues import make_clients
+from bot import handlers
+from bot.access import gate
+from bot.desk import DESK_KEY, Desk, desk_of
+from bot.errors import on_error
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+NO_TOKEN = (
+    "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather, then put "
+    "TELEGRAM_BOT_TOKEN=<token> in .env (see .env.example) or the environment."
+)
+BAD_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
+
+
+def file_url(base_url: str) -> str:
+    """PTB's base_file_url for a base_url: .../bot -> .../file/bot."""
+    head, _, _ = base_url.rpartition("/bot")
+    return f"{head}/file/bot" if base_url.endswith("/bot") else base_url + "/file"
+
+
+async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    snapshot = await desk_of(context).service.refresh()
+    failed = [s.venue for s in snapshot.statuses if not s.ok]
+    log.info(
+        "market refreshed: %d quotes%s",
+        len(snapshot.quotes),
+        f", failed: {', '.join(failed)}" if failed else "",
+    )
+
+
+def build_application(settings: Settings, service: MarketService) -> Application:
+    assert settings.telegram_bot_token
+    app = (
+        Application.builder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(file_url(settings.telegram_api_base_url))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(True)
+        .build()
+    )
+    app.bot_data[DESK_KEY] = Desk(settings, service, scan_params(settings))
+    app.add_handler(TypeHandler(Update, gate), group=-1)
+    app.add_handler(CommandHandler(["start", "help"], handlers.help_command))
+    app.add_handler(CommandHandler("funding", handlers.funding))
+    app.add_handler(CommandHandler("scan", handlers.scan))
+    app.add_handler(CommandHandler("status", handlers.status))
+    app.add_handler(CommandHandler("refresh", handlers.refresh_command))
+    app.add_handler(CallbackQueryHandler(handlers.on_button))
+    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.plain_text
+        )
+    )
+    app.add_error_handler(on_error)
+    assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
+    app.job_queue.run_repeating(
+        refresh_job,
+        interval=settings.scan_interval_s,
+        first=0.0,
+        name="market-refresh",
+        job_kwargs={"max_instances": 1, "coalesce": True},
+    )
+    return app
+
+
+async def initialize(app: Application, stop: asyncio.Event, backoff: tuple[float, float]) -> bool:
+    """Initialize (getMe) until Telegram answers. False if told to stop first."""
+    delay, cap = backoff
+    while True:
+        try:
+            await app.initialize()
+            return True
+        except InvalidToken:
+            raise
+        except (NetworkError, TelegramError) as e:
+            log.warning("Telegram unreachable (%s); retrying in %.1f s", type(e).__name__, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+            return False
+        delay = min(cap, delay * 2)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    startup_backoff: tuple[float, float] = (1.0, 60.0),
+    handle_signals: bool = True,
+) -> int:
+    """Run the bot until `stop` is set (or SIGTERM/SIGINT). Returns the exit status."""
+    if not settings.telegram_bot_token:
+        log.error(NO_TOKEN)
+        return 2
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    market = Market(make_clients(settings), settings.venue_deadline_s)
+    service = MarketService(market, settings.max_quote_age_s)
+    app = build_application(settings, service)
+    try:
+        try:
+            if not await initialize(app, stop, startup_backoff):
+                return 0
+        except InvalidToken:
+            log.error(BAD_TOKEN)
+            return 2
+        log.info("connected to Telegram as @%s", app.bot.username)
+        try:
+            await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.COMMANDS])
+        except TelegramError as e:
+            log.warning("setMyCommands failed: %s", e)
+        await app.start()
+        await start_updates(app, settings)
+        await stop.wait()
+        log.info("stopping")
+        return 0
+    finally:
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        with contextlib.suppress(TelegramError, RuntimeError):
+            await app.shutdown()
+        await service.close()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+async def start_updates(app: Application, settings: Settings) -> None:
+    assert app.updater is not None
+    if settings.webhook_url:
+        path = urlparse(settings.webhook_url).path.strip("/")
+        await app.updater.start_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret or secrets.token_urlsafe(32),
+            allowed_updates=ALLOWED_UPDATES,
+            bootstrap_retries=3,
+        )
+        log.info("webhook mode on port %d", settings.webhook_port)
+    else:
+        await app.updater.start_polling(
+            allowed_updates=ALLOWED_UPDATES, bootstrap_retries=3, timeout=10
+        )
+        log.info("long polling")
+
+
+def run(settings: Settings) -> int:
+    return asyncio.run(serve(settings))

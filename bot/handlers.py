@@ -1,0 +1,228 @@
+"""Command and button handlers: parse, ask `arb` for a report, render, reply.
+
+Handlers stay thin: the market logic is `arb.report`'s plain functions over the
+shared snapshot, the HTML is `bot.render`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.ext import ContextTypes
+
+from arb.report import funding_report, scan_report
+from arb.symbols import normalize_asset
+from bot import render
+from bot.access import is_global_admin
+from bot.desk import desk_of
+from bot.send import edit_html, reply_html
+
+log = logging.getLogger(__name__)
+
+SCAN_DEFAULT_N = 10
+SCAN_MAX_N = 30
+SHOWN_ARG = 40  # characters of a bad argument echoed back
+
+COMMANDS = [
+    ("funding", "One asset on every venue: /funding BTC"),
+    ("scan", "Best carry now: /scan [N] [min APR %]"),
+    ("status", "Venue health and data age"),
+    ("help", "What this bot does"),
+]
+
+HELP = "\n".join(
+    [
+        "<b>Funding carry desk</b>",
+        "Cross-venue perpetual funding on Bybit, Binance, OKX and Hyperliquid (hl).",
+        "",
+        "/funding BTC: every venue's rate, interval, APR and next funding for one asset"
+        " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE all work).",
+        "/scan [N] [min APR %]: the best carry per asset, long the low payer and short the"
+        " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
+        "/status: each venue's data age, quote count and last error.",
+        "",
+        "Rates are per funding interval, in percent; APR is simple, not compounded.",
+    ]
+)
+
+
+def shown(text: str) -> str:
+    """A user's argument, cut and escaped, for quoting it back."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return render.esc(text if len(text) <= SHOWN_ARG else text[: SHOWN_ARG - 1] + "…")
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply_html(update, context, HELP)
+
+
+# --- /funding ----------------------------------------------------------------
+
+
+async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = context.args or []
+    if len(args) != 1:
+        await reply_html(update, context, "Usage: /funding ASSET, e.g. /funding BTC")
+        return
+    try:
+        normalize_asset(args[0])
+    except ValueError:
+        await reply_html(
+            update, context, f"“{shown(args[0])}” is not an asset name. Try /funding BTC"
+        )
+        return
+    await reply_html(update, context, await funding_text(context, args[0]))
+
+
+async def funding_text(context: ContextTypes.DEFAULT_TYPE, asset: str) -> str:
+    desk = desk_of(context)
+    snapshot = await desk.snapshot()
+    report = funding_report(snapshot, asset, desk.params)
+    return render.funding_html(report, desk.service.health(), desk.max_age_s)
+
+
+# --- /scan -------------------------------------------------------------------
+
+
+class ScanArgsError(ValueError):
+    pass
+
+
+def parse_scan_args(args: list[str]) -> tuple[int, float | None]:
+    """`[N] [min APR %]` -> (N, min APR as a fraction). '20%' is always the APR."""
+    n: int | None = None
+    min_apr: float | None = None
+    if len(args) > 2:
+        raise ScanArgsError("too many arguments")
+    for arg in args:
+        is_pct = arg.endswith("%")
+        try:
+            value = float(arg.removesuffix("%"))
+        except ValueError:
+            raise ScanArgsError(f"“{shown(arg)}” is not a number") from None
+        if not math.isfinite(value):
+            raise ScanArgsError(f"“{shown(arg)}” is not a number")
+        if n is None and min_apr is None and not is_pct and value.is_integer():
+            if not 1 <= value <= SCAN_MAX_N:
+                raise ScanArgsError(f"N must be from 1 to {SCAN_MAX_N}")
+            n = int(value)
+        elif min_apr is None:
+            if not -1000 <= value <= 100_000:
+                raise ScanArgsError("min APR must be a percentage from -1000 to 100000")
+            min_apr = value / 100
+        else:
+            raise ScanArgsError("too many arguments")
+    return (n or SCAN_DEFAULT_N), min_apr
+
+
+def scan_keyboard(assets: list[str], n: int, min_apr: float | None) -> InlineKeyboardMarkup:
+    details = [InlineKeyboardButton(f"🔎 {a}", callback_data=f"f:{a}"[:64]) for a in assets]
+    rows = [details[i : i + 3] for i in range(0, len(details), 3)]
+    apr = "" if min_apr is None else f"{min_apr * 100:.6g}"
+    rows.append([InlineKeyboardButton("🔄 Refresh", callback_data=f"s:{n}:{apr}")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def scan_view(
+    context: ContextTypes.DEFAULT_TYPE, n: int, min_apr: float | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    desk = desk_of(context)
+    snapshot = await desk.snapshot()
+    report = scan_report(snapshot, replace(desk.params, min_apr=min_apr), n)
+    text = render.scan_html(report, desk.service.health(), desk.max_age_s)
+    return text, scan_keyboard([o.asset for o in report.opportunities], n, min_apr)
+
+
+async def scan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    try:
+        n, min_apr = parse_scan_args(context.args or [])
+    except ScanArgsError as e:
+        await reply_html(update, context, f"{e}. Usage: /scan [N] [min APR %], e.g. /scan 5 20")
+        return
+    text, keyboard = await scan_view(context, n, min_apr)
+    await reply_html(update, context, text, keyboard)
+
+
+# --- /status -----------------------------------------------------------------
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    desk = desk_of(context)
+    now = desk.service.clock()
+    text = render.status_html(
+        desk.service.health(),
+        now,
+        uptime_s=now - desk.started_at,
+        version=desk.version,
+        snapshot_age_s=desk.service.age_s(),
+        interval_s=desk.settings.scan_interval_s,
+        max_age_s=desk.max_age_s,
+    )
+    await reply_html(update, context, text)
+
+
+async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Admins only: fetch every venue now instead of waiting for the next cycle."""
+    desk = desk_of(context)
+    user = update.effective_user
+    if not is_global_admin(desk, user.id if user else None):
+        await reply_html(update, context, "Only the desk's admins (ARB_ADMINS) can do that.")
+        return
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+    snapshot = await desk.service.refresh()
+    ok = sum(s.ok for s in snapshot.statuses)
+    await reply_html(
+        update,
+        context,
+        f"Refreshed: {ok} of {len(snapshot.statuses)} venues answered, "
+        f"{len(snapshot.quotes)} quotes. /status for details.",
+    )
+
+
+# --- buttons and the rest ----------------------------------------------------
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    data = query.data or ""
+    kind, _, rest = data.partition(":")
+    if kind == "f" and _is_asset(rest):
+        await query.answer()
+        await reply_html(update, context, await funding_text(context, rest))
+    elif kind == "s" and query.message is not None:
+        await query.answer("Refreshing…")
+        n_text, _, apr_text = rest.partition(":")
+        try:
+            n, min_apr = parse_scan_args([n_text, f"{apr_text}%"] if apr_text else [n_text])
+        except ScanArgsError:
+            n, min_apr = SCAN_DEFAULT_N, None
+        text, keyboard = await scan_view(context, n, min_apr)
+        await edit_html(query.message, text, keyboard)  # type: ignore[arg-type]
+    else:
+        await query.answer("This button has expired.")
+
+
+def _is_asset(text: str) -> bool:
+    try:
+        normalize_asset(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    chat = update.effective_chat
+    if chat is not None and chat.type == ChatType.PRIVATE:
+        await reply_html(update, context, "Unknown command. /help lists what I can do.")
+
+
+async def plain_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply_html(update, context, "I answer commands: try /funding BTC or /scan. /help")

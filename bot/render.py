@@ -1,0 +1,236 @@
+"""Telegram HTML for the desk's replies: narrow `<pre>` blocks a phone shows whole.
+
+Every dynamic value goes through `esc()`. Rates are percent with 4 decimals,
+APRs with 1; each leg carries a countdown to its next funding.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Sequence
+
+from arb.models import Opportunity, Quote
+from arb.render import apr_pct, bps, countdown, hours, pct
+from arb.report import FundingReport, ScanReport
+from arb.service import VenueHealth
+
+MAX_MESSAGE = 4096
+SHORT_VENUE = {"hyperliquid": "hl"}
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def venue(name: str) -> str:
+    return SHORT_VENUE.get(name, name)
+
+
+def ago(seconds: float | None) -> str:
+    """12s, 7m, 2h13m, 3d4h; 'never' for None."""
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h}h"
+
+
+def clock(ts: float) -> str:
+    return time.strftime("%H:%M UTC", time.gmtime(ts))
+
+
+def pre(lines: Iterable[str]) -> str:
+    return "<pre>" + esc("\n".join(lines)) + "</pre>"
+
+
+def _columns(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        " ".join(
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in rows
+    ]
+
+
+def _usdc_margined(q: Quote) -> bool:
+    return q.settle == "USDC" and q.venue != "hyperliquid"  # all of Hyperliquid is USDC
+
+
+def _leg_label(q: Quote) -> str:
+    return venue(q.venue) + ("*" if _usdc_margined(q) else "")
+
+
+# --- /funding ------------------------------------------------------------------
+
+
+def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
+    now = r.taken_at
+    title = f"<b>{esc(r.asset)} funding</b> · {clock(now)}"
+    if not r.quotes:
+        missing = f"No venue lists {esc(r.asset)} right now."
+        return "\n".join([title, missing, *_health_notes(health, now, max_age_s)])
+    marked = any(_usdc_margined(q) for q in r.quotes)
+    rows = [["venue", "rate", "int", "apr", "next"]]
+    rows += [
+        [
+            _leg_label(q),
+            pct(q.rate),
+            f"{q.interval_h:g}h",
+            apr_pct(q.apr),
+            countdown(q.next_funding_time, now),
+        ]
+        for q in r.quotes
+    ]
+    lines = [title, pre(_columns(rows))]
+    if marked:
+        lines.append("* USDC-margined")
+    stale = [q for q in r.quotes if now - q.received_at > max_age_s]
+    for q in stale:
+        lines.append(
+            f"⚠ {esc(venue(q.venue))} {esc(q.symbol)}: data {ago(now - q.received_at)} old"
+        )
+    if r.best is not None:
+        lines.append(_best(r.best))
+    lines += _health_notes(health, now, max_age_s)
+    return "\n".join(lines)
+
+
+def _best(o: Opportunity) -> str:
+    return (
+        f"Best: long <b>{esc(venue(o.long_venue))}</b>, short <b>{esc(venue(o.short_venue))}</b>\n"
+        f"{pct(o.spread_8h)}/8h · APR {apr_pct(o.apr_gross)} · net {apr_pct(o.apr_net)} "
+        f"({o.horizon_h:g}h)\n"
+        f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp"
+    )
+
+
+# --- /scan ---------------------------------------------------------------------
+
+
+def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
+    now = r.taken_at
+    floor = f" · net ≥ {apr_pct(r.params.min_apr)}" if r.params.min_apr is not None else ""
+    title = (
+        f"<b>Top {len(r.opportunities)} of {r.total} carry</b>{floor}\n"
+        f"net APR over {r.params.horizon_h:g}h after fees · {clock(now)}"
+    )
+    if not r.opportunities:
+        body = ["No opportunity passes the filters."]
+    else:
+        blocks: list[str] = []
+        for i, o in enumerate(r.opportunities, 1):
+            nxt = f"{countdown(o.long.next_funding_time, now)}|"
+            nxt += countdown(o.short.next_funding_time, now)
+            blocks += [
+                f"{i}. {o.asset}  long {venue(o.long_venue)} / short {venue(o.short_venue)}",
+                f"   {pct(o.spread_8h)}/8h  APR {apr_pct(o.apr_gross)}  net {apr_pct(o.apr_net)}",
+                f"   b/e {hours(o.breakeven_h)}  basis {bps(o.basis_bps)}bp  next {nxt}",
+            ]
+        body = [pre(blocks)]
+    return "\n".join([title, *body, *_health_notes(health, now, max_age_s)])
+
+
+# --- /status -------------------------------------------------------------------
+
+
+def status_html(
+    health: Sequence[VenueHealth],
+    now: float,
+    uptime_s: float,
+    version: str,
+    snapshot_age_s: float | None,
+    interval_s: float,
+    max_age_s: float,
+) -> str:
+    rows = [["venue", "age", "quotes", "state"]]
+    for h in health:
+        if h.last_error:
+            state = "error"
+        elif h.last_ok_at is None:
+            state = "waiting"
+        else:
+            state = "degraded" if h.warnings else "ok"
+        rows.append([venue(h.venue), ago(h.age_s(now)), str(h.quote_count), state])
+    lines = [
+        f"<b>Status</b> · up {ago(uptime_s)} · v{esc(version)}",
+        pre(_columns(rows)),
+        f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
+    ]
+    for h in health:
+        if h.last_error:
+            since = ago(now - (h.last_error_at or now))
+            lines.append(f"{esc(venue(h.venue))}: {esc(h.last_error)} ({since} ago)")
+        for w in h.warnings:
+            lines.append(f"{esc(venue(h.venue))}: {esc(w)}")
+    return "\n".join(lines)
+
+
+def _health_notes(health: Sequence[VenueHealth], now: float, max_age_s: float) -> list[str]:
+    """One line per venue whose data is missing or too old to use."""
+    notes = []
+    for h in health:
+        age = h.age_s(now)
+        if age is None:
+            why = f": {h.last_error}" if h.last_error else ""
+            notes.append(f"⚠ {venue(h.venue)}: no data yet{why}")
+        elif age > max_age_s:
+            why = f" ({h.last_error})" if h.last_error else ""
+            notes.append(f"⚠ {venue(h.venue)}: data {ago(age)} old, left out{why}")
+    return [esc(n if len(n) <= 200 else n[:199] + "…") for n in notes]
+
+
+# --- splitting -----------------------------------------------------------------
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split on line boundaries under `limit`, closing and reopening an open <pre>.
+
+    Lengths are counted on the HTML source, which is never shorter than the
+    text Telegram counts, so every part is within Telegram's limit.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    in_pre = False  # whether the text so far leaves a <pre> open
+    for raw in text.split("\n"):
+        line = _fit(raw, limit - len("<pre></pre>") - 1)
+        cost = utf16_len(line) + 1
+        if current and size + cost + len("</pre>") > limit:
+            parts.append("\n".join(current) + ("</pre>" if in_pre else ""))
+            current, size = [], 0
+            if in_pre:
+                line, cost = "<pre>" + line, cost + len("<pre>")
+        current.append(line)
+        size += cost
+        opened, closed = line.rfind("<pre>"), line.rfind("</pre>")
+        if opened != closed:
+            in_pre = opened > closed
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+def _fit(line: str, limit: int) -> str:
+    """Cut a line longer than a whole message, never inside an entity like &amp;."""
+    if utf16_len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"

@@ -1,0 +1,112 @@
+"""Sending replies: HTML, split under Telegram's limit, in the right forum topic.
+
+Rate limits (RetryAfter) are waited out by PTB's AIORateLimiter; transient
+network failures are retried here a few times with backoff. A BadRequest is
+not a network failure (although PTB derives it from NetworkError) and is
+never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError, TimedOut
+from telegram.ext import ContextTypes
+
+from bot.render import split_message
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def thread_of(message: Message | None) -> int | None:
+    """Reply in the forum topic the command came from (None outside topics)."""
+    if message is None or not message.is_topic_message:
+        return None
+    return message.message_thread_id
+
+
+async def with_retries(call, what: str):
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except (TimedOut, NetworkError) as e:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("%s failed (%s), retry %d of %d", what, e, attempt, ATTEMPTS - 1)
+            await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+async def send_html(
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    text: str,
+    *,
+    thread_id: int | None = None,
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> Message:
+    """Send `text` as one or more messages; the keyboard goes on the last one."""
+    parts = split_message(text)
+    sent: Message | None = None
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+
+        async def call(part: str = part, last: bool = last) -> Message:
+            return await context.bot.send_message(
+                chat_id,
+                part,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+                reply_markup=reply_markup if last else None,
+                link_preview_options=NO_PREVIEW,
+            )
+
+        sent = await with_retries(call, "sendMessage")
+    assert sent is not None
+    return sent
+
+
+async def reply_html(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    text: str,
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> Message:
+    chat = update.effective_chat
+    assert chat is not None
+    return await send_html(
+        context,
+        chat.id,
+        text,
+        thread_id=thread_of(update.effective_message),
+        reply_markup=reply_markup,
+    )
+
+
+async def edit_html(
+    message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit in place; 'message is not modified' means it already shows this."""
+    part = split_message(text)[0]
+    try:
+        await with_retries(
+            lambda: message.edit_text(
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+                link_preview_options=NO_PREVIEW,
+            ),
+            "editMessageText",
+        )
+    except BadRequest as e:
+        if "not modified" not in e.message.lower():
+            raise
