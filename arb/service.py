@@ -50,6 +50,7 @@ class MarketService:
         self.started_at = clock()
         self.snapshot: MarketSnapshot | None = None
         self.refreshes = 0
+        self._refreshed_at: float | None = None
         self._quotes: dict[str, tuple[Quote, ...]] = {}
         self._health: dict[str, VenueHealth] = {
             name: VenueHealth(name, None, 0, None, None) for name in market.clients
@@ -64,7 +65,10 @@ class MarketService:
         return [self._health[name] for name in self.venues]
 
     def age_s(self) -> float | None:
-        return None if self.snapshot is None else max(0.0, self.clock() - self.snapshot.taken_at)
+        """Seconds since the last refresh completed (None before the first)."""
+        if self._refreshed_at is None:
+            return None
+        return max(0.0, self.clock() - self._refreshed_at)
 
     async def refresh(self) -> MarketSnapshot:
         """Fetch every venue; callers arriving during a fetch wait for that same fetch."""
@@ -88,6 +92,7 @@ class MarketService:
             self._record(status, by_venue.get(status.venue, []))
         quotes = tuple(q for name in self.venues for q in self._quotes.get(name, ()))
         self.snapshot = MarketSnapshot(quotes, fetched.statuses, fetched.taken_at)
+        self._refreshed_at = self.clock()
         self.refreshes += 1
         return self.snapshot
 

@@ -1,0 +1,83 @@
+"""The shared market view: one fetch for concurrent callers, last good data kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+from arb.market import Market
+from arb.service import MarketService
+from arb.venues import make_clients
+from tests.conftest import settings_for
+from tests.fakes.venues import BYBIT_TICKERS, OKX_FUNDING, Fault
+
+
+def service_for(fake, max_age_s=300.0, clock=None, **env):
+    settings = settings_for(fake, **env)
+    market = Market(make_clients(settings), settings.venue_deadline_s)
+    if clock is None:
+        return MarketService(market, max_age_s)
+    return MarketService(market, max_age_s, clock=clock)
+
+
+async def test_concurrent_callers_share_one_fetch(fake_venues):
+    service = service_for(fake_venues)
+    try:
+        a, b, c = await asyncio.gather(service.current(), service.current(), service.refresh())
+        assert a is b is c
+        assert fake_venues.hits("bybit", BYBIT_TICKERS) == 1
+        assert service.refreshes == 1
+    finally:
+        await service.close()
+
+
+async def test_a_fresh_snapshot_is_served_without_fetching(fake_venues):
+    service = service_for(fake_venues)
+    try:
+        first = await service.current()
+        assert await service.current() is first
+        assert fake_venues.hits("bybit") == 1
+    finally:
+        await service.close()
+
+
+async def test_a_stale_snapshot_is_refetched(fake_venues):
+    t = [1_000.0]
+    service = service_for(fake_venues, max_age_s=60, clock=lambda: t[0])
+    try:
+        await service.current()
+        t[0] += 61
+        await service.current()
+        assert fake_venues.hits("bybit", BYBIT_TICKERS) == 2
+    finally:
+        await service.close()
+
+
+async def test_a_failing_venue_keeps_its_last_good_quotes_and_reports_the_error(fake_venues):
+    service = service_for(fake_venues)
+    try:
+        await service.refresh()
+        good = {h.venue: h for h in service.health()}["okx"]
+        assert good.quote_count == 20 and good.last_error is None
+        fake_venues.fail("okx", OKX_FUNDING, Fault.http(500))
+        snapshot = await service.refresh()
+        okx = {h.venue: h for h in service.health()}["okx"]
+        assert okx.last_ok_at == good.last_ok_at
+        assert okx.quote_count == 20 and "HTTP 500" in (okx.last_error or "")
+        assert sum(q.venue == "okx" for q in snapshot.quotes) == 20  # kept, aging out
+        assert not next(s for s in snapshot.statuses if s.venue == "okx").ok
+        fake_venues.clear_faults()
+        await service.refresh()
+        assert {h.venue: h for h in service.health()}["okx"].last_error is None
+    finally:
+        await service.close()
+
+
+async def test_a_venue_that_never_answered_has_no_age(fake_venues):
+    fake_venues.fail("okx", OKX_FUNDING, Fault.http(500))
+    service = service_for(fake_venues)
+    try:
+        await service.refresh()
+        okx = {h.venue: h for h in service.health()}["okx"]
+        assert okx.last_ok_at is None and okx.age_s(0) is None and okx.quote_count == 0
+    finally:
+        await service.close()
