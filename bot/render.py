@@ -194,7 +194,7 @@ def _health_notes(health: Sequence[VenueHealth], now: float, max_age_s: float) -
 
 
 def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:

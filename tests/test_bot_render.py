@@ -1,0 +1,85 @@
+"""Bot rendering and argument parsing, without Telegram."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.handlers import SCAN_DEFAULT_N, ScanArgsError, parse_scan_args, shown
+from bot.render import ago, esc, split_message, utf16_len
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], (SCAN_DEFAULT_N, None)),
+        (["5"], (5, None)),
+        (["5", "20"], (5, 0.20)),
+        (["20%"], (SCAN_DEFAULT_N, 0.20)),
+        (["5", "12.5%"], (5, 0.125)),
+        (["2.5"], (SCAN_DEFAULT_N, 0.025)),  # not a whole number: an APR
+        (["5", "-10"], (5, -0.10)),
+    ],
+)
+def test_scan_args(args, expected):
+    n, apr = parse_scan_args(args)
+    assert n == expected[0]
+    assert apr == pytest.approx(expected[1]) if expected[1] is not None else apr is None
+
+
+@pytest.mark.parametrize(
+    "args", [["0"], ["31"], ["x"], ["nan"], ["inf%"], ["5", "6", "7"], ["5", "1e9"], ["10%", "5%"]]
+)
+def test_bad_scan_args(args):
+    with pytest.raises(ScanArgsError):
+        parse_scan_args(args)
+
+
+def test_shown_cuts_and_escapes():
+    assert shown("<b>&") == "&lt;b&gt;&amp;"
+    assert len(shown("x" * 1000)) == 40
+    assert shown("a\x00b\nc") == "a?b?c"
+
+
+def test_ago():
+    assert [ago(None), ago(5), ago(65), ago(3 * 3600 + 125), ago(2 * 86400 + 3600)] == [
+        "never",
+        "5s",
+        "1m",
+        "3h02m",
+        "2d1h",
+    ]
+
+
+def test_esc_leaves_no_markup():
+    assert esc("<pre>&amp;</pre>") == "&lt;pre&gt;&amp;amp;&lt;/pre&gt;"
+
+
+def test_short_messages_are_not_split():
+    assert split_message("a\nb") == ["a\nb"]
+
+
+def test_long_pre_block_is_closed_and_reopened_across_parts():
+    lines = [f"row {i:04d} " + "x" * 60 for i in range(200)]
+    text = "<b>title</b>\n<pre>" + "\n".join(lines) + "</pre>\nfooter"
+    parts = split_message(text)
+    assert len(parts) > 1
+    for part in parts:
+        assert utf16_len(part) <= 4096
+        assert part.count("<pre>") == part.count("</pre>")
+    joined = "\n".join(parts).replace("</pre>\n<pre>", "\n")
+    assert joined == text
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\n<>&"), max_size=300), max_size=80
+    ),
+    st.integers(min_value=200, max_value=4096),
+)
+def test_split_keeps_every_line_and_respects_the_limit(lines, limit):
+    text = "<pre>" + esc("\n".join(lines)) + "</pre>"
+    parts = split_message(text, limit)
+    assert all(utf16_len(p) <= limit for p in parts)
+    assert all(p.count("<pre>") == p.count("</pre>") for p in parts)
