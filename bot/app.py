@@ -124,8 +124,12 @@ async def serve(
     stop: asyncio.Event | None = None,
     startup_backoff: tuple[float, float] = (1.0, 60.0),
     handle_signals: bool = True,
+    ready: asyncio.Future[Application] | None = None,
 ) -> int:
-    """Run the bot until `stop` is set (or SIGTERM/SIGINT). Returns the exit status."""
+    """Run the bot until `stop` is set (or SIGTERM/SIGINT). Returns the exit status.
+
+    `ready`, if given, receives the running Application once updates flow.
+    """
     if not settings.telegram_bot_token:
         log.error(NO_TOKEN)
         return 2
@@ -151,6 +155,8 @@ async def serve(
             log.warning("setMyCommands failed: %s", e)
         await app.start()
         await start_updates(app, settings)
+        if ready is not None and not ready.done():
+            ready.set_result(app)
         await stop.wait()
         log.info("stopping")
         return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from arb.settings import Settings, parse_settings
-from tests.fakes.venues import FakeMarket, FakeVenues
+from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0_MS = 1789015942967  # the instant the fixture snapshot was taken
@@ -40,3 +40,39 @@ async def fake_market(market: FakeMarket):
 def settings_for(fake: FakeVenues, **env: str) -> Settings:
     base = {**fake.env(), "ARB_HTTP_TIMEOUT_S": "2", "ARB_HTTP_RETRIES": "0"}
     return parse_settings({**base, **env})
+
+
+def desk_market(now_ms: int | None = None) -> FakeMarket:
+    """A small market mixing 1, 2, 4 and 8 h intervals, negative rates, 1000x contracts
+    and a thin leg the turnover filter drops. tests/test_cli.py works its figures by hand."""
+    P = FakePerp
+    return FakeMarket(
+        now_ms=now_ms,
+        venues={
+            "bybit": [
+                P("APE", 0.00031, 1, price=0.13791),
+                P("SOPH", -0.00102581, 4, price=0.004136),
+                P("PEPE", 0.0001, 8, price=0.0000036339, multiplier=1000),
+                P("BTC", 0.0001, 8, price=77607.4),
+            ],
+            "binance": [
+                P("APE", 0.00028, 1, price=0.13787649),
+                P("SOPH", -0.0006, 4, price=0.00414),
+                P("LDO", -0.0000552, 4, price=0.34988277),
+                # Far above everything, but too thin to trade: the turnover filter drops it.
+                P("BTC", 0.01, 8, price=77591.2, turnover=1000.0),
+            ],
+            "okx": [
+                P("APE", 0.00052, 4, price=0.1378, ct_val="0.1"),
+                P("SOPH", -0.00048, 8, price=0.004149, ct_val="100"),
+                P("PEPE", 0.0003, 8, price=0.0000036337, ct_val="10000000"),
+                P("LDO", 0.0001, 2, price=0.35),
+            ],
+            "hyperliquid": [
+                P("APE", 0.0000125, 1, price=0.13799),
+                P("PEPE", -0.00002, 1, price=0.000003632, multiplier=1000),
+                P("LDO", 0.00001, 1, price=0.3499),
+                P("BTC", -0.0000015, 1, price=77562.0),
+            ],
+        },
+    )

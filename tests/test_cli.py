@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.venues import OKX_FUNDING, FakeMarket, FakePerp, Fault
+from tests.conftest import desk_market
+from tests.fakes.venues import OKX_FUNDING, FakeMarket, Fault
 
 HOUR_MS = 3_600_000
 NOW_MS = 1789015942967  # 2026-09-10 04:52:22.967Z
@@ -27,37 +28,7 @@ TOL = 1e-9
 
 @pytest.fixture
 def market() -> FakeMarket:
-    P = FakePerp
-    return FakeMarket(
-        now_ms=NOW_MS,
-        venues={
-            "bybit": [
-                P("APE", 0.00031, 1, price=0.13791),
-                P("SOPH", -0.00102581, 4, price=0.004136),
-                P("PEPE", 0.0001, 8, price=0.0000036339, multiplier=1000),
-                P("BTC", 0.0001, 8, price=77607.4),
-            ],
-            "binance": [
-                P("APE", 0.00028, 1, price=0.13787649),
-                P("SOPH", -0.0006, 4, price=0.00414),
-                P("LDO", -0.0000552, 4, price=0.34988277),
-                # Far above everything, but too thin to trade: the turnover filter drops it.
-                P("BTC", 0.01, 8, price=77591.2, turnover=1000.0),
-            ],
-            "okx": [
-                P("APE", 0.00052, 4, price=0.1378, ct_val="0.1"),
-                P("SOPH", -0.00048, 8, price=0.004149, ct_val="100"),
-                P("PEPE", 0.0003, 8, price=0.0000036337, ct_val="10000000"),
-                P("LDO", 0.0001, 2, price=0.35),
-            ],
-            "hyperliquid": [
-                P("APE", 0.0000125, 1, price=0.13799),
-                P("PEPE", -0.00002, 1, price=0.000003632, multiplier=1000),
-                P("LDO", 0.00001, 1, price=0.3499),
-                P("BTC", -0.0000015, 1, price=77562.0),
-            ],
-        },
-    )
+    return desk_market(NOW_MS)
 
 
 def expected(long_venue, long_hourly, long_px, short_venue, short_hourly, short_px):
