@@ -1,0 +1,84 @@
+"""Run the real bot in-process against the fake Bot API and the fake venues."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from telegram.ext import Application
+
+from arb.settings import parse_settings
+from bot.app import serve
+from bot.desk import DESK_KEY, Desk
+from tests.fakes.telegram import FakeTelegram, SentMessage
+from tests.fakes.venues import FakeVenues
+
+
+@dataclass
+class RunningBot:
+    tg: FakeTelegram
+    venues: FakeVenues
+    app: Application
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+
+    @property
+    def desk(self) -> Desk:
+        return self.app.bot_data[DESK_KEY]
+
+    async def ask(self, text: str, chat_id: int = 1001, timeout: float = 10.0, **kw) -> SentMessage:
+        """A user sends `text`; returns the bot's next message to that chat."""
+        mark = len(self.tg.sent)
+        self.tg.user_message(text, chat_id=chat_id, **kw)
+        return await self.tg.wait_for(lambda m: m.chat_id == chat_id, after=mark, timeout=timeout)
+
+    async def shutdown(self) -> int:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, timeout=15)
+
+
+def bot_env(tg: FakeTelegram, venues: FakeVenues, **extra: str) -> dict[str, str]:
+    return {
+        **venues.env(),
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "ARB_HTTP_RETRIES": "0",
+        "ARB_HTTP_TIMEOUT_S": "2",
+        **extra,
+    }
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    venues: FakeVenues, tg: FakeTelegram | None = None, **env: str
+) -> AsyncIterator[RunningBot]:
+    async with contextlib.AsyncExitStack() as stack:
+        if tg is None:
+            tg = await stack.enter_async_context(FakeTelegram())
+        settings = parse_settings(bot_env(tg, venues, **env))
+        stop = asyncio.Event()
+        ready: asyncio.Future[Application] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            serve(
+                settings,
+                stop=stop,
+                handle_signals=False,
+                startup_backoff=(0.01, 0.1),
+                ready=ready,
+            )
+        )
+        try:
+            done, _ = await asyncio.wait({task, ready}, timeout=15, return_when="FIRST_COMPLETED")
+            if ready not in done:
+                raise RuntimeError(
+                    f"bot did not start: {task.result() if task.done() else 'timeout'}"
+                )
+            bot = RunningBot(tg, venues, ready.result(), stop, task)
+            await bot.desk.service.current()  # the first refresh, so replies have data
+            yield bot
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=15)
