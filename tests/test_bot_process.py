@@ -1,0 +1,116 @@
+"""`arb-bot run` as a process: token handling, secrets in logs, SIGTERM, webhook mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.bot_harness import bot_env, running_bot
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.venues import FakeVenues
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**env, **extra}
+
+
+async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    script = Path(sys.executable).with_name("arb-bot")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+    return await asyncio.create_subprocess_exec(
+        *cmd, "run", env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def test_without_a_token_it_says_what_to_set(tmp_path):
+    proc = await start_bot(clean_env(), tmp_path)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in err.decode()
+
+
+async def test_a_rejected_token_is_never_printed(tmp_path):
+    async with FakeVenues() as venues, FakeTelegram() as tg:
+        wrong = "999999:WRONG-secret-token-value"
+        env = clean_env(
+            **{**bot_env(tg, venues), "TELEGRAM_BOT_TOKEN": wrong}, ARB_LOG_LEVEL="DEBUG"
+        )
+        proc = await start_bot(env, tmp_path)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    text = (out + err).decode()
+    assert "Telegram rejected TELEGRAM_BOT_TOKEN" in text
+    assert "WRONG-secret" not in text
+
+
+async def test_sigterm_stops_cleanly_and_logs_carry_no_secret(tmp_path):
+    async with FakeVenues() as venues, FakeTelegram() as tg:
+        env = clean_env(**bot_env(tg, venues), ARB_LOG_LEVEL="DEBUG", OKX_API_SECRET="okx-hush-1")
+        proc = await start_bot(env, tmp_path)
+        try:
+            await tg.wait_for_call("setMyCommands", timeout=20)
+            tg.user_message("/status")
+            reply = await tg.wait_for(lambda m: m.chat_id == 1001, timeout=20)
+            assert reply.text.startswith("<b>Status</b>")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    logs = (out + err).decode()
+    assert "long polling" in logs  # DEBUG logging was on, so httpx saw the token in URLs
+    assert tg.token not in logs and tg.token.split(":")[1] not in logs
+    assert "okx-hush-1" not in logs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_mode_receives_updates_with_the_secret():
+    port = free_port()
+    async with (
+        FakeVenues() as venues,
+        running_bot(
+            venues,
+            TELEGRAM_WEBHOOK_URL="https://desk.example/tg-hook",
+            TELEGRAM_WEBHOOK_LISTEN="127.0.0.1",
+            TELEGRAM_WEBHOOK_PORT=str(port),
+            TELEGRAM_WEBHOOK_SECRET="hook-secret-123",
+        ) as bot,
+    ):
+        assert bot.tg.webhook["url"] == "https://desk.example/tg-hook"
+        assert bot.tg.webhook["secret_token"] == "hook-secret-123"
+        assert not [m for m, _ in bot.tg.calls if m == "getUpdates"]
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1, "date": 0, "text": "/help",
+                "chat": {"id": 1001, "type": "private", "first_name": "A"},
+                "from": {"id": 1001, "is_bot": False, "first_name": "A"},
+                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+            },
+        }  # fmt: skip
+        url = f"http://127.0.0.1:{port}/tg-hook"
+        async with aiohttp.ClientSession() as http:
+            bad = {"X-Telegram-Bot-Api-Secret-Token": "nope"}
+            async with http.post(url, data=json.dumps(update), headers=bad) as resp:
+                assert resp.status == 403
+            good = {"X-Telegram-Bot-Api-Secret-Token": "hook-secret-123",
+                    "Content-Type": "application/json"}  # fmt: skip
+            async with http.post(url, data=json.dumps(update), headers=good) as resp:
+                assert resp.status == 200
+        reply = await bot.tg.wait_for(lambda m: m.chat_id == 1001)
+        assert reply.text.startswith("<b>Funding carry desk</b>")
+        assert len([m for m in bot.tg.sent if m.chat_id == 1001]) == 1
