@@ -249,14 +249,17 @@ class FakeVenues:
         if fault.kind == "garbage":
             return web.Response(body=b"\x00\xffnot json{{", content_type="application/json")
         if fault.kind == "truncated":
-            handler = self._routes[(request.match_info["venue"], request.method,
-                                    "/" + request.match_info["path"])]
+            handler = self._routes[
+                (request.match_info["venue"], request.method, "/" + request.match_info["path"])
+            ]
             body = json.dumps(await handler(request)).encode()
             return web.Response(body=body[: len(body) // 2], content_type="application/json")
         if fault.kind == "wrong_shape":
             return web.json_response({"unexpected": True, "list": "nope"})
         return web.Response(
-            body=fault.body, status=fault.status, headers=fault.headers,
+            body=fault.body,
+            status=fault.status,
+            headers=fault.headers,
             content_type="application/json",
         )
 
@@ -264,8 +267,13 @@ class FakeVenues:
 
     async def bybit_tickers(self, request: web.Request) -> Any:
         if request.query.get("category") != "linear":
-            return {"retCode": 10001, "retMsg": "params error: category", "result": {},
-                    "retExtInfo": {}, "time": 0}
+            return {
+                "retCode": 10001,
+                "retMsg": "params error: category",
+                "result": {},
+                "retExtInfo": {},
+                "time": 0,
+            }
         doc = fixture("bybit/v5_market_tickers_linear.json")
         if self.market is None:
             return doc
@@ -353,14 +361,23 @@ class FakeVenues:
         if self.market is None:
             return doc
         template = doc["symbols"][0]
-        keep = [s for s in doc["symbols"] if s["contractType"] != "PERPETUAL"
-                or s["status"] != "TRADING"]
+        keep = [
+            s
+            for s in doc["symbols"]
+            if s["contractType"] != "PERPETUAL" or s["status"] != "TRADING"
+        ]
         symbols = []
         for p in self.market.perps("binance"):
             base = f"{'1000' if p.multiplier == 1000 else ''}{p.asset}"
             symbols.append(
-                dict(template, symbol=binance_symbol(p), pair=binance_symbol(p), baseAsset=base,
-                     quoteAsset=p.settle, marginAsset=p.settle)
+                dict(
+                    template,
+                    symbol=binance_symbol(p),
+                    pair=binance_symbol(p),
+                    baseAsset=base,
+                    quoteAsset=p.settle,
+                    marginAsset=p.settle,
+                )
             )
         doc["symbols"] = symbols + keep
         doc["serverTime"] = self.market.now()
@@ -384,8 +401,12 @@ class FakeVenues:
             return rows
         template = rows[0]
         return [
-            dict(template, symbol=binance_symbol(p), lastPrice=dec(p.price * p.multiplier),
-                 quoteVolume=dec(p.turnover))
+            dict(
+                template,
+                symbol=binance_symbol(p),
+                lastPrice=dec(p.price * p.multiplier),
+                quoteVolume=dec(p.turnover),
+            )
             for p in self.market.perps("binance")
         ]
 
@@ -406,10 +427,14 @@ class FakeVenues:
             for p in self.market.perps("okx"):
                 nxt = self.market.next_settlement(p.interval_h)
                 rows.append(
-                    dict(template, instId=okx_symbol(p), fundingRate=dec(p.rate),
-                         fundingTime=str(nxt),
-                         nextFundingTime=str(nxt + int(p.interval_h * HOUR_MS)),
-                         ts=str(self.market.now()))
+                    dict(
+                        template,
+                        instId=okx_symbol(p),
+                        fundingRate=dec(p.rate),
+                        fundingTime=str(nxt),
+                        nextFundingTime=str(nxt + int(p.interval_h * HOUR_MS)),
+                        ts=str(self.market.now()),
+                    )
                 )
             doc["data"] = rows + keep
         if inst_id != "ANY":
@@ -428,9 +453,16 @@ class FakeVenues:
         for p in self.market.perps("okx"):
             fam = f"{p.asset}-{p.settle}"
             rows.append(
-                dict(template, instId=okx_symbol(p), instFamily=fam, uly=fam, ctValCcy=p.asset,
-                     ctVal=p.ct_val, settleCcy=p.settle,
-                     tickSz=dec(10 ** math.floor(math.log10(p.price) - 4)))
+                dict(
+                    template,
+                    instId=okx_symbol(p),
+                    instFamily=fam,
+                    uly=fam,
+                    ctValCcy=p.asset,
+                    ctVal=p.ct_val,
+                    settleCcy=p.settle,
+                    tickSz=dec(10 ** math.floor(math.log10(p.price) - 4)),
+                )
             )
         doc["data"] = keep + rows
         return doc
@@ -440,21 +472,30 @@ class FakeVenues:
         if self.market is None:
             return doc
         template = doc["data"][0]
-        return self._okx([
-            dict(template, instId=okx_symbol(p), markPx=dec(p.price), ts=str(self.market.now()))
-            for p in self.market.perps("okx")
-        ])
+        return self._okx(
+            [
+                dict(template, instId=okx_symbol(p), markPx=dec(p.price), ts=str(self.market.now()))
+                for p in self.market.perps("okx")
+            ]
+        )
 
     async def okx_tickers(self, request: web.Request) -> Any:
         doc = fixture("okx/api_v5_market_tickers_SWAP.json")
         if self.market is None:
             return doc
         template = doc["data"][0]
-        return self._okx([
-            dict(template, instId=okx_symbol(p), last=dec(p.price),
-                 volCcy24h=dec(p.turnover / p.price), ts=str(self.market.now()))
-            for p in self.market.perps("okx")
-        ])
+        return self._okx(
+            [
+                dict(
+                    template,
+                    instId=okx_symbol(p),
+                    last=dec(p.price),
+                    volCcy24h=dec(p.turnover / p.price),
+                    ts=str(self.market.now()),
+                )
+                for p in self.market.perps("okx")
+            ]
+        )
 
     # --- Hyperliquid ---------------------------------------------------------
 
@@ -470,16 +511,23 @@ class FakeVenues:
             return doc
         meta, ctxs = doc
         u_template, c_template = meta["universe"][0], ctxs[0]
-        pairs = [(u, c) for u, c in zip(meta["universe"], ctxs, strict=True)
-                 if u.get("isDelisted")]
+        pairs = [(u, c) for u, c in zip(meta["universe"], ctxs, strict=True) if u.get("isDelisted")]
         for p in self.market.perps("hyperliquid"):
             px = p.price * p.multiplier
-            pairs.append((
-                dict(u_template, name=hl_symbol(p)),
-                dict(c_template, funding=dec(p.rate), markPx=dec(px), oraclePx=dec(px),
-                     midPx=dec(px), dayNtlVlm=dec(p.turnover),
-                     openInterest=dec(p.open_interest / p.multiplier)),
-            ))
+            pairs.append(
+                (
+                    dict(u_template, name=hl_symbol(p)),
+                    dict(
+                        c_template,
+                        funding=dec(p.rate),
+                        markPx=dec(px),
+                        oraclePx=dec(px),
+                        midPx=dec(px),
+                        dayNtlVlm=dec(p.turnover),
+                        openInterest=dec(p.open_interest / p.multiplier),
+                    ),
+                )
+            )
         meta["universe"] = [u for u, _ in pairs]
         return [meta, [c for _, c in pairs]]
 
