@@ -70,6 +70,7 @@ __all__ = [
     "TOKEN",
     "ApiError",
     "Call",
+    "Failure",
     "FakeTelegram",
     "HtmlError",
     "SentMessage",
@@ -122,21 +123,11 @@ GET_ME: dict[str, Any] = {
     "has_main_web_app": False,
 }
 
-CHAT_ACTIONS = frozenset(
-    {
-        "typing",
-        "upload_photo",
-        "record_video",
-        "upload_video",
-        "record_voice",
-        "upload_voice",
-        "upload_document",
-        "choose_sticker",
-        "find_location",
-        "record_video_note",
-        "upload_video_note",
-    }
-)
+CHAT_ACTIONS = frozenset({
+    "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
+    "upload_document", "choose_sticker", "find_location", "record_video_note",
+    "upload_video_note",
+})  # fmt: skip
 
 
 def utf16_len(text: str) -> int:
@@ -151,26 +142,10 @@ class HtmlError(ValueError):
     """Why Telegram would refuse a text with parse_mode HTML ("can't parse entities: ...")."""
 
 
-_TAGS = frozenset(
-    {
-        "b",
-        "strong",
-        "i",
-        "em",
-        "u",
-        "ins",
-        "s",
-        "strike",
-        "del",
-        "span",
-        "tg-spoiler",
-        "a",
-        "code",
-        "pre",
-        "blockquote",
-        "tg-emoji",
-    }
-)
+_TAGS = frozenset({
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
+    "code", "pre", "blockquote", "tg-emoji",
+})  # fmt: skip
 _ENTITY_TYPES = {
     "b": "bold",
     "strong": "bold",
@@ -196,7 +171,6 @@ _NAME_TOKEN_RE = re.compile(r"[A-Za-z0-9.\-]*")
 class _OpenTag:
     name: str
     argument: str | None
-    source_pos: int  # index of "<" in the source
     offset: int  # UTF-16 offset in the parsed text
     chunk: int  # index into the output chunks where the tag's text begins
 
@@ -285,7 +259,7 @@ class _HtmlParser:
             raise HtmlError(f'Unsupported start tag "{name}" {where}')
         attributes, self.pos = self._attributes(name, end, where)
         argument = _tag_argument(name, attributes, where)
-        self.stack.append(_OpenTag(name, argument, begin, self.offset, len(self.chunks)))
+        self.stack.append(_OpenTag(name, argument, self.offset, len(self.chunks)))
 
     def _attributes(self, tag: str, pos: int, where: str) -> tuple[dict[str, str], int]:
         """Parses `name="value"` pairs up to the closing ">"; returns them and the position
@@ -482,6 +456,8 @@ class Call(NamedTuple):
 
 @dataclass(frozen=True)
 class Failure:
+    """A call answered with an error; status 0 means the connection was dropped."""
+
     call: Call
     status: int
     description: str
@@ -531,52 +507,21 @@ class SentMessage:
 # --------------------------------------------------------------------------- decoding requests
 
 _CHAT_KEYS = frozenset({"chat_id", "from_chat_id"})
-_INT_KEYS = frozenset(
-    {
-        "message_id",
-        "user_id",
-        "offset",
-        "limit",
-        "message_thread_id",
-        "reply_to_message_id",
-        "until_date",
-        "cache_time",
-        "max_connections",
-    }
-)
+_INT_KEYS = frozenset({
+    "message_id", "user_id", "offset", "limit", "message_thread_id", "reply_to_message_id",
+    "until_date", "cache_time", "max_connections",
+})  # fmt: skip
 _FLOAT_KEYS = frozenset({"timeout"})
-_BOOL_KEYS = frozenset(
-    {
-        "disable_notification",
-        "protect_content",
-        "show_alert",
-        "drop_pending_updates",
-        "disable_web_page_preview",
-        "allow_sending_without_reply",
-        "allow_paid_broadcast",
-        "has_spoiler",
-        "show_caption_above_media",
-        "only_if_banned",
-        "revoke_messages",
-    }
-)
-_JSON_KEYS = frozenset(
-    {
-        "reply_markup",
-        "entities",
-        "caption_entities",
-        "commands",
-        "scope",
-        "allowed_updates",
-        "reply_parameters",
-        "link_preview_options",
-        "media",
-        "results",
-        "permissions",
-        "message_ids",
-        "reaction",
-    }
-)
+_BOOL_KEYS = frozenset({
+    "disable_notification", "protect_content", "show_alert", "drop_pending_updates",
+    "disable_web_page_preview", "allow_sending_without_reply", "allow_paid_broadcast",
+    "has_spoiler", "show_caption_above_media", "only_if_banned", "revoke_messages",
+})  # fmt: skip
+_JSON_KEYS = frozenset({
+    "reply_markup", "entities", "caption_entities", "commands", "scope", "allowed_updates",
+    "reply_parameters", "link_preview_options", "media", "results", "permissions",
+    "message_ids", "reaction",
+})  # fmt: skip
 
 
 def _decode_value(key: str, value: Any) -> Any:
@@ -735,7 +680,7 @@ class FakeTelegram:
         self.down: bool | str = False
         self._fail_next: dict[str, list[ApiError]] = {}
         self._updates: list[dict[str, Any]] = []
-        self._update_ids = itertools.count(1)
+        self._last_update_id = 0
         self._query_ids = itertools.count(1)
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
@@ -924,10 +869,8 @@ class FakeTelegram:
     def queue_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queues a raw update for getUpdates (update_id assigned if missing); returns it."""
         update = copy.deepcopy(update)
-        if "update_id" not in update:
-            update["update_id"] = next(self._update_ids)
-        else:
-            self._update_ids = itertools.count(max(int(update["update_id"]) + 1, 1))
+        update.setdefault("update_id", self._last_update_id + 1)
+        self._last_update_id = max(self._last_update_id, int(update["update_id"]))
         for kind in ("message", "edited_message", "channel_post"):
             message = update.get(kind)
             if isinstance(message, dict) and "chat" in message and "message_id" in message:
@@ -1573,33 +1516,14 @@ def _chat_member(status: str, user: dict[str, Any]) -> dict[str, Any]:
 
 
 _ADMIN_RIGHTS = (
-    "can_manage_chat",
-    "can_delete_messages",
-    "can_manage_video_chats",
-    "can_restrict_members",
-    "can_promote_members",
-    "can_change_info",
-    "can_invite_users",
-    "can_post_stories",
-    "can_edit_stories",
-    "can_delete_stories",
-    "can_pin_messages",
-    "can_manage_topics",
-)
+    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories", "can_pin_messages", "can_manage_topics",
+)  # fmt: skip
 _RESTRICTED_RIGHTS = (
-    "can_change_info",
-    "can_invite_users",
-    "can_pin_messages",
-    "can_send_messages",
-    "can_send_polls",
-    "can_send_other_messages",
-    "can_add_web_page_previews",
-    "can_manage_topics",
-    "can_send_audios",
-    "can_send_documents",
-    "can_send_photos",
-    "can_send_videos",
-    "can_send_video_notes",
-    "can_send_voice_notes",
-    "can_edit_tag",
-)
+    "can_change_info", "can_invite_users", "can_pin_messages", "can_send_messages",
+    "can_send_polls", "can_send_other_messages", "can_add_web_page_previews",
+    "can_manage_topics", "can_send_audios", "can_send_documents", "can_send_photos",
+    "can_send_videos", "can_send_video_notes", "can_send_voice_notes", "can_edit_tag",
+    "can_react_to_messages",
+)  # fmt: skip
