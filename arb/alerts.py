@@ -1,0 +1,243 @@
+"""Threshold alerts as pure functions: the /subscribe grammar, matching, hysteresis.
+
+A subscription asks for an alert when an asset's best spread per 8 h reaches
+its threshold. The alert key is (chat, topic, asset, long venue, short venue).
+A key alerts when it crosses; it re-arms only after the spread falls below
+threshold * REARM and then alerts again on the next crossing, or, while still
+above, after COOLDOWN once the spread has grown by half since the last alert.
+A key that is not observed in a cycle (a venue failed) keeps its state.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from arb.models import HOURS_PER_YEAR, Opportunity
+from arb.symbols import normalize_asset
+
+REARM = 0.8
+GROWTH = 1.5
+MIN_THRESHOLD_8H = 0.00001  # 0.001 % per 8 h
+MAX_THRESHOLD_8H = 0.02  # 2 % per 8 h
+EXAMPLE = "e.g. /subscribe 0.05% or /subscribe 5bps BTC ETH or /subscribe 50% apr"
+MAX_ASSETS = 20
+
+
+class ThresholdError(ValueError):
+    """One line for the user: what is wrong and an example."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    chat_id: int
+    thread_id: int | None
+    threshold_8h: float
+    assets: frozenset[str]  # empty: every asset
+    created_by: int | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    chat_id: int
+    thread_id: int | None
+    asset: str
+    long_venue: str
+    short_venue: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    key: AlertKey
+    above: bool
+    last_spread: float
+    last_sent_spread: float | None
+    last_sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """An alert to send: the opportunity, the threshold it crossed and why."""
+
+    key: AlertKey
+    opportunity: Opportunity
+    threshold_8h: float
+    reason: str  # "crossed" or "grew"
+
+
+# --- the /subscribe grammar ---------------------------------------------------
+
+_NUMBER = r"([0-9]*\.?[0-9]+)"
+_FORMS = [
+    (re.compile(rf"^apr\s*{_NUMBER}\s*%$"), "apr"),
+    (re.compile(rf"^{_NUMBER}\s*%\s*apr$"), "apr"),
+    (re.compile(rf"^{_NUMBER}\s*bps?$"), "bps"),
+    (re.compile(rf"^{_NUMBER}\s*%$"), "pct"),
+    (re.compile(rf"^{_NUMBER}$"), "decimal"),
+]
+
+
+def apr_to_8h(apr: float) -> float:
+    return apr / HOURS_PER_YEAR * 8
+
+
+def threshold_to_apr(threshold_8h: float) -> float:
+    return threshold_8h / 8 * HOURS_PER_YEAR
+
+
+def parse_subscribe(args: Sequence[str]) -> tuple[float, frozenset[str]]:
+    """`/subscribe` arguments -> (threshold per 8 h as a decimal, asset filter).
+
+    Accepts 0.05%, 5bps, 0.0005, 50% apr, apr 50%, then optional assets.
+    """
+    if not args:
+        raise ThresholdError(f"Give a threshold, {EXAMPLE}")
+    words = [a.strip().lower() for a in args if a.strip()]
+    threshold: float | None = None
+    used = 0
+    for n in (2, 1):  # "50% apr" and "apr 50%" span two words
+        if len(words) >= n:
+            threshold = _threshold(" ".join(words[:n]))
+            if threshold is not None:
+                used = n
+                break
+    if threshold is None:
+        raise ThresholdError(f"“{_show(args[0])}” is not a threshold, {EXAMPLE}")
+    if not MIN_THRESHOLD_8H <= threshold <= MAX_THRESHOLD_8H:
+        hint = ""
+        if threshold > MAX_THRESHOLD_8H and used == 1 and words[0].replace(".", "", 1).isdigit():
+            hint = f" ({words[0]} is a decimal: did you mean {words[0]}%?)"
+        raise ThresholdError(
+            f"Threshold {threshold * 100:.4g}% per 8h is out of range: use "
+            f"{MIN_THRESHOLD_8H * 100:g}% to {MAX_THRESHOLD_8H * 100:g}% per 8h{hint}, {EXAMPLE}"
+        )
+    assets = []
+    for word in args[used:]:
+        try:
+            assets.append(normalize_asset(word))
+        except ValueError:
+            raise ThresholdError(f"“{_show(word)}” is not an asset name, {EXAMPLE}") from None
+    if len(set(assets)) > MAX_ASSETS:
+        raise ThresholdError(f"At most {MAX_ASSETS} assets per subscription, {EXAMPLE}")
+    return threshold, frozenset(assets)
+
+
+def _threshold(text: str) -> float | None:
+    text = " ".join(text.split())
+    for pattern, kind in _FORMS:
+        m = pattern.match(text)
+        if m is None:
+            continue
+        value = float(m.group(1))
+        if kind == "apr":
+            return apr_to_8h(value / 100)
+        if kind == "bps":
+            return value / 10_000
+        if kind == "pct":
+            return value / 100
+        return value
+    return None
+
+
+def _show(text: str) -> str:
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+# --- matching -----------------------------------------------------------------
+
+
+def match(
+    subs: Sequence[Subscription], opportunities: Sequence[Opportunity]
+) -> list[tuple[Subscription, Opportunity]]:
+    """Every (subscription, opportunity) whose spread per 8 h reaches the threshold.
+
+    One pass: opportunities sorted once by spread; a threshold's matches are a
+    prefix found by bisection and shared by every subscription with it. In a
+    chat and topic, a subscription naming an asset overrides the catch-all
+    one for that asset.
+    """
+    ranked = sorted(opportunities, key=lambda o: o.spread_8h, reverse=True)
+    negated = [-o.spread_8h for o in ranked]
+    by_asset = {o.asset: o for o in ranked}  # best per asset: the first seen
+    specific: dict[tuple[int, int | None], set[str]] = defaultdict(set)
+    for s in subs:
+        if s.assets:
+            specific[(s.chat_id, s.thread_id)].update(s.assets)
+    prefix: dict[float, int] = {}
+    out: list[tuple[Subscription, Opportunity]] = []
+    for s in subs:
+        if s.assets:
+            for asset in s.assets:
+                o = by_asset.get(asset)
+                if o is not None and o.spread_8h >= s.threshold_8h:
+                    out.append((s, o))
+            continue
+        n = prefix.get(s.threshold_8h)
+        if n is None:
+            n = prefix[s.threshold_8h] = bisect.bisect_right(negated, -s.threshold_8h)
+        overridden = specific.get((s.chat_id, s.thread_id))
+        for o in ranked[:n]:
+            if not overridden or o.asset not in overridden:
+                out.append((s, o))
+    return out
+
+
+def key_of(s: Subscription, o: Opportunity) -> AlertKey:
+    return AlertKey(s.chat_id, s.thread_id, o.asset, o.long_venue, o.short_venue)
+
+
+# --- hysteresis ---------------------------------------------------------------
+
+
+def decide(
+    state: AlertState | None,
+    key: AlertKey,
+    spread_8h: float,
+    threshold_8h: float,
+    now: float,
+    cooldown_s: float,
+) -> tuple[str | None, AlertState]:
+    """(reason to alert or None, the key's new state) for one observation."""
+    above = state.above if state is not None else False
+    sent_spread = state.last_sent_spread if state is not None else None
+    sent_at = state.last_sent_at if state is not None else None
+    reason: str | None = None
+    if spread_8h >= threshold_8h:
+        if not above:
+            reason = "crossed"
+        elif (
+            sent_spread is not None
+            and sent_at is not None
+            and spread_8h >= sent_spread * GROWTH
+            and now - sent_at >= cooldown_s
+        ):
+            reason = "grew"
+        above = True
+    elif spread_8h < threshold_8h * REARM:
+        above = False
+    if reason is not None:
+        sent_spread, sent_at = spread_8h, now
+    return reason, AlertState(key, above, spread_8h, sent_spread, sent_at)
+
+
+def rearm_candidates(
+    states: Iterable[AlertState],
+    thresholds: dict[tuple[int, int | None, str], float],
+    spreads: dict[tuple[str, str, str], float],
+) -> list[AlertState]:
+    """States still 'above' whose pair is observed below threshold * REARM now."""
+    out = []
+    for st in states:
+        if not st.above:
+            continue
+        k = st.key
+        spread = spreads.get((k.asset, k.long_venue, k.short_venue))
+        threshold = thresholds.get((k.chat_id, k.thread_id, k.asset))
+        if spread is not None and threshold is not None and spread < threshold * REARM:
+            out.append(AlertState(k, False, spread, st.last_sent_spread, st.last_sent_at))
+    return out

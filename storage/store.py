@@ -1,0 +1,269 @@
+"""Repositories over the database: chats, subscriptions, alert state, deliveries.
+
+Rows map to `arb.alerts` types; every write is one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from arb.alerts import AlertKey, AlertState, Subscription
+from storage.db import Database
+
+NO_THREAD = 0  # alert_state keys need a non-null topic
+
+
+def _assets_text(assets: Iterable[str]) -> str:
+    return ",".join(sorted(set(assets)))
+
+
+def _subscription(row) -> Subscription:
+    return Subscription(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        thread_id=row["thread_id"],
+        threshold_8h=row["threshold_8h"],
+        assets=frozenset(a for a in row["assets"].split(",") if a),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
+
+
+class Store:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    # --- subscriptions ---------------------------------------------------------
+
+    async def subscribe(
+        self,
+        chat_id: int,
+        chat_type: str,
+        title: str | None,
+        thread_id: int | None,
+        threshold_8h: float,
+        assets: frozenset[str],
+        created_by: int | None,
+    ) -> tuple[Subscription, Subscription | None]:
+        """Add a subscription, replacing this chat topic's one for the same assets.
+
+        Returns (the new subscription, the one it replaced or None).
+        """
+        now = self.clock()
+        text = _assets_text(assets)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO chats (chat_id, type, title, active, created_at, updated_at)"
+                " VALUES (?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT (chat_id) DO UPDATE SET type = excluded.type,"
+                " title = excluded.title, active = 1, updated_at = excluded.updated_at",
+                (chat_id, chat_type, title, now, now),
+            )
+            async with conn.execute(
+                "SELECT * FROM subscriptions WHERE active = 1 AND chat_id = ?"
+                " AND IFNULL(thread_id, 0) = IFNULL(?, 0) AND assets = ?",
+                (chat_id, thread_id, text),
+            ) as cur:
+                old_row = await cur.fetchone()
+            replaced = _subscription(old_row) if old_row else None
+            if replaced is not None:
+                await conn.execute(
+                    "UPDATE subscriptions SET active = 0, ended_at = ?, ended_reason = 'replaced'"
+                    " WHERE id = ?",
+                    (now, replaced.id),
+                )
+            cur = await conn.execute(
+                "INSERT INTO subscriptions"
+                " (chat_id, thread_id, threshold_8h, assets, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (chat_id, thread_id, threshold_8h, text, created_by, now),
+            )
+            new_id = cur.lastrowid
+        assert new_id is not None
+        sub = Subscription(new_id, chat_id, thread_id, threshold_8h, assets, created_by, now)
+        return sub, replaced
+
+    async def unsubscribe(
+        self, chat_id: int, thread_id: int | None, assets: frozenset[str] | None
+    ) -> int:
+        """End this chat topic's subscriptions (assets None: all of them).
+
+        With assets, they are taken out of every asset filter that names them; a
+        filter left empty ends its subscription. Returns how many were changed.
+        """
+        now = self.clock()
+        changed = 0
+        async with self.db.transaction() as conn:
+            async with conn.execute(
+                "SELECT * FROM subscriptions WHERE active = 1 AND chat_id = ?"
+                " AND IFNULL(thread_id, 0) = IFNULL(?, 0)",
+                (chat_id, thread_id),
+            ) as cur:
+                rows = [_subscription(r) for r in await cur.fetchall()]
+            for sub in rows:
+                if assets is None:
+                    keep: frozenset[str] = frozenset()
+                elif sub.assets & assets:
+                    keep = sub.assets - assets
+                else:
+                    continue
+                changed += 1
+                await conn.execute(
+                    "UPDATE subscriptions SET active = 0, ended_at = ?, ended_reason = ?"
+                    " WHERE id = ?",
+                    (now, "unsubscribed", sub.id),
+                )
+                if keep:
+                    await conn.execute(
+                        "INSERT INTO subscriptions (chat_id, thread_id, threshold_8h, assets,"
+                        " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (chat_id, thread_id, sub.threshold_8h, _assets_text(keep),
+                         sub.created_by, sub.created_at),
+                    )  # fmt: skip
+        return changed
+
+    async def subscriptions(self, chat_id: int | None = None) -> list[Subscription]:
+        """Active subscriptions, of one chat or of every active chat."""
+        if chat_id is None:
+            rows = await self.db.fetchall(
+                "SELECT s.* FROM subscriptions s JOIN chats c USING (chat_id)"
+                " WHERE s.active = 1 AND c.active = 1 ORDER BY s.id"
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM subscriptions WHERE active = 1 AND chat_id = ? ORDER BY id",
+                (chat_id,),
+            )
+        return [_subscription(r) for r in rows]
+
+    # --- chats ---------------------------------------------------------------------
+
+    async def deactivate_chat(self, chat_id: int, reason: str) -> int:
+        """The bot can no longer write there: end its subscriptions. Returns how many."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE chats SET active = 0, updated_at = ? WHERE chat_id = ?", (now, chat_id)
+            )
+            cur = await conn.execute(
+                "UPDATE subscriptions SET active = 0, ended_at = ?, ended_reason = ?"
+                " WHERE chat_id = ? AND active = 1",
+                (now, reason[:200], chat_id),
+            )
+            return cur.rowcount
+
+    async def migrate_chat(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup: everything moves to the new id."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            async with conn.execute("SELECT 1 FROM chats WHERE chat_id = ?", (new_id,)) as cur:
+                exists = await cur.fetchone() is not None
+            if exists:  # the new chat was used already: merge into it
+                for table in ("subscriptions", "alert_state"):
+                    await conn.execute(
+                        f"UPDATE OR REPLACE {table} SET chat_id = ? WHERE chat_id = ?",
+                        (new_id, old_id),
+                    )
+                await conn.execute(
+                    "UPDATE chats SET active = 0, migrated_to = ?, updated_at = ?"
+                    " WHERE chat_id = ?",
+                    (new_id, now, old_id),
+                )
+            else:  # ON UPDATE CASCADE carries subscriptions and alert state along
+                await conn.execute(
+                    "UPDATE chats SET chat_id = ?, type = 'supergroup', updated_at = ?"
+                    " WHERE chat_id = ?",
+                    (new_id, now, old_id),
+                )
+
+    # --- alert state ---------------------------------------------------------------
+
+    async def alert_states(self) -> dict[AlertKey, AlertState]:
+        rows = await self.db.fetchall("SELECT * FROM alert_state")
+        out = {}
+        for r in rows:
+            key = AlertKey(
+                r["chat_id"],
+                r["thread_id"] or None,
+                r["asset"],
+                r["long_venue"],
+                r["short_venue"],
+            )
+            out[key] = AlertState(
+                key, bool(r["above"]), r["last_spread"], r["last_sent_spread"], r["last_sent_at"]
+            )
+        return out
+
+    async def save_states(self, states: Iterable[AlertState]) -> None:
+        rows = [_state_row(s, self.clock()) for s in states]
+        if not rows:
+            return
+        async with self.db.transaction() as conn:
+            await conn.executemany(_UPSERT_STATE, rows)
+
+    # --- deliveries ------------------------------------------------------------------
+
+    async def delivery_started(self, chat_id: int, thread_id: int | None, alerts: int) -> int:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO deliveries (chat_id, thread_id, created_at, status, alerts)"
+                " VALUES (?, ?, ?, 'sending', ?)",
+                (chat_id, thread_id, self.clock(), alerts),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    async def delivery_sent(
+        self, delivery_id: int, message_id: int, attempts: int, states: Iterable[AlertState]
+    ) -> None:
+        """The message is out: record it and the keys' new state in one transaction."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'sent', message_id = ?, attempts = ?,"
+                " finished_at = ? WHERE id = ?",
+                (message_id, attempts, now, delivery_id),
+            )
+            await conn.executemany(_UPSERT_STATE, [_state_row(s, now) for s in states])
+
+    async def delivery_failed(self, delivery_id: int, attempts: int, error: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'failed', attempts = ?, error = ?,"
+                " finished_at = ? WHERE id = ?",
+                (attempts, error[:500], self.clock(), delivery_id),
+            )
+
+    async def deliveries(self, chat_id: int | None = None) -> list[dict]:
+        sql = "SELECT * FROM deliveries" + (" WHERE chat_id = ?" if chat_id is not None else "")
+        rows = await self.db.fetchall(sql + " ORDER BY id", (chat_id,) if chat_id else ())
+        return [dict(r) for r in rows]
+
+
+_UPSERT_STATE = (
+    "INSERT INTO alert_state (chat_id, thread_id, asset, long_venue, short_venue, above,"
+    " last_spread, last_sent_spread, last_sent_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (chat_id, thread_id, asset, long_venue, short_venue) DO UPDATE SET"
+    " above = excluded.above, last_spread = excluded.last_spread,"
+    " last_sent_spread = excluded.last_sent_spread, last_sent_at = excluded.last_sent_at,"
+    " updated_at = excluded.updated_at"
+)
+
+
+def _state_row(s: AlertState, now: float) -> tuple:
+    k = s.key
+    return (
+        k.chat_id,
+        k.thread_id or NO_THREAD,
+        k.asset,
+        k.long_venue,
+        k.short_venue,
+        int(s.above),
+        s.last_spread,
+        s.last_sent_spread,
+        s.last_sent_at,
+        now,
+    )

@@ -1,0 +1,153 @@
+"""Thresholds, matching and hysteresis as pure functions."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arb.alerts import (
+    AlertKey,
+    Subscription,
+    ThresholdError,
+    apr_to_8h,
+    decide,
+    match,
+    parse_subscribe,
+    threshold_to_apr,
+)
+from arb.models import Opportunity, Quote
+
+
+@pytest.mark.parametrize(
+    ("args", "threshold", "assets"),
+    [
+        (["0.05%"], 0.0005, set()),
+        (["5bps"], 0.0005, set()),
+        (["5", "bps"], 0.0005, set()),  # "5 bps" arrives as two words
+        (["5bp"], 0.0005, set()),
+        (["0.0005"], 0.0005, set()),
+        (["50%", "apr"], 0.5 / 8760 * 8, set()),
+        (["apr", "50%"], 0.5 / 8760 * 8, set()),
+        (["50%APR"], 0.5 / 8760 * 8, set()),
+        (["0.05%", "btc", "ETHUSDT", "1000PEPE"], 0.0005, {"BTC", "ETH", "PEPE"}),
+        (["50%", "apr", "sol"], 0.5 / 8760 * 8, {"SOL"}),
+    ],
+)
+def test_subscribe_grammar(args, threshold, assets):
+    if threshold is None:
+        with pytest.raises(ThresholdError):
+            parse_subscribe(args)
+        return
+    got, got_assets = parse_subscribe(args)
+    assert got == pytest.approx(threshold, rel=1e-12)
+    assert got_assets == assets
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "Give a threshold"),
+        (["lots"], "“lots” is not a threshold"),
+        (
+            ["0.05"],
+            "out of range: use 0.001% to 2% per 8h (0.05 is a decimal: did you mean 0.05%?)",
+        ),
+        (["0%"], "out of range"),
+        (["-1%"], "is not a threshold"),
+        (["0.05%", "<b>"], "“<b>” is not an asset name"),
+    ],
+)
+def test_bad_thresholds_get_one_line_and_an_example(args, message):
+    with pytest.raises(ThresholdError) as e:
+        parse_subscribe(args)
+    assert message in str(e.value)
+    assert "e.g. /subscribe 0.05%" in str(e.value) and "\n" not in str(e.value)
+
+
+@given(st.floats(min_value=0.001, max_value=100))
+def test_apr_and_8h_convert_both_ways(apr):
+    assert threshold_to_apr(apr_to_8h(apr)) == pytest.approx(apr)
+
+
+def quote(venue, asset, hourly):
+    return Quote(venue, asset, asset, hourly, 1.0, None, 1.0, None, None, 0.0)
+
+
+def opp(asset, spread_8h, long="a", short="b"):
+    q_long, q_short = quote(long, asset, 0.0), quote(short, asset, spread_8h / 8)
+    h = spread_8h / 8
+    return Opportunity(asset, q_long, q_short, h, spread_8h, h * 8760, 0.002, None, 0.0, 168, None)
+
+
+def sub(id, threshold, assets=(), chat=1, thread=None):
+    return Subscription(id, chat, thread, threshold, frozenset(assets))
+
+
+def test_match_catch_all_and_asset_specific_overrides():
+    opps = [opp("BTC", 0.0010), opp("ETH", 0.0004), opp("SOL", 0.0007)]
+    subs = [
+        sub(1, 0.0005),  # everything at 0.05 %
+        sub(2, 0.0012, ["BTC"]),  # but BTC only at 0.12 % in this chat
+        sub(3, 0.0003, ["ETH"], chat=2),
+    ]
+    got = {(s.id, o.asset) for s, o in match(subs, opps)}
+    assert got == {(1, "SOL"), (3, "ETH")}
+
+
+def test_match_is_exact_at_the_threshold():
+    assert [o.asset for _, o in match([sub(1, 0.0005)], [opp("X", 0.0005)])] == ["X"]
+    assert match([sub(1, 0.00050001)], [opp("X", 0.0005)]) == []
+
+
+KEY = AlertKey(1, None, "BTC", "a", "b")
+
+
+def run(spreads, threshold=0.001, cooldown=3600, step=600):
+    """Feed spreads one cycle apart; returns the reasons sent."""
+    state, sent = None, []
+    for i, spread in enumerate(spreads):
+        reason, state = decide(state, KEY, spread, threshold, i * step, cooldown)
+        sent.append(reason)
+    return sent
+
+
+def test_crossing_alerts_once_then_waits_for_a_rearm():
+    assert run([0.0005, 0.0011, 0.0012, 0.0011, 0.00085, 0.0011]) == [
+        None,
+        "crossed",
+        None,
+        None,
+        None,
+        None,  # 0.00085 is above 0.8 x threshold: no rearm
+    ]
+    assert run([0.0011, 0.0007, 0.0011]) == ["crossed", None, "crossed"]
+
+
+def test_growth_by_half_re_alerts_only_after_the_cooldown():
+    # sent at 0.0011; 0.0017 >= 1.5 x 0.0011 but only 600 s later; then 3600 s later.
+    assert run([0.0011, 0.0017, 0.0017, 0.0017, 0.0017, 0.0017, 0.0017, 0.0017]) == [
+        "crossed",
+        None,
+        None,
+        None,
+        None,
+        None,
+        "grew",
+        None,
+    ]
+
+
+@given(st.lists(st.floats(min_value=0, max_value=0.01), min_size=1, max_size=40))
+def test_never_two_alerts_without_a_rearm_or_growth(spreads):
+    threshold, state, last_sent = 0.001, None, None
+    for i, spread in enumerate(spreads):
+        before = state
+        reason, state = decide(state, KEY, spread, threshold, i * 600.0, 3600)
+        if reason == "crossed":
+            assert before is None or not before.above
+        if reason == "grew":
+            assert spread >= 1.5 * last_sent
+        if reason:
+            assert spread >= threshold
+            last_sent = spread
