@@ -67,28 +67,34 @@ class Market:
         self.venue_deadline_s = venue_deadline_s
         self.clock = clock
 
-    async def snapshot(self, venues: Sequence[str] | None = None) -> MarketSnapshot:
+    async def snapshot(
+        self, venues: Sequence[str] | None = None, deadline_s: float | None = None
+    ) -> MarketSnapshot:
+        """Every venue at once; each one cut at `deadline_s` (default: the venue deadline)."""
         names = list(venues) if venues else list(self.clients)
         unknown = [n for n in names if n not in self.clients]
         if unknown:
             raise ValueError(f"venue not enabled: {', '.join(unknown)}")
-        results = await asyncio.gather(*(self._fetch(self.clients[n]) for n in names))
+        deadline = self.venue_deadline_s if deadline_s is None else deadline_s
+        results = await asyncio.gather(*(self._fetch(self.clients[n], deadline) for n in names))
         quotes = tuple(q for qs, _ in results for q in qs)
         return MarketSnapshot(quotes, tuple(s for _, s in results), self.clock())
 
-    async def _fetch(self, client: VenueClient) -> tuple[list[Quote], VenueStatus]:
+    async def _fetch(
+        self, client: VenueClient, deadline_s: float
+    ) -> tuple[list[Quote], VenueStatus]:
         started = time.monotonic()
         error: str | None = None
         quotes: list[Quote] = []
         warnings: tuple[str, ...] = ()
         try:
-            async with asyncio.timeout(self.venue_deadline_s):
+            async with asyncio.timeout(deadline_s):
                 fetched = await client.fetch_quotes()
             quotes, warnings = fetched.quotes, tuple(fetched.warnings)
         except VenueError as e:
             error = str(e)
         except TimeoutError:
-            error = f"{client.name}: no complete answer within {self.venue_deadline_s:g} s"
+            error = f"{client.name}: no complete answer within {deadline_s:g} s"
         except Exception as e:  # a parser bug must not take the other venues down
             log.exception("%s: unexpected failure", client.name)
             error = f"{client.name}: internal error ({type(e).__name__})"

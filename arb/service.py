@@ -70,10 +70,13 @@ class MarketService:
             return None
         return max(0.0, self.clock() - self._refreshed_at)
 
-    async def refresh(self) -> MarketSnapshot:
-        """Fetch every venue; callers arriving during a fetch wait for that same fetch."""
+    async def refresh(self, deadline_s: float | None = None) -> MarketSnapshot:
+        """Fetch every venue; callers arriving during a fetch wait for that same fetch.
+
+        `deadline_s` cuts each venue's fetch (default: the market's venue deadline).
+        """
         if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.create_task(self._refresh())
+            self._inflight = asyncio.create_task(self._refresh(deadline_s))
         # Shielded: a caller that gives up (a timed-out command) does not cancel the fetch.
         return await asyncio.shield(self._inflight)
 
@@ -83,8 +86,8 @@ class MarketService:
             return snapshot
         return await self.refresh()
 
-    async def _refresh(self) -> MarketSnapshot:
-        fetched = await self.market.snapshot()
+    async def _refresh(self, deadline_s: float | None) -> MarketSnapshot:
+        fetched = await self.market.snapshot(deadline_s=deadline_s)
         by_venue: dict[str, list[Quote]] = {}
         for q in fetched.quotes:
             by_venue.setdefault(q.venue, []).append(q)

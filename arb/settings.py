@@ -63,6 +63,7 @@ class Settings:
     min_turnover_24h: float
     max_quote_age_s: float
     horizon_h: float
+    alert_cooldown_s: float
     allowed_chats: frozenset[int]
     admins: frozenset[int]
     webhook_url: str | None
@@ -180,6 +181,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         ),
         horizon_h=number(
             "ARB_HORIZON_H", 168.0, 1.0, 8_760.0, "a holding horizon in hours from 1 to 8760"
+        ),
+        alert_cooldown_s=number(
+            "ARB_ALERT_COOLDOWN_S", 3600.0, 0.0, 7 * 86_400.0, "a number of seconds up to 604800"
         ),
         allowed_chats=typed(
             "ARB_ALLOWED_CHATS", frozenset(), _id_set, "a comma-separated list of chat ids"

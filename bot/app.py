@@ -22,7 +22,6 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
@@ -33,10 +32,13 @@ from arb.market import Market
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.venues import make_clients
-from bot import handlers
+from bot import handlers, subscriptions
 from bot.access import gate
-from bot.desk import DESK_KEY, Desk, desk_of
+from bot.alerts import Alerts, cycle_job
+from bot.desk import DESK_KEY, Desk
 from bot.errors import on_error
+from storage.db import Database
+from storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,7 @@ def file_url(base_url: str) -> str:
     return f"{head}/file/bot" if base_url.endswith("/bot") else base_url + "/file"
 
 
-async def refresh_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    snapshot = await desk_of(context).service.refresh()
-    failed = [s.venue for s in snapshot.statuses if not s.ok]
-    log.info(
-        "market refreshed: %d quotes%s",
-        len(snapshot.quotes),
-        f", failed: {', '.join(failed)}" if failed else "",
-    )
-
-
-def build_application(settings: Settings, service: MarketService) -> Application:
+def build_application(settings: Settings, service: MarketService, store: Store) -> Application:
     assert settings.telegram_bot_token
     app = (
         Application.builder()
@@ -75,13 +67,18 @@ def build_application(settings: Settings, service: MarketService) -> Application
         .concurrent_updates(True)
         .build()
     )
-    app.bot_data[DESK_KEY] = Desk(settings, service, scan_params(settings))
+    desk = Desk(settings, service, scan_params(settings), store)
+    desk.alerts = Alerts(desk)
+    app.bot_data[DESK_KEY] = desk
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler(["start", "help"], handlers.help_command))
     app.add_handler(CommandHandler("funding", handlers.funding))
     app.add_handler(CommandHandler("scan", handlers.scan))
     app.add_handler(CommandHandler("status", handlers.status))
     app.add_handler(CommandHandler("refresh", handlers.refresh_command))
+    app.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
+    app.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
+    app.add_handler(CommandHandler("subscriptions", subscriptions.subscriptions))
     app.add_handler(CallbackQueryHandler(handlers.on_button))
     app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
     app.add_handler(
@@ -91,11 +88,13 @@ def build_application(settings: Settings, service: MarketService) -> Application
     )
     app.add_error_handler(on_error)
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
+    # One job refreshes the market and runs the alerts; the first run is at start-up,
+    # so a crossing that happened while the bot was down is alerted at once.
     app.job_queue.run_repeating(
-        refresh_job,
+        cycle_job,
         interval=settings.scan_interval_s,
         first=0.0,
-        name="market-refresh",
+        name="market-cycle",
         job_kwargs={"max_instances": 1, "coalesce": True},
     )
     return app
@@ -138,9 +137,10 @@ async def serve(
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+    db = await Database.open(settings.db_path)
     market = Market(make_clients(settings), settings.venue_deadline_s)
     service = MarketService(market, settings.max_quote_age_s)
-    app = build_application(settings, service)
+    app = build_application(settings, service, Store(db))
     try:
         try:
             if not await initialize(app, stop, startup_backoff):
@@ -168,6 +168,7 @@ async def serve(
         with contextlib.suppress(TelegramError, RuntimeError):
             await app.shutdown()
         await service.close()
+        await db.close()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

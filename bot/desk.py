@@ -6,6 +6,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
@@ -13,6 +14,10 @@ from arb.market import MarketSnapshot
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.spread import ScanParams
+from storage.store import Store
+
+if TYPE_CHECKING:
+    from bot.alerts import Alerts
 
 DESK_KEY = "desk"
 
@@ -29,6 +34,8 @@ class Desk:
     settings: Settings
     service: MarketService
     params: ScanParams
+    store: Store
+    alerts: Alerts = field(init=False)
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)
     refused_chats: set[int] = field(default_factory=set)

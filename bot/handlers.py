@@ -30,6 +30,9 @@ SHOWN_ARG = 40  # characters of a bad argument echoed back
 COMMANDS = [
     ("funding", "One asset on every venue: /funding BTC"),
     ("scan", "Best carry now: /scan [N] [min APR %]"),
+    ("subscribe", "Alert here when a spread crosses: /subscribe 0.05%"),
+    ("unsubscribe", "Stop alerts: /unsubscribe [ASSETS|all]"),
+    ("subscriptions", "This chat's alerts"),
     ("status", "Venue health and data age"),
     ("help", "What this bot does"),
 ]
@@ -43,6 +46,9 @@ HELP = "\n".join(
         " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE all work).",
         "/scan [N] [min APR %]: the best carry per asset, long the low payer and short the"
         " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
+        "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h reaches"
+        " the threshold (also 5bps, 0.0005, 50% apr); once per crossing, never a flood.",
+        "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",
         "/status: each venue's data age, quote count and last error.",
         "",
         "Rates are per funding interval, in percent; APR is simple, not compounded.",

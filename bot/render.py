@@ -10,6 +10,7 @@ import html
 import time
 from collections.abc import Iterable, Sequence
 
+from arb.alerts import Crossing
 from arb.models import Opportunity, Quote
 from arb.render import apr_pct, bps, countdown, hours, pct
 from arb.report import FundingReport, ScanReport
@@ -139,6 +140,32 @@ def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) ->
             ]
         body = [pre(blocks)]
     return "\n".join([title, *body, *_health_notes(health, now, max_age_s)])
+
+
+# --- alerts --------------------------------------------------------------------
+
+
+def alert_html(crossings: Sequence[Crossing], now: float) -> str:
+    """One message gathering a chat topic's new crossings."""
+    lines = [f"🔔 <b>Funding carry alert</b> · {clock(now)}"]
+    for c in crossings:
+        o = c.opportunity
+        why = (
+            f"≥ {pct(c.threshold_8h)}"
+            if c.reason == "crossed"
+            else f"grew, ≥ {pct(c.threshold_8h)}"
+        )
+        nxt = f"{countdown(o.long.next_funding_time, now)}|"
+        nxt += countdown(o.short.next_funding_time, now)
+        lines += [
+            "",
+            f"<b>{esc(o.asset)}</b>: long {esc(venue(o.long_venue))} / short "
+            f"{esc(venue(o.short_venue))}",
+            f"{pct(o.spread_8h)}/8h ({why}) · APR {apr_pct(o.apr_gross)} · "
+            f"net {apr_pct(o.apr_net)}",
+            f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp · next {nxt}",
+        ]
+    return "\n".join(lines)
 
 
 # --- /status -------------------------------------------------------------------

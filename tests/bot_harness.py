@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -57,6 +58,9 @@ async def running_bot(
     async with contextlib.AsyncExitStack() as stack:
         if tg is None:
             tg = await stack.enter_async_context(FakeTelegram())
+        if "ARB_DB" not in env:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            env = {**env, "ARB_DB": f"{tmp}/arb.sqlite3"}
         settings = parse_settings(bot_env(tg, venues, **env))
         stop = asyncio.Event()
         ready: asyncio.Future[Application] = asyncio.get_running_loop().create_future()

@@ -56,7 +56,9 @@ async def test_start_help_and_command_menu(bot):
     reply = await bot.ask("/start")
     assert "/funding BTC" in reply.text and reply.parse_mode == "HTML"
     commands = [c["command"] for c in bot.tg.commands]
-    assert commands == ["funding", "scan", "status", "help"]
+    assert commands == [
+        "funding", "scan", "subscribe", "unsubscribe", "subscriptions", "status", "help",
+    ]  # fmt: skip
 
 
 async def test_funding_reply_carries_each_venues_numbers(bot):

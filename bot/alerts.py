@@ -1,0 +1,264 @@
+"""The alert cycle: refresh once, match every subscription in one pass, send, remember.
+
+Each cycle (JobQueue, every ARB_SCAN_INTERVAL_S; never two at once) refreshes
+the market with a deadline of half the interval, so a slow venue cannot hold
+the others' alerts, computes the opportunities once, matches all
+subscriptions against them, applies the stored hysteresis, and sends one
+message per chat topic gathering its new crossings. A key's new state is
+committed together with the delivery record right after Telegram accepts the
+message, so a restart neither repeats what was sent nor forgets a crossing.
+
+Delivery faults: a chat that blocked or removed the bot (Forbidden) has its
+subscriptions ended; a group that became a supergroup (ChatMigrated) moves
+to the new id and the message is sent there; rate limits are waited out by
+PTB's AIORateLimiter (30 messages/s overall, 20 per minute per group) and a
+RetryAfter that outlasts its retries is waited here; other failures retry
+with backoff, then are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
+from telegram.ext import ContextTypes
+
+from arb.alerts import (
+    AlertKey,
+    AlertState,
+    Crossing,
+    Subscription,
+    decide,
+    key_of,
+    match,
+    rearm_candidates,
+)
+from arb.market import MarketSnapshot
+from arb.models import Opportunity
+from arb.spread import scan
+from bot import render
+from bot.desk import Desk, desk_of
+from bot.send import NO_PREVIEW
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 4
+BACKOFF_S = 1.0
+MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
+GONE = ("chat not found", "bot was kicked", "user is deactivated", "have no rights to send")
+
+Target = tuple[int, int | None]  # chat, forum topic
+
+
+@dataclass
+class CycleReport:
+    started: float
+    subscriptions: int = 0
+    matches: int = 0
+    crossings: int = 0
+    sent: int = 0
+    failed: int = 0
+    deactivated: int = 0
+    migrated: int = 0
+    finished: float = 0.0
+    results: dict[Target, str] = field(default_factory=dict)
+
+
+class Alerts:
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.lock = asyncio.Lock()
+        self.last: CycleReport | None = None
+        self.cycles = 0
+
+    async def cycle(self, bot: Bot, refresh: bool = True) -> CycleReport:
+        """One whole cycle; waits for a running one to finish instead of overlapping it."""
+        async with self.lock:
+            desk = self.desk
+            if refresh:
+                deadline = min(desk.settings.venue_deadline_s, desk.settings.scan_interval_s / 2)
+                snapshot = await desk.service.refresh(deadline_s=deadline)
+            else:
+                snapshot = await desk.snapshot()
+            report = await self._run(bot, snapshot)
+            self.last = report
+            self.cycles += 1
+            return report
+
+    async def _run(self, bot: Bot, snapshot: MarketSnapshot) -> CycleReport:
+        desk, store = self.desk, self.desk.store
+        now = time.time()
+        report = CycleReport(started=time.monotonic())
+        pairs = scan(snapshot.quotes, replace(desk.params, best_per_asset=False), now)
+        best = best_per_asset(pairs)
+        subs = await store.subscriptions()
+        states = await store.alert_states()
+        matched = match(subs, best)
+        report.subscriptions, report.matches = len(subs), len(matched)
+
+        outbox: dict[Target, list[tuple[Crossing, AlertState]]] = defaultdict(list)
+        quiet: list[AlertState] = []
+        seen: set[AlertKey] = set()
+        cooldown = desk.settings.alert_cooldown_s
+        for sub, opp in matched:
+            key = key_of(sub, opp)
+            if key in seen:
+                continue
+            seen.add(key)
+            reason, state = decide(states.get(key), key, opp.spread_8h, sub.threshold_8h, now,
+                                   cooldown)  # fmt: skip
+            if reason is not None:
+                crossing = Crossing(key, opp, sub.threshold_8h, reason)
+                outbox[(sub.chat_id, sub.thread_id)].append((crossing, state))
+            elif state != states.get(key):
+                quiet.append(state)
+        spreads = {(o.asset, o.long_venue, o.short_venue): o.spread_8h for o in pairs}
+        quiet += rearm_candidates(
+            (s for k, s in states.items() if k not in seen), thresholds(subs, states), spreads
+        )
+        await store.save_states(quiet)
+
+        report.crossings = sum(len(v) for v in outbox.values())
+        gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
+
+        async def send(target: Target, items: list[tuple[Crossing, AlertState]]) -> None:
+            async with gate:
+                report.results[target] = await self.deliver(bot, target, items, now)
+
+        await asyncio.gather(*(send(t, items) for t, items in outbox.items()))
+        for result in report.results.values():
+            report.sent += result == "sent"
+            report.failed += result == "failed"
+            report.deactivated += result == "deactivated"
+            report.migrated += result == "migrated"
+        report.finished = time.monotonic()
+        if report.crossings or report.failed:
+            log.info(
+                "alert cycle: %d subscriptions, %d crossings, %d sent, %d failed, %.2f s",
+                report.subscriptions, report.crossings, report.sent, report.failed,
+                report.finished - report.started,
+            )  # fmt: skip
+        return report
+
+    async def deliver(
+        self, bot: Bot, target: Target, items: list[tuple[Crossing, AlertState]], now: float
+    ) -> str:
+        store = self.desk.store
+        chat_id, thread_id = target
+        text = render.alert_html([c for c, _ in items], now)
+        keyboard = details_keyboard([c.opportunity for c, _ in items])
+        delivery = await store.delivery_started(chat_id, thread_id, len(items))
+        states = [s for _, s in items]
+        migrated = False
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                message_id = await send_parts(bot, chat_id, thread_id, text, keyboard)
+            except Forbidden as e:
+                return await self._gone(chat_id, delivery, attempt, e.message)
+            except ChatMigrated as e:
+                log.info("chat %s became %s; moving its subscriptions", chat_id, e.new_chat_id)
+                await store.migrate_chat(chat_id, e.new_chat_id)
+                chat_id, migrated = e.new_chat_id, True
+                states = [replace(s, key=replace(s.key, chat_id=chat_id)) for s in states]
+                continue
+            except RetryAfter as e:
+                wait = _seconds(e.retry_after)
+                log.warning(
+                    "chat %s: rate limited beyond the limiter, waiting %.0f s", chat_id, wait
+                )
+                await asyncio.sleep(wait)
+                continue
+            except BadRequest as e:
+                if any(g in e.message.lower() for g in GONE):
+                    return await self._gone(chat_id, delivery, attempt, e.message)
+                await store.delivery_failed(delivery, attempt, f"BadRequest: {e.message}")
+                log.warning("alert to chat %s refused: %s", chat_id, e.message)
+                return "failed"
+            except NetworkError as e:
+                if attempt < ATTEMPTS:
+                    await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+                    continue
+                await store.delivery_failed(delivery, attempt, f"{type(e).__name__}: {e}")
+                log.warning("alert to chat %s failed after %d attempts: %s", chat_id, attempt, e)
+                return "failed"
+            await store.delivery_sent(delivery, message_id, attempt, states)
+            return "migrated" if migrated else "sent"
+        await store.delivery_failed(delivery, ATTEMPTS, "gave up")
+        return "failed"
+
+    async def _gone(self, chat_id: int, delivery: int, attempts: int, why: str) -> str:
+        ended = await self.desk.store.deactivate_chat(chat_id, why)
+        await self.desk.store.delivery_failed(delivery, attempts, why)
+        log.info("chat %s unreachable (%s): %d subscriptions ended", chat_id, why, ended)
+        return "deactivated"
+
+
+def best_per_asset(pairs: list[Opportunity]) -> list[Opportunity]:
+    """`pairs` come ranked best first: keep each asset's first."""
+    seen: set[str] = set()
+    out = []
+    for o in pairs:
+        if o.asset not in seen:
+            seen.add(o.asset)
+            out.append(o)
+    return out
+
+
+def thresholds(
+    subs: list[Subscription], states: dict[AlertKey, AlertState]
+) -> dict[tuple[int, int | None, str], float]:
+    """The threshold in force for each stored key: the asset's own, else the catch-all."""
+    catch_all: dict[Target, float] = {}
+    own: dict[tuple[int, int | None, str], float] = {}
+    for s in subs:
+        if s.assets:
+            for a in s.assets:
+                own[(s.chat_id, s.thread_id, a)] = s.threshold_8h
+        else:
+            catch_all[(s.chat_id, s.thread_id)] = s.threshold_8h
+    out = {}
+    for k in states:
+        t = own.get((k.chat_id, k.thread_id, k.asset), catch_all.get((k.chat_id, k.thread_id)))
+        if t is not None:
+            out[(k.chat_id, k.thread_id, k.asset)] = t
+    return out
+
+
+def details_keyboard(opps: list[Opportunity]) -> InlineKeyboardMarkup:
+    assets = list(dict.fromkeys(o.asset for o in opps))[:12]
+    buttons = [InlineKeyboardButton(f"🔎 {a}", callback_data=f"f:{a}"[:64]) for a in assets]
+    return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
+
+
+async def send_parts(
+    bot: Bot, chat_id: int, thread_id: int | None, text: str, keyboard: InlineKeyboardMarkup
+) -> int:
+    parts = render.split_message(text)
+    message_id = 0
+    for i, part in enumerate(parts):
+        message = await bot.send_message(
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            message_thread_id=thread_id,
+            reply_markup=keyboard if i == len(parts) - 1 else None,
+            link_preview_options=NO_PREVIEW,
+        )
+        message_id = message.message_id
+    return message_id
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total() if callable(total) else value)  # type: ignore[arg-type]
+
+
+async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    desk = desk_of(context)
+    await desk.alerts.cycle(context.bot)
