@@ -76,6 +76,7 @@ class Alerts:
         self.lock = asyncio.Lock()
         self.last: CycleReport | None = None
         self.cycles = 0
+        self.cycled = asyncio.Event()  # set once the first cycle has run
 
     async def cycle(self, bot: Bot, refresh: bool = True) -> CycleReport:
         """One whole cycle; waits for a running one to finish instead of overlapping it."""
@@ -89,6 +90,7 @@ class Alerts:
             report = await self._run(bot, snapshot)
             self.last = report
             self.cycles += 1
+            self.cycled.set()
             return report
 
     async def _run(self, bot: Bot, snapshot: MarketSnapshot) -> CycleReport:

@@ -42,6 +42,7 @@ from storage.store import Store
 
 log = logging.getLogger(__name__)
 
+CYCLE_JOB = "market-cycle"
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather, then put "
@@ -88,13 +89,12 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
     )
     app.add_error_handler(on_error)
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"
-    # One job refreshes the market and runs the alerts; the first run is at start-up,
-    # so a crossing that happened while the bot was down is alerted at once.
+    # One job refreshes the market and runs the alerts. serve() also runs it once
+    # at start-up, so a crossing that happened while the bot was down is alerted at once.
     app.job_queue.run_repeating(
         cycle_job,
         interval=settings.scan_interval_s,
-        first=0.0,
-        name="market-cycle",
+        name=CYCLE_JOB,
         job_kwargs={"max_instances": 1, "coalesce": True},
     )
     return app
@@ -154,6 +154,9 @@ async def serve(
         except TelegramError as e:
             log.warning("setMyCommands failed: %s", e)
         await app.start()
+        # APScheduler cannot start an interval job "now": run the first cycle by hand.
+        for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():
+            app.create_task(job.run(app), name="first-cycle")
         await start_updates(app, settings)
         if ready is not None and not ready.done():
             ready.set_result(app)

@@ -35,6 +35,13 @@ class RunningBot:
         self.tg.user_message(text, chat_id=chat_id, **kw)
         return await self.tg.wait_for(lambda m: m.chat_id == chat_id, after=mark, timeout=timeout)
 
+    async def cycle(self):
+        """One alert cycle now, as the JobQueue would run it."""
+        return await self.desk.alerts.cycle(self.app.bot)
+
+    def to_chat(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.tg.sent if m.chat_id == chat_id]
+
     async def shutdown(self) -> int:
         self.stop.set()
         return await asyncio.wait_for(self.task, timeout=15)
@@ -80,7 +87,8 @@ async def running_bot(
                     f"bot did not start: {task.result() if task.done() else 'timeout'}"
                 )
             bot = RunningBot(tg, venues, ready.result(), stop, task)
-            await bot.desk.service.current()  # the first refresh, so replies have data
+            # The start-up cycle (refresh and alerts) has run, so replies have data.
+            await asyncio.wait_for(bot.desk.alerts.cycled.wait(), timeout=15)
             yield bot
         finally:
             stop.set()
