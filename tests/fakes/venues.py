@@ -11,7 +11,8 @@ Two ways to answer:
   scanner must skip (dated futures, inverse swaps, delisted coins) are kept.
 
 Faults are injected per venue and path (`fake.fail("okx", OKX_FUNDING, Fault.status(500))`)
-and every request is recorded in `fake.requests`.
+and every request is recorded in `fake.requests` (counted at `GET /fake/hits` for a
+client in another process).
 
 Run standalone for benchmarks: `python -m tests.fakes.venues --perps 500`
 prints `PORT <n>` and serves until stdin closes.
@@ -50,6 +51,8 @@ OKX_INSTRUMENTS = "/api/v5/public/instruments"
 OKX_MARK = "/api/v5/public/mark-price"
 OKX_TICKERS = "/api/v5/market/tickers"
 HL_INFO = "/info"
+# Not a venue: request counts for a client in another process (`GET /fake/hits`).
+FAKE_HITS = "/hits"
 
 
 def fixture(path: str) -> Any:
@@ -177,6 +180,7 @@ class FakeVenues:
             ("okx", "GET", OKX_MARK): self.okx_mark,
             ("okx", "GET", OKX_TICKERS): self.okx_tickers,
             ("hyperliquid", "POST", HL_INFO): self.hl_info,
+            ("fake", "GET", FAKE_HITS): self.fake_hits,
         }
 
     # lifecycle
@@ -530,6 +534,16 @@ class FakeVenues:
             )
         meta["universe"] = [u for u, _ in pairs]
         return [meta, [c for _, c in pairs]]
+
+    # --- the fake itself -----------------------------------------------------
+
+    async def fake_hits(self, request: web.Request) -> Any:
+        """Requests so far per venue and path, e.g. `{"okx": {"/api/v5/public/instruments": 2}}`."""
+        hits: dict[str, dict[str, int]] = {}
+        for r in self.requests:
+            per_path = hits.setdefault(r.venue, {})
+            per_path[r.path] = per_path.get(r.path, 0) + 1
+        return hits
 
 
 def bybit_symbol(p: FakePerp) -> str:
