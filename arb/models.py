@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 HOURS_PER_YEAR = 8760
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(msgspec.Struct, frozen=True, gc=False):
     """One venue's current funding for one linear perpetual.
 
     `rate` is per funding interval, as the venue publishes it (0.0001 = 0.01%).
     `mark_price` is the venue's own price for one contract unit: for
     `1000PEPEUSDT` that is the price of 1000 PEPE, so compare `unit_price`.
     Optional fields are None when the venue did not give them: never zero.
+    A msgspec Struct rather than a dataclass: thousands are built per scan, and a
+    Struct is several times cheaper to create.
     """
 
     venue: str

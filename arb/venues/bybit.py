@@ -8,14 +8,16 @@ pre-market contracts with blank numeric fields; those rows are skipped.
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Literal
 
 import msgspec
 
 from arb.http import ReplyError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import VenueClient, VenueFetch, num
+from arb.venues.base import VenueClient, VenueFetch
 
 log = logging.getLogger(__name__)
 
@@ -30,81 +32,85 @@ RETRYABLE_CODES = frozenset({10006, 10016, 10429})
 SUFFIX_SETTLE = (("USDT", "USDT"), ("PERP", "USDC"), ("USDC", "USDC"))
 
 
-class Envelope(msgspec.Struct):
-    retCode: int
-    retMsg: str = ""
-    result: msgspec.Raw = msgspec.Raw(b"null")
+# Bybit sends every number as a string and "" where a value is missing. Decoding
+# with strict=False turns numeric strings into floats in C; "" stays "": missing.
+Num = float | Literal[""]
 
 
-class Ticker(msgspec.Struct):
-    # Every value is a string; perps and futures share the list, so blanks are normal.
+class Ticker(msgspec.Struct, gc=False):
+    # Perps and futures share the list, so blanks are normal.
     symbol: str
-    fundingRate: str = ""
-    fundingIntervalHour: str = ""
-    nextFundingTime: str = ""
-    markPrice: str = ""
-    turnover24h: str = ""
-    openInterestValue: str = ""
-    deliveryTime: str = ""
+    fundingRate: Num = ""
+    fundingIntervalHour: Num = ""
+    nextFundingTime: Num = ""
+    markPrice: Num = ""
+    turnover24h: Num = ""
+    openInterestValue: Num = ""
+    deliveryTime: Num = ""
     curPreListingPhase: str = ""
 
 
-class TickersResult(msgspec.Struct):
-    rows: list[Ticker] = msgspec.field(name="list")
-    category: str = ""
+class TickersResult(msgspec.Struct, gc=False):
+    rows: list[Ticker] = msgspec.field(name="list", default_factory=list)
 
 
-_envelope = msgspec.json.Decoder(Envelope)
-_tickers = msgspec.json.Decoder(TickersResult)
+class Envelope(msgspec.Struct, gc=False):
+    retCode: int
+    retMsg: str = ""
+    result: TickersResult = msgspec.field(default_factory=TickersResult)
 
 
-def unwrap(body: bytes) -> msgspec.Raw:
-    env = _envelope.decode(body)
-    if env.retCode != 0:
-        raise ReplyError(str(env.retCode), env.retMsg, retryable=env.retCode in RETRYABLE_CODES)
-    return env.result
+_decode = msgspec.json.Decoder(Envelope, strict=False).decode
+
+
+@functools.lru_cache(maxsize=16_384)
+def classify(symbol: str) -> tuple[str, float, str] | None:
+    """Symbol -> (canonical asset, multiplier, settle currency); None if out of scope."""
+    if "-" in symbol:
+        return None  # dated future, e.g. BTCUSDT-11SEP26
+    for suffix, settle in SUFFIX_SETTLE:
+        if symbol.endswith(suffix) and len(symbol) > len(suffix):
+            try:
+                asset, multiplier = split_multiplier(symbol[: -len(suffix)])
+            except ValueError:
+                return None
+            return asset, multiplier, settle
+    return None
 
 
 def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
     """Linear tickers reply -> quotes of USDT/USDC perpetuals that are trading."""
-    result = _tickers.decode(unwrap(body))
+    env = _decode(body)
+    if env.retCode != 0:
+        raise ReplyError(str(env.retCode), env.retMsg, retryable=env.retCode in RETRYABLE_CODES)
     quotes: list[Quote] = []
-    for t in result.rows:
-        if "-" in t.symbol or t.deliveryTime not in ("", "0") or t.curPreListingPhase:
-            continue  # dated future, delisting perp, or pre-market contract
-        if not t.fundingRate or not t.fundingIntervalHour:
+    append = quotes.append
+    for t in env.result.rows:
+        rate, interval_h = t.fundingRate, t.fundingIntervalHour
+        if rate == "" or interval_h == "" or interval_h <= 0:
+            continue  # a dated future or a contract without funding
+        if t.deliveryTime or t.curPreListingPhase:
+            continue  # a perpetual being delisted, or a pre-market contract
+        info = classify(t.symbol)
+        if info is None:
             continue
-        settle = base = None
-        for suffix, ccy in SUFFIX_SETTLE:
-            if t.symbol.endswith(suffix) and len(t.symbol) > len(suffix):
-                base, settle = t.symbol[: -len(suffix)], ccy
-                break
-        if base is None or settle is None:
-            continue
-        try:
-            interval_h = float(t.fundingIntervalHour)
-            if interval_h <= 0:
-                continue
-            asset, multiplier = split_multiplier(base)
-            next_ms = int(t.nextFundingTime) if t.nextFundingTime not in ("", "0") else None
-            quotes.append(
-                Quote(
-                    venue=NAME,
-                    asset=asset,
-                    symbol=t.symbol,
-                    rate=float(t.fundingRate),
-                    interval_h=interval_h,
-                    next_funding_time=next_ms,
-                    mark_price=num(t.markPrice),
-                    turnover_24h=num(t.turnover24h),
-                    open_interest_value=num(t.openInterestValue),
-                    received_at=received_at,
-                    multiplier=multiplier,
-                    settle=settle,
-                )
+        asset, multiplier, settle = info
+        append(
+            Quote(
+                venue=NAME,
+                asset=asset,
+                symbol=t.symbol,
+                rate=rate,
+                interval_h=interval_h,
+                next_funding_time=int(t.nextFundingTime) if t.nextFundingTime else None,
+                mark_price=t.markPrice if t.markPrice != "" else None,
+                turnover_24h=t.turnover24h if t.turnover24h != "" else None,
+                open_interest_value=t.openInterestValue if t.openInterestValue != "" else None,
+                received_at=received_at,
+                multiplier=multiplier,
+                settle=settle,
             )
-        except ValueError:
-            log.warning("bybit: skipping %s, unparsable number", t.symbol)
+        )
     return quotes
 
 
