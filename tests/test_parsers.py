@@ -197,3 +197,25 @@ def test_hyperliquid_misaligned_reply_is_a_shape_error():
 def test_wrong_shape_is_a_decode_error(parse, body):
     with pytest.raises(msgspec.DecodeError):
         parse(body)
+
+
+def test_a_zero_rate_is_a_quote_not_a_gap():
+    bybit_body = (
+        b'{"retCode":0,"result":{"list":[{"symbol":"ZUSDT","fundingRate":"0",'
+        b'"fundingIntervalHour":"8","nextFundingTime":"1789027200000","deliveryTime":"0"}]}}'
+    )
+    (b,) = bybit.parse_tickers(bybit_body, T0)
+    assert b.rate == 0.0
+    okx_body = (
+        b'{"code":"0","msg":"","data":[{"instId":"Z-USDT-SWAP","fundingRate":"0",'
+        b'"fundingTime":"1789027200000","nextFundingTime":"1789056000000"}]}'
+    )
+    rows = okx.decode_funding(okx_body)
+    (o,) = okx.join_quotes(rows, {"Z-USDT-SWAP": okx.Swap("Z", "USDT")}, {}, {}, T0)
+    assert (o.rate, o.interval_h) == (0.0, 8.0)
+
+
+def test_a_malformed_number_is_a_decode_error_not_a_crash():
+    body = b'{"retCode":0,"result":{"list":[{"symbol":"XUSDT","fundingRate":"abc"}]}}'
+    with pytest.raises(msgspec.ValidationError):
+        bybit.parse_tickers(body, T0)

@@ -8,7 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from arb.http import VenueError, VenueHttp
 from arb.models import Quote
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 USD_SETTLES = frozenset({"USDT", "USDC"})
+# Venues send numbers as strings and "" where a value is missing. Struct fields of
+# this type, decoded with strict=False, become floats in C; "" stays "": missing.
+Num = float | Literal[""]
 
 
 @dataclass(slots=True)
@@ -93,13 +96,6 @@ class TtlCache(Generic[T]):
                     raise
                 log.warning("serving cached metadata after a failed reload: %s", e)
             return self._value
-
-
-def num(text: str | None) -> float | None:
-    """A venue's decimal string: '' and None are unknown, never zero."""
-    if text is None or text == "":
-        return None
-    return float(text)
 
 
 def next_hour_ms(now_s: float) -> int:

@@ -17,7 +17,7 @@ import msgspec
 from arb.http import VenueError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import USD_SETTLES, TtlCache, VenueClient, VenueFetch, num
+from arb.venues.base import USD_SETTLES, Num, TtlCache, VenueClient, VenueFetch
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,10 @@ TICKER_TTL_S = 60.0
 STALE_S = 1800.0
 
 
-class PremiumIndex(msgspec.Struct):
+class PremiumIndex(msgspec.Struct, gc=False):
     symbol: str
-    markPrice: str = ""
-    lastFundingRate: str = ""
+    markPrice: Num = ""
+    lastFundingRate: Num = ""  # "" for delivery contracts
     nextFundingTime: int = 0
 
 
@@ -61,9 +61,9 @@ class FundingInfo(msgspec.Struct):
     fundingIntervalHours: int | None = None
 
 
-class Ticker24h(msgspec.Struct):
+class Ticker24h(msgspec.Struct, gc=False):
     symbol: str
-    quoteVolume: str = ""
+    quoteVolume: Num = ""
 
 
 class Perp(msgspec.Struct, frozen=True):
@@ -73,10 +73,10 @@ class Perp(msgspec.Struct, frozen=True):
 
 
 # premiumIndex answers an object when asked for one symbol and an array otherwise.
-_premium = msgspec.json.Decoder(list[PremiumIndex] | PremiumIndex)
+_premium = msgspec.json.Decoder(list[PremiumIndex] | PremiumIndex, strict=False)
 _exchange_info = msgspec.json.Decoder(ExchangeInfo)
 _funding_info = msgspec.json.Decoder(list[FundingInfo])
-_ticker = msgspec.json.Decoder(list[Ticker24h])
+_ticker = msgspec.json.Decoder(list[Ticker24h], strict=False)
 
 
 def parse_exchange_info(body: bytes) -> dict[str, Perp]:
@@ -101,7 +101,7 @@ def parse_funding_info(body: bytes) -> dict[str, float]:
 
 
 def parse_ticker_24h(body: bytes) -> dict[str, float]:
-    return {t.symbol: float(t.quoteVolume) for t in _ticker.decode(body) if t.quoteVolume}
+    return {t.symbol: t.quoteVolume for t in _ticker.decode(body) if t.quoteVolume != ""}
 
 
 def decode_premium_index(body: bytes) -> list[PremiumIndex]:
@@ -120,27 +120,24 @@ def join_quotes(
     quotes: list[Quote] = []
     for r in rows:
         perp = perps.get(r.symbol)
-        if perp is None or not r.lastFundingRate:
+        if perp is None or r.lastFundingRate == "":
             continue
-        try:
-            quotes.append(
-                Quote(
-                    venue=NAME,
-                    asset=perp.asset,
-                    symbol=r.symbol,
-                    rate=float(r.lastFundingRate),
-                    interval_h=intervals.get(r.symbol, DEFAULT_INTERVAL_H),
-                    next_funding_time=r.nextFundingTime or None,
-                    mark_price=num(r.markPrice),
-                    turnover_24h=turnover.get(r.symbol),
-                    open_interest_value=None,  # per-symbol endpoint only
-                    received_at=received_at,
-                    multiplier=perp.multiplier,
-                    settle=perp.settle,
-                )
+        quotes.append(
+            Quote(
+                venue=NAME,
+                asset=perp.asset,
+                symbol=r.symbol,
+                rate=r.lastFundingRate,
+                interval_h=intervals.get(r.symbol, DEFAULT_INTERVAL_H),
+                next_funding_time=r.nextFundingTime or None,
+                mark_price=r.markPrice if r.markPrice != "" else None,
+                turnover_24h=turnover.get(r.symbol),
+                open_interest_value=None,  # per-symbol endpoint only
+                received_at=received_at,
+                multiplier=perp.multiplier,
+                settle=perp.settle,
             )
-        except ValueError:
-            log.warning("binance: skipping %s, unparsable number", r.symbol)
+        )
     return quotes
 
 

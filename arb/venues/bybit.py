@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Literal
 
 import msgspec
 
 from arb.http import ReplyError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import VenueClient, VenueFetch
+from arb.venues.base import Num, VenueClient, VenueFetch
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +29,6 @@ RETRYABLE_CODES = frozenset({10006, 10016, 10429})
 # Settle currency by symbol suffix: USDT perps end in USDT, USDC perps in PERP
 # (BTCPERP) or, for newer listings, USDC.
 SUFFIX_SETTLE = (("USDT", "USDT"), ("PERP", "USDC"), ("USDC", "USDC"))
-
-
-# Bybit sends every number as a string and "" where a value is missing. Decoding
-# with strict=False turns numeric strings into floats in C; "" stays "": missing.
-Num = float | Literal[""]
 
 
 class Ticker(msgspec.Struct, gc=False):

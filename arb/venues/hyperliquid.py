@@ -15,7 +15,7 @@ import msgspec
 from arb.http import ReplyShapeError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import VenueClient, VenueFetch, next_hour_ms, num
+from arb.venues.base import VenueClient, VenueFetch, next_hour_ms
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,15 @@ class Meta(msgspec.Struct):
     universe: list[Asset]
 
 
-class AssetCtx(msgspec.Struct):
-    funding: str | None = None
-    markPx: str | None = None
-    dayNtlVlm: str | None = None
-    openInterest: str | None = None
+class AssetCtx(msgspec.Struct, gc=False):
+    # Numeric strings, decoded to floats (strict=False); null for delisted coins.
+    funding: float | None = None
+    markPx: float | None = None
+    dayNtlVlm: float | None = None
+    openInterest: float | None = None
 
 
-_meta_and_ctxs = msgspec.json.Decoder(tuple[Meta, list[AssetCtx]])
+_meta_and_ctxs = msgspec.json.Decoder(tuple[Meta, list[AssetCtx]], strict=False)
 
 
 def parse_meta_and_ctxs(body: bytes, received_at: float) -> list[Quote]:
@@ -51,30 +52,30 @@ def parse_meta_and_ctxs(body: bytes, received_at: float) -> list[Quote]:
     next_ms = next_hour_ms(received_at)
     quotes: list[Quote] = []
     for asset, ctx in zip(meta.universe, ctxs, strict=True):
-        if asset.isDelisted or not ctx.funding or ":" in asset.name:
+        if asset.isDelisted or ctx.funding is None or ":" in asset.name:
             continue  # delisted, or a HIP-3 builder dex name
         try:
             name, multiplier = split_multiplier(asset.name)
-            mark = num(ctx.markPx)
-            oi = num(ctx.openInterest)
-            quotes.append(
-                Quote(
-                    venue=NAME,
-                    asset=name,
-                    symbol=asset.name,
-                    rate=float(ctx.funding),
-                    interval_h=INTERVAL_H,
-                    next_funding_time=next_ms,
-                    mark_price=mark,
-                    turnover_24h=num(ctx.dayNtlVlm),
-                    open_interest_value=oi * mark if oi is not None and mark is not None else None,
-                    received_at=received_at,
-                    multiplier=multiplier,
-                    settle="USDC",
-                )
-            )
         except ValueError:
-            log.warning("hyperliquid: skipping %s, unparsable number", asset.name)
+            log.warning("hyperliquid: skipping %r, not an asset name", asset.name)
+            continue
+        mark, oi = ctx.markPx, ctx.openInterest
+        quotes.append(
+            Quote(
+                venue=NAME,
+                asset=name,
+                symbol=asset.name,
+                rate=ctx.funding,
+                interval_h=INTERVAL_H,
+                next_funding_time=next_ms,
+                mark_price=mark,
+                turnover_24h=ctx.dayNtlVlm,
+                open_interest_value=oi * mark if oi is not None and mark is not None else None,
+                received_at=received_at,
+                multiplier=multiplier,
+                settle="USDC",
+            )
+        )
     return quotes
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import msgspec
 
 from arb.http import ReplyError, VenueError
 from arb.models import Quote
-from arb.venues.base import USD_SETTLES, TtlCache, VenueClient, VenueFetch
+from arb.venues.base import USD_SETTLES, Num, TtlCache, VenueClient, VenueFetch
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +32,25 @@ TICKERS = "/api/v5/market/tickers"
 INSTRUMENTS_TTL_S = 600.0
 STALE_S = 1800.0
 HOUR_MS = 3_600_000
+T = TypeVar("T")
 # 50001 service unavailable, 50004 endpoint timeout, 50011 rate limit, 50013 busy.
 RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013"})
 
 
-class Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct, Generic[T], gc=False):
     code: str
     msg: str = ""
-    data: msgspec.Raw = msgspec.Raw(b"[]")
+    data: list[T] = msgspec.field(default_factory=list)
 
 
-class FundingRate(msgspec.Struct):
+class FundingRate(msgspec.Struct, gc=False):
     instId: str
-    fundingRate: str = ""
-    fundingTime: str = ""
-    nextFundingTime: str = ""
+    fundingRate: Num = ""
+    fundingTime: Num = ""  # the upcoming settlement, ms
+    nextFundingTime: Num = ""  # the one after it, ms
 
 
-class Instrument(msgspec.Struct):
+class Instrument(msgspec.Struct, gc=False):
     instId: str
     ctType: str = ""
     ctValCcy: str = ""
@@ -58,15 +61,15 @@ class Instrument(msgspec.Struct):
     expTime: str = ""
 
 
-class MarkPrice(msgspec.Struct):
+class MarkPrice(msgspec.Struct, gc=False):
     instId: str
-    markPx: str = ""
+    markPx: Num = ""
 
 
-class Ticker(msgspec.Struct):
+class Ticker(msgspec.Struct, gc=False):
     instId: str
-    last: str = ""
-    volCcy24h: str = ""
+    last: Num = ""
+    volCcy24h: Num = ""
 
 
 class Swap(msgspec.Struct, frozen=True):
@@ -74,25 +77,30 @@ class Swap(msgspec.Struct, frozen=True):
     settle: str
 
 
-_envelope = msgspec.json.Decoder(Envelope)
-_funding = msgspec.json.Decoder(list[FundingRate])
-_instruments = msgspec.json.Decoder(list[Instrument])
-_marks = msgspec.json.Decoder(list[MarkPrice])
-_tickers = msgspec.json.Decoder(list[Ticker])
+def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
+    """A decoder of OKX's envelope with `data` rows of one type, in one pass."""
+    decode = msgspec.json.Decoder(Envelope[row], strict=False).decode  # type: ignore[valid-type]
+
+    def unwrap(body: bytes) -> list[T]:
+        # OKX sends errors (50011 among them) with HTTP 200 too, and `code` is a string.
+        env = decode(body)
+        if env.code != "0":
+            raise ReplyError(env.code, env.msg, retryable=env.code in RETRYABLE_CODES)
+        return env.data
+
+    return unwrap
 
 
-def unwrap(body: bytes) -> msgspec.Raw:
-    # OKX sends errors (50011 among them) with HTTP 200 too, and `code` is a string.
-    env = _envelope.decode(body)
-    if env.code != "0":
-        raise ReplyError(env.code, env.msg, retryable=env.code in RETRYABLE_CODES)
-    return env.data
+_instruments = _unwrapper(Instrument)
+decode_funding = _unwrapper(FundingRate)
+_marks = _unwrapper(MarkPrice)
+_tickers = _unwrapper(Ticker)
 
 
 def parse_instruments(body: bytes) -> dict[str, Swap]:
     """Live, normal-rule, linear USDT/USDC swaps that are not being delisted."""
     swaps: dict[str, Swap] = {}
-    for i in _instruments.decode(unwrap(body)):
+    for i in _instruments(body):
         if i.ctType != "linear" or i.settleCcy not in USD_SETTLES:
             continue
         if i.state != "live" or i.ruleType not in ("", "normal") or i.expTime:
@@ -103,20 +111,14 @@ def parse_instruments(body: bytes) -> dict[str, Swap]:
     return swaps
 
 
-def decode_funding(body: bytes) -> list[FundingRate]:
-    return _funding.decode(unwrap(body))
-
-
 def parse_marks(body: bytes) -> dict[str, float]:
-    return {m.instId: float(m.markPx) for m in _marks.decode(unwrap(body)) if m.markPx}
+    return {m.instId: m.markPx for m in _marks(body) if m.markPx != ""}
 
 
 def parse_turnover(body: bytes) -> dict[str, float]:
     """Quote turnover: for swaps `volCcy24h` is in base coins, so times `last`."""
     return {
-        t.instId: float(t.volCcy24h) * float(t.last)
-        for t in _tickers.decode(unwrap(body))
-        if t.volCcy24h and t.last
+        t.instId: t.volCcy24h * t.last for t in _tickers(body) if t.volCcy24h != "" and t.last != ""
     }
 
 
@@ -130,31 +132,27 @@ def join_quotes(
     quotes: list[Quote] = []
     for r in rows:
         swap = swaps.get(r.instId)
-        if swap is None or not r.fundingRate or not r.fundingTime or not r.nextFundingTime:
+        if swap is None or "" in (r.fundingRate, r.fundingTime, r.nextFundingTime):
+            continue  # not a live linear USD swap, or no funding (a zero rate is kept)
+        interval_h = (r.nextFundingTime - r.fundingTime) / HOUR_MS
+        if interval_h <= 0:
             continue
-        try:
-            funding_ms = int(r.fundingTime)
-            interval_h = (int(r.nextFundingTime) - funding_ms) / HOUR_MS
-            if interval_h <= 0:
-                continue
-            quotes.append(
-                Quote(
-                    venue=NAME,
-                    asset=swap.asset,
-                    symbol=r.instId,
-                    rate=float(r.fundingRate),
-                    interval_h=interval_h,
-                    next_funding_time=funding_ms,  # fundingTime is the upcoming settlement
-                    mark_price=marks.get(r.instId),
-                    turnover_24h=turnover.get(r.instId),
-                    open_interest_value=None,  # one more call per scan; not worth it yet
-                    received_at=received_at,
-                    multiplier=1.0,
-                    settle=swap.settle,
-                )
+        quotes.append(
+            Quote(
+                venue=NAME,
+                asset=swap.asset,
+                symbol=r.instId,
+                rate=r.fundingRate,
+                interval_h=interval_h,
+                next_funding_time=int(r.fundingTime),  # the upcoming settlement
+                mark_price=marks.get(r.instId),
+                turnover_24h=turnover.get(r.instId),
+                open_interest_value=None,  # one more call per scan; not worth it yet
+                received_at=received_at,
+                multiplier=1.0,
+                settle=swap.settle,
             )
-        except ValueError:
-            log.warning("okx: skipping %s, unparsable number", r.instId)
+        )
     return quotes
 
 
