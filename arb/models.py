@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import msgspec
 
 HOURS_PER_YEAR = 8760
@@ -53,8 +51,7 @@ class Quote(msgspec.Struct, frozen=True, gc=False):
         return self.mark_price / self.multiplier
 
 
-@dataclass(frozen=True, slots=True)
-class Opportunity:
+class Opportunity(msgspec.Struct, frozen=True, gc=False):
     """Short the leg that earns the higher hourly funding, long the other."""
 
     asset: str

@@ -6,7 +6,7 @@ leg, long the lower; fees are a round trip on both legs (open and close).
 
 from __future__ import annotations
 
-import itertools
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -92,25 +92,43 @@ def eligible(quote: Quote, params: ScanParams, now: float) -> bool:
 
 
 def scan(quotes: Iterable[Quote], params: ScanParams, now: float) -> list[Opportunity]:
-    """Every cross-venue pair per asset, filtered and ranked by apr_net then apr_gross."""
+    """Every cross-venue pair per asset, filtered and ranked by apr_net then apr_gross.
+
+    The pairs' figures are computed first with the same formulas as
+    `opportunity()`, and Opportunity objects are built only for the pairs kept
+    (each asset's best by default): a 500-asset market has thousands of pairs.
+    """
     by_asset: dict[str, list[Quote]] = defaultdict(list)
     for q in quotes:
         if eligible(q, params, now):
             by_asset[q.asset].append(q)
+    fees, horizon = params.taker_fees, params.horizon_h
     found: list[Opportunity] = []
-    for legs in by_asset.values():
-        pairs = [
-            opportunity(a, b, params.taker_fees, params.horizon_h)
-            for a, b in itertools.combinations(legs, 2)
-            if a.venue != b.venue
-        ]
-        if params.min_apr is not None:
-            pairs = [p for p in pairs if p.apr_net >= params.min_apr]
-        if params.best_per_asset and pairs:
-            pairs = [max(pairs, key=rank_key)]
-        found.extend(pairs)
+    for asset, legs in by_asset.items():
+        # Ascending by opportunity()'s leg order, so in every pair the later leg is the short.
+        rows = sorted(
+            ((q.hourly, q.venue, q.symbol, _fee(fees, q.venue), q) for q in legs),
+            key=_LEG_ORDER,
+        )
+        kept: list[tuple[tuple[float, float, str, str, str], Quote, Quote]] = []
+        for i, (h_long, v_long, _, f_long, long) in enumerate(rows):
+            for h_short, v_short, _, f_short, short in rows[i + 1 :]:
+                if v_long == v_short:
+                    continue
+                spread_h = h_short - h_long
+                net = apr_net(spread_h, fees_round_trip(f_long, f_short), horizon)
+                if params.min_apr is not None and net < params.min_apr:
+                    continue
+                kept.append(((net, spread_h * HOURS_PER_YEAR, asset, v_long, v_short), long, short))
+        if params.best_per_asset and kept:
+            kept = [max(kept, key=_FIRST)]
+        found.extend(opportunity(long, short, fees, horizon) for _, long, short in kept)
     found.sort(key=rank_key, reverse=True)
     return found
+
+
+_LEG_ORDER = operator.itemgetter(0, 1, 2)
+_FIRST = operator.itemgetter(0)
 
 
 def rank_key(o: Opportunity) -> tuple[float, float, str, str, str]:

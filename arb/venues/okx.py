@@ -3,8 +3,9 @@
 `GET /api/v5/public/funding-rate?instId=ANY` gives every swap's rate, but its
 `fundingTime` is the *upcoming* settlement and the interval exists only as
 `nextFundingTime - fundingTime`. Mark prices and 24 h volume come from two more
-bulk calls; the instrument list (linear or inverse, settle currency, state) is
-cached. Prices are per coin, so no multiplier: `ctVal` only sizes orders.
+bulk calls (turnover cached for a minute); the instrument list (linear or
+inverse, settle currency, state) is cached. Prices are per coin, so no
+multiplier: `ctVal` only sizes orders.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MARK_PRICE = "/api/v5/public/mark-price"
 TICKERS = "/api/v5/market/tickers"
 
 INSTRUMENTS_TTL_S = 600.0
+TURNOVER_TTL_S = 60.0
 STALE_S = 1800.0
 HOUR_MS = 3_600_000
 T = TypeVar("T")
@@ -168,6 +170,13 @@ class OkxClient(VenueClient):
             STALE_S,
             self.clock,
         )
+        # 24 h turnover moves slowly; like Binance's, it is fetched at most once a minute.
+        self.turnover = TtlCache(
+            lambda: self.http.get(TICKERS, {"instType": "SWAP"}, decode=parse_turnover),
+            TURNOVER_TTL_S,
+            STALE_S,
+            self.clock,
+        )
 
     async def fetch_quotes(self) -> VenueFetch:
         funding, swaps, marks, turnover = await asyncio.gather(
@@ -176,7 +185,7 @@ class OkxClient(VenueClient):
             ),
             self.swaps.get(),
             self.http.get(MARK_PRICE, {"instType": "SWAP"}, decode=parse_marks),
-            self.http.get(TICKERS, {"instType": "SWAP"}, decode=parse_turnover),
+            self.turnover.get(),
             return_exceptions=True,
         )
         for required in (funding, swaps):

@@ -162,8 +162,12 @@ class Recorded:
 
 
 class FakeVenues:
-    def __init__(self, market: FakeMarket | None = None) -> None:
+    def __init__(self, market: FakeMarket | None = None, *, frozen: bool = False) -> None:
+        """`frozen`: the market never changes, so each reply is rendered once and its
+        bytes served again (benchmarks measure the clients, not this server)."""
         self.market = market
+        self.frozen = frozen
+        self._rendered: dict[tuple[str, str, str, tuple, bytes], bytes] = {}
         self.requests: list[Recorded] = []
         self.faults: dict[tuple[str, str], Fault] = {}
         self.port = 0
@@ -239,10 +243,17 @@ class FakeVenues:
         handler = self._routes.get((venue, request.method, path))
         if handler is None:
             return web.json_response({"code": 404, "msg": f"no route {path}"}, status=404)
-        payload = await handler(request)
-        if isinstance(payload, web.StreamResponse):
-            return payload
-        return web.Response(body=json.dumps(payload).encode(), content_type="application/json")
+        key = (venue, request.method, path, tuple(sorted(request.query.items())),
+               await request.read())  # fmt: skip
+        body = self._rendered.get(key) if self.frozen and venue != "fake" else None
+        if body is None:
+            payload = await handler(request)
+            if isinstance(payload, web.StreamResponse):
+                return payload
+            body = json.dumps(payload).encode()
+            if self.frozen:
+                self._rendered[key] = body
+        return web.Response(body=body, content_type="application/json")
 
     async def _faulty(self, fault: Fault, request: web.Request) -> web.StreamResponse:
         if fault.kind == "timeout":
@@ -565,7 +576,7 @@ def hl_symbol(p: FakePerp) -> str:
 
 async def _serve(perps: int) -> None:
     market = synthetic_market(perps) if perps else None
-    async with FakeVenues(market) as fake:
+    async with FakeVenues(market, frozen=True) as fake:
         print(f"PORT {fake.port}", flush=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
