@@ -168,22 +168,26 @@ def match(
     for s in subs:
         if s.assets:
             specific[(s.chat_id, s.thread_id)].update(s.assets)
-    prefix: dict[float, int] = {}
+    prefixes: dict[float, list[Opportunity]] = {}
     out: list[tuple[Subscription, Opportunity]] = []
+    add, best_of, overrides_of = out.append, by_asset.get, specific.get
     for s in subs:
+        threshold = s.threshold_8h
         if s.assets:
             for asset in s.assets:
-                o = by_asset.get(asset)
-                if o is not None and o.spread_8h >= s.threshold_8h:
-                    out.append((s, o))
+                o = best_of(asset)
+                if o is not None and o.spread_8h >= threshold:
+                    add((s, o))
             continue
-        n = prefix.get(s.threshold_8h)
-        if n is None:
-            n = prefix[s.threshold_8h] = bisect.bisect_right(negated, -s.threshold_8h)
-        overridden = specific.get((s.chat_id, s.thread_id))
-        for o in ranked[:n]:
+        above = prefixes.get(threshold)
+        if above is None:
+            above = prefixes[threshold] = ranked[: bisect.bisect_right(negated, -threshold)]
+        if not above:
+            continue
+        overridden = overrides_of((s.chat_id, s.thread_id))
+        for o in above:
             if not overridden or o.asset not in overridden:
-                out.append((s, o))
+                add((s, o))
     return out
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.bot_harness import bot_env, running_bot
 from tests.fakes.telegram import FakeTelegram
@@ -114,3 +115,33 @@ async def test_webhook_mode_receives_updates_with_the_secret():
         reply = await bot.tg.wait_for(lambda m: m.chat_id == 1001)
         assert reply.text.startswith("<b>Funding carry desk</b>")
         assert len([m for m in bot.tg.sent if m.chat_id == 1001]) == 1
+
+
+async def test_sigkill_during_a_burst_of_subscribes_loses_nothing_confirmed(tmp_path):
+    from storage.db import Database
+    from storage.store import Store
+
+    db_path = tmp_path / "kill.sqlite3"
+    async with FakeVenues() as venues, FakeTelegram() as tg:
+        env = clean_env(**bot_env(tg, venues), ARB_DB=str(db_path))
+        proc = await start_bot(env, tmp_path)
+        try:
+            await tg.wait_for_call("setMyCommands", timeout=20)
+            chats = range(5001, 5081)
+            for chat in chats:
+                tg.user_message(f"/subscribe {chat % 7 + 1}bps", chat_id=chat)
+            await tg.wait_for(
+                lambda m: m.text.startswith("Subscribed") and m.chat_id == 5020, timeout=20
+            )
+        finally:
+            proc.kill()  # SIGKILL: no shutdown code runs
+            await asyncio.wait_for(proc.wait(), 10)
+        confirmed = {m.chat_id for m in tg.sent if m.text and m.text.startswith("Subscribed")}
+    db = await Database.open(str(db_path))
+    try:
+        stored = {s.chat_id: s for s in await Store(db).subscriptions()}
+    finally:
+        await db.close()
+    assert len(confirmed) >= 20
+    assert confirmed <= set(stored)
+    assert all(stored[c].threshold_8h == pytest.approx((c % 7 + 1) / 10_000) for c in confirmed)

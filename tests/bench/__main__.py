@@ -42,7 +42,7 @@ from arb.models import Opportunity
 from arb.settings import Settings, parse_settings
 from arb.spread import ScanParams, scan
 from arb.venues import binance, bybit, hyperliquid, make_clients, okx
-from tests.bench import bot_latency
+from tests.bench import alerts, bot_latency
 
 T = TypeVar("T")
 
@@ -694,6 +694,7 @@ def main() -> int:
         print(f"\nbenchmark failed: {e}", file=sys.stderr)
         return 1
     bot_latency.main()
+    alerts.main()
     print(f"\ndone in {time.monotonic() - started:.1f} s")
     return 0
 
