@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,13 @@ async def fake_market(market: FakeMarket):
     """The four venues, answering from the `market` fixture's state."""
     async with FakeVenues(market) as fake:
         yield fake
+
+
+def clean_environ(**extra: str) -> dict[str, str]:
+    """This process's environment without any of the app's own settings, plus `extra`:
+    for subprocesses that must not pick up a developer's configuration."""
+    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
 
 
 def settings_for(fake: FakeVenues, **env: str) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sys
@@ -14,14 +13,9 @@ import aiohttp
 import pytest
 
 from tests.bot_harness import bot_env, running_bot
+from tests.conftest import clean_environ
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venues import FakeVenues
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, **extra}
 
 
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
@@ -34,7 +28,7 @@ async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Proces
 
 
 async def test_without_a_token_it_says_what_to_set(tmp_path):
-    proc = await start_bot(clean_env(), tmp_path)
+    proc = await start_bot(clean_environ(), tmp_path)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert "TELEGRAM_BOT_TOKEN is not set" in err.decode()
@@ -43,7 +37,7 @@ async def test_without_a_token_it_says_what_to_set(tmp_path):
 async def test_a_rejected_token_is_never_printed(tmp_path):
     async with FakeVenues() as venues, FakeTelegram() as tg:
         wrong = "999999:WRONG-secret-token-value"
-        env = clean_env(
+        env = clean_environ(
             **{**bot_env(tg, venues), "TELEGRAM_BOT_TOKEN": wrong}, ARB_LOG_LEVEL="DEBUG"
         )
         proc = await start_bot(env, tmp_path)
@@ -56,7 +50,9 @@ async def test_a_rejected_token_is_never_printed(tmp_path):
 
 async def test_sigterm_stops_cleanly_and_logs_carry_no_secret(tmp_path):
     async with FakeVenues() as venues, FakeTelegram() as tg:
-        env = clean_env(**bot_env(tg, venues), ARB_LOG_LEVEL="DEBUG", OKX_API_SECRET="okx-hush-1")
+        env = clean_environ(
+            **bot_env(tg, venues), ARB_LOG_LEVEL="DEBUG", OKX_API_SECRET="okx-hush-1"
+        )
         proc = await start_bot(env, tmp_path)
         try:
             await tg.wait_for_call("setMyCommands", timeout=20)
@@ -123,7 +119,7 @@ async def test_sigkill_during_a_burst_of_subscribes_loses_nothing_confirmed(tmp_
 
     db_path = tmp_path / "kill.sqlite3"
     async with FakeVenues() as venues, FakeTelegram() as tg:
-        env = clean_env(**bot_env(tg, venues), ARB_DB=str(db_path))
+        env = clean_environ(**bot_env(tg, venues), ARB_DB=str(db_path))
         proc = await start_bot(env, tmp_path)
         try:
             await tg.wait_for_call("setMyCommands", timeout=20)

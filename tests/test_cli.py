@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import desk_market
+from tests.conftest import clean_environ, desk_market
 from tests.fakes.venues import OKX_FUNDING, FakeMarket, Fault
 
 HOUR_MS = 3_600_000
@@ -63,9 +62,7 @@ EXPECTED = {
 
 
 def clean_env(fake, **extra: str) -> dict[str, str]:
-    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, **fake.env(), "ARB_HTTP_RETRIES": "0", **extra}
+    return clean_environ(**{**fake.env(), "ARB_HTTP_RETRIES": "0", **extra})
 
 
 async def arb_bot(fake, *args: str, tmp_path: Path, **env: str) -> tuple[int, str, str]:
