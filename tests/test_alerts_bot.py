@@ -6,6 +6,8 @@ PEPE 0.046 %, BTC 0.011 % (see tests/conftest.py and test_cli.py's hand figures)
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.bot_harness import running_bot
@@ -150,3 +152,23 @@ async def test_restart_sends_nothing_again_and_alerts_what_crossed_while_down(ve
     new = alerts[len(alerts_before) :]
     assert [m.chat_id for m in new] == [4002]  # 4001 was told already; 4002 crossed while down
     assert "<b>APE</b>" in new[0].text
+
+
+async def test_a_hanging_venue_does_not_hold_the_others_alerts(venues, tmp_path):
+    from tests.fakes.venues import HL_INFO, Fault
+
+    env = dict(ARB_SCAN_INTERVAL_S="5", ARB_HTTP_TIMEOUT_S="30", ARB_DB=str(tmp_path / "h.db"))
+    async with running_bot(venues, **env) as bot:
+        await bot.ask("/subscribe 0.1% SOPH", chat_id=6001)
+        venues.fail("hyperliquid", HL_INFO, Fault("timeout", delay_s=30))
+        async with bot.desk.alerts.lock:
+            pass  # a scheduled cycle already running finishes first
+        started = asyncio.get_running_loop().time()
+        report = await bot.cycle()
+        elapsed = asyncio.get_running_loop().time() - started
+        assert elapsed < 4  # Hyperliquid is cut at half the 5 s interval, not at 30 s
+        hl = next(s for s in bot.desk.service.snapshot.statuses if s.venue == "hyperliquid")
+        assert hl.error == "hyperliquid: no complete answer within 2.5 s"
+        assert report.sent == 1
+        (alert,) = [m for m in bot.to_chat(6001) if m.text.startswith("🔔")]
+        assert "<b>SOPH</b>: long bybit / short okx" in alert.text
