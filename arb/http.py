@@ -136,7 +136,6 @@ class VenueHttp:
         self.retry = retry or RetryPolicy()
         self.ban_s = ban_s
         self.banned_until = 0.0
-        self.requests_sent = 0
         self._sleep = sleep
         self._clock = clock
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
@@ -208,7 +207,6 @@ class VenueHttp:
         send_headers = dict(headers or {})
         if data is not None:
             send_headers.setdefault("Content-Type", "application/json")
-        self.requests_sent += 1
         try:
             async with self.session.request(
                 method,

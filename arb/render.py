@@ -79,7 +79,9 @@ def utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1, sep: str = "  "
+) -> str:
     """Aligned columns; the first `left` columns flush left, the rest (numbers) right."""
     rows = [list(r) for r in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -89,7 +91,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) 
             c.ljust(w) if i < left else c.rjust(w)
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ]
-        return "  ".join(out).rstrip()
+        return sep.join(out).rstrip()
 
     return "\n".join([line(headers), *(line(r) for r in rows)])
 

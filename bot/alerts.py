@@ -25,7 +25,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ContextTypes
 
@@ -44,12 +43,11 @@ from arb.models import Opportunity
 from arb.spread import scan
 from bot import render
 from bot.desk import Desk, desk_of
-from bot.send import NO_PREVIEW
+from bot.send import send_html
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 4
-BACKOFF_S = 1.0
+ATTEMPTS = 4  # sends of one alert message: migrations and long RetryAfters
 MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
 GONE = ("chat not found", "bot was kicked", "user is deactivated", "have no rights to send")
 
@@ -158,9 +156,13 @@ class Alerts:
         delivery = await store.delivery_started(chat_id, thread_id, len(items))
         states = [s for _, s in items]
         migrated = False
+        # Network failures are retried inside send_html; this loop follows a group to its
+        # new supergroup and outlasts a RetryAfter the rate limiter gave up on.
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                message_id = await send_parts(bot, chat_id, thread_id, text, keyboard)
+                sent = await send_html(
+                    bot, chat_id, text, thread_id=thread_id, reply_markup=keyboard
+                )
             except Forbidden as e:
                 return await self._gone(chat_id, delivery, attempt, e.message)
             except ChatMigrated as e:
@@ -171,9 +173,7 @@ class Alerts:
                 continue
             except RetryAfter as e:
                 wait = _seconds(e.retry_after)
-                log.warning(
-                    "chat %s: rate limited beyond the limiter, waiting %.0f s", chat_id, wait
-                )
+                log.warning("chat %s: still rate limited, waiting %.0f s", chat_id, wait)
                 await asyncio.sleep(wait)
                 continue
             except BadRequest as e:
@@ -183,13 +183,10 @@ class Alerts:
                 log.warning("alert to chat %s refused: %s", chat_id, e.message)
                 return "failed"
             except NetworkError as e:
-                if attempt < ATTEMPTS:
-                    await asyncio.sleep(BACKOFF_S * 2 ** (attempt - 1))
-                    continue
                 await store.delivery_failed(delivery, attempt, f"{type(e).__name__}: {e}")
-                log.warning("alert to chat %s failed after %d attempts: %s", chat_id, attempt, e)
+                log.warning("alert to chat %s failed after retries: %s", chat_id, e)
                 return "failed"
-            await store.delivery_sent(delivery, message_id, attempt, states)
+            await store.delivery_sent(delivery, sent.message_id, attempt, states)
             return "migrated" if migrated else "sent"
         await store.delivery_failed(delivery, ATTEMPTS, "gave up")
         return "failed"
@@ -236,24 +233,6 @@ def details_keyboard(opps: list[Opportunity]) -> InlineKeyboardMarkup:
     assets = list(dict.fromkeys(o.asset for o in opps))[:12]
     buttons = [InlineKeyboardButton(f"🔎 {a}", callback_data=f"f:{a}"[:64]) for a in assets]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
-
-
-async def send_parts(
-    bot: Bot, chat_id: int, thread_id: int | None, text: str, keyboard: InlineKeyboardMarkup
-) -> int:
-    parts = render.split_message(text)
-    message_id = 0
-    for i, part in enumerate(parts):
-        message = await bot.send_message(
-            chat_id,
-            part,
-            parse_mode=ParseMode.HTML,
-            message_thread_id=thread_id,
-            reply_markup=keyboard if i == len(parts) - 1 else None,
-            link_preview_options=NO_PREVIEW,
-        )
-        message_id = message.message_id
-    return message_id
 
 
 def _seconds(value: object) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from arb.alerts import Crossing
 from arb.models import Opportunity, Quote
-from arb.render import apr_pct, bps, countdown, hours, pct
+from arb.render import apr_pct, bps, countdown, hours, pct, table
 from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 
@@ -53,15 +53,9 @@ def pre(lines: Iterable[str]) -> str:
     return "<pre>" + esc("\n".join(lines)) + "</pre>"
 
 
-def _columns(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return [
-        " ".join(
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        for r in rows
-    ]
+def narrow_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """A phone-width table: the first row is the header, one space between columns."""
+    return table(rows[0], rows[1:], sep=" ").split("\n")
 
 
 def _usdc_margined(q: Quote) -> bool:
@@ -93,7 +87,7 @@ def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: flo
         ]
         for q in r.quotes
     ]
-    lines = [title, pre(_columns(rows))]
+    lines = [title, pre(narrow_table(rows))]
     if marked:
         lines.append("* USDC-margined")
     stale = [q for q in r.quotes if now - q.received_at > max_age_s]
@@ -191,7 +185,7 @@ def status_html(
         rows.append([venue(h.venue), ago(h.age_s(now)), str(h.quote_count), state])
     lines = [
         f"<b>Status</b> · up {ago(uptime_s)} · v{esc(version)}",
-        pre(_columns(rows)),
+        pre(narrow_table(rows)),
         f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
     ]
     for h in health:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.ext import ContextTypes
@@ -47,7 +47,7 @@ async def with_retries(call, what: str):
 
 
 async def send_html(
-    context: ContextTypes.DEFAULT_TYPE,
+    bot: Bot,
     chat_id: int,
     text: str,
     *,
@@ -61,7 +61,7 @@ async def send_html(
         last = i == len(parts) - 1
 
         async def call(part: str = part, last: bool = last) -> Message:
-            return await context.bot.send_message(
+            return await bot.send_message(
                 chat_id,
                 part,
                 parse_mode=ParseMode.HTML,
@@ -84,7 +84,7 @@ async def reply_html(
     chat = update.effective_chat
     assert chat is not None
     return await send_html(
-        context,
+        context.bot,
         chat.id,
         text,
         thread_id=thread_of(update.effective_message),
