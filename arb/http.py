@@ -219,7 +219,7 @@ class VenueHttp:
                 body = await resp.read()
                 status = resp.status
                 content_type = resp.headers.get("Content-Type", "")
-                retry_after = _parse_retry_after(resp.headers.get("Retry-After"), now)
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
         except TimeoutError:
             raise VenueTimeout(
                 self.venue, path, f"no answer within {self.timeout.total:g} s"
@@ -288,7 +288,7 @@ class VenueHttp:
         )
 
 
-def _parse_retry_after(value: str | None, now: float) -> float | None:
+def parse_retry_after(value: str | None, now: float) -> float | None:
     """Retry-After is seconds or an HTTP date (RFC 9110)."""
     if not value:
         return None

@@ -70,6 +70,11 @@ class Settings:
     llm_base_url: str | None
     llm_model: str | None
     llm_alert_notes: bool
+    llm_timeout_s: float
+    llm_attempts: int  # the first try plus LLM_RETRIES
+    llm_price_in_per_m: float  # USD per million prompt tokens
+    llm_price_out_per_m: float  # USD per million completion tokens
+    llm_cache_s: float
     log_level: str
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
@@ -147,6 +152,16 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             api_secret=get(f"{up}_API_SECRET"),
             api_passphrase=get(f"{up}_API_PASSPHRASE"),
         )
+    llm_base_url = typed("LLM_BASE_URL", None, _http_url, "an http(s) URL")
+    llm_model = get("LLM_MODEL")
+    if (llm_base_url is None) != (llm_model is None):
+        missing = "LLM_MODEL" if llm_model is None else "LLM_BASE_URL"
+        raise SettingsError(
+            f"{missing} must be set too: the signaler needs both LLM_BASE_URL and LLM_MODEL"
+        )
+    llm_alert_notes = typed("LLM_ALERT_NOTES", False, _flag, "0 or 1")
+    if llm_alert_notes and llm_model is None:
+        raise SettingsError("LLM_ALERT_NOTES=1 needs a model: set LLM_BASE_URL and LLM_MODEL")
     log_level = (get("ARB_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(
@@ -195,10 +210,24 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             number("TELEGRAM_WEBHOOK_PORT", 8443, 1, 65535, "a TCP port from 1 to 65535")
         ),
         webhook_secret=get("TELEGRAM_WEBHOOK_SECRET"),
-        llm_base_url=typed("LLM_BASE_URL", None, _http_url, "an http(s) URL"),
+        llm_base_url=llm_base_url,
         llm_api_key=get("LLM_API_KEY"),
-        llm_model=get("LLM_MODEL"),
-        llm_alert_notes=typed("LLM_ALERT_NOTES", False, _flag, "0 or 1"),
+        llm_model=llm_model,
+        llm_alert_notes=llm_alert_notes,
+        llm_timeout_s=number(
+            "LLM_TIMEOUT_S", 15.0, 0.1, 300.0, "a number of seconds from 0.1 to 300"
+        ),
+        llm_attempts=int(number("LLM_RETRIES", 1, 0, 5, "a whole number of retries from 0 to 5"))
+        + 1,
+        llm_price_in_per_m=number(
+            "LLM_PRICE_IN_PER_M", 0.0, 0.0, 10_000.0, "a USD price per million tokens"
+        ),
+        llm_price_out_per_m=number(
+            "LLM_PRICE_OUT_PER_M", 0.0, 0.0, 10_000.0, "a USD price per million tokens"
+        ),
+        llm_cache_s=number(
+            "LLM_CACHE_S", 300.0, 0.0, 86_400.0, "a number of seconds from 0 to 86400"
+        ),
         log_level=log_level,
     )
 

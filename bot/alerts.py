@@ -44,6 +44,7 @@ from arb.spread import scan
 from bot import render
 from bot.desk import Desk, desk_of
 from bot.send import send_html
+from bot.signals import NoteTasks, annotate_alert
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Alerts:
         self.last: CycleReport | None = None
         self.cycles = 0
         self.cycled = asyncio.Event()  # set once the first cycle has run
+        self.notes = NoteTasks()
 
     async def cycle(self, bot: Bot, refresh: bool = True) -> CycleReport:
         """One whole cycle; waits for a running one to finish instead of overlapping it."""
@@ -187,6 +189,9 @@ class Alerts:
                 log.warning("alert to chat %s failed after retries: %s", chat_id, e)
                 return "failed"
             await store.delivery_sent(delivery, sent.message_id, attempt, states)
+            if self.desk.settings.llm_alert_notes and self.desk.signaler.client is not None:
+                opps = [c.opportunity for c, _ in items]
+                self.notes.spawn(annotate_alert(self.desk, sent, text, keyboard, opps, now))
             return "migrated" if migrated else "sent"
         await store.delivery_failed(delivery, ATTEMPTS, "gave up")
         return "failed"

@@ -31,8 +31,9 @@ from arb.cli import scan_params
 from arb.market import Market
 from arb.service import MarketService
 from arb.settings import Settings
+from arb.signaler import signaler_from_settings
 from arb.venues import make_clients
-from bot import handlers, subscriptions
+from bot import handlers, signals, subscriptions
 from bot.access import gate
 from bot.alerts import Alerts, cycle_job
 from bot.desk import DESK_KEY, Desk
@@ -68,7 +69,8 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         .concurrent_updates(True)
         .build()
     )
-    desk = Desk(settings, service, scan_params(settings), store)
+    signaler = signaler_from_settings(settings, record=store.record_llm_call)
+    desk = Desk(settings, service, scan_params(settings), store, signaler)
     desk.alerts = Alerts(desk)
     app.bot_data[DESK_KEY] = desk
     app.add_handler(TypeHandler(Update, gate), group=-1)
@@ -77,6 +79,8 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
     app.add_handler(CommandHandler("scan", handlers.scan))
     app.add_handler(CommandHandler("status", handlers.status))
     app.add_handler(CommandHandler("refresh", handlers.refresh_command))
+    app.add_handler(CommandHandler("signal", signals.signal_command))
+    app.add_handler(CommandHandler("usage", signals.usage_command))
     app.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
     app.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
     app.add_handler(CommandHandler("subscriptions", subscriptions.subscriptions))
@@ -170,6 +174,9 @@ async def serve(
             await app.stop()
         with contextlib.suppress(TelegramError, RuntimeError):
             await app.shutdown()
+        desk: Desk = app.bot_data[DESK_KEY]
+        await desk.alerts.notes.close()
+        await desk.signaler.close()
         await service.close()
         await db.close()
         if handle_signals:

@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 from arb.market import MarketSnapshot
 from arb.service import MarketService
 from arb.settings import Settings
+from arb.signaler import Signaler
 from arb.spread import ScanParams
 from storage.store import Store
 
@@ -35,6 +36,7 @@ class Desk:
     service: MarketService
     params: ScanParams
     store: Store
+    signaler: Signaler
     alerts: Alerts = field(init=False)
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)

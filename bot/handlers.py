@@ -11,7 +11,7 @@ import math
 from dataclasses import replace
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction, ChatType
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from arb.report import funding_report, scan_report
@@ -19,7 +19,7 @@ from arb.symbols import normalize_asset
 from bot import render
 from bot.access import is_global_admin
 from bot.desk import desk_of
-from bot.send import edit_html, reply_html
+from bot.send import edit_html, keep_typing, reply_html, thread_of
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ SHOWN_ARG = 40  # characters of a bad argument echoed back
 COMMANDS = [
     ("funding", "One asset on every venue: /funding BTC"),
     ("scan", "Best carry now: /scan [N] [min APR %]"),
+    ("signal", "A trade note on one asset's best carry: /signal BTC"),
     ("subscribe", "Alert here when a spread crosses: /subscribe 0.05%"),
     ("unsubscribe", "Stop alerts: /unsubscribe [ASSETS|all]"),
     ("subscriptions", "This chat's alerts"),
@@ -46,10 +47,13 @@ HELP = "\n".join(
         " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE all work).",
         "/scan [N] [min APR %]: the best carry per asset, long the low payer and short the"
         " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
+        "/signal BTC: a take/watch/skip note on the asset's best carry, written by the desk's"
+        " model from the computed figures (rule-based when no model answers).",
         "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h reaches"
         " the threshold (also 5bps, 0.0005, 50% apr); once per crossing, never a flood.",
         "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",
         "/status: each venue's data age, quote count and last error.",
+        "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost.",
         "",
         "Rates are per funding interval, in percent; APR is simple, not compounded.",
     ]
@@ -179,9 +183,9 @@ async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply_html(update, context, "Only the desk's admins (ARB_ADMINS) can do that.")
         return
     chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
-    snapshot = await desk.service.refresh()
+    assert chat is not None
+    async with keep_typing(context.bot, chat.id, thread_of(update.effective_message)):
+        snapshot = await desk.service.refresh()
     ok = sum(s.ok for s in snapshot.statuses)
     await reply_html(
         update,

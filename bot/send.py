@@ -9,11 +9,13 @@ never retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, NetworkError, TimedOut
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.render import split_message
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 3
 BACKOFF_S = 0.5
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+TYPING_EVERY_S = 4.5  # Telegram shows an action for 5 s
 
 
 def thread_of(message: Message | None) -> int | None:
@@ -110,3 +113,24 @@ async def edit_html(
     except BadRequest as e:
         if "not modified" not in e.message.lower():
             raise
+
+
+@contextlib.asynccontextmanager
+async def keep_typing(bot: Bot, chat_id: int, thread_id: int | None = None) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends. Failures only cost the indicator."""
+
+    async def typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+            except TelegramError as e:
+                log.debug("sendChatAction failed: %s", e)
+            await asyncio.sleep(TYPING_EVERY_S)
+
+    task = asyncio.create_task(typing(), name="typing")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -71,6 +71,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX deliveries_chat ON deliveries (chat_id, created_at);
     """,
+    # 2: one row per request to the LLM, for /usage
+    """
+    CREATE TABLE llm_calls (
+        id                 INTEGER PRIMARY KEY,
+        at                 REAL NOT NULL,
+        chat_id            INTEGER,
+        asset              TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        outcome            TEXT NOT NULL,
+        prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+        completion_tokens  INTEGER NOT NULL DEFAULT 0,
+        cost_usd           REAL NOT NULL DEFAULT 0,
+        latency_s          REAL NOT NULL
+    );
+    CREATE INDEX llm_calls_at ON llm_calls (at);
+    """,
 ]
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from arb.alerts import AlertKey, AlertState, Subscription
+from arb.signaler.service import LlmCall
 from storage.db import Database
 
 NO_THREAD = 0  # alert_state keys need a non-null topic
@@ -240,6 +242,49 @@ class Store:
         sql = "SELECT * FROM deliveries" + (" WHERE chat_id = ?" if chat_id is not None else "")
         rows = await self.db.fetchall(sql + " ORDER BY id", (chat_id,) if chat_id else ())
         return [dict(r) for r in rows]
+
+    # --- LLM calls -------------------------------------------------------------------
+
+    async def record_llm_call(self, call: LlmCall) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO llm_calls (at, chat_id, asset, model, outcome, prompt_tokens,"
+                " completion_tokens, cost_usd, latency_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    call.at,
+                    call.chat_id,
+                    call.asset,
+                    call.model,
+                    call.outcome,
+                    call.prompt_tokens,
+                    call.completion_tokens,
+                    call.cost_usd,
+                    call.latency_s,
+                ),
+            )
+
+    async def llm_usage(self, since: float) -> LlmUsage:
+        """Totals of the model calls made at or after `since`."""
+        (row,) = await self.db.fetchall(
+            "SELECT COUNT(*), COALESCE(SUM(outcome != 'ok'), 0),"
+            " COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+            " COALESCE(SUM(cost_usd), 0.0) FROM llm_calls WHERE at >= ?",
+            (since,),
+        )
+        return LlmUsage(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    calls: int
+    failed: int  # errors, and answers refused as invalid or contradicting the math
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 _UPSERT_STATE = (

@@ -6,8 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arb.alerts import AlertKey, Crossing
+from arb.models import Quote
+from arb.signaler import Facts, Signal, Verdict
+from arb.spread import DEFAULT_TAKER_FEES, opportunity
 from bot.handlers import SCAN_DEFAULT_N, ScanArgsError, parse_scan_args, shown
-from bot.render import ago, esc, split_message, utf16_len
+from bot.render import ago, alert_html, alert_note, esc, signal_html, split_message, utf16_len
+from tests.fakes.telegram import check_html
 
 
 @pytest.mark.parametrize(
@@ -83,3 +88,33 @@ def test_split_keeps_every_line_and_respects_the_limit(lines, limit):
     parts = split_message(text, limit)
     assert all(utf16_len(p) <= limit for p in parts)
     assert all(p.count("<pre>") == p.count("</pre>") for p in parts)
+
+
+# --- every rendered message is valid Telegram HTML ------------------------------------
+
+NOW_S = 1_789_015_942.0
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+def _opportunity(next_long_s: float, next_short_s: float):
+    def q(venue: str, rate: float, next_s: float) -> Quote:
+        return Quote(venue, "A<&>", f"A-{venue}", rate, 8.0, int((NOW_S + next_s) * 1000),
+                     1.0, 1e6, None, NOW_S)  # fmt: skip
+
+    return opportunity(
+        q("okx", 0.0001, next_long_s), q("bybit", 0.0009, next_short_s), DEFAULT_TAKER_FEES, 168
+    )
+
+
+@given(st.floats(-60, 90_000), st.floats(-60, 90_000), texts, st.lists(texts, max_size=5))
+def test_alerts_and_signals_are_valid_html_whatever_the_times_and_texts(a, b, text, risks):
+    o = _opportunity(a, b)
+    key = AlertKey(1, None, o.asset, o.long_venue, o.short_venue)
+    check_html(alert_html([Crossing(key, o, 0.0005, "crossed")], NOW_S))
+    verdict = Verdict("watch", 50, text, tuple(risks))
+    for s in (
+        Signal(Facts(o, NOW_S), verdict, "model", model=text[:40]),
+        Signal(Facts(o, NOW_S), verdict, "rules", fallback=text),
+    ):
+        check_html(signal_html(s))
+        check_html(alert_note(s))

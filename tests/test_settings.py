@@ -28,6 +28,10 @@ def test_values_are_read_and_typed():
             "ARB_ALLOWED_CHATS": "-1001, 42",
             "ARB_HTTP_RETRIES": "0",
             "LLM_ALERT_NOTES": "yes",
+            "LLM_BASE_URL": "https://api.deepseek.com/",
+            "LLM_MODEL": "deepseek-chat",
+            "LLM_PRICE_OUT_PER_M": "1.10",
+            "LLM_RETRIES": "0",
         }
     )
     assert s.venues == ("okx", "bybit")
@@ -36,6 +40,8 @@ def test_values_are_read_and_typed():
     assert s.allowed_chats == frozenset({-1001, 42})
     assert s.http_attempts == 1  # the first try plus zero retries
     assert s.llm_alert_notes is True
+    assert s.llm_base_url == "https://api.deepseek.com" and s.llm_model == "deepseek-chat"
+    assert (s.llm_timeout_s, s.llm_attempts, s.llm_price_out_per_m) == (15.0, 1, 1.10)
 
 
 @pytest.mark.parametrize(
@@ -51,6 +57,11 @@ def test_values_are_read_and_typed():
         ({"TELEGRAM_WEBHOOK_URL": "http://x.example"}, "TELEGRAM_WEBHOOK_URL must be an https"),
         ({"ARB_LOG_LEVEL": "loud"}, "ARB_LOG_LEVEL must be one of"),
         ({"ARB_HORIZON_H": "nan"}, "ARB_HORIZON_H must be a holding horizon"),
+        ({"LLM_BASE_URL": "https://api.deepseek.com"}, "LLM_MODEL must be set too"),
+        ({"LLM_MODEL": "gpt-4o-mini"}, "LLM_BASE_URL must be set too"),
+        ({"LLM_ALERT_NOTES": "1"}, "LLM_ALERT_NOTES=1 needs a model"),
+        ({"LLM_TIMEOUT_S": "0"}, "LLM_TIMEOUT_S must be a number of seconds from 0.1"),
+        ({"LLM_PRICE_IN_PER_M": "-1"}, "LLM_PRICE_IN_PER_M must be a USD price"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_expectation(env, message):

@@ -1,0 +1,127 @@
+"""The computed figures a signal is grounded in, and their JSON for the model.
+
+The math decides: every number here comes from `arb.spread`; the model is
+only asked to explain them. Units are in the key names (`_pct`, `_bps`,
+`_h`, `_usd`) so that neither a model nor a reader has to guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from arb.models import Opportunity, Quote
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStats:
+    """How the pair's spread behaved lately (per 8 h), when history is stored."""
+
+    window_h: float
+    samples: int
+    avg_spread_8h: float
+    min_spread_8h: float
+    share_positive: float  # of samples with the same direction as now
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    opportunity: Opportunity
+    now: float  # seconds since epoch
+    history: tuple[HistoryStats, ...] = ()
+
+    @property
+    def asset(self) -> str:
+        return self.opportunity.asset
+
+    @property
+    def adverse_basis_bps(self) -> float:
+        """What the entry prices cost: shorting below where we buy. Zero when favourable."""
+        basis = self.opportunity.basis_bps
+        return max(0.0, -basis) if basis is not None else 0.0
+
+    @property
+    def breakeven_with_basis_h(self) -> float | None:
+        o = self.opportunity
+        if o.spread_hourly <= 0:
+            return None
+        return (o.fees_round_trip + self.adverse_basis_bps / 10_000) / o.spread_hourly
+
+    @property
+    def thinnest_leg(self) -> Quote | None:
+        """The leg with the smaller 24 h turnover; None when no leg reports one."""
+        legs = [q for q in (self.opportunity.long, self.opportunity.short) if q.turnover_24h]
+        return min(legs, key=lambda q: q.turnover_24h or 0.0) if legs else None
+
+    def cache_key(self) -> tuple[object, ...]:
+        """Figures rounded so that an answer is reused while they barely move."""
+        o = self.opportunity
+        basis = None if o.basis_bps is None else round(o.basis_bps / 5)
+        return (
+            o.asset,
+            o.long_venue,
+            o.short_venue,
+            round(o.spread_8h * 10_000 * 2),  # half basis points
+            round(o.apr_net * 100),  # whole APR percent
+            basis,  # 5 bp steps
+        )
+
+
+def _sig(x: float | None, digits: int = 6) -> float | None:
+    return None if x is None else float(f"{x:.{digits}g}")
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _leg(q: Quote, now: float) -> dict[str, Any]:
+    minutes = None if q.next_funding_time is None else (q.next_funding_time / 1000 - now) / 60
+    return {
+        "venue": q.venue,
+        "symbol": q.symbol,
+        "funding_rate_pct": _sig(q.rate * 100),
+        "interval_h": q.interval_h,
+        "rate_per_8h_pct": _sig(q.rate_8h * 100),
+        "apr_pct": _sig(q.apr * 100, 4),
+        "next_funding_utc": _iso(q.next_funding_time),
+        "minutes_to_next_funding": None if minutes is None else round(max(0.0, minutes)),
+        "mark_price": _sig(q.unit_price),
+        "turnover_24h_usd": _sig(q.turnover_24h, 4),
+        "open_interest_usd": _sig(q.open_interest_value, 4),
+    }
+
+
+def facts_json(f: Facts, rule_verdict: str) -> dict[str, Any]:
+    """What the model is told: both legs, the carry, and the rules' own verdict."""
+    o = f.opportunity
+    out: dict[str, Any] = {
+        "asset": o.asset,
+        "direction": {"long": o.long_venue, "short": o.short_venue},
+        "long_leg": _leg(o.long, f.now),
+        "short_leg": _leg(o.short, f.now),
+        "spread_per_8h_pct": _sig(o.spread_8h * 100),
+        "apr_gross_pct": _sig(o.apr_gross * 100, 4),
+        "apr_net_pct": _sig(o.apr_net * 100, 4),
+        "holding_horizon_h": o.horizon_h,
+        "fees_round_trip_pct": _sig(o.fees_round_trip * 100),
+        "breakeven_h": _sig(o.breakeven_h, 4),
+        "basis_bps": _sig(o.basis_bps, 4),
+        "breakeven_with_adverse_basis_h": _sig(f.breakeven_with_basis_h, 4),
+        "rule_based_verdict": rule_verdict,
+    }
+    if f.history:
+        out["recent_history"] = [
+            {
+                "window_h": h.window_h,
+                "samples": h.samples,
+                "avg_spread_per_8h_pct": _sig(h.avg_spread_8h * 100),
+                "min_spread_per_8h_pct": _sig(h.min_spread_8h * 100),
+                "share_of_time_same_direction": round(h.share_positive, 3),
+            }
+            for h in f.history
+        ]
+    return out
