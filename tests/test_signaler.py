@@ -254,6 +254,24 @@ async def test_client_without_a_key_sends_no_authorization(llm):
     assert "Authorization" not in llm.requests[0].headers
 
 
+async def test_client_drops_json_mode_for_an_endpoint_that_rejects_it(llm):
+    def picky(req):
+        if "response_format" in req.body:
+            refusal = {"error": {"message": "unknown field response_format"}}
+            return Behaviour(status=400, raw=json.dumps(refusal))
+        return Behaviour()
+
+    llm.then(picky, picky, picky)
+    c = client(llm)
+    try:
+        first = await c.complete(messages(facts(), rule_verdict(facts())))
+        second = await c.complete(messages(facts(), rule_verdict(facts())))
+    finally:
+        await c.close()
+    assert ["response_format" in r.body for r in llm.requests] == [True, False, False]
+    assert json.loads(first.content)["verdict"] == json.loads(second.content)["verdict"] == "take"
+
+
 async def test_client_retries_a_500_once(llm):
     llm.then(Behaviour(status=500))
     c = client(llm)

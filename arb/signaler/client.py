@@ -38,7 +38,9 @@ class LlmError(Exception):
         self, kind: str, reason: str, *, status: int | None = None, retry_after: float | None = None
     ) -> None:
         super().__init__(reason)
-        self.kind = kind  # timeout, unreachable, auth, rate_limited, server, rejected, bad_reply
+        # timeout, unreachable, auth, rate_limited, server, rejected, bad_reply (no_json_mode
+        # is handled inside the client)
+        self.kind = kind
         self.reason = reason
         self.status = status
         self.retry_after = retry_after
@@ -98,6 +100,7 @@ class LlmClient:
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
         self._sleep = sleep
+        self.json_mode = True  # ask for response_format json_object while the endpoint takes it
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -115,18 +118,12 @@ class LlmClient:
         self._session = None
 
     async def complete(self, messages: list[dict[str, str]]) -> Completion:
-        """One chat completion in JSON mode, within the configured time budget."""
+        """One chat completion in JSON mode, within the configured time budget.
+
+        An endpoint that rejects `response_format` (some local servers) is asked
+        again without it, and from then on; the prompt asks for JSON anyway.
+        """
         cfg = self.config
-        body = json.dumps(
-            {
-                "model": cfg.model,
-                "messages": messages,
-                "temperature": cfg.temperature,
-                "max_tokens": cfg.max_tokens,
-                "response_format": {"type": "json_object"},
-                "stream": False,
-            }
-        ).encode()
         deadline = time.monotonic() + cfg.timeout_s
         retrying = AsyncRetrying(
             stop=stop_after_attempt(cfg.attempts),
@@ -140,7 +137,14 @@ class LlmClient:
             async with asyncio.timeout(cfg.timeout_s):
                 async for attempt in retrying:
                     with attempt:
-                        reply = await self._once(body)
+                        try:
+                            reply = await self._once(self._body(messages))
+                        except LlmError as e:
+                            if e.kind != "no_json_mode":
+                                raise
+                            log.info("the model endpoint takes no response_format; dropping it")
+                            self.json_mode = False
+                            reply = await self._once(self._body(messages))
                         n = attempt.retry_state.attempt_number
         except TimeoutError:
             raise LlmError(
@@ -155,6 +159,19 @@ class LlmClient:
             finish_reason=choice.finish_reason if choice else None,
         )
 
+    def _body(self, messages: list[dict[str, str]]) -> bytes:
+        cfg = self.config
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": messages,
+            "temperature": cfg.temperature,
+            "max_tokens": cfg.max_tokens,
+            "stream": False,
+        }
+        if self.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return json.dumps(body).encode()
+
     async def _once(self, body: bytes) -> _Completion:
         try:
             async with self.session.post(self.url, data=body) as resp:
@@ -164,6 +181,8 @@ class LlmClient:
         except aiohttp.ClientError as e:
             log.warning("model endpoint unreachable: %s", type(e).__name__)
             raise LlmError("unreachable", "the model endpoint could not be reached") from None
+        if status == 400 and self.json_mode and b"response_format" in raw:
+            raise LlmError("no_json_mode", "the model endpoint takes no response_format")
         if status != 200:
             log.warning("model endpoint answered HTTP %d%s", status, _error_detail(raw))
             raise _http_error(status, retry_after)
