@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import ClassVar, Generic, Literal, NamedTuple, TypeVar
+
+import msgspec
 
 from arb.http import VenueError, VenueHttp
 from arb.models import Quote
@@ -21,6 +24,12 @@ USD_SETTLES = frozenset({"USDT", "USDC"})
 # Venues send numbers as strings and "" where a value is missing. Struct fields of
 # this type, decoded with strict=False, become floats in C; "" stays "": missing.
 Num = float | Literal[""]
+# A history row's number left as the venue wrote it (string or number), so that one
+# junk row is skipped by `to_number` instead of failing the whole reply in the decoder.
+RawNum = str | float | None
+# Requests one `funding_history` call may send: enough for 30 days of hourly funding
+# on every venue, and a bound on what one caller can cost us against the rate limits.
+MAX_HISTORY_REQUESTS = 4
 
 
 @dataclass(slots=True)
@@ -31,11 +40,35 @@ class VenueFetch:
     warnings: list[str] = field(default_factory=list)
 
 
+class FundingPoint(msgspec.Struct, frozen=True, gc=False):
+    """One settled funding: when it was charged and the rate charged then.
+
+    `rate` is per the venue's own interval, as the venue publishes it (Hyperliquid's
+    is already hourly), because history alone cannot say what the interval was.
+    """
+
+    time_ms: int  # the settlement, ms since the epoch (UTC)
+    rate: float
+
+
+class HistoryPage(NamedTuple):
+    """One reply of a funding-history endpoint.
+
+    `rows` counts what the venue sent, junk included: a page as long as the limit may
+    have more behind it however many of its rows were skipped.
+    """
+
+    points: list[FundingPoint]  # oldest first
+    rows: int
+
+
 class VenueClient(ABC):
     """Public market data of one venue. Parsing lives in pure module functions."""
 
     name: ClassVar[str]
     default_rest_url: ClassVar[str]
+    # Whether funding_history's rates are hourly whatever the interval (Hyperliquid).
+    hourly_history: ClassVar[bool] = False
 
     def __init__(self, http: VenueHttp, clock: Callable[[], float] = time.time) -> None:
         self.http = http
@@ -44,6 +77,15 @@ class VenueClient(ABC):
     @abstractmethod
     async def fetch_quotes(self) -> VenueFetch:
         """Every in-scope perpetual's current funding, in as few calls as the venue allows."""
+
+    @abstractmethod
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """Settlements of the venue's own `symbol` (a `Quote.symbol` of this client) with
+        start_ms <= time_ms <= end_ms, oldest first, one per time.
+
+        At most `MAX_HISTORY_REQUESTS` requests: past that, what was fetched is returned
+        (each venue's docstring says which end of the range it keeps).
+        """
 
     async def close(self) -> None:
         await self.http.close()
@@ -101,3 +143,36 @@ class TtlCache(Generic[T]):
 def next_hour_ms(now_s: float) -> int:
     hour_ms = 3_600_000
     return (int(now_s * 1000) // hour_ms + 1) * hour_ms
+
+
+def to_number(value: RawNum) -> float | None:
+    """A venue's number, string or not; None for "", junk, NaN or infinity."""
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+def history_page(rows: Sequence[tuple[RawNum, RawNum]]) -> HistoryPage:
+    """(settlement time, rate) pairs as the venue wrote them -> a page, oldest first.
+
+    A row with a blank or unreadable time or rate is skipped: one bad settlement says
+    nothing about the others, so it should not cost the caller the whole reply.
+    """
+    points: list[FundingPoint] = []
+    for raw_time, raw_rate in rows:
+        time_ms, rate = to_number(raw_time), to_number(raw_rate)
+        if time_ms is not None and time_ms > 0 and rate is not None:
+            points.append(FundingPoint(int(time_ms), rate))
+    points.sort(key=lambda p: p.time_ms)
+    return HistoryPage(points, len(rows))
+
+
+def settled_in(points: Iterable[FundingPoint], start_ms: int, end_ms: int) -> list[FundingPoint]:
+    """Pages overlap and overshoot the range: keep [start_ms, end_ms], one point per
+    settlement time, oldest first."""
+    by_time = {p.time_ms: p for p in points if start_ms <= p.time_ms <= end_ms}
+    return [by_time[t] for t in sorted(by_time)]

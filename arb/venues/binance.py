@@ -5,6 +5,8 @@ funding time, but no interval, no turnover and no contract type. Those come from
 slower endpoints, cached: exchangeInfo (which rows are trading perpetuals, and
 their base asset), fundingInfo (lists only symbols with non-default settings;
 absent means 8 h) and the 24 h ticker (weight 40, so polled at most once a minute).
+
+Settled funding comes from `GET /fapi/v1/fundingRate`, ascending, 1000 a page.
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ import msgspec
 from arb.http import VenueError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import USD_SETTLES, Num, TtlCache, VenueClient, VenueFetch
+from arb.venues.base import (
+    MAX_HISTORY_REQUESTS,
+    USD_SETTLES,
+    FundingPoint,
+    HistoryPage,
+    Num,
+    RawNum,
+    TtlCache,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    settled_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +41,8 @@ PREMIUM_INDEX = "/fapi/v1/premiumIndex"
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 FUNDING_INFO = "/fapi/v1/fundingInfo"
 TICKER_24H = "/fapi/v1/ticker/24hr"
+FUNDING_RATE_HISTORY = "/fapi/v1/fundingRate"
+HISTORY_LIMIT = 1000  # the endpoint's maximum page (shares 500 requests / 5 min with fundingInfo)
 
 DEFAULT_INTERVAL_H = 8.0
 # Binance changes intervals while symbols are live: keep fundingInfo short-lived.
@@ -66,6 +82,11 @@ class Ticker24h(msgspec.Struct, gc=False):
     quoteVolume: Num = ""
 
 
+class FundingRateRow(msgspec.Struct, gc=False):
+    fundingTime: RawNum = None  # the settlement, ms as a number
+    fundingRate: RawNum = None
+
+
 class Perp(msgspec.Struct, frozen=True):
     asset: str
     multiplier: float
@@ -77,6 +98,7 @@ _premium = msgspec.json.Decoder(list[PremiumIndex] | PremiumIndex, strict=False)
 _exchange_info = msgspec.json.Decoder(ExchangeInfo)
 _funding_info = msgspec.json.Decoder(list[FundingInfo])
 _ticker = msgspec.json.Decoder(list[Ticker24h], strict=False)
+_funding_history = msgspec.json.Decoder(list[FundingRateRow], strict=False)
 
 
 def parse_exchange_info(body: bytes) -> dict[str, Perp]:
@@ -141,6 +163,16 @@ def join_quotes(
     return quotes
 
 
+def decode_funding_history(body: bytes) -> HistoryPage:
+    """A fundingRate reply (ascending) as a page."""
+    return history_page([(r.fundingTime, r.fundingRate) for r in _funding_history.decode(body)])
+
+
+def parse_funding_history(body: bytes) -> list[FundingPoint]:
+    """Settled rates of one symbol, each per the symbol's interval at the time, oldest first."""
+    return decode_funding_history(body).points
+
+
 class BinanceClient(VenueClient):
     name = NAME
     default_rest_url = REST_URL
@@ -187,3 +219,23 @@ class BinanceClient(VenueClient):
             raise turnover
         rows, received_at = premium
         return VenueFetch(join_quotes(rows, perps, intervals, turnover, received_at), warnings)
+
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """A range wider than a page comes back as its first 1000 rows, so pages walk
+        forward from `start_ms`; when the request bound stops them (past 4000
+        settlements) the oldest ones are kept."""
+        points: list[FundingPoint] = []
+        start = start_ms
+        for _ in range(MAX_HISTORY_REQUESTS):
+            params = {
+                "symbol": symbol,
+                "startTime": str(start),
+                "endTime": str(end_ms),
+                "limit": str(HISTORY_LIMIT),
+            }
+            page = await self.http.get(FUNDING_RATE_HISTORY, params, decode=decode_funding_history)
+            points += page.points
+            if page.rows < HISTORY_LIMIT or not page.points:
+                break
+            start = page.points[-1].time_ms + 1
+        return settled_in(points, start_ms, end_ms)

@@ -4,6 +4,8 @@ One call gives everything: `GET /v5/market/tickers?category=linear` carries the
 funding rate, the symbol's own interval in hours, the next funding time, mark,
 turnover and open-interest value. The same list mixes in dated futures and
 pre-market contracts with blank numeric fields; those rows are skipped.
+
+Settled funding comes from `GET /v5/market/funding/history`, newest first, 200 a page.
 """
 
 from __future__ import annotations
@@ -16,13 +18,25 @@ import msgspec
 from arb.http import ReplyError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import Num, VenueClient, VenueFetch
+from arb.venues.base import (
+    MAX_HISTORY_REQUESTS,
+    FundingPoint,
+    HistoryPage,
+    Num,
+    RawNum,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    settled_in,
+)
 
 log = logging.getLogger(__name__)
 
 NAME = "bybit"
 REST_URL = "https://api.bybit.com"
 TICKERS = "/v5/market/tickers"
+FUNDING_HISTORY = "/v5/market/funding/history"
+HISTORY_LIMIT = 200  # the endpoint's maximum page
 
 # retCodes worth a retry: rate limits and server-side errors.
 RETRYABLE_CODES = frozenset({10006, 10016, 10429})
@@ -54,7 +68,29 @@ class Envelope(msgspec.Struct, gc=False):
     result: TickersResult = msgspec.field(default_factory=TickersResult)
 
 
+class FundingRow(msgspec.Struct, gc=False):
+    fundingRateTimestamp: RawNum = None  # the settlement, ms as a string
+    fundingRate: RawNum = None
+
+
+class FundingResult(msgspec.Struct, gc=False):
+    rows: list[FundingRow] = msgspec.field(name="list", default_factory=list)
+
+
+class FundingEnvelope(msgspec.Struct, gc=False):
+    retCode: int
+    retMsg: str = ""
+    result: FundingResult = msgspec.field(default_factory=FundingResult)
+
+
 _decode = msgspec.json.Decoder(Envelope, strict=False).decode
+_decode_funding = msgspec.json.Decoder(FundingEnvelope, strict=False).decode
+
+
+def check_ret_code(ret_code: int, ret_msg: str) -> None:
+    """Bybit answers its own errors with HTTP 200 too: only `retCode` tells."""
+    if ret_code != 0:
+        raise ReplyError(str(ret_code), ret_msg, retryable=ret_code in RETRYABLE_CODES)
 
 
 @functools.lru_cache(maxsize=16_384)
@@ -75,8 +111,7 @@ def classify(symbol: str) -> tuple[str, float, str] | None:
 def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
     """Linear tickers reply -> quotes of USDT/USDC perpetuals that are trading."""
     env = _decode(body)
-    if env.retCode != 0:
-        raise ReplyError(str(env.retCode), env.retMsg, retryable=env.retCode in RETRYABLE_CODES)
+    check_ret_code(env.retCode, env.retMsg)
     quotes: list[Quote] = []
     append = quotes.append
     for t in env.result.rows:
@@ -108,6 +143,18 @@ def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
     return quotes
 
 
+def decode_funding_history(body: bytes) -> HistoryPage:
+    """A funding-history reply as a page (the venue sends it newest first)."""
+    env = _decode_funding(body)
+    check_ret_code(env.retCode, env.retMsg)
+    return history_page([(r.fundingRateTimestamp, r.fundingRate) for r in env.result.rows])
+
+
+def parse_funding_history(body: bytes) -> list[FundingPoint]:
+    """Settled rates of one symbol, each per the symbol's interval at the time, oldest first."""
+    return decode_funding_history(body).points
+
+
 class BybitClient(VenueClient):
     name = NAME
     default_rest_url = REST_URL
@@ -118,3 +165,26 @@ class BybitClient(VenueClient):
 
         quotes = await self.http.get(TICKERS, {"category": "linear"}, decode=decode)
         return VenueFetch(quotes)
+
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """Pages walk back from `end_ms` by moving endTime, so when the request bound
+        stops them the most recent settlements are the ones kept.
+
+        Only endTime is sent: the docs define it alone ("the 200 records before it")
+        but not what a range wider than a page returns with startTime as well.
+        """
+        points: list[FundingPoint] = []
+        end = end_ms
+        for _ in range(MAX_HISTORY_REQUESTS):
+            params = {
+                "category": "linear",
+                "symbol": symbol,
+                "endTime": str(end),
+                "limit": str(HISTORY_LIMIT),
+            }
+            page = await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
+            points += page.points
+            if page.rows < HISTORY_LIMIT or not page.points or page.points[0].time_ms <= start_ms:
+                break
+            end = page.points[0].time_ms - 1
+        return settled_in(points, start_ms, end_ms)

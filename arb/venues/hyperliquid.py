@@ -4,6 +4,9 @@
 index. `funding` is already an hourly rate and settles every hour, so the
 interval is 1 h and the next funding is the next whole UTC hour. `k` names are
 x1000 (kPEPE). Delisted assets stay in the universe and are skipped.
+
+Settled funding comes from `{"type":"fundingHistory"}`, ascending, 500 rows a reply at
+most; its `fundingRate` is hourly too and its `time` lands a few ms past the hour.
 """
 
 from __future__ import annotations
@@ -15,7 +18,17 @@ import msgspec
 from arb.http import ReplyShapeError
 from arb.models import Quote
 from arb.symbols import split_multiplier
-from arb.venues.base import VenueClient, VenueFetch, next_hour_ms
+from arb.venues.base import (
+    MAX_HISTORY_REQUESTS,
+    FundingPoint,
+    HistoryPage,
+    RawNum,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    next_hour_ms,
+    settled_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +36,7 @@ NAME = "hyperliquid"
 REST_URL = "https://api.hyperliquid.xyz"
 INFO = "/info"
 INTERVAL_H = 1.0
+HISTORY_PAGE = 500  # rows in one fundingHistory reply at most
 
 
 class Asset(msgspec.Struct):
@@ -42,7 +56,13 @@ class AssetCtx(msgspec.Struct, gc=False):
     openInterest: float | None = None
 
 
+class FundingHistoryRow(msgspec.Struct, gc=False):
+    time: RawNum = None  # the settlement, ms as a number
+    fundingRate: RawNum = None  # hourly
+
+
 _meta_and_ctxs = msgspec.json.Decoder(tuple[Meta, list[AssetCtx]], strict=False)
+_funding_history = msgspec.json.Decoder(list[FundingHistoryRow], strict=False)
 
 
 def parse_meta_and_ctxs(body: bytes, received_at: float) -> list[Quote]:
@@ -79,9 +99,20 @@ def parse_meta_and_ctxs(body: bytes, received_at: float) -> list[Quote]:
     return quotes
 
 
+def decode_funding_history(body: bytes) -> HistoryPage:
+    """A fundingHistory reply (ascending) as a page."""
+    return history_page([(r.time, r.fundingRate) for r in _funding_history.decode(body)])
+
+
+def parse_funding_history(body: bytes) -> list[FundingPoint]:
+    """Settled hourly rates of one coin, oldest first."""
+    return decode_funding_history(body).points
+
+
 class HyperliquidClient(VenueClient):
     name = NAME
     default_rest_url = REST_URL
+    hourly_history = True
 
     async def fetch_quotes(self) -> VenueFetch:
         quotes = await self.http.post_json(
@@ -90,3 +121,22 @@ class HyperliquidClient(VenueClient):
             decode=lambda body: parse_meta_and_ctxs(body, self.clock()),
         )
         return VenueFetch(quotes)
+
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """Replies run forward from `startTime`, so pages advance it past the last `time`;
+        when the request bound stops them (past 2000 hours) the oldest are kept."""
+        points: list[FundingPoint] = []
+        start = start_ms
+        for _ in range(MAX_HISTORY_REQUESTS):
+            query = {
+                "type": "fundingHistory",
+                "coin": symbol,
+                "startTime": start,
+                "endTime": end_ms,
+            }
+            page = await self.http.post_json(INFO, query, decode=decode_funding_history)
+            points += page.points
+            if page.rows < HISTORY_PAGE or not page.points:
+                break
+            start = page.points[-1].time_ms + 1
+        return settled_in(points, start_ms, end_ms)

@@ -6,6 +6,9 @@
 bulk calls (turnover cached for a minute); the instrument list (linear or
 inverse, settle currency, state) is cached. Prices are per coin, so no
 multiplier: `ctVal` only sizes orders.
+
+Settled funding comes from `GET /api/v5/public/funding-rate-history`, newest first,
+paged with `after`; `realizedRate` is what was charged, `fundingRate` what was predicted.
 """
 
 from __future__ import annotations
@@ -19,7 +22,20 @@ import msgspec
 
 from arb.http import ReplyError, VenueError
 from arb.models import Quote
-from arb.venues.base import USD_SETTLES, Num, TtlCache, VenueClient, VenueFetch
+from arb.venues.base import (
+    MAX_HISTORY_REQUESTS,
+    USD_SETTLES,
+    FundingPoint,
+    HistoryPage,
+    Num,
+    RawNum,
+    TtlCache,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    settled_in,
+    to_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +45,10 @@ FUNDING_RATE = "/api/v5/public/funding-rate"
 INSTRUMENTS = "/api/v5/public/instruments"
 MARK_PRICE = "/api/v5/public/mark-price"
 TICKERS = "/api/v5/market/tickers"
+FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
+HISTORY_LIMIT = 400  # the current docs' maximum page
+# Older docs capped a page at 100: a page of exactly 100 may have more behind it.
+OLD_HISTORY_LIMIT = 100
 
 INSTRUMENTS_TTL_S = 600.0
 TURNOVER_TTL_S = 60.0
@@ -74,6 +94,12 @@ class Ticker(msgspec.Struct, gc=False):
     volCcy24h: Num = ""
 
 
+class FundingHistoryRow(msgspec.Struct, gc=False):
+    fundingTime: RawNum = None  # the settlement, ms as a string
+    fundingRate: RawNum = None  # the rate predicted for the period
+    realizedRate: RawNum = None  # the rate actually charged
+
+
 class Swap(msgspec.Struct, frozen=True):
     asset: str
     settle: str
@@ -97,6 +123,7 @@ _instruments = _unwrapper(Instrument)
 decode_funding = _unwrapper(FundingRate)
 _marks = _unwrapper(MarkPrice)
 _tickers = _unwrapper(Ticker)
+_funding_history = _unwrapper(FundingHistoryRow)
 
 
 def parse_instruments(body: bytes) -> dict[str, Swap]:
@@ -158,6 +185,21 @@ def join_quotes(
     return quotes
 
 
+def charged_rate(row: FundingHistoryRow) -> RawNum:
+    """`realizedRate` when the row has one; rows without it only carry the prediction."""
+    return row.realizedRate if to_number(row.realizedRate) is not None else row.fundingRate
+
+
+def decode_funding_history(body: bytes) -> HistoryPage:
+    """A funding-rate-history reply (newest first) as a page."""
+    return history_page([(r.fundingTime, charged_rate(r)) for r in _funding_history(body)])
+
+
+def parse_funding_history(body: bytes) -> list[FundingPoint]:
+    """Settled rates of one swap, each per its interval at the time, oldest first."""
+    return decode_funding_history(body).points
+
+
 class OkxClient(VenueClient):
     name = NAME
     default_rest_url = REST_URL
@@ -203,3 +245,18 @@ class OkxClient(VenueClient):
                 raise optional
         rows, received_at = funding
         return VenueFetch(join_quotes(rows, swaps, marks, turnover, received_at), warnings)
+
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """Pages walk back from `end_ms` with `after` (exclusive: rows older than it), so
+        when the request bound stops them the most recent settlements are the ones kept."""
+        points: list[FundingPoint] = []
+        after = end_ms + 1
+        for _ in range(MAX_HISTORY_REQUESTS):
+            params = {"instId": symbol, "after": str(after), "limit": str(HISTORY_LIMIT)}
+            page = await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
+            points += page.points
+            last_page = page.rows < HISTORY_LIMIT and page.rows != OLD_HISTORY_LIMIT
+            if last_page or not page.points or page.points[0].time_ms <= start_ms:
+                break
+            after = page.points[0].time_ms
+        return settled_in(points, start_ms, end_ms)

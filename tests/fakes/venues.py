@@ -10,6 +10,10 @@ Two ways to answer:
   shapes: each row is a fixture row with its numbers replaced, and the rows a
   scanner must skip (dated futures, inverse swaps, delisted coins) are kept.
 
+Each market perpetual has a settled funding history too, served by the four history
+endpoints with the venues' own paging (`FakePerp.history`, or 30 days at its current
+rate), so that a client's pagination is really exercised.
+
 Faults are injected per venue and path (`fake.fail("okx", OKX_FUNDING, Fault.status(500))`)
 and every request is recorded in `fake.requests` (counted at `GET /fake/hits` for a
 client in another process).
@@ -39,18 +43,24 @@ from aiohttp import web
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VENUES = ("bybit", "binance", "okx", "hyperliquid")
 HOUR_MS = 3_600_000
+HISTORY_DAYS = 30  # how far back a perp's default history goes
 
 BYBIT_TICKERS = "/v5/market/tickers"
 BYBIT_INSTRUMENTS = "/v5/market/instruments-info"
+BYBIT_FUNDING_HISTORY = "/v5/market/funding/history"
 BINANCE_PREMIUM = "/fapi/v1/premiumIndex"
 BINANCE_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 BINANCE_FUNDING_INFO = "/fapi/v1/fundingInfo"
 BINANCE_TICKER = "/fapi/v1/ticker/24hr"
+BINANCE_FUNDING_RATE = "/fapi/v1/fundingRate"
 OKX_FUNDING = "/api/v5/public/funding-rate"
 OKX_INSTRUMENTS = "/api/v5/public/instruments"
 OKX_MARK = "/api/v5/public/mark-price"
 OKX_TICKERS = "/api/v5/market/tickers"
+OKX_FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
 HL_INFO = "/info"
+# Hyperliquid asks for everything at one path: a fault here hits metaAndAssetCtxs too.
+HL_FUNDING_HISTORY = HL_INFO
 # Not a venue: request counts for a client in another process (`GET /fake/hits`).
 FAKE_HITS = "/hits"
 
@@ -80,6 +90,8 @@ class FakePerp:
     multiplier: int = 1
     settle: str = "USDT"
     ct_val: str = "1"  # OKX contract size, coins per contract (orders only)
+    # Settled funding as (settlement ms, rate per interval); None: `FakeMarket.settled`.
+    history: list[tuple[int, float]] | None = None
 
 
 @dataclass
@@ -96,6 +108,16 @@ class FakeMarket:
 
     def perps(self, venue: str) -> list[FakePerp]:
         return self.venues.get(venue, [])
+
+    def settled(self, perp: FakePerp) -> list[tuple[int, float]]:
+        """`perp`'s settlements, oldest first: its own `history`, or one every interval
+        (aligned like `next_settlement`) over the last HISTORY_DAYS at its current rate."""
+        if perp.history is not None:
+            return sorted(perp.history)
+        step = int(perp.interval_h * HOUR_MS)
+        last = self.next_settlement(perp.interval_h) - step
+        first = self.now() - HISTORY_DAYS * 24 * HOUR_MS
+        return [(t, perp.rate) for t in range(last, first - 1, -step)][::-1]
 
 
 def synthetic_market(perps_per_venue: int, seed: int = 7) -> FakeMarket:
@@ -175,14 +197,17 @@ class FakeVenues:
         self._routes: dict[tuple[str, str, str], Callable[[web.Request], Any]] = {
             ("bybit", "GET", BYBIT_TICKERS): self.bybit_tickers,
             ("bybit", "GET", BYBIT_INSTRUMENTS): self.bybit_instruments,
+            ("bybit", "GET", BYBIT_FUNDING_HISTORY): self.bybit_funding_history,
             ("binance", "GET", BINANCE_PREMIUM): self.binance_premium,
             ("binance", "GET", BINANCE_EXCHANGE_INFO): self.binance_exchange_info,
             ("binance", "GET", BINANCE_FUNDING_INFO): self.binance_funding_info,
             ("binance", "GET", BINANCE_TICKER): self.binance_ticker,
+            ("binance", "GET", BINANCE_FUNDING_RATE): self.binance_funding_rate,
             ("okx", "GET", OKX_FUNDING): self.okx_funding,
             ("okx", "GET", OKX_INSTRUMENTS): self.okx_instruments,
             ("okx", "GET", OKX_MARK): self.okx_mark,
             ("okx", "GET", OKX_TICKERS): self.okx_tickers,
+            ("okx", "GET", OKX_FUNDING_HISTORY): self.okx_funding_history,
             ("hyperliquid", "POST", HL_INFO): self.hl_info,
             ("fake", "GET", FAKE_HITS): self.fake_hits,
         }
@@ -278,17 +303,35 @@ class FakeVenues:
             content_type="application/json",
         )
 
+    # history
+
+    def _settled_rows(
+        self,
+        venue: str,
+        symbol: str,
+        recorded: list[dict],
+        keys: tuple[str, str],
+        render: Callable[[dict, FakePerp, int, float], dict],
+    ) -> list[tuple[int, dict]] | None:
+        """`symbol`'s settlements as (ms, wire row), oldest first; None if it is not listed.
+
+        `keys` names the rows' symbol and time fields. Without a market the recorded
+        rows are the whole history of the one symbol they belong to.
+        """
+        symbol_key, time_key = keys
+        if self.market is None:
+            rows = [(int(r[time_key]), r) for r in recorded if r[symbol_key] == symbol]
+            return sorted(rows, key=lambda row: row[0]) or None
+        perp = next((p for p in self.market.perps(venue) if SYMBOL[venue](p) == symbol), None)
+        if perp is None:
+            return None
+        return [(t, render(recorded[0], perp, t, rate)) for t, rate in self.market.settled(perp)]
+
     # --- Bybit ---------------------------------------------------------------
 
     async def bybit_tickers(self, request: web.Request) -> Any:
         if request.query.get("category") != "linear":
-            return {
-                "retCode": 10001,
-                "retMsg": "params error: category",
-                "result": {},
-                "retExtInfo": {},
-                "time": 0,
-            }
+            return bybit_error(10001, "params error: category")
         doc = fixture("bybit/v5_market_tickers_linear.json")
         if self.market is None:
             return doc
@@ -338,6 +381,35 @@ class FakeVenues:
             )
             rows.append(row)
         doc["result"]["list"] = rows
+        return doc
+
+    async def bybit_funding_history(self, request: web.Request) -> Any:
+        """Newest first; endTime alone means the `limit` records up to it, and startTime
+        without endTime is an error."""
+        q = request.query
+        if q.get("category") not in ("linear", "inverse"):
+            return bybit_error(10001, "params error: category")
+        if "startTime" in q and "endTime" not in q:
+            return bybit_error(10001, "params error: endTime is required with startTime")
+        limit = int(q.get("limit", "200"))
+        if not 1 <= limit <= 200:
+            return bybit_error(10001, "params error: limit")
+        doc = fixture("bybit/v5_market_funding_history.json")
+        rows = self._settled_rows(
+            "bybit",
+            q.get("symbol", ""),
+            doc["result"]["list"],
+            ("symbol", "fundingRateTimestamp"),
+            lambda row, p, t, rate: dict(
+                row, symbol=bybit_symbol(p), fundingRate=dec(rate), fundingRateTimestamp=str(t)
+            ),
+        )
+        if rows is None:
+            return bybit_error(10001, "params error: symbol invalid")
+        picked = window(rows, query_ms(q, "startTime"), query_ms(q, "endTime"))
+        doc["result"]["list"] = picked[::-1][:limit]
+        if self.market is not None:
+            doc["time"] = self.market.now()
         return doc
 
     # --- Binance -------------------------------------------------------------
@@ -424,6 +496,30 @@ class FakeVenues:
             )
             for p in self.market.perps("binance")
         ]
+
+    async def binance_funding_rate(self, request: web.Request) -> Any:
+        """Ascending; a range wider than `limit` gives its first `limit` rows, no range the
+        last ones. (Binance also answers without `symbol`; clients always send one.)"""
+        q = request.query
+        limit = min(int(q.get("limit", "100")), 1000)
+        rows = self._settled_rows(
+            "binance",
+            q.get("symbol", ""),
+            fixture("binance/fapi_v1_fundingRate.json"),
+            ("symbol", "fundingTime"),
+            lambda row, p, t, rate: dict(
+                row,
+                symbol=binance_symbol(p),
+                fundingRate=dec(rate),
+                fundingTime=t,
+                markPrice=dec(p.price * p.multiplier),
+            ),
+        )
+        if rows is None:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        start = query_ms(q, "startTime")
+        picked = window(rows, start, query_ms(q, "endTime"))
+        return picked[:limit] if start is not None else picked[-limit:]
 
     # --- OKX -----------------------------------------------------------------
 
@@ -512,6 +608,41 @@ class FakeVenues:
             ]
         )
 
+    async def okx_funding_history(self, request: web.Request) -> Any:
+        """Newest first. `after`: rows older than it; `before`: rows newer than it (the
+        `limit` just above it when alone); both exclusive."""
+        q = request.query
+        if not q.get("instId"):
+            return {"code": "51000", "data": [], "msg": "Parameter instId error"}
+        limit = int(q.get("limit", "400"))
+        if not 1 <= limit <= 400:
+            return {"code": "51000", "data": [], "msg": "Parameter limit error"}
+        doc = fixture("okx/api_v5_public_funding_rate_history.json")
+        rows = self._settled_rows(
+            "okx",
+            q["instId"],
+            doc["data"],
+            ("instId", "fundingTime"),
+            lambda row, p, t, rate: dict(
+                row,
+                instId=okx_symbol(p),
+                fundingRate=dec(rate),
+                realizedRate=dec(rate),
+                fundingTime=str(t),
+            ),
+        )
+        if rows is None:
+            return {"code": "51001", "data": [], "msg": "Instrument ID does not exist"}
+        after, before = query_ms(q, "after"), query_ms(q, "before")
+        picked = window(
+            rows,
+            before + 1 if before is not None else None,
+            after - 1 if after is not None else None,
+        )
+        page = picked[:limit] if before is not None and after is None else picked[-limit:]
+        doc["data"] = page[::-1]
+        return doc
+
     # --- Hyperliquid ---------------------------------------------------------
 
     async def hl_info(self, request: web.Request) -> Any:
@@ -519,7 +650,10 @@ class FakeVenues:
             body = await request.json()
         except ValueError:
             return web.json_response(None, status=422)
-        if not isinstance(body, dict) or body.get("type") != "metaAndAssetCtxs":
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind == "fundingHistory":
+            return self.hl_funding_history(body)
+        if kind != "metaAndAssetCtxs":
             return web.Response(text="Failed to deserialize the JSON body", status=422)
         doc = fixture("hyperliquid/info_metaAndAssetCtxs.json")
         if self.market is None:
@@ -546,6 +680,22 @@ class FakeVenues:
         meta["universe"] = [u for u, _ in pairs]
         return [meta, [c for _, c in pairs]]
 
+    def hl_funding_history(self, body: dict[str, Any]) -> Any:
+        """Ascending from startTime, 500 rows at most; a coin without funding is an HTTP 500."""
+        coin, start, end = body.get("coin"), body.get("startTime"), body.get("endTime")
+        if not isinstance(coin, str) or not is_ms(start) or not (end is None or is_ms(end)):
+            return web.Response(text="Failed to deserialize the JSON body", status=422)
+        rows = self._settled_rows(
+            "hyperliquid",
+            coin,
+            fixture("hyperliquid/info_fundingHistory.json"),
+            ("coin", "time"),
+            lambda row, p, t, rate: dict(row, coin=hl_symbol(p), fundingRate=dec(rate), time=t),
+        )
+        if rows is None:
+            return web.json_response(None, status=500)
+        return window(rows, start, end)[:500]
+
     # --- the fake itself -----------------------------------------------------
 
     async def fake_hits(self, request: web.Request) -> Any:
@@ -555,6 +705,24 @@ class FakeVenues:
             per_path = hits.setdefault(r.venue, {})
             per_path[r.path] = per_path.get(r.path, 0) + 1
         return hits
+
+
+def bybit_error(code: int, message: str) -> Any:
+    return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": 0}
+
+
+def query_ms(query: Any, name: str) -> int | None:
+    value = query.get(name)
+    return int(value) if value is not None else None
+
+
+def is_ms(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def window(rows: list[tuple[int, dict]], start: int | None, end: int | None) -> list[dict]:
+    """The rows with start <= time <= end (a missing bound is open), oldest first."""
+    return [row for t, row in rows if (start is None or t >= start) and (end is None or t <= end)]
 
 
 def bybit_symbol(p: FakePerp) -> str:
@@ -572,6 +740,14 @@ def okx_symbol(p: FakePerp) -> str:
 
 def hl_symbol(p: FakePerp) -> str:
     return f"k{p.asset}" if p.multiplier == 1000 else p.asset
+
+
+SYMBOL: dict[str, Callable[[FakePerp], str]] = {
+    "bybit": bybit_symbol,
+    "binance": binance_symbol,
+    "okx": okx_symbol,
+    "hyperliquid": hl_symbol,
+}
 
 
 async def _serve(perps: int) -> None:
