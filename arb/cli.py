@@ -14,12 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from arb.chart import png_size, render_chart
+from arb.history import HOUR_S, WINDOWS_H, fetch_settled, grouped, with_live
 from arb.logs import setup_logging
 from arb.market import Market, MarketSnapshot
 from arb.render import funding_text, scan_text
 from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
-from arb.spread import ScanParams
+from arb.spread import ScanParams, scan
 from arb.symbols import normalize_asset
 from arb.venues import make_clients
 
@@ -103,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     funding.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
     funding.add_argument("--json", action="store_true", help="machine-readable output")
 
+    chart = sub.add_parser("chart", help="a PNG of one asset's funding per venue over time")
+    chart.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
+    chart.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG to write")
+    chart.add_argument("--window", choices=list(WINDOWS_H), default="7d", help="default 7d")
+    chart.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
+
     sub.add_parser("run", help="start the Telegram bot")
     return parser
 
@@ -131,6 +139,41 @@ async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if any(s.ok for s in snapshot.statuses) else 1
 
 
+async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
+    """The venues' own settled history over the window, plus the live quotes: no database."""
+    market = Market(make_clients(settings, tuple(args.venues or ())), settings.venue_deadline_s)
+    try:
+        snapshot = await market.snapshot()
+        quotes = snapshot.for_asset(args.asset)
+        if not quotes:
+            print(f"arb-bot chart: no venue lists {args.asset} right now", file=sys.stderr)
+            return 1
+        now = snapshot.taken_at
+        start = now - WINDOWS_H[args.window] * HOUR_S
+        rows, errors = await fetch_settled(
+            market.clients, quotes, start, now, settings.venue_deadline_s
+        )
+    finally:
+        await market.close()
+    for e in errors.values():
+        print(f"warning: {e}", file=sys.stderr)
+    history = with_live(grouped(rows), quotes)
+    found = scan(quotes, scan_params(settings), now)
+    pair = (found[0].long_venue, found[0].short_venue) if found else None
+    png = render_chart(args.asset, history, start, now, args.window, pair)
+    try:
+        with open(args.output, "wb") as f:
+            f.write(png)
+    except OSError as e:
+        print(f"arb-bot chart: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return 2
+    width, height = png_size(png)
+    points = sum(len(s) for s in history.values())
+    print(f"{args.output}: {width}x{height} PNG, {args.asset} over {args.window}, "
+          f"{points} points from {len(history)} venues")  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, run: Callable[[Settings], int] | None = None) -> int:
     """The CLI. `run` starts the bot; the `bot` package passes it in (arb never imports it)."""
     args = build_parser().parse_args(argv)
@@ -146,7 +189,7 @@ def main(argv: Sequence[str] | None = None, run: Callable[[Settings], int] | Non
             return 2
         return run(settings)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
-    command = cmd_scan if args.command == "scan" else cmd_funding
+    command = {"scan": cmd_scan, "funding": cmd_funding, "chart": cmd_chart}[args.command]
     try:
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:

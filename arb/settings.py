@@ -75,6 +75,8 @@ class Settings:
     llm_price_in_per_m: float  # USD per million prompt tokens
     llm_price_out_per_m: float  # USD per million completion tokens
     llm_cache_s: float
+    history_every_s: float  # 0: no snapshots
+    history_days: float
     log_level: str
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
@@ -225,6 +227,10 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         llm_price_out_per_m=number(
             "LLM_PRICE_OUT_PER_M", 0.0, 0.0, 10_000.0, "a USD price per million tokens"
         ),
+        history_every_s=number(
+            "ARB_HISTORY_EVERY_S", 900.0, 0.0, 86_400.0, "a number of seconds up to 86400"
+        ),
+        history_days=number("ARB_HISTORY_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1"),
         llm_cache_s=number(
             "LLM_CACHE_S", 300.0, 0.0, 86_400.0, "a number of seconds from 0 to 86400"
         ),

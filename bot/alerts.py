@@ -7,6 +7,8 @@ subscriptions against them, applies the stored hysteresis, and sends one
 message per chat topic gathering its new crossings. A key's new state is
 committed together with the delivery record right after Telegram accepts the
 message, so a restart neither repeats what was sent nor forgets a crossing.
+Once the alerts are out, the quotes go to the funding history (kept every
+ARB_HISTORY_EVERY_S).
 
 Delivery faults: a chat that blocked or removed the bot (Forbidden) has its
 subscriptions ended; a group that became a supergroup (ChatMigrated) moves
@@ -88,6 +90,10 @@ class Alerts:
             else:
                 snapshot = await desk.snapshot()
             report = await self._run(bot, snapshot)
+            try:
+                await desk.recorder.record(snapshot.quotes, desk.service.clock())
+            except Exception:  # history is worth less than the alerts: log and go on
+                log.exception("could not store the funding history")
             self.last = report
             self.cycles += 1
             self.cycled.set()

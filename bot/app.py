@@ -33,12 +33,13 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
 from arb.venues import make_clients
-from bot import handlers, signals, subscriptions
+from bot import charts, handlers, signals, subscriptions
 from bot.access import gate
 from bot.alerts import Alerts, cycle_job
 from bot.desk import DESK_KEY, Desk
 from bot.errors import on_error
 from storage.db import Database
+from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         .build()
     )
     signaler = signaler_from_settings(settings, record=store.record_llm_call)
-    desk = Desk(settings, service, scan_params(settings), store, signaler)
+    history = HistoryStore(store.db)
+    recorder = HistoryRecorder(history, settings.history_every_s, settings.history_days)
+    desk = Desk(settings, service, scan_params(settings), store, signaler, history, recorder)
     desk.alerts = Alerts(desk)
     app.bot_data[DESK_KEY] = desk
     app.add_handler(TypeHandler(Update, gate), group=-1)
@@ -81,6 +84,8 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
     app.add_handler(CommandHandler("refresh", handlers.refresh_command))
     app.add_handler(CommandHandler("signal", signals.signal_command))
     app.add_handler(CommandHandler("usage", signals.usage_command))
+    app.add_handler(CommandHandler("chart", charts.chart_command))
+    app.add_handler(CommandHandler("history", charts.history_command))
     app.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
     app.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
     app.add_handler(CommandHandler("subscriptions", subscriptions.subscriptions))

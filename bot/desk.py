@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
 from arb.market import MarketSnapshot
+from arb.models import Opportunity
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
-from arb.spread import ScanParams
+from arb.spread import ScanParams, scan
+from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
 
 if TYPE_CHECKING:
     from bot.alerts import Alerts
 
 DESK_KEY = "desk"
+BACKFILL_RETRY_S = 3600.0  # a venue with no older data is not asked again for an hour
 
 
 def version() -> str:
@@ -31,13 +34,30 @@ def version() -> str:
 
 
 @dataclass
+class Backfills:
+    """When each (asset, venue) was last backfilled, and from how far back."""
+
+    tried: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+
+    def due(self, asset: str, venue: str, start: float, now: float) -> bool:
+        last = self.tried.get((asset, venue))
+        return last is None or last[0] > start or now - last[1] > BACKFILL_RETRY_S
+
+    def done(self, asset: str, venue: str, start: float, now: float) -> None:
+        self.tried[(asset, venue)] = (start, now)
+
+
+@dataclass
 class Desk:
     settings: Settings
     service: MarketService
     params: ScanParams
     store: Store
     signaler: Signaler
+    history: HistoryStore
+    recorder: HistoryRecorder
     alerts: Alerts = field(init=False)
+    backfills: Backfills = field(default_factory=Backfills)
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)
     refused_chats: set[int] = field(default_factory=set)
@@ -51,6 +71,13 @@ class Desk:
         """The shared snapshot; waits for a fetch only when there is no fresh one."""
         deadline = self.settings.venue_deadline_s + 5
         return await asyncio.wait_for(self.service.current(), timeout=deadline)
+
+    async def best_carry(self, asset: str) -> Opportunity | None:
+        """The asset's best pair among fresh, liquid quotes: the one /scan ranks."""
+        snapshot = await self.snapshot()
+        found = scan(snapshot.for_asset(asset), replace(self.params, min_apr=None),
+                     self.service.clock())  # fmt: skip
+        return found[0] if found else None
 
 
 def desk_of(context: ContextTypes.DEFAULT_TYPE) -> Desk:

@@ -31,6 +31,8 @@ COMMANDS = [
     ("funding", "One asset on every venue: /funding BTC"),
     ("scan", "Best carry now: /scan [N] [min APR %]"),
     ("signal", "A trade note on one asset's best carry: /signal BTC"),
+    ("chart", "Funding per venue over time: /chart BTC 7d"),
+    ("history", "Is a spread persistent? /history BTC"),
     ("subscribe", "Alert here when a spread crosses: /subscribe 0.05%"),
     ("unsubscribe", "Stop alerts: /unsubscribe [ASSETS|all]"),
     ("subscriptions", "This chat's alerts"),
@@ -49,6 +51,9 @@ HELP = "\n".join(
         " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
         "/signal BTC: a take/watch/skip note on the asset's best carry, written by the desk's"
         " model from the computed figures (rule-based when no model answers).",
+        "/chart BTC [24h|7d|30d]: each venue's funding as APR over time, best spread shaded.",
+        "/history BTC: average spread per venue pair over 24h, 7d and 30d, time above your"
+        " alert, and what the best pair earned.",
         "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h reaches"
         " the threshold (also 5bps, 0.0005, 50% apr); once per crossing, never a flood.",
         "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from arb.alerts import Crossing
+from arb.history import WINDOWS_H, HistoryReport, PairStats
 from arb.models import Opportunity, Quote
 from arb.render import apr_pct, bps, countdown, hours, interval, money, pct, table
 from arb.report import FundingReport, ScanReport
@@ -251,6 +252,74 @@ def usage_html(
     else:
         lines.append("No prices set: put LLM_PRICE_IN_PER_M and LLM_PRICE_OUT_PER_M in .env.")
     lines.append(f"Answers reused from the cache since start: {cache_hits}.")
+    return "\n".join(lines)
+
+
+# --- /chart and /history ----------------------------------------------------------
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.0f}%"
+
+
+def chart_caption(
+    asset: str,
+    window: str,
+    best: Opportunity | None,
+    stats: PairStats | None,
+    threshold_8h: float,
+    errors: Sequence[str],
+) -> str:
+    lines = [f"<b>{esc(asset)}</b> funding per venue as APR · last {esc(window)}"]
+    if best is not None:
+        lines.append(
+            f"Now: long {esc(venue(best.long_venue))} / short {esc(venue(best.short_venue))} "
+            f"{pct(best.spread_8h)}/8h · net {apr_pct(best.apr_net)}"
+        )
+    if stats is not None and stats.avg_spread_8h is not None:
+        lines.append(
+            f"{esc(window)}: avg {pct(stats.avg_spread_8h)}/8h · ≥ {pct(threshold_8h)} "
+            f"{_share(stats.share_above)} of the time · earned {pct(stats.earned, 2)}"
+        )
+    lines += [f"⚠ {esc(clean(e, 150))}" for e in errors]
+    return "\n".join(lines)
+
+
+def history_html(r: HistoryReport, own_threshold: bool, errors: Sequence[str]) -> str:
+    names = list(WINDOWS_H)
+    lines = [f"<b>{esc(r.asset)} history</b> · {clock(r.now)}"]
+    if not any(p.windows[n].covered_h for p in r.pairs for n in names):
+        lines.append("No funding history for it yet: the bot keeps a snapshot with every scan.")
+    else:
+        lines.append("Average spread per 8h, each pair the way it would be entered now:")
+        rows = [["long/short", *names]]
+        rows += [
+            [f"{venue(p.long)}/{venue(p.short)}", *(pct(p.windows[n].avg_spread_8h) for n in names)]
+            for p in r.pairs[:8]
+        ]
+        lines.append(pre(narrow_table(rows)))
+        best = r.pairs[0] if r.best is not None and r.pairs else None
+        if best is not None and r.best is not None:
+            level = (
+                f"this chat's {pct(r.threshold_8h)} alert"
+                if own_threshold
+                else f"{pct(r.threshold_8h)} (no alert set here)"
+            )
+            lines.append(
+                f"Best now, long {esc(venue(best.long))} / short {esc(venue(best.short))}: share "
+                f"of time at or above {level}, and the carry it earned:"
+            )
+            w = [best.windows[n] for n in names]
+            fees = r.best.fees_round_trip
+            rows = [
+                ["", *names],
+                ["above", *(_share(s.share_above) for s in w)],
+                ["earned", *(pct(s.earned, 2) if s.covered_h else "-" for s in w)],
+                ["net fees", *(pct(s.earned - fees, 2) if s.covered_h else "-" for s in w)],
+                ["data", *(hours(s.covered_h) if s.covered_h else "-" for s in w)],
+            ]
+            lines.append(pre(narrow_table(rows)))
+    lines += [f"⚠ {esc(clean(e, 150))}" for e in errors]
     return "\n".join(lines)
 
 

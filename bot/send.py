@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, InputFile, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ContextTypes
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 3
 BACKOFF_S = 0.5
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+CAPTION_LIMIT = 1024
 TYPING_EVERY_S = 4.5  # Telegram shows an action for 5 s
 
 
@@ -78,6 +79,22 @@ async def send_html(
     return sent
 
 
+async def send_photo(
+    bot: Bot, chat_id: int, photo: InputFile, caption: str, thread_id: int | None = None
+) -> Message:
+    """A photo with an HTML caption (at most 1024 characters, cut at a line)."""
+    return await with_retries(
+        lambda: bot.send_photo(
+            chat_id,
+            photo,
+            caption=split_message(caption, CAPTION_LIMIT)[0],
+            parse_mode=ParseMode.HTML,
+            message_thread_id=thread_id,
+        ),
+        "sendPhoto",
+    )
+
+
 async def reply_html(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
@@ -116,13 +133,15 @@ async def edit_html(
 
 
 @contextlib.asynccontextmanager
-async def keep_typing(bot: Bot, chat_id: int, thread_id: int | None = None) -> AsyncIterator[None]:
-    """Show "typing…" in the chat until the block ends. Failures only cost the indicator."""
+async def keep_typing(
+    bot: Bot, chat_id: int, thread_id: int | None = None, action: str = ChatAction.TYPING
+) -> AsyncIterator[None]:
+    """Show "typing…" (or `action`) until the block ends. Failures only cost the indicator."""
 
     async def typing() -> None:
         while True:
             try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=thread_id)
+                await bot.send_chat_action(chat_id, action, message_thread_id=thread_id)
             except TelegramError as e:
                 log.debug("sendChatAction failed: %s", e)
             await asyncio.sleep(TYPING_EVERY_S)

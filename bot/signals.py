@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from arb.history import HOUR_S, pair_stats
 from arb.models import Opportunity
 from arb.signaler import Facts
-from arb.spread import scan
 from arb.symbols import normalize_asset
 from bot import render
 from bot.access import is_global_admin
@@ -49,7 +48,7 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat = update.effective_chat
     assert chat is not None
     async with keep_typing(context.bot, chat.id, thread_of(update.effective_message)):
-        best = await best_carry(desk, asset)
+        best = await desk.best_carry(asset)
         if best is None:
             await reply_html(
                 update,
@@ -58,17 +57,14 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 f"now, so there is nothing to judge. /funding {render.esc(asset)} shows its rates.",
             )
             return
-        signal = await desk.signaler.signal(Facts(best, desk.service.clock()), chat_id=chat.id)
+        now = desk.service.clock()
+        history = await desk.history.series(asset, now - 168 * HOUR_S, now)
+        record = tuple(
+            pair_stats(history, best.long_venue, best.short_venue, now, hours, best.spread_8h)
+            for hours in (24.0, 168.0)
+        )
+        signal = await desk.signaler.signal(Facts(best, now, record), chat_id=chat.id)
     await reply_html(update, context, render.signal_html(signal))
-
-
-async def best_carry(desk: Desk, asset: str) -> Opportunity | None:
-    """The asset's best pair among fresh, liquid quotes: the one /scan ranks."""
-    snapshot = await desk.snapshot()
-    found = scan(
-        snapshot.for_asset(asset), replace(desk.params, min_apr=None), desk.service.clock()
-    )
-    return found[0] if found else None
 
 
 async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -87,6 +87,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX llm_calls_at ON llm_calls (at);
     """,
+    # 3: funding history, one compact row per asset, venue and second
+    """
+    CREATE TABLE funding_history (
+        asset       TEXT NOT NULL,
+        venue       TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        hourly      REAL NOT NULL,
+        interval_h  REAL NOT NULL,
+        source      INTEGER NOT NULL,
+        PRIMARY KEY (asset, venue, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX funding_history_at ON funding_history (at);
+    """,
 ]
 
 

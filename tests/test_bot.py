@@ -57,8 +57,8 @@ async def test_start_help_and_command_menu(bot):
     assert "/funding BTC" in reply.text and reply.parse_mode == "HTML"
     commands = [c["command"] for c in bot.tg.commands]
     assert commands == [
-        "funding", "scan", "signal", "subscribe", "unsubscribe", "subscriptions", "status",
-        "help",
+        "funding", "scan", "signal", "chart", "history", "subscribe", "unsubscribe",
+        "subscriptions", "status", "help",
     ]  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from arb.chart import png_size
 from tests.conftest import clean_environ, desk_market
 from tests.fakes.venues import OKX_FUNDING, FakeMarket, Fault
 
@@ -244,6 +245,8 @@ async def test_all_venues_down_exits_1_with_reasons(fake_market, tmp_path):
         (["scan", "--min-apr", "lots"], {}, "expected a percentage"),
         (["scan", "--top", "-1"], {}, "expected a whole number"),
         (["scan", "--venues", "kraken"], {}, "expected venues from"),
+        (["chart", "BTC"], {}, "the following arguments are required: -o/--output"),
+        (["chart", "BTC", "-o", "b.png", "--window", "2y"], {}, "invalid choice: '2y'"),
         (["scan"], {"ARB_SCAN_INTERVAL_S": "often"}, "ARB_SCAN_INTERVAL_S must be"),
     ],
 )
@@ -252,3 +255,31 @@ async def test_bad_input_gets_one_clear_line_and_exit_2(fake_market, tmp_path, a
     assert code == 2
     assert message in err and "Traceback" not in err
     assert fake_market.requests == []  # nothing was fetched
+
+
+async def test_chart_writes_a_png_from_the_venues_history(fake_market, tmp_path):
+    code, out, err = await arb_bot(
+        fake_market, "chart", "ape", "-o", "ape.png", "--window", "24h", tmp_path=tmp_path
+    )
+    assert code == 0, err
+    assert re.fullmatch(r"ape\.png: 1280x800 PNG, APE over 24h, \d+ points from 4 venues\n", out)
+    assert png_size((tmp_path / "ape.png").read_bytes()) == (1280, 800)
+    asked = {(v, p) for v, p in [("bybit", "/v5/market/funding/history"),
+                                  ("binance", "/fapi/v1/fundingRate"),
+                                  ("okx", "/api/v5/public/funding-rate-history")]
+             if fake_market.hits(v, p)}  # fmt: skip
+    assert len(asked) == 3
+
+
+async def test_chart_of_an_unlisted_asset_exits_1(fake_market, tmp_path):
+    code, _out, err = await arb_bot(fake_market, "chart", "DOGE", "-o", "x.png", tmp_path=tmp_path)
+    assert (code, err.strip()) == (1, "arb-bot chart: no venue lists DOGE right now")
+    assert not (tmp_path / "x.png").exists()
+
+
+async def test_chart_to_an_unwritable_path_says_so(fake_market, tmp_path):
+    code, _out, err = await arb_bot(
+        fake_market, "chart", "APE", "-o", "no/such/dir/a.png", tmp_path=tmp_path
+    )
+    assert code == 2
+    assert err.strip() == "arb-bot chart: cannot write no/such/dir/a.png: No such file or directory"

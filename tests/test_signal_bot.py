@@ -81,6 +81,11 @@ async def test_signal_shows_figures_then_the_models_verdict(bot, llm):
     (req,) = llm.requests
     assert req.facts["asset"] == "APE" and req.facts["apr_net_pct"] == 250.2
     assert req.facts["short_leg"]["interval_h"] == 1.0
+    # The start-up scan stored the hour in progress: the pair's record so far goes along.
+    record = req.facts["recent_history_of_this_pair"]
+    assert [h["window_h"] for h in record] == [24.0, 168.0]
+    assert {h["avg_spread_per_8h_pct"] for h in record} == {0.238}
+    assert 0 <= record[0]["hours_with_data"] <= 1.0
     assert req.headers["Authorization"] == f"Bearer {SECRET}"
 
 

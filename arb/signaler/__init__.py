@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from arb.settings import Settings
 from arb.signaler.client import LlmClient, LlmConfig, LlmError, Usage
-from arb.signaler.facts import Facts, HistoryStats
+from arb.signaler.facts import Facts
 from arb.signaler.rules import Verdict, rule_verdict
 from arb.signaler.service import LlmCall, Prices, Recorder, Signal, Signaler, cost_usd
 
 __all__ = [
     "Facts",
-    "HistoryStats",
     "LlmCall",
     "LlmClient",
     "LlmConfig",

@@ -11,25 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from arb.history import PairStats
 from arb.models import Opportunity, Quote
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryStats:
-    """How the pair's spread behaved lately (per 8 h), when history is stored."""
-
-    window_h: float
-    samples: int
-    avg_spread_8h: float
-    min_spread_8h: float
-    share_positive: float  # of samples with the same direction as now
 
 
 @dataclass(frozen=True, slots=True)
 class Facts:
     opportunity: Opportunity
     now: float  # seconds since epoch
-    history: tuple[HistoryStats, ...] = ()
+    history: tuple[PairStats, ...] = ()  # the pair's recent record, when stored
 
     @property
     def asset(self) -> str:
@@ -113,15 +103,17 @@ def facts_json(f: Facts, rule_verdict: str) -> dict[str, Any]:
         "breakeven_with_adverse_basis_h": _sig(f.breakeven_with_basis_h, 4),
         "rule_based_verdict": rule_verdict,
     }
-    if f.history:
-        out["recent_history"] = [
+    history = [h for h in f.history if h.avg_spread_8h is not None]
+    if history:
+        out["recent_history_of_this_pair"] = [
             {
                 "window_h": h.window_h,
-                "samples": h.samples,
+                "hours_with_data": round(h.covered_h, 1),
                 "avg_spread_per_8h_pct": _sig(h.avg_spread_8h * 100),
-                "min_spread_per_8h_pct": _sig(h.min_spread_8h * 100),
-                "share_of_time_same_direction": round(h.share_positive, 3),
+                "min_spread_per_8h_pct": _sig((h.min_spread_8h or 0.0) * 100),
+                "share_of_time_same_direction": round(h.share_positive or 0.0, 3),
+                "carry_earned_pct_before_fees": _sig(h.earned * 100),
             }
-            for h in f.history
+            for h in history
         ]
     return out
