@@ -50,9 +50,12 @@ class VenueUnreachable(VenueError):
 
 
 class VenueHTTPError(VenueError):
-    def __init__(self, venue: str, endpoint: str, status: int, reason: str) -> None:
+    def __init__(
+        self, venue: str, endpoint: str, status: int, reason: str, code: str | None = None
+    ) -> None:
         super().__init__(venue, endpoint, reason)
         self.status = status
+        self.code = code  # the venue's own error code from the body, when it sent one
         self.retryable = status >= 500
 
 
@@ -255,7 +258,7 @@ class VenueHttp:
             )
         if status >= 400:
             reason = f"HTTP {status}{_error_detail(body) or _html_hint(body, content_type)}"
-            raise VenueHTTPError(self.venue, path, status, reason)
+            raise VenueHTTPError(self.venue, path, status, reason, _error_code(body))
         if _looks_like_html(body, content_type):
             raise VenueBadResponse(self.venue, path, f"HTML page instead of JSON (HTTP {status})")
         try:
@@ -312,6 +315,18 @@ def _looks_like_html(body: bytes, content_type: str) -> bool:
 
 def _html_hint(body: bytes, content_type: str) -> str:
     return " (HTML error page)" if _looks_like_html(body, content_type) else ""
+
+
+def _error_code(body: bytes) -> str | None:
+    """The venue's own error code in an error body (retCode, code, label), as text."""
+    try:
+        obj = json.loads(body[:4096])
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    code = next((obj[k] for k in ("retCode", "code", "label") if k in obj), None)
+    return None if code is None else str(code)
 
 
 def _error_detail(body: bytes) -> str:

@@ -235,6 +235,13 @@ class FakeVenues:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def route(
+        self, venue: str, method: str, path: str, handler: Callable[[web.Request], Any]
+    ) -> None:
+        """Serve one more endpoint (e.g. a venue's private API) from this server. The handler
+        returns a JSON-able payload or a whole web.Response."""
+        self._routes[(venue, method, path)] = handler
+
     def url(self, venue: str) -> str:
         return f"http://127.0.0.1:{self.port}/{venue}"
 
