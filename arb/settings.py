@@ -154,6 +154,13 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             api_secret=get(f"{up}_API_SECRET"),
             api_passphrase=get(f"{up}_API_PASSPHRASE"),
         )
+    for name, vs in per_venue.items():
+        up = name.upper()
+        if bool(vs.api_key) != bool(vs.api_secret):
+            missing = f"{up}_API_SECRET" if vs.api_key else f"{up}_API_KEY"
+            raise SettingsError(f"{missing} must be set too: account keys come in pairs")
+        if name == "okx" and vs.api_key and not vs.api_passphrase:
+            raise SettingsError("OKX_API_PASSPHRASE must be set too: OKX signs with it")
     llm_base_url = typed("LLM_BASE_URL", None, _http_url, "an http(s) URL")
     llm_model = get("LLM_MODEL")
     if (llm_base_url is None) != (llm_model is None):

@@ -27,13 +27,14 @@ from telegram.ext import (
     filters,
 )
 
+from arb.accounts.service import AccountService, private_clients
 from arb.cli import scan_params
 from arb.market import Market
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
 from arb.venues import make_clients
-from bot import charts, handlers, signals, subscriptions
+from bot import accounts, charts, handlers, signals, subscriptions
 from bot.access import gate
 from bot.alerts import Alerts, cycle_job
 from bot.desk import DESK_KEY, Desk
@@ -73,7 +74,13 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
     signaler = signaler_from_settings(settings, record=store.record_llm_call)
     history = HistoryStore(store.db)
     recorder = HistoryRecorder(history, settings.history_every_s, settings.history_days)
-    desk = Desk(settings, service, scan_params(settings), store, signaler, history, recorder)
+    account_service = AccountService(
+        private_clients(settings), deadline_s=settings.venue_deadline_s
+    )
+    desk = Desk(
+        settings, service, scan_params(settings), store, signaler, history, recorder,
+        account_service,
+    )  # fmt: skip
     desk.alerts = Alerts(desk)
     app.bot_data[DESK_KEY] = desk
     app.add_handler(TypeHandler(Update, gate), group=-1)
@@ -86,6 +93,9 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
     app.add_handler(CommandHandler("usage", signals.usage_command))
     app.add_handler(CommandHandler("chart", charts.chart_command))
     app.add_handler(CommandHandler("history", charts.history_command))
+    app.add_handler(CommandHandler("balance", accounts.balance))
+    app.add_handler(CommandHandler("positions", accounts.positions))
+    app.add_handler(CommandHandler("pnl", accounts.pnl))
     app.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
     app.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
     app.add_handler(CommandHandler("subscriptions", subscriptions.subscriptions))
@@ -182,6 +192,7 @@ async def serve(
         desk: Desk = app.bot_data[DESK_KEY]
         await desk.alerts.notes.close()
         await desk.signaler.close()
+        await desk.accounts.close()
         await service.close()
         await db.close()
         if handle_signals:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
+from arb.accounts.service import AccountService
 from arb.market import MarketSnapshot
 from arb.models import Opportunity
 from arb.service import MarketService
@@ -56,6 +57,7 @@ class Desk:
     signaler: Signaler
     history: HistoryStore
     recorder: HistoryRecorder
+    accounts: AccountService
     alerts: Alerts = field(init=False)
     backfills: Backfills = field(default_factory=Backfills)
     version: str = field(default_factory=version)

@@ -58,7 +58,9 @@ HELP = "\n".join(
         " the threshold (also 5bps, 0.0005, 50% apr); once per crossing, never a flood.",
         "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",
         "/status: each venue's data age, quote count and last error.",
-        "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost.",
+        "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost;"
+        " /balance, /positions (legs matched into hedged pairs) and /pnl [7d|30d] (funding"
+        " earned) read the desk's accounts, in a private chat or an allowed group.",
         "",
         "Rates are per funding interval, in percent; APR is simple, not compounded.",
     ]

@@ -57,9 +57,10 @@ def pre(lines: Iterable[str]) -> str:
     return "<pre>" + esc("\n".join(lines)) + "</pre>"
 
 
-def narrow_table(rows: Sequence[Sequence[str]]) -> list[str]:
-    """A phone-width table: the first row is the header, one space between columns."""
-    return table(rows[0], rows[1:], sep=" ").split("\n")
+def narrow_table(rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
+    """A phone-width table: the first row is the header, one space between columns, the
+    first `left` columns flush left."""
+    return table(rows[0], rows[1:], left=left, sep=" ").split("\n")
 
 
 def _usdc_margined(q: Quote) -> bool:

@@ -58,6 +58,9 @@ def test_values_are_read_and_typed():
         ({"ARB_LOG_LEVEL": "loud"}, "ARB_LOG_LEVEL must be one of"),
         ({"ARB_HORIZON_H": "nan"}, "ARB_HORIZON_H must be a holding horizon"),
         ({"LLM_BASE_URL": "https://api.deepseek.com"}, "LLM_MODEL must be set too"),
+        ({"BYBIT_API_KEY": "k"}, "BYBIT_API_SECRET must be set too"),
+        ({"BINANCE_API_SECRET": "s"}, "BINANCE_API_KEY must be set too"),
+        ({"OKX_API_KEY": "k", "OKX_API_SECRET": "s"}, "OKX_API_PASSPHRASE must be set too"),
         ({"LLM_MODEL": "gpt-4o-mini"}, "LLM_BASE_URL must be set too"),
         ({"LLM_ALERT_NOTES": "1"}, "LLM_ALERT_NOTES=1 needs a model"),
         ({"LLM_TIMEOUT_S": "0"}, "LLM_TIMEOUT_S must be a number of seconds from 0.1"),
@@ -72,7 +75,13 @@ def test_bad_values_name_the_variable_and_the_expectation(env, message):
 
 
 def test_secrets_stay_out_of_repr_and_errors():
-    s = parse_settings({"TELEGRAM_BOT_TOKEN": "123456:SECRET-token", "BYBIT_API_SECRET": "hush"})
+    s = parse_settings(
+        {
+            "TELEGRAM_BOT_TOKEN": "123456:SECRET-token",
+            "BYBIT_API_KEY": "public-ish",
+            "BYBIT_API_SECRET": "hush",
+        }
+    )
     assert "SECRET" not in repr(s) and "hush" not in repr(s)
     assert s.telegram_bot_token == "123456:SECRET-token"
 

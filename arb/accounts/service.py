@@ -1,0 +1,110 @@
+"""Every configured venue's account at once, each one's failure kept to itself.
+
+A venue takes part when its keys are in the environment. Each read asks the
+venues concurrently with a deadline; a venue that fails (a refused key, a
+timeout, a ban) is reported by name with its reason while the others answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.models import Balance, FundingPayment, Position
+from arb.http import RetryPolicy, VenueError, VenueHttp
+from arb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ACCOUNT_VENUES = ("bybit", "binance", "okx")
+DAY_MS = 86_400_000
+
+
+def client_class(venue: str) -> type[PrivateClient]:
+    if venue == "bybit":
+        from arb.accounts.bybit import BybitPrivate
+
+        return BybitPrivate
+    if venue == "binance":
+        from arb.accounts.binance import BinancePrivate
+
+        return BinancePrivate
+    if venue == "okx":
+        from arb.accounts.okx import OkxPrivate
+
+        return OkxPrivate
+    raise ValueError(f"no account client for {venue!r}")
+
+
+def private_clients(settings: Settings) -> dict[str, PrivateClient]:
+    """A client per venue whose keys are set (settings have checked they come complete)."""
+    out: dict[str, PrivateClient] = {}
+    for venue in ACCOUNT_VENUES:
+        vs = settings.venue[venue]
+        if not (vs.api_key and vs.api_secret):
+            continue
+        http = VenueHttp(
+            venue,
+            vs.rest_url,
+            timeout_s=settings.http_timeout_s,
+            retry=RetryPolicy(attempts=settings.http_attempts),
+        )
+        creds = Credentials(vs.api_key, vs.api_secret, vs.api_passphrase)
+        out[venue] = client_class(venue)(http, creds)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReport(Generic[T]):
+    items: dict[str, list[T]]  # venue -> what it answered
+    errors: dict[str, str] = field(default_factory=dict)  # venue -> why it did not
+
+    @property
+    def all(self) -> list[T]:
+        return [x for items in self.items.values() for x in items]
+
+
+class AccountService:
+    def __init__(self, clients: Mapping[str, PrivateClient], deadline_s: float = 20.0) -> None:
+        self.clients = dict(clients)
+        self.deadline_s = deadline_s
+
+    @property
+    def venues(self) -> list[str]:
+        return list(self.clients)
+
+    async def balances(self) -> AccountReport[Balance]:
+        return await self._each(lambda c: c.balances())
+
+    async def positions(self) -> AccountReport[Position]:
+        return await self._each(lambda c: c.positions())
+
+    async def funding(self, days: int, now_ms: int) -> AccountReport[FundingPayment]:
+        return await self._each(lambda c: c.funding(now_ms - days * DAY_MS, now_ms))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients.values()))
+
+    async def _each(self, call: Callable[[PrivateClient], Awaitable[list[T]]]) -> AccountReport[T]:
+        async def one(venue: str, client: PrivateClient) -> tuple[str, list[T] | None, str | None]:
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    return venue, await call(client), None
+            except VenueError as e:
+                return venue, None, str(e)
+            except TimeoutError:
+                return venue, None, f"{venue}: no answer within {self.deadline_s:g} s"
+            except Exception as e:  # a parser bug must not hide the other venues
+                log.exception("%s account read failed", venue)
+                return venue, None, f"{venue}: internal error ({type(e).__name__})"
+
+        results = await asyncio.gather(*(one(v, c) for v, c in self.clients.items()))
+        items = {v: got for v, got, _ in results if got is not None}
+        errors = {v: err for v, _, err in results if err is not None}
+        return AccountReport(items, errors)
