@@ -75,6 +75,7 @@ class Settings:
     llm_price_in_per_m: float  # USD per million prompt tokens
     llm_price_out_per_m: float  # USD per million completion tokens
     llm_cache_s: float
+    feeds: bool  # live WebSocket feeds, REST polling as the fallback
     history_every_s: float  # 0: no snapshots
     history_days: float
     log_level: str
@@ -234,6 +235,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         llm_price_out_per_m=number(
             "LLM_PRICE_OUT_PER_M", 0.0, 0.0, 10_000.0, "a USD price per million tokens"
         ),
+        feeds=typed("ARB_FEEDS", True, _flag, "0 or 1"),
         history_every_s=number(
             "ARB_HISTORY_EVERY_S", 900.0, 0.0, 86_400.0, "a number of seconds up to 86400"
         ),

@@ -8,7 +8,9 @@ message per chat topic gathering its new crossings. A key's new state is
 committed together with the delivery record right after Telegram accepts the
 message, so a restart neither repeats what was sent nor forgets a crossing.
 Once the alerts are out, the quotes go to the funding history (kept every
-ARB_HISTORY_EVERY_S).
+ARB_HISTORY_EVERY_S). With live feeds, the scheduled cycle polls only the
+venues whose feed is down, and every live update also runs the alert path
+for the assets it changed (`poke`), at most about once a second per asset.
 
 Delivery faults: a chat that blocked or removed the bot (Forbidden) has its
 subscriptions ended; a group that became a supergroup (ChatMigrated) moves
@@ -21,6 +23,7 @@ with backoff, then are recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -50,6 +53,9 @@ from bot.signals import NoteTasks, annotate_alert
 
 log = logging.getLogger(__name__)
 
+LIVE_GAP_S = 0.1  # live runs at most ten a second, whatever the update rate
+PER_ASSET_S = 1.0  # an asset's live updates alert at most about once a second
+NEVER = float("-inf")
 ATTEMPTS = 4  # sends of one alert message: migrations and long RetryAfters
 MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
 GONE = ("chat not found", "bot was kicked", "user is deactivated", "have no rights to send")
@@ -79,31 +85,83 @@ class Alerts:
         self.cycles = 0
         self.cycled = asyncio.Event()  # set once the first cycle has run
         self.notes = NoteTasks()
+        self._pending: set[str] = set()  # assets changed by live updates, not yet run
+        self._last_live: dict[str, float] = {}  # asset -> when a live run last covered it
+        self._drainer: asyncio.Task[None] | None = None
 
-    async def cycle(self, bot: Bot, refresh: bool = True) -> CycleReport:
-        """One whole cycle; waits for a running one to finish instead of overlapping it."""
+    def poke(self, bot: Bot, assets: set[str]) -> None:
+        """Live updates changed these assets: run their alerts soon, at most about once a
+        second per asset, in runs at least LIVE_GAP_S apart."""
+        self._pending |= assets
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(bot), name="live-alerts")
+
+    async def _drain(self, bot: Bot) -> None:
+        last_run = NEVER
+        while self._pending:
+            now = time.monotonic()
+            ran = self._last_live
+            due = {a for a in self._pending if now - ran.get(a, NEVER) >= PER_ASSET_S}
+            next_at = last_run + LIVE_GAP_S
+            if not due:  # every pending asset ran within the second: wait for the first
+                next_at = max(next_at, min(ran[a] for a in self._pending) + PER_ASSET_S)
+            if next_at > now:
+                await asyncio.sleep(next_at - now)  # pacing, not synchronisation
+                continue
+            self._pending -= due
+            last_run = now
+            for a in due:
+                self._last_live[a] = now
+            try:
+                await self.cycle(bot, refresh=False, assets=due)
+            except Exception:
+                log.exception("live alert run failed")
+
+    async def close(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+        await self.notes.close()
+
+    async def cycle(
+        self, bot: Bot, refresh: bool = True, assets: set[str] | None = None
+    ) -> CycleReport:
+        """One cycle; waits for a running one to finish instead of overlapping it.
+
+        `refresh` polls the venues without a live feed first; `assets` limits the run to
+        those assets (a live update's), leaving every other key's state alone.
+        """
         async with self.lock:
             desk = self.desk
             if refresh:
                 deadline = min(desk.settings.venue_deadline_s, desk.settings.scan_interval_s / 2)
-                snapshot = await desk.service.refresh(deadline_s=deadline)
+                snapshot = await desk.service.refresh_polled(deadline_s=deadline)
             else:
                 snapshot = await desk.snapshot()
-            report = await self._run(bot, snapshot)
-            try:
-                await desk.recorder.record(snapshot.quotes, desk.service.clock())
-            except Exception:  # history is worth less than the alerts: log and go on
-                log.exception("could not store the funding history")
+            report = await self._run(bot, snapshot, assets)
+            if assets is None:
+                try:
+                    await desk.recorder.record(snapshot.quotes, desk.service.clock())
+                except Exception:  # history is worth less than the alerts: log and go on
+                    log.exception("could not store the funding history")
             self.last = report
             self.cycles += 1
             self.cycled.set()
             return report
 
-    async def _run(self, bot: Bot, snapshot: MarketSnapshot) -> CycleReport:
+    async def _run(
+        self, bot: Bot, snapshot: MarketSnapshot, assets: set[str] | None = None
+    ) -> CycleReport:
         desk, store = self.desk, self.desk.store
         now = time.time()
         report = CycleReport(started=time.monotonic())
-        pairs = scan(snapshot.quotes, replace(desk.params, best_per_asset=False), now)
+        quotes = (
+            snapshot.quotes
+            if assets is None
+            else [q for a in assets for q in snapshot.for_asset(a)]
+        )
+        pairs = scan(quotes, replace(desk.params, best_per_asset=False), now)
         best = best_per_asset(pairs)
         subs = await store.subscriptions()
         states = await store.alert_states()

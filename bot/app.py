@@ -29,6 +29,7 @@ from telegram.ext import (
 
 from arb.accounts.service import AccountService, private_clients
 from arb.cli import scan_params
+from arb.feeds.manager import Feeds
 from arb.market import Market
 from arb.service import MarketService
 from arb.settings import Settings
@@ -173,6 +174,11 @@ async def serve(
         except TelegramError as e:
             log.warning("setMyCommands failed: %s", e)
         await app.start()
+        desk: Desk = app.bot_data[DESK_KEY]
+        if settings.feeds:
+            desk.feeds = Feeds(service, settings)
+            service.listeners.append(lambda assets: desk.alerts.poke(app.bot, assets))
+            desk.feeds.start()
         # APScheduler cannot start an interval job "now": run the first cycle by hand.
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():
             app.create_task(job.run(app), name="first-cycle")
@@ -189,8 +195,10 @@ async def serve(
             await app.stop()
         with contextlib.suppress(TelegramError, RuntimeError):
             await app.shutdown()
-        desk: Desk = app.bot_data[DESK_KEY]
-        await desk.alerts.notes.close()
+        desk = app.bot_data[DESK_KEY]
+        if desk.feeds is not None:
+            await desk.feeds.stop()
+        await desk.alerts.close()
         await desk.signaler.close()
         await desk.accounts.close()
         await service.close()

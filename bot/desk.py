@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from telegram.ext import ContextTypes
 
 from arb.accounts.service import AccountService
+from arb.feeds.manager import Feeds
 from arb.market import MarketSnapshot
 from arb.models import Opportunity
 from arb.service import MarketService
@@ -60,6 +61,7 @@ class Desk:
     accounts: AccountService
     alerts: Alerts = field(init=False)
     backfills: Backfills = field(default_factory=Backfills)
+    feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)
     refused_chats: set[int] = field(default_factory=set)

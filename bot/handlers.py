@@ -178,6 +178,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         snapshot_age_s=desk.service.age_s(),
         interval_s=desk.settings.scan_interval_s,
         max_age_s=desk.max_age_s,
+        feeds=desk.feeds.states() if desk.feeds else None,
     )
     await reply_html(update, context, text)
 

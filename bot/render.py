@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from arb.alerts import Crossing
+from arb.feeds.base import FeedState
 from arb.history import WINDOWS_H, HistoryReport, PairStats
 from arb.models import Opportunity, Quote
 from arb.render import apr_pct, bps, countdown, hours, interval, money, pct, table
@@ -335,6 +336,7 @@ def status_html(
     snapshot_age_s: float | None,
     interval_s: float,
     max_age_s: float,
+    feeds: Mapping[str, FeedState] | None = None,
 ) -> str:
     rows = [["venue", "age", "quotes", "state"]]
     for h in health:
@@ -350,6 +352,23 @@ def status_html(
         pre(narrow_table(rows)),
         f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
     ]
+    if feeds:
+        frows = [["feed", "state", "last msg", "drops"]]
+        for name, f in feeds.items():
+            if f.connected:
+                state = "live"
+            elif f.disconnected_at is not None:
+                state = f"down {ago(now - f.disconnected_at)}"
+            else:
+                state = "connecting"
+            last = "-" if f.last_message_at is None else ago(now - f.last_message_at)
+            frows.append([venue(name), state, last, str(f.reconnects)])
+        lines.append(pre(narrow_table(frows)))
+        lines += [
+            f"{esc(venue(name))} feed: {esc(f.last_error)}; polling by REST"
+            for name, f in feeds.items()
+            if not f.connected and f.last_error
+        ]
     for h in health:
         if h.last_error:
             since = ago(now - (h.last_error_at or now))

@@ -54,6 +54,7 @@ def bot_env(tg: FakeTelegram, venues: FakeVenues, **extra: str) -> dict[str, str
         "TELEGRAM_API_BASE_URL": tg.base_url,
         "ARB_HTTP_RETRIES": "0",
         "ARB_HTTP_TIMEOUT_S": "2",
+        "ARB_FEEDS": "0",  # tests that want live feeds start fake WebSocket servers
         **extra,
     }
 

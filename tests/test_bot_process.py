@@ -51,7 +51,11 @@ async def test_a_rejected_token_is_never_printed(tmp_path):
 async def test_sigterm_stops_cleanly_and_logs_carry_no_secret(tmp_path):
     async with FakeVenues() as venues, FakeTelegram() as tg:
         env = clean_environ(
-            **bot_env(tg, venues), ARB_LOG_LEVEL="DEBUG", OKX_API_SECRET="okx-hush-1"
+            **bot_env(tg, venues),
+            ARB_LOG_LEVEL="DEBUG",
+            OKX_API_KEY="okx-key-1",
+            OKX_API_SECRET="okx-hush-1",
+            OKX_API_PASSPHRASE="okx-phrase-1",
         )
         proc = await start_bot(env, tmp_path)
         try:
@@ -66,7 +70,7 @@ async def test_sigterm_stops_cleanly_and_logs_carry_no_secret(tmp_path):
     logs = (out + err).decode()
     assert "long polling" in logs  # DEBUG logging was on, so httpx saw the token in URLs
     assert tg.token not in logs and tg.token.split(":")[1] not in logs
-    assert "okx-hush-1" not in logs
+    assert "okx-hush-1" not in logs and "okx-phrase-1" not in logs
 
 
 def free_port() -> int:
