@@ -13,7 +13,9 @@ from tests.fakes.venues import BYBIT_TICKERS, OKX_FUNDING, Fault
 
 def service_for(fake, max_age_s=300.0, clock=None, **env):
     settings = settings_for(fake, **env)
-    market = Market(make_clients(settings), settings.venue_deadline_s)
+    market = Market(
+        make_clients(settings), settings.venue_deadline_s, **({"clock": clock} if clock else {})
+    )
     if clock is None:
         return MarketService(market, max_age_s)
     return MarketService(market, max_age_s, clock=clock)
@@ -79,5 +81,51 @@ async def test_a_venue_that_never_answered_has_no_age(fake_venues):
         await service.refresh()
         okx = {h.venue: h for h in service.health()}["okx"]
         assert okx.last_ok_at is None and okx.age_s(0) is None and okx.quote_count == 0
+    finally:
+        await service.close()
+
+
+# --- the live book ------------------------------------------------------------------------
+
+
+async def test_live_updates_merge_into_the_rest_book_and_notify(fake_venues):
+    from arb.feeds.base import Update
+
+    t = [1_000.0]
+    service = service_for(fake_venues, clock=lambda: t[0])
+    seen: list[set[str]] = []
+    service.listeners.append(seen.append)
+    try:
+        await service.refresh()
+        (btc,) = [q for q in service.snapshot.quotes if (q.venue, q.symbol) == ("bybit", "BTCUSDT")]
+        t[0] += 5
+        changed = service.apply([
+            Update("bybit", btc.symbol, t[0], rate=0.0005, mark_price=None),
+            Update("bybit", "NOTLISTEDUSDT", t[0], rate=0.1),  # unknown until the next REST seed
+        ])  # fmt: skip
+        assert changed == {"BTC"} and seen == [{"BTC"}]
+        (live,) = [
+            q for q in service.snapshot.quotes if (q.venue, q.symbol) == ("bybit", "BTCUSDT")
+        ]
+        assert (live.rate, live.received_at) == (0.0005, t[0])
+        assert (live.mark_price, live.turnover_24h) == (btc.mark_price, btc.turnover_24h)
+        assert service.age_s() == 0.0
+        assert service.apply([]) == set() and len(seen) == 1
+    finally:
+        await service.close()
+
+
+async def test_only_venues_without_a_live_feed_are_polled(fake_venues):
+    t = [1_000.0]
+    service = service_for(fake_venues, max_age_s=300, clock=lambda: t[0])
+    service.feed_live = lambda venue: venue in ("bybit", "okx")
+    try:
+        await service.refresh()
+        assert service.polled_venues() == ["binance", "hyperliquid"]
+        before = fake_venues.hits("bybit", BYBIT_TICKERS)
+        await service.refresh_polled()
+        assert fake_venues.hits("bybit", BYBIT_TICKERS) == before
+        t[0] += 151  # half the max quote age: quiet symbols are re-seeded by REST
+        assert service.polled_venues() == ["bybit", "binance", "okx", "hyperliquid"]
     finally:
         await service.close()
