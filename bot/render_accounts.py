@@ -82,7 +82,8 @@ def positions_html(
     for b in found:
         net = f"net {b.net_size:+,.6g} {b.asset}"
         if b.net_usd is not None:
-            net += f" ({'-' if b.net_usd < 0 else '+'}${abs(b.net_usd):,.0f})"
+            dollars = round(b.net_usd)
+            net += f" ({'-' if dollars < 0 else '+'}${abs(dollars):,})"
         lines += [
             "",
             f"<b>{esc(b.asset)}</b> {STATUS_MARK[b.status]} · {esc(net)} · "

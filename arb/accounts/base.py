@@ -109,16 +109,24 @@ class PrivateClient(ABC):
 
     async def signed(self, send: Callable[[int], Awaitable[T]]) -> T:
         """Run `send(timestamp_ms)` with the venue's time; on a timestamp error, resync the
-        clock and run it once more; a refused key or signature becomes an AuthError."""
-        await self.clock.ensure()
+        clock and run it once more; a refused key or signature becomes an AuthError. A
+        venue that echoes the key in an error (Bybit's 10004 does) has it blanked."""
         try:
-            return await self._auth_checked(send, self.clock.now_ms())
+            await self.clock.ensure()
+            try:
+                return await self._auth_checked(send, self.clock.now_ms())
+            except VenueError as e:
+                if _code(e) not in self.timestamp_codes:
+                    raise
+                log.warning("%s: timestamp refused, resyncing the clock, retrying once", self.name)
+                await self.clock.sync()
+                return await self._auth_checked(send, self.clock.now_ms())
         except VenueError as e:
-            if _code(e) not in self.timestamp_codes:
+            scrubbed = _scrub(e.reason, self.credentials)
+            if scrubbed == e.reason:
                 raise
-            log.warning("%s: timestamp refused, resyncing the clock and retrying once", self.name)
-            await self.clock.sync()
-            return await self._auth_checked(send, self.clock.now_ms())
+            cls = AuthError if isinstance(e, AuthError) else VenueError
+            raise cls(e.venue, e.endpoint, scrubbed) from None
 
     async def _auth_checked(self, send: Callable[[int], Awaitable[T]], ts: int) -> T:
         try:
@@ -131,6 +139,13 @@ class PrivateClient(ABC):
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def _scrub(text: str, credentials: Credentials) -> str:
+    for secret in (credentials.key, credentials.secret, credentials.passphrase):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _code(e: VenueError) -> str | None:

@@ -1,0 +1,293 @@
+"""A fake of OKX's signed account API, served by a `FakeVenues` under its `/okx` prefix.
+
+`FakeOkxPrivate().install(fake)` adds the public time endpoint and the four private
+reads the desk uses. Every private request is checked the way OKX documents it, by this
+file's own code (never the client's signer): the four OK-ACCESS headers present, the
+key known, the ISO-8601 millisecond timestamp within 30 s of this server's clock
+(`real clock + skew_ms`), the passphrase right, and OK-ACCESS-SIGN equal to
+Base64(HMAC-SHA256(secret, timestamp + method + raw path and query + raw body)) over
+the bytes received. A refusal is OKX's HTTP 401 with its code (50102, 50103-50107,
+50111-50113), counted in `refused`.
+
+The account starts as the recorded fixtures (a short APE and a long SOL, three funding
+bills of 2026-09-10); tests replace `positions`, `bills` or the balance with rows built
+by `position_row`, `funding_row` and `set_balance`. Bills are served like OKX's: newest
+first, at most 100 a page, `after=<billId>` for older ones, `/bills` only the last 7
+days of this server's clock and `/bills-archive` the last 3 months.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakeVenues, dec, fixture, okx_symbol
+
+OKX_TIME = "/api/v5/public/time"
+OKX_BALANCE = "/api/v5/account/balance"
+OKX_POSITIONS = "/api/v5/account/positions"
+OKX_BILLS = "/api/v5/account/bills"
+OKX_BILLS_ARCHIVE = "/api/v5/account/bills-archive"
+
+DAY_MS = 86_400_000
+WINDOW_MS = 30_000  # OKX refuses a timestamp further than this from its clock
+BILLS_REACH_MS = {OKX_BILLS: 7 * DAY_MS, OKX_BILLS_ARCHIVE: 92 * DAY_MS}
+BILLS_MAX = 100
+
+# Headers in the order OKX reports them missing, with the code it answers.
+REQUIRED_HEADERS = (
+    ("OK-ACCESS-KEY", "50103"),
+    ("OK-ACCESS-PASSPHRASE", "50104"),
+    ("OK-ACCESS-SIGN", "50106"),
+    ("OK-ACCESS-TIMESTAMP", "50107"),
+)
+ERRORS: dict[str, dict[str, Any]] = {
+    "50102": fixture("okx/error_50102_timestamp.json"),
+    "50113": fixture("okx/error_50113_signature.json"),
+    **{
+        code: {"code": code, "msg": msg, "data": []}
+        for code, msg in (
+            ("50103", 'Request header "OK-ACCESS-KEY" cannot be empty.'),
+            ("50104", 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty.'),
+            ("50105", 'Request header "OK-ACCESS-PASSPHRASE" incorrect.'),
+            ("50106", 'Request header "OK-ACCESS-SIGN" cannot be empty.'),
+            ("50107", 'Request header "OK-ACCESS-TIMESTAMP" cannot be empty.'),
+            ("50111", "Invalid OK-ACCESS-KEY."),
+            ("50112", "Invalid OK-ACCESS-TIMESTAMP."),
+        )
+    },
+}
+_ISO_MS = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z")
+
+
+def iso_to_ms(text: str) -> int | None:
+    """`2020-12-08T09:08:57.715Z` -> 1607418537715; None unless exactly that format."""
+    m = _ISO_MS.fullmatch(text)
+    if m is None:
+        return None
+    *fields, millis = (int(g) for g in m.groups())
+    return calendar.timegm((*fields, 0, 0, 0)) * 1000 + millis
+
+
+def okx_ok(data: list[Any]) -> dict[str, Any]:
+    return {"code": "0", "data": data, "msg": ""}
+
+
+def okx_refusal(code: str) -> web.Response:
+    return web.json_response(ERRORS[code], status=401)
+
+
+def bill_order(row: dict[str, Any]) -> tuple[int, int]:
+    return int(row["ts"]), int(row["billId"])
+
+
+class FakeOkxPrivate:
+    def __init__(
+        self,
+        key: str = "okx-fake-key-6f1d",
+        secret: str = "okx-fake-secret-92ab",
+        passphrase: str = "okx-fake-passphrase-07",
+        skew_ms: int = 0,
+    ) -> None:
+        self.key = key
+        self.secret = secret
+        self.passphrase = passphrase
+        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
+        self.time_calls = 0
+        self.refusals: list[str] = []  # the codes of refused requests, in order
+        self.signed_paths: list[str] = []  # requestPaths of accepted requests, as received
+        self.balance: dict[str, Any] = fixture("okx/api_v5_account_balance.json")["data"][0]
+        self.positions: list[dict[str, Any]] = fixture("okx/api_v5_account_positions.json")["data"]
+        self.bills: list[dict[str, Any]] = fixture("okx/api_v5_account_bills_type8.json")["data"]
+        # Coins per contract, for `position_row`: the recorded instruments' by default.
+        self.ct_val: dict[str, Decimal] = {
+            i["instId"]: Decimal(i["ctVal"]) * Decimal(i["ctMult"])
+            for i in fixture("okx/api_v5_public_instruments_SWAP.json")["data"]
+        }
+        self._ids = 0
+
+    def install(self, fake: FakeVenues) -> FakeOkxPrivate:
+        """Serve this account from `fake`; a fake with a market sizes its perps' contracts."""
+        if fake.market is not None:
+            for p in fake.market.perps("okx"):
+                self.ct_val[okx_symbol(p)] = Decimal(p.ct_val)
+        fake.route("okx", "GET", OKX_TIME, self.server_time)
+        fake.route("okx", "GET", OKX_BALANCE, self._signed(self.balance_reply))
+        fake.route("okx", "GET", OKX_POSITIONS, self._signed(self.positions_reply))
+        for path in BILLS_REACH_MS:
+            fake.route("okx", "GET", path, self._signed(self._bills_reply(path)))
+        return self
+
+    # --- the clock and the keys -------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.skew_ms
+
+    def clock_at(self, ms: int) -> None:
+        """Set `skew_ms` so that this server's clock reads `ms` now."""
+        self.skew_ms = ms - int(time.time() * 1000)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point the bot's OKX keys at this account."""
+        return {
+            "OKX_API_KEY": self.key,
+            "OKX_API_SECRET": self.secret,
+            "OKX_API_PASSPHRASE": self.passphrase,
+        }
+
+    # --- account state ------------------------------------------------------------
+
+    def set_balance(
+        self, equity: float, available: float, upnl: float | None = None, ccy: str = "USDT"
+    ) -> None:
+        """A single-currency account holding `equity` of `ccy`, worth as many USD."""
+        detail = dict(
+            self.balance["details"][0],
+            ccy=ccy,
+            eq=dec(equity),
+            eqUsd=dec(equity),
+            cashBal=dec(equity),
+            availEq=dec(available),
+            availBal=dec(available),
+            upl="" if upnl is None else dec(upnl),
+        )
+        self.balance = dict(self.balance, totalEq=dec(equity), upl="", details=[detail])
+
+    def position_row(
+        self,
+        symbol: str,
+        side: str,
+        size: float,
+        entry: float,
+        mark: float,
+        upnl: float,
+        leverage: float,
+        liq: float | None = None,
+    ) -> dict[str, Any]:
+        """A net-mode position of `size` coins, written as OKX does: signed contracts."""
+        if symbol not in self.ct_val:
+            raise ValueError(f"{symbol}: no contract size known; add it to ct_val")
+        contracts = Decimal(repr(size)) / self.ct_val[symbol]
+        self._ids += 1
+        return dict(
+            fixture("okx/api_v5_account_positions.json")["data"][0],
+            instId=symbol,
+            ccy=symbol.split("-")[1],
+            pos=format(contracts if side == "long" else -contracts, "f"),
+            posSide="net",
+            posId=str(9_000_000_000 + self._ids),
+            avgPx=dec(entry),
+            bePx=dec(entry),
+            markPx=dec(mark),
+            last=dec(mark),
+            upl=dec(upnl),
+            uplLastPx=dec(upnl),
+            lever=dec(leverage),
+            liqPx="" if liq is None else dec(liq),
+            notionalUsd=dec(size * mark),
+        )
+
+    def funding_row(
+        self, symbol: str, amount: float, time_ms: int, ccy: str = "USDT"
+    ) -> dict[str, Any]:
+        """A funding bill (type 8): subType 174 when received, 173 when paid."""
+        self._ids += 1
+        return dict(
+            fixture("okx/api_v5_account_bills_type8.json")["data"][0],
+            billId=f"{time_ms}{self._ids:06d}",
+            instId=symbol,
+            ccy=ccy,
+            pnl=dec(amount),
+            balChg=dec(amount),
+            subType="174" if amount >= 0 else "173",
+            ts=str(time_ms),
+            fillTime=str(time_ms),
+        )
+
+    # --- the endpoints --------------------------------------------------------------
+
+    async def server_time(self, request: web.Request) -> Any:
+        self.time_calls += 1
+        return okx_ok([{"ts": str(self.now_ms())}])
+
+    def _signed(
+        self, answer: Callable[[web.Request], Any]
+    ) -> Callable[[web.Request], Awaitable[Any]]:
+        async def handler(request: web.Request) -> Any:
+            code = self.refusal(request, await request.read())
+            if code is not None:
+                self.refusals.append(code)
+                return okx_refusal(code)
+            return answer(request)
+
+        return handler
+
+    def refusal(self, request: web.Request, body: bytes) -> str | None:
+        """OKX's code for why it refuses this request, or None when it is signed right."""
+        headers = request.headers
+        for name, code in REQUIRED_HEADERS:
+            if not headers.get(name):
+                return code
+        if headers["OK-ACCESS-KEY"] != self.key:
+            return "50111"
+        timestamp = headers["OK-ACCESS-TIMESTAMP"]
+        ts = iso_to_ms(timestamp)
+        if ts is None:
+            return "50112"
+        if abs(ts - self.now_ms()) > WINDOW_MS:
+            return "50102"
+        if headers["OK-ACCESS-PASSPHRASE"] != self.passphrase:
+            return "50105"
+        path = request.raw_path.removeprefix("/okx")
+        message = timestamp.encode() + request.method.encode() + path.encode() + body
+        mac = hmac.new(self.secret.encode(), message, hashlib.sha256).digest()
+        if not hmac.compare_digest(headers["OK-ACCESS-SIGN"].encode(), base64.b64encode(mac)):
+            return "50113"
+        self.signed_paths.append(path)
+        return None
+
+    def balance_reply(self, request: web.Request) -> Any:
+        return okx_ok([self.balance])
+
+    def positions_reply(self, request: web.Request) -> Any:
+        inst_type = request.query.get("instType")
+        return okx_ok([p for p in self.positions if inst_type in (None, p["instType"])])
+
+    def _bills_reply(self, path: str) -> Callable[[web.Request], Any]:
+        def answer(request: web.Request) -> Any:
+            """Newest first within the endpoint's reach; `begin` and `end` both inclusive
+            (OKX does not say); `after`: the rows older than that bill."""
+            q = request.query
+            limit = int(q.get("limit", str(BILLS_MAX)))
+            if not 1 <= limit <= BILLS_MAX:
+                return {"code": "51000", "data": [], "msg": "Parameter limit error"}
+            oldest = self.now_ms() - BILLS_REACH_MS[path]
+            begin, end = int(q.get("begin", oldest)), int(q.get("end", 2**63))
+            rows = [
+                b
+                for b in sorted(self.bills, key=bill_order, reverse=True)
+                if max(oldest, begin) <= int(b["ts"]) <= end
+                and q.get("instType") in (None, b["instType"])
+                and q.get("type") in (None, b["type"])
+            ]
+            if "after" in q:
+                ids = [b["billId"] for b in rows]
+                if q["after"] not in ids:
+                    return {"code": "51000", "data": [], "msg": "Parameter after error"}
+                rows = rows[ids.index(q["after"]) + 1 :]
+            return okx_ok(rows[:limit])
+
+        return answer
