@@ -27,6 +27,9 @@ from websockets.exceptions import WebSocketException
 log = logging.getLogger(__name__)
 
 
+STABLE_S = 30.0  # a session that lasted this long resets the backoff
+
+
 class FeedError(Exception):
     """The venue refused a subscription or sent something the dialect cannot accept."""
 
@@ -123,7 +126,7 @@ class Feed:
         rng: random.Random | None = None,
     ) -> None:
         """`symbols()` seeds the book from REST and returns what to subscribe to; it runs
-        on every (re)connect, so the book is whole again before deltas resume."""
+        before every (re)connect, so the book is whole again when updates resume."""
         self.dialect = dialect
         self.url = dialect.url(base_url)
         self._symbols = symbols
@@ -137,13 +140,15 @@ class Feed:
         """Until cancelled: stay connected, or keep trying to."""
         failures = 0
         while True:
+            started = time.monotonic()
             try:
                 await self._session()
-                failures = 0  # a session that ended cleanly (server closed) retries at once
+                # A server that closes cleanly right away is failing too: back off from it.
+                failures = 0 if time.monotonic() - started > STABLE_S else failures + 1
             except asyncio.CancelledError:
                 raise
             except (OSError, WebSocketException, TimeoutError, FeedError, ValueError) as e:
-                failures += 1
+                failures = 1 if time.monotonic() - started > STABLE_S else failures + 1
                 self.state.last_error = f"{type(e).__name__}: {e}"[:200]
                 log.warning("%s feed: %s", self.dialect.venue, self.state.last_error)
             finally:
@@ -156,6 +161,9 @@ class Feed:
             await asyncio.sleep(delay)
 
     async def _session(self) -> None:
+        # Seed first: a venue may drop a connection that has not subscribed within seconds
+        # (OKX: 30 s), and a REST seed can take that long on a bad day.
+        symbols = await self._symbols()
         async with connect(
             self.url,
             ping_interval=20.0 if self.dialect.protocol_pings else None,
@@ -163,12 +171,10 @@ class Feed:
             close_timeout=2.0,
             max_size=2**23,
         ) as ws:
-            symbols = await self._symbols()
             for message in self.dialect.subscribe(symbols):
                 await ws.send(message)
             now = self.clock()
             self.state.connected, self.state.connected_at = True, now
-            self.state.last_error = None
             log.info("%s feed connected, %d symbols", self.dialect.venue, len(symbols))
             pinger = asyncio.create_task(self._ping(ws))
             try:
@@ -189,6 +195,7 @@ class Feed:
             self.state.last_message_at = received_at
             self.state.messages += 1
             updates = self.dialect.parse(frame, received_at)
+            self.state.last_error = None  # the venue talks and accepted what we sent
             if updates:
                 self._on_updates(updates)
 
