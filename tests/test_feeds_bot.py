@@ -1,0 +1,111 @@
+"""The bot on live feeds: fake Bybit and OKX WebSocket servers beside the fake REST venues.
+
+APE in the desk market: bybit 0.031%/1h, okx 0.052%/4h = 0.013%/h; long okx / short
+bybit is 0.00018/h = 0.1440%/8h, under a 0.2% alert. A pushed bybit rate of 0.05%/1h
+makes it 0.00037/h = 0.2960%/8h: a crossing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from arb.feeds.base import Update
+from tests.bot_harness import running_bot
+from tests.conftest import desk_market
+from tests.fakes.venues import BYBIT_TICKERS, FakeVenues
+from tests.fakes.ws_bybit import FakeBybitWs
+from tests.fakes.ws_okx import FakeOkxWs
+
+HOUR_MS = 3_600_000
+
+
+def next_hour_ms() -> int:
+    return (int(time.time() * 1000) // HOUR_MS + 1) * HOUR_MS
+
+
+@pytest.fixture
+async def live(tmp_path):
+    async with FakeVenues(desk_market()) as venues, FakeBybitWs() as bybit, FakeOkxWs() as okx:
+        bybit.set_quote("APEUSDT", rate=0.00031, next_funding_ms=next_hour_ms(), mark=0.13791,
+                        interval_h=1)  # fmt: skip
+        env = {
+            "ARB_FEEDS": "1",
+            "ARB_VENUES": "bybit,okx",
+            "BYBIT_WS_URL": bybit.url,
+            "OKX_WS_URL": okx.url,
+            "ARB_SCAN_INTERVAL_S": "3600",
+            "ARB_DB": str(tmp_path / "live.db"),
+        }
+        async with running_bot(venues, **env) as b:
+            await bybit.wait_subscribed(1, ["APEUSDT"])
+            await okx.wait_subscribed(1, symbol="APE-USDT-SWAP")
+            yield b, bybit, okx
+
+
+async def test_a_crossing_on_the_stream_alerts_without_waiting_for_the_cycle(live):
+    b, bybit, _okx = live
+    await b.ask("/subscribe 0.2% APE")
+    mark = len(b.tg.sent)
+    assert await bybit.push_quote("APEUSDT", rate=0.0005) == 1
+    alert = await b.tg.wait_for(lambda m: "Funding carry alert" in (m.text or ""), after=mark)
+    assert "<b>APE</b>: long okx / short bybit" in alert.text
+    assert "0.2960%/8h (≥ 0.2000%)" in alert.text
+    assert b.desk.service.live_updates >= 1  # the stream, not the hourly cycle, drove it
+    # The next update within the same second does not alert again: one crossing, one alert.
+    await bybit.push_quote("APEUSDT", rate=0.00051)
+    await b.cycle()
+    assert sum("Funding carry alert" in (m.text or "") for m in b.tg.sent[mark:]) == 1
+
+
+def changed(b, asset: str) -> asyncio.Event:
+    """Set once a live update changes `asset` in the bot's book."""
+    event = asyncio.Event()
+    b.desk.service.listeners.append(lambda assets: asset in assets and event.set())
+    return event
+
+
+async def test_funding_answers_from_the_live_book(live):
+    b, bybit, okx = live
+    bybit_done, okx_done = changed(b, "APE"), changed(b, "APE")
+    await bybit.push_quote("APEUSDT", rate=0.0004)
+    await asyncio.wait_for(bybit_done.wait(), 5)
+    okx_done.clear()
+    await okx.push_quote("APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
+                         mark=0.1378, interval_h=4)  # fmt: skip
+    await asyncio.wait_for(okx_done.wait(), 5)
+    reply = await b.ask("/funding APE")
+    assert re.search(r"^bybit\s+0\.0400%\s+1h", reply.plain, re.MULTILINE), reply.plain
+    assert re.search(r"^okx\s+0\.0600%\s+4h", reply.plain, re.MULTILINE), reply.plain
+
+
+async def test_a_dropped_feed_reconnects_reseeds_and_resubscribes(live):
+    b, bybit, _okx = live
+    seeds = b.venues.hits("bybit", BYBIT_TICKERS)
+    await bybit.drop()
+    await bybit.wait_subscribed(1, ["APEUSDT"])
+    assert b.venues.hits("bybit", BYBIT_TICKERS) > seeds  # the book was re-seeded by REST
+    assert len(bybit.subscribes) >= 2
+    status = await b.ask("/status")
+    assert "feed" in status.plain and "bybit" in status.plain
+
+
+async def test_stale_quotes_never_alert_and_are_marked(tmp_path):
+    """A live update that is already old (a feed that stalled, then caught up) is kept
+    out of alerts and shown as stale."""
+    async with FakeVenues(desk_market()) as venues:
+        env = {"ARB_SCAN_INTERVAL_S": "3600", "ARB_VENUES": "bybit,okx"}
+        async with running_bot(venues, ARB_DB=str(tmp_path / "s.db"), **env) as b:
+            await b.ask("/subscribe 0.2% APE")
+            old = time.time() - 400
+            assert b.desk.service.apply([Update("bybit", "APEUSDT", old, rate=0.0005)]) == {"APE"}
+            report = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
+            reply = await b.ask("/funding APE")
+            b.desk.service.apply([Update("bybit", "APEUSDT", time.time(), rate=0.0005)])
+            fresh = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
+    assert report.crossings == 0
+    assert "⚠ bybit APEUSDT: data 6m old" in reply.plain
+    assert fresh.crossings == 1  # the same rate, fresh, does alert
