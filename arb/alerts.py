@@ -245,3 +245,43 @@ def rearm_candidates(
         if spread is not None and threshold is not None and spread < threshold * REARM:
             out.append(AlertState(k, False, spread, st.last_sent_spread, st.last_sent_at))
     return out
+
+
+# --- live updates: which changes can alert --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchLevels:
+    """The spread levels (per 8 h) where an alert decision can flip: each subscription's
+    threshold and its re-arm level, for the assets it names and for every asset."""
+
+    by_asset: dict[str, frozenset[float]]
+    every_asset: frozenset[float]
+
+    def for_asset(self, asset: str) -> frozenset[float]:
+        own = self.by_asset.get(asset)
+        return self.every_asset if own is None else own | self.every_asset
+
+
+NO_LEVELS = WatchLevels({}, frozenset())
+
+
+def watch_levels(subs: Iterable[Subscription]) -> WatchLevels:
+    by_asset: dict[str, set[float]] = {}
+    every: set[float] = set()
+    for s in subs:
+        levels = {s.threshold_8h, s.threshold_8h * REARM}
+        if s.assets:
+            for a in s.assets:
+                by_asset.setdefault(a, set()).update(levels)
+        else:
+            every |= levels
+    return WatchLevels({a: frozenset(v) for a, v in by_asset.items()}, frozenset(every))
+
+
+def crosses(old: float | None, new: float | None, levels: Iterable[float]) -> bool:
+    """Whether moving from `old` to `new` passes a level (None: a pair appeared or vanished)."""
+    if old is None or new is None:
+        return old is not new
+    lo, hi = (old, new) if old <= new else (new, old)
+    return any(lo < level <= hi for level in levels)

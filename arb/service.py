@@ -56,6 +56,7 @@ class MarketService:
         self._refreshed_at: float | None = None
         self._touched_at: float | None = None  # last REST refresh or live update
         self._quotes: dict[str, dict[str, Quote]] = {}  # venue -> symbol -> quote
+        self._symbols: dict[str, set[tuple[str, str]]] = {}  # asset -> {(venue, symbol)}
         self._statuses: dict[str, VenueStatus] = {}
         self._snapshot: MarketSnapshot | None = None  # rebuilt after a change, when asked
         self._health: dict[str, VenueHealth] = {
@@ -149,6 +150,10 @@ class MarketService:
         self._statuses[status.venue] = status
         old = self._health[status.venue]
         if status.ok:
+            for keys in self._symbols.values():
+                keys.difference_update({k for k in keys if k[0] == status.venue})
+            for q in quotes:
+                self._symbols.setdefault(q.asset, set()).add((q.venue, q.symbol))
             self._quotes[status.venue] = {q.symbol: q for q in quotes}
             self._health[status.venue] = VenueHealth(
                 status.venue, status.fetched_at, len(quotes), None, None, status.warnings
@@ -163,6 +168,15 @@ class MarketService:
             )
 
     # --- live updates -----------------------------------------------------------------
+
+    def quotes_for(self, asset: str) -> list[Quote]:
+        """The book's quotes of one canonical asset, without building a snapshot."""
+        out = []
+        for venue, symbol in self._symbols.get(asset, ()):
+            q = self._quotes.get(venue, {}).get(symbol)
+            if q is not None:
+                out.append(q)
+        return out
 
     async def seed(self, venue: str) -> list[str]:
         """A REST snapshot of one venue (a feed's start or reconnect); its symbols."""

@@ -9,8 +9,8 @@ committed together with the delivery record right after Telegram accepts the
 message, so a restart neither repeats what was sent nor forgets a crossing.
 Once the alerts are out, the quotes go to the funding history (kept every
 ARB_HISTORY_EVERY_S). With live feeds, the scheduled cycle polls only the
-venues whose feed is down, and every live update also runs the alert path
-for the assets it changed (`poke`), at most about once a second per asset.
+venues whose feed is down, and live updates also run the alert path for the
+assets they changed (bot.live_alerts).
 
 Delivery faults: a chat that blocked or removed the bot (Forbidden) has its
 subscriptions ended; a group that became a supergroup (ChatMigrated) moves
@@ -23,7 +23,6 @@ with backoff, then are recorded.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -34,28 +33,29 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, Re
 from telegram.ext import ContextTypes
 
 from arb.alerts import (
+    NO_LEVELS,
     AlertKey,
     AlertState,
     Crossing,
     Subscription,
+    WatchLevels,
     decide,
     key_of,
     match,
     rearm_candidates,
+    watch_levels,
 )
 from arb.market import MarketSnapshot
 from arb.models import Opportunity
 from arb.spread import scan
 from bot import render
 from bot.desk import Desk, desk_of
+from bot.live_alerts import LiveTrigger
 from bot.send import send_html
 from bot.signals import NoteTasks, annotate_alert
 
 log = logging.getLogger(__name__)
 
-LIVE_GAP_S = 0.1  # live runs at most ten a second, whatever the update rate
-PER_ASSET_S = 1.0  # an asset's live updates alert at most about once a second
-NEVER = float("-inf")
 ATTEMPTS = 4  # sends of one alert message: migrations and long RetryAfters
 MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
 GONE = ("chat not found", "bot was kicked", "user is deactivated", "have no rights to send")
@@ -85,43 +85,16 @@ class Alerts:
         self.cycles = 0
         self.cycled = asyncio.Event()  # set once the first cycle has run
         self.notes = NoteTasks()
-        self._pending: set[str] = set()  # assets changed by live updates, not yet run
-        self._last_live: dict[str, float] = {}  # asset -> when a live run last covered it
-        self._drainer: asyncio.Task[None] | None = None
+        self.levels: WatchLevels = NO_LEVELS  # from the last run's subscriptions
+        self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
+        self.live = LiveTrigger(self)
 
-    def poke(self, bot: Bot, assets: set[str]) -> None:
-        """Live updates changed these assets: run their alerts soon, at most about once a
-        second per asset, in runs at least LIVE_GAP_S apart."""
-        self._pending |= assets
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(bot), name="live-alerts")
-
-    async def _drain(self, bot: Bot) -> None:
-        last_run = NEVER
-        while self._pending:
-            now = time.monotonic()
-            ran = self._last_live
-            due = {a for a in self._pending if now - ran.get(a, NEVER) >= PER_ASSET_S}
-            next_at = last_run + LIVE_GAP_S
-            if not due:  # every pending asset ran within the second: wait for the first
-                next_at = max(next_at, min(ran[a] for a in self._pending) + PER_ASSET_S)
-            if next_at > now:
-                await asyncio.sleep(next_at - now)  # pacing, not synchronisation
-                continue
-            self._pending -= due
-            last_run = now
-            for a in due:
-                self._last_live[a] = now
-            try:
-                await self.cycle(bot, refresh=False, assets=due)
-            except Exception:
-                log.exception("live alert run failed")
+    async def reload_levels(self) -> None:
+        """Subscriptions changed: live updates must know which levels matter now."""
+        self.levels = watch_levels(await self.desk.store.subscriptions())
 
     async def close(self) -> None:
-        if self._drainer is not None:
-            self._drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drainer
+        await self.live.close()
         await self.notes.close()
 
     async def cycle(
@@ -165,6 +138,9 @@ class Alerts:
         best = best_per_asset(pairs)
         subs = await store.subscriptions()
         states = await store.alert_states()
+        self.levels = watch_levels(subs)
+        for o in best:
+            self.seen_spread[o.asset] = o.spread_8h
         matched = match(subs, best)
         report.subscriptions, report.matches = len(subs), len(matched)
 

@@ -177,7 +177,7 @@ async def serve(
         desk: Desk = app.bot_data[DESK_KEY]
         if settings.feeds:
             desk.feeds = Feeds(service, settings)
-            service.listeners.append(lambda assets: desk.alerts.poke(app.bot, assets))
+            service.listeners.append(lambda assets: desk.alerts.live.poke(app.bot, assets))
             desk.feeds.start()
         # APScheduler cannot start an interval job "now": run the first cycle by hand.
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():

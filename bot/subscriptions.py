@@ -42,7 +42,8 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     chat, user = update.effective_chat, update.effective_user
     assert chat is not None
-    _, replaced = await desk_of(context).store.subscribe(
+    desk = desk_of(context)
+    _, replaced = await desk.store.subscribe(
         chat.id,
         chat.type,
         chat.title,
@@ -51,6 +52,7 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assets,
         user.id if user else None,
     )
+    await desk.alerts.reload_levels()
     text = f"Subscribed: alert when the best spread reaches {describe(threshold, assets)}."
     if replaced is not None:
         text += f" Replaces {pct(replaced.threshold_8h)} per 8h."
@@ -73,9 +75,9 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             return
     chat = update.effective_chat
     assert chat is not None
-    changed = await desk_of(context).store.unsubscribe(
-        chat.id, thread_of(update.effective_message), assets
-    )
+    desk = desk_of(context)
+    changed = await desk.store.unsubscribe(chat.id, thread_of(update.effective_message), assets)
+    await desk.alerts.reload_levels()
     if not changed:
         await reply_html(update, context, "Nothing to remove here. /subscriptions lists them.")
     elif assets is None:

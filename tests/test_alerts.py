@@ -11,10 +11,12 @@ from arb.alerts import (
     Subscription,
     ThresholdError,
     apr_to_8h,
+    crosses,
     decide,
     match,
     parse_subscribe,
     threshold_to_apr,
+    watch_levels,
 )
 from arb.models import Opportunity, Quote
 
@@ -151,3 +153,33 @@ def test_never_two_alerts_without_a_rearm_or_growth(spreads):
         if reason:
             assert spread >= threshold
             last_sent = spread
+
+
+# --- which live changes can alert ------------------------------------------------------
+
+
+def test_watch_levels_are_thresholds_and_rearm_levels_per_asset_and_for_all():
+    subs = [
+        Subscription(1, 10, None, 0.0005, frozenset()),
+        Subscription(2, 11, None, 0.001, frozenset({"BTC"})),
+    ]
+    levels = watch_levels(subs)
+    assert sorted(levels.for_asset("ETH")) == pytest.approx([0.0004, 0.0005])
+    assert sorted(levels.for_asset("BTC")) == pytest.approx([0.0004, 0.0005, 0.0008, 0.001])
+    assert not watch_levels([]).for_asset("BTC")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (0.0004, 0.0006, True),  # up through 0.0005
+        (0.0006, 0.00035, True),  # down through the re-arm level 0.0004
+        (0.00045, 0.00049, False),  # between levels
+        (0.0005, 0.0007, False),  # already at the threshold: no new crossing
+        (None, 0.0001, True),  # a pair appeared
+        (0.0001, None, True),  # it vanished
+        (None, None, False),
+    ],
+)
+def test_a_change_alerts_only_when_it_passes_a_level(old, new, expected):
+    assert crosses(old, new, {0.0005, 0.0004}) is expected
