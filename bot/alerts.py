@@ -161,6 +161,8 @@ class Alerts:
             elif state != states.get(key):
                 quiet.append(state)
         spreads = {(o.asset, o.long_venue, o.short_venue): o.spread_8h for o in pairs}
+        # A pair whose legs swapped since its alert is below its threshold: negative carry.
+        spreads |= {(o.asset, o.short_venue, o.long_venue): -o.spread_8h for o in pairs}
         quiet += rearm_candidates(
             (s for k, s in states.items() if k not in seen), thresholds(subs, states), spreads
         )

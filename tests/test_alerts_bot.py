@@ -172,3 +172,19 @@ async def test_a_hanging_venue_does_not_hold_the_others_alerts(venues, tmp_path)
         assert report.sent == 1
         (alert,) = [m for m in bot.to_chat(6001) if m.text.startswith("🔔")]
         assert "<b>SOPH</b>: long bybit / short okx" in alert.text
+
+
+async def test_a_pair_whose_legs_swapped_is_rearmed(bot, venues):
+    """hl/bybit alerts; bybit then pays less than hl, so the pair's direction flips (its
+    carry is negative, far below the threshold); when it comes back it alerts again."""
+    await bot.ask("/subscribe 0.2% APE")
+    ape = bybit_ape(venues)
+    first = await bot.cycle()
+    assert first.sent == 1
+    ape.rate = -0.0005  # bybit now the low payer: long bybit / short okx is the best pair
+    await bot.cycle()
+    ape.rate = 0.00031  # back: long hl / short bybit 0.2380% again
+    again = await bot.cycle()
+    assert again.crossings == 1 and again.sent == 1
+    texts = [m.text for m in bot.to_chat(1001) if "Funding carry alert" in m.text]
+    assert sum("<b>APE</b>: long hl / short bybit" in t for t in texts) == 2
