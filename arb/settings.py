@@ -18,19 +18,23 @@ from arb.spread import DEFAULT_TAKER_FEES
 
 T = TypeVar("T")
 
-VENUE_NAMES = ("bybit", "binance", "okx", "hyperliquid")
-DEFAULT_VENUES = VENUE_NAMES
+VENUE_NAMES = ("bybit", "binance", "okx", "hyperliquid", "bitget", "gate")
+DEFAULT_VENUES = ("bybit", "binance", "okx", "hyperliquid")
 DEFAULT_REST_URLS = {
     "bybit": "https://api.bybit.com",
     "binance": "https://fapi.binance.com",
     "okx": "https://www.okx.com",
     "hyperliquid": "https://api.hyperliquid.xyz",
+    "bitget": "https://api.bitget.com",
+    "gate": "https://api.gateio.ws",
 }
 DEFAULT_WS_URLS = {
     "bybit": "wss://stream.bybit.com/v5/public/linear",
     "binance": "wss://fstream.binance.com/market",
     "okx": "wss://ws.okx.com:8443/ws/v5/public",
     "hyperliquid": "wss://api.hyperliquid.xyz/ws",
+    "bitget": "wss://ws.bitget.com/v2/ws/public",
+    "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
 }
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
 
@@ -160,8 +164,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         if bool(vs.api_key) != bool(vs.api_secret):
             missing = f"{up}_API_SECRET" if vs.api_key else f"{up}_API_KEY"
             raise SettingsError(f"{missing} must be set too: account keys come in pairs")
-        if name == "okx" and vs.api_key and not vs.api_passphrase:
-            raise SettingsError("OKX_API_PASSPHRASE must be set too: OKX signs with it")
+        if name in ("okx", "bitget") and vs.api_key and not vs.api_passphrase:
+            raise SettingsError(f"{up}_API_PASSPHRASE must be set too: {name} signs with it")
     llm_base_url = typed("LLM_BASE_URL", None, _http_url, "an http(s) URL")
     llm_model = get("LLM_MODEL")
     if (llm_base_url is None) != (llm_model is None):
