@@ -1,0 +1,244 @@
+"""Gate v4 public market data (USDT-settled perpetuals).
+
+`GET /api/v4/futures/usdt/contracts` gives every USDT perpetual's current funding
+rate, its own interval (`funding_interval`, in SECONDS), the next settlement
+(`funding_next_apply`, in epoch SECONDS), the mark price, the contract size and the
+open interest in contracts, in one reply: it is the call made on every scan. It
+answers at most 1000 rows a page (`limit`, `offset`), so a page as long as the limit
+is followed by the next. 24 h turnover is only in `/futures/usdt/tickers`
+(`volume_24h_quote`, in USDT), fetched at most once a minute like Binance's and
+OKX's.
+
+Prices are per coin of the contract's base: `quanto_multiplier` is the contract
+size (coins per contract) and only sizes orders and open interest. A `1000BONK_USDT`
+base is 1000 BONK, so its price is per 1000 coins and the quote carries multiplier
+1000, as on Bybit.
+
+Delisting (`in_delisting`, or a `status` other than `trading` in the current docs),
+inverse and non-USDT rows are skipped. Errors come as non-2xx replies with
+`{"label","message"}`, which the shared HTTP layer types by status; the same body
+with a 2xx status is raised here as a `ReplyError`.
+
+Settled funding comes from `GET /api/v4/futures/usdt/funding_rate?contract=`, rows
+`{"t": seconds, "r": rate}`, at most 1000 a reply: the `limit` settlements up to `to`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
+
+from arb.http import ReplyError, VenueError
+from arb.models import Quote
+from arb.symbols import split_multiplier
+from arb.venues.base import (
+    MAX_HISTORY_REQUESTS,
+    FundingPoint,
+    HistoryPage,
+    Num,
+    RawNum,
+    TtlCache,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    settled_in,
+    to_number,
+)
+
+NAME = "gate"
+REST_URL = "https://api.gateio.ws"
+CONTRACTS = "/api/v4/futures/usdt/contracts"
+TICKERS = "/api/v4/futures/usdt/tickers"
+FUNDING_RATE = "/api/v4/futures/usdt/funding_rate"
+SETTLE = "USDT"
+PAGE_LIMIT = 1000  # the documented maximum `limit` of contracts and funding_rate
+# Contracts read in one scan at most: five pages, several times what Gate lists.
+MAX_CONTRACTS = 5 * PAGE_LIMIT
+
+TURNOVER_TTL_S = 60.0
+STALE_S = 1800.0
+# Labels worth a retry: rate limits and the server's own trouble.
+RETRYABLE_LABELS = frozenset(
+    {"TOO_MANY_REQUESTS", "TOO_FAST", "TOO_BUSY", "SERVER_ERROR", "INTERNAL"}
+)
+T = TypeVar("T")
+
+
+class GateError(msgspec.Struct):
+    label: str
+    message: str = ""
+
+
+class Contract(msgspec.Struct, gc=False):
+    # Sizes are integers in older docs and strings in current ones: Num takes both.
+    name: str
+    type: str = ""  # "direct" (linear) or "inverse"
+    status: str = ""  # prelaunch, trading, delisting, delisted, circuit_breaker; absent before
+    in_delisting: bool = False
+    funding_rate: Num = ""
+    funding_interval: Num = ""  # seconds
+    funding_next_apply: Num = ""  # epoch seconds
+    mark_price: Num = ""  # per coin of the base
+    quanto_multiplier: Num = ""  # coins of the base per contract
+    position_size: Num = ""  # open interest, contracts
+
+
+class Ticker(msgspec.Struct, gc=False):
+    contract: str
+    volume_24h_quote: Num = ""
+
+
+class FundingRateRow(msgspec.Struct, gc=False):
+    t: RawNum = None  # the settlement, epoch seconds
+    r: RawNum = None
+
+
+def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
+    """A decoder of a list of `row`s that turns Gate's error object into a ReplyError."""
+    decode = msgspec.json.Decoder(list[row] | GateError, strict=False).decode  # type: ignore[valid-type]
+
+    def unwrap(body: bytes) -> list[T]:
+        reply = decode(body)
+        if isinstance(reply, GateError):
+            raise ReplyError(reply.label, reply.message, retryable=reply.label in RETRYABLE_LABELS)
+        return reply
+
+    return unwrap
+
+
+decode_contracts = _unwrapper(Contract)
+_tickers = _unwrapper(Ticker)
+_funding_rates = _unwrapper(FundingRateRow)
+
+
+def classify(name: str) -> tuple[str, float] | None:
+    """`BTC_USDT` -> (`BTC`, 1); `1000BONK_USDT` -> (`BONK`, 1000); None if not BASE_USDT."""
+    base, sep, quote = name.partition("_")
+    if not sep or not base or quote != SETTLE:
+        return None  # another settle currency, or a dated name like BTC_USDT_20260925
+    return split_multiplier(base)
+
+
+def open_interest_value(c: Contract) -> float | None:
+    """Contracts x coins per contract x price per coin; None unless all three are given."""
+    if "" in (c.position_size, c.quanto_multiplier, c.mark_price):
+        return None
+    return c.position_size * c.quanto_multiplier * c.mark_price
+
+
+def join_quotes(
+    rows: list[Contract], turnover: dict[str, float], received_at: float
+) -> list[Quote]:
+    """Trading linear USDT perpetuals with funding -> quotes (a zero rate is kept)."""
+    quotes: list[Quote] = []
+    for c in rows:
+        if c.in_delisting or c.status not in ("", "trading") or c.type not in ("", "direct"):
+            continue  # delisting or delisted, pre-launch or halted, or inverse
+        if c.funding_rate == "" or c.funding_interval == "" or c.funding_interval <= 0:
+            continue
+        info = classify(c.name)
+        if info is None:
+            continue
+        asset, multiplier = info
+        next_s = c.funding_next_apply
+        quotes.append(
+            Quote(
+                venue=NAME,
+                asset=asset,
+                symbol=c.name,
+                rate=c.funding_rate,
+                interval_h=c.funding_interval / 3600,
+                next_funding_time=round(next_s * 1000) if next_s != "" and next_s > 0 else None,
+                mark_price=c.mark_price if c.mark_price != "" else None,
+                turnover_24h=turnover.get(c.name),
+                open_interest_value=open_interest_value(c),
+                received_at=received_at,
+                multiplier=multiplier,
+                settle=SETTLE,
+            )
+        )
+    return quotes
+
+
+def parse_turnover(body: bytes) -> dict[str, float]:
+    """24 h turnover in USDT by contract."""
+    return {t.contract: t.volume_24h_quote for t in _tickers(body) if t.volume_24h_quote != ""}
+
+
+def seconds_to_ms(value: RawNum) -> RawNum:
+    """Gate's epoch seconds as ms; junk stays junk for `history_page` to skip."""
+    seconds = to_number(value)
+    return None if seconds is None else seconds * 1000
+
+
+def decode_funding_history(body: bytes) -> HistoryPage:
+    """A funding_rate reply (newest first in recorded samples) as a page."""
+    return history_page([(seconds_to_ms(row.t), row.r) for row in _funding_rates(body)])
+
+
+def parse_funding_history(body: bytes) -> list[FundingPoint]:
+    """Settled rates of one contract, each per its interval at the time, oldest first."""
+    return decode_funding_history(body).points
+
+
+class GateClient(VenueClient):
+    name = NAME
+    default_rest_url = REST_URL
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # 24 h turnover moves slowly and takes a second bulk call: once a minute at most.
+        self.turnover = TtlCache(
+            lambda: self.http.get(TICKERS, decode=parse_turnover),
+            TURNOVER_TTL_S,
+            STALE_S,
+            self.clock,
+        )
+
+    async def contracts(self) -> tuple[list[Contract], float]:
+        """Every USDT contract, a page of PAGE_LIMIT at a time, and when they came."""
+        rows: list[Contract] = []
+        for offset in range(0, MAX_CONTRACTS, PAGE_LIMIT):
+            params = {"limit": str(PAGE_LIMIT), "offset": str(offset)}
+            page = await self.http.get(CONTRACTS, params, decode=decode_contracts)
+            rows += page
+            if len(page) < PAGE_LIMIT:
+                break
+        return rows, self.clock()
+
+    async def fetch_quotes(self) -> VenueFetch:
+        contracts, turnover = await asyncio.gather(
+            self.contracts(), self.turnover.get(), return_exceptions=True
+        )
+        if isinstance(contracts, BaseException):
+            raise contracts
+        warnings: list[str] = []
+        if isinstance(turnover, VenueError):
+            warnings.append(f"no 24h turnover: {turnover}")
+            turnover = {}
+        elif isinstance(turnover, BaseException):
+            raise turnover
+        rows, received_at = contracts
+        return VenueFetch(join_quotes(rows, turnover, received_at), warnings)
+
+    async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
+        """Pages walk back from `end_ms` by moving `to` (read as inclusive), so when the
+        request bound stops them (past 4000 settlements) the most recent are kept.
+
+        Only `to` is sent: the docs define `to` with `limit` alone ("from defaults to the
+        start of the range `to` and `limit` return"), not which rows a range wider than
+        a page returns when `from` is sent as well.
+        """
+        points: list[FundingPoint] = []
+        to_s = end_ms // 1000
+        for _ in range(MAX_HISTORY_REQUESTS):
+            params = {"contract": symbol, "to": str(to_s), "limit": str(PAGE_LIMIT)}
+            page = await self.http.get(FUNDING_RATE, params, decode=decode_funding_history)
+            points += page.points
+            if page.rows < PAGE_LIMIT or not page.points or page.points[0].time_ms <= start_ms:
+                break
+            to_s = page.points[0].time_ms // 1000 - 1
+        return settled_in(points, start_ms, end_ms)

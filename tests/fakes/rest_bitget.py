@@ -1,0 +1,176 @@
+"""A fake of Bitget's public v2 REST market data, served by `FakeVenues` under `/bitget`.
+
+`install(fake)` adds the three endpoints the client reads. Without a market they
+serve the recorded fixtures; with one, `fake.market.venues["bitget"]` is rendered
+into Bitget's envelope (`{"code":"00000","msg":"success","requestTime":..,"data":[..]}`)
+with each row a fixture row whose numbers are replaced:
+
+- tickers: every USDT perpetual (mark and open interest per contract unit, so
+  1000BONKUSDT is priced per 1000 coins), plus one dated future a client must skip;
+- current-fund-rate: each perpetual's interval and upcoming settlement, all of them
+  without `symbol` and that one row with it;
+- history-fund-rate: a perpetual's settlements (`FakeMarket.settled`), newest first,
+  `pageSize` rows (default 20, at most 100) on page `pageNo` (from 1).
+
+Parameter errors are answered as Bitget does, HTTP 400 with its code: 40019 for a
+missing parameter, 40034 for an unknown symbol or product type, 40017 for a page out
+of range.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture
+
+BITGET_TICKERS = "/api/v2/mix/market/tickers"
+BITGET_CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
+BITGET_FUNDING_HISTORY = "/api/v2/mix/market/history-fund-rate"
+TICKERS_FILE = "bitget/api_v2_mix_market_tickers_USDT-FUTURES.json"
+SCHEDULES_FILE = "bitget/api_v2_mix_market_current_fund_rate_USDT-FUTURES.json"
+HISTORY_FILE = "bitget/api_v2_mix_market_history_fund_rate.json"
+
+PRODUCT_TYPE = "USDT-FUTURES"
+HISTORY_PAGE_DEFAULT = 20
+HISTORY_PAGE_MAX = 100
+# A quarterly future in the USDT-FUTURES list, shaped like the docs' delivery example
+# (`ETHUSD_231229`: a date suffix, `deliveryTime` set, a rate of "0").
+DATED_SYMBOL = "BTCUSDT_260925"
+DATED_DELIVERY_MS = 1790323200000  # 2026-09-25 08:00 UTC
+
+
+def bitget_symbol(p: FakePerp) -> str:
+    return f"{'1000' if p.multiplier == 1000 else ''}{p.asset}USDT"
+
+
+def ok(data: Any, now_ms: int) -> dict[str, Any]:
+    return {"code": "00000", "msg": "success", "requestTime": now_ms, "data": data}
+
+
+def bitget_error(code: str, message: str, now_ms: int) -> web.Response:
+    body = {"code": code, "msg": message, "requestTime": now_ms, "data": None}
+    return web.json_response(body, status=400)
+
+
+def install(fake: FakeVenues) -> None:
+    """Serve Bitget's tickers, current-fund-rate and history-fund-rate from `fake`."""
+
+    def now() -> int:
+        return fake.market.now() if fake.market is not None else int(time.time() * 1000)
+
+    def perps() -> list[FakePerp]:
+        if fake.market is None:
+            return []
+        return [p for p in fake.market.venues.get("bitget", []) if p.settle == "USDT"]
+
+    def product_error(query: Any) -> web.Response | None:
+        """Bitget's docs write the product type in capitals and their examples in lower case."""
+        product = query.get("productType")
+        if product is None:
+            return bitget_error("40019", "Parameter productType cannot be empty", now())
+        if product.upper() != PRODUCT_TYPE:
+            return bitget_error("40034", f"Parameter {product} does not exist", now())
+        return None
+
+    async def tickers(request: web.Request) -> Any:
+        error = product_error(request.query)
+        if error is not None:
+            return error
+        doc = fixture(TICKERS_FILE)
+        if fake.market is None:
+            return doc
+        template = doc["data"][0]
+        rows = [ticker_row(template, p, now()) for p in perps()]
+        dated = dict(
+            template,
+            symbol=DATED_SYMBOL,
+            fundingRate="0",
+            deliveryStartTime=str(DATED_DELIVERY_MS - 90 * 24 * 3_600_000),
+            deliveryTime=str(DATED_DELIVERY_MS),
+            deliveryStatus="delivery_normal",
+        )
+        return ok([*rows, dated], now())
+
+    async def current_funding(request: web.Request) -> Any:
+        error = product_error(request.query)
+        if error is not None:
+            return error
+        doc = fixture(SCHEDULES_FILE)
+        rows = doc["data"]
+        if fake.market is not None:
+            template = rows[0]
+            rows = [
+                dict(
+                    template,
+                    symbol=bitget_symbol(p),
+                    fundingRate=dec(p.rate),
+                    fundingRateInterval=dec(p.interval_h).removesuffix(".0"),
+                    nextUpdate=str(fake.market.next_settlement(p.interval_h)),
+                )
+                for p in perps()
+            ]
+        symbol = request.query.get("symbol")
+        if symbol is not None:
+            rows = [r for r in rows if r["symbol"] == symbol]
+            if not rows:
+                return bitget_error("40034", f"Parameter {symbol} does not exist", now())
+        return ok(rows, now())
+
+    async def funding_history(request: web.Request) -> Any:
+        q = request.query
+        error = product_error(q)
+        if error is not None:
+            return error
+        if not q.get("symbol"):
+            return bitget_error("40019", "Parameter symbol cannot be empty", now())
+        size = int(q.get("pageSize", str(HISTORY_PAGE_DEFAULT)))
+        page_no = int(q.get("pageNo", "1"))
+        if not 1 <= size <= HISTORY_PAGE_MAX or page_no < 1:
+            return bitget_error("40017", "Parameter verification failed", now())
+        rows = settled_rows(q["symbol"])
+        if rows is None:
+            return bitget_error("40034", f"Parameter {q['symbol']} does not exist", now())
+        return ok(rows[(page_no - 1) * size : page_no * size], now())
+
+    def settled_rows(symbol: str) -> list[dict[str, Any]] | None:
+        """`symbol`'s settlements as wire rows, newest first; None if it is not listed.
+        Without a market the recorded rows are the whole history of their one symbol."""
+        recorded = fixture(HISTORY_FILE)["data"]
+        if fake.market is None:
+            rows = [r for r in recorded if r["symbol"] == symbol]
+            return sorted(rows, key=lambda r: -int(r["fundingTime"])) or None
+        perp = next((p for p in perps() if bitget_symbol(p) == symbol), None)
+        if perp is None:
+            return None
+        return [
+            dict(recorded[0], symbol=symbol, fundingRate=dec(rate), fundingTime=str(t))
+            for t, rate in reversed(fake.market.settled(perp))
+        ]
+
+    fake.route("bitget", "GET", BITGET_TICKERS, tickers)
+    fake.route("bitget", "GET", BITGET_CURRENT_FUNDING, current_funding)
+    fake.route("bitget", "GET", BITGET_FUNDING_HISTORY, funding_history)
+
+
+def ticker_row(template: dict[str, Any], p: FakePerp, now_ms: int) -> dict[str, Any]:
+    """A perpetual's ticker: prices and open interest per contract unit, volume in
+    contract units and in USDT."""
+    mark = p.price * p.multiplier
+    return dict(
+        template,
+        symbol=bitget_symbol(p),
+        ts=str(now_ms),
+        lastPr=dec(mark),
+        askPr=dec(mark),
+        bidPr=dec(mark),
+        indexPrice=dec(mark),
+        markPrice=dec(mark),
+        fundingRate=dec(p.rate),
+        holdingAmount=dec(p.open_interest / p.multiplier),
+        baseVolume=dec(p.turnover / mark),
+        quoteVolume=dec(p.turnover),
+        usdtVolume=dec(p.turnover),
+    )
