@@ -1,0 +1,422 @@
+"""Bitget v2 signed account reads: the USDT-M futures account, its positions, its funding.
+
+Every private call is a GET signed as Base64(HMAC-SHA256(secret, timestamp_ms + "GET" +
+requestPath + "?" + query)), sent with the key, the timestamp and the passphrase in the
+ACCESS-* headers. The query signed is the query sent: the parameters go to VenueHttp as
+a dict, sorted by key (an older version of the signing page asks for sorted keys, the
+current one for the query as sent; sorted satisfies both), and urlencode writes the
+same bytes for them as yarl does for aiohttp. Bitget refuses a timestamp about 30 s from
+its clock (40008); `PrivateClient` keeps the offset from `/api/v2/public/time` and
+resyncs once on that code. Refusals come as HTTP 400 with the code in the body.
+
+Scope is the public client's: USDT-margined perpetuals (`productType=USDT-FUTURES`).
+Sizes are in the symbol's base coin, so only a 1000x symbol needs converting (1000PEPE
+lots to PEPE), with the same multiplier rule as the public client. Funding payments are
+account bills of type `contract_settle_fee`, signed as the account sees them, newest
+first, 100 a page, paged back with `idLessThan=<endId>`; one request may span at most
+30 days and the bills reach back 90.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Generic, NamedTuple, TypeVar
+from urllib.parse import urlencode
+
+import msgspec
+
+from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.models import Balance, FundingPayment, Position
+from arb.http import ReplyError, ReplyShapeError, VenueHttp
+from arb.symbols import split_multiplier
+from arb.venues.base import RawNum, to_number
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAME = "bitget"
+SERVER_TIME = "/api/v2/public/time"
+ACCOUNTS = "/api/v2/mix/account/accounts"
+POSITIONS = "/api/v2/mix/position/all-position"
+BILLS = "/api/v2/mix/account/bill"
+
+PRODUCT_TYPE = "USDT-FUTURES"
+SETTLE = "USDT"
+FUNDING_BILL = "contract_settle_fee"
+OK_CODE = "00000"
+BILLS_LIMIT = 100  # the most a bills page holds
+
+DAY_MS = 86_400_000
+# How far back one `funding` call reaches from its end. The bills endpoint takes at most
+# 30 days between startTime and endTime, so the whole range is one request window.
+FUNDING_DAYS = 30
+# Pages one `funding` call may ask for: 3,000 settlements, e.g. 30 days of hourly funding
+# on four perpetuals. Paced as below, the worst case spends about 3 s waiting and stays
+# well inside the account service's deadline. Past it the newest settlements are kept.
+MAX_FUNDING_REQUESTS = 30
+# Seconds between two bill pages: the endpoint allows 10 requests a second per account.
+PAGE_GAP_S = 0.1
+
+# The key, signature, passphrase, IP or permissions were refused: 40001-40003 and 40011
+# missing headers, 40006 invalid key, 40009/40010 bad signature, 40012 wrong passphrase,
+# 40013 frozen user, 40014 missing permission, 40018 IP not allowed, 40037 unknown key.
+AUTH_CODES = frozenset(
+    {
+        *("40001", "40002", "40003", "40006", "40009", "40010", "40011"),
+        *("40012", "40013", "40014", "40018", "40037"),
+    }
+)
+# "Request timestamp expired": 40008 today, 40004 in older lists.
+TIMESTAMP_CODES = frozenset({"40004", "40008"})
+# Worth a retry when they come with HTTP 200: rate limited, "system error, try again".
+RETRYABLE_CODES = frozenset({"429", "40015"})
+
+
+# --- the replies ---------------------------------------------------------------------
+
+
+class Envelope(msgspec.Struct, Generic[T], gc=False):
+    code: str | int  # "00000" when all is well; a reply without one is not Bitget's
+    msg: str | None = None
+    data: T | None = None
+
+
+class ServerTime(msgspec.Struct, gc=False):
+    serverTime: RawNum = None
+
+
+class AccountRow(msgspec.Struct, gc=False):
+    marginCoin: str | None = None
+    accountEquity: RawNum = None  # in the margin coin
+    available: RawNum = None
+    crossedMaxAvailable: RawNum = None
+    unrealizedPL: RawNum = None
+    crossedUnrealizedPL: RawNum = None
+    isolatedUnrealizedPL: RawNum = None
+
+
+class PositionRow(msgspec.Struct, gc=False):
+    symbol: str | None = None
+    holdSide: str | None = None  # long or short: the docs list no other value
+    total: RawNum = None  # in the symbol's base coin (1000PEPE lots for 1000PEPEUSDT)
+    openPriceAvg: RawNum = None
+    markPrice: RawNum = None
+    unrealizedPL: RawNum = None
+    leverage: RawNum = None
+    liquidationPrice: RawNum = None  # "0" or negative when the account cannot be liquidated
+
+
+class Bill(msgspec.Struct, gc=False):
+    billId: str | int | None = None
+    symbol: str | None = None
+    amount: RawNum = None  # negative when paid
+    businessType: str | None = None
+    coin: str | None = None
+    cTime: RawNum = None
+
+
+class BillData(msgspec.Struct, gc=False):
+    bills: list[Bill] = []
+    endId: str | int | None = None  # the `idLessThan` of the next, older page
+
+
+class BillsPage(NamedTuple):
+    payments: list[FundingPayment]  # in the venue's order, newest first
+    rows: int  # bills sent, junk included: a full page may have more behind it
+    end_id: str | None  # the cursor to older bills
+
+
+def _unwrapper(shape: type[T]) -> Callable[[bytes], T | None]:
+    decode = msgspec.json.Decoder(Envelope[shape], strict=False).decode  # type: ignore[valid-type]
+
+    def unwrap(body: bytes) -> T | None:
+        # Errors can come with HTTP 200 too; only `code` tells.
+        env = decode(body)
+        code = str(env.code)
+        if code != OK_CODE:
+            raise ReplyError(code, env.msg or "no message", retryable=code in RETRYABLE_CODES)
+        return env.data
+
+    return unwrap
+
+
+_server_time = _unwrapper(ServerTime)
+_accounts = _unwrapper(list[AccountRow])
+_positions = _unwrapper(list[PositionRow])
+_bills = _unwrapper(BillData)
+
+
+@functools.lru_cache(maxsize=4096)
+def classify(symbol: str) -> tuple[str, int] | None:
+    """`1000PEPEUSDT` -> ("PEPE", 1000): the canonical asset and the coins in one unit of
+    the symbol's base; None outside USDT-margined perpetuals."""
+    base = symbol.removesuffix(SETTLE)
+    if base == symbol or not re.fullmatch(r"[A-Z0-9]+", base):
+        return None
+    asset, multiplier = split_multiplier(base)
+    return asset, int(multiplier)
+
+
+def _decimal(value: RawNum) -> Decimal | None:
+    """A size as the venue wrote it, so that lots times the multiplier stay exact."""
+    if value is None or value == "":
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _positive(value: RawNum) -> float | None:
+    """Leverage and prices: Bitget writes "0" (or a negative liquidation price) where
+    there is none."""
+    x = to_number(value)
+    return x if x is not None and x > 0 else None
+
+
+def _per_coin(value: RawNum, multiplier: int) -> float | None:
+    """A 1000PEPEUSDT price is per 1000 PEPE; sizes are converted to coins, so prices are
+    too, keeping size * price the position's value. Divided in decimal, so that the
+    venue's 0.0036339 becomes 0.0000036339 and not 0.0000036338999999999996."""
+    d = _decimal(value)
+    return float(d / multiplier) if d is not None and d > 0 else None
+
+
+def parse_server_time(body: bytes) -> int:
+    data = _server_time(body)
+    ms = to_number(data.serverTime) if data is not None else None
+    if ms is None or ms <= 0:
+        raise ReplyShapeError("no serverTime in the time reply")
+    return int(ms)
+
+
+def _unrealised(row: AccountRow) -> float | None:
+    """The account's `unrealizedPL`, or, where it is blank (union margin mode leaves it
+    so), the sum of its cross and isolated parts that are given."""
+    total = to_number(row.unrealizedPL)
+    if total is not None:
+        return total
+    parts = [x for x in map(to_number, (row.crossedUnrealizedPL, row.isolatedUnrealizedPL)) if x]
+    return sum(parts) if parts else None
+
+
+def parse_balances(body: bytes) -> list[Balance]:
+    """One Balance per futures account, in its margin coin, the currency Bitget totals it
+    in. Available is what the account may still open positions with under cross margin
+    (`crossedMaxAvailable`); `available` alone goes negative in union mode."""
+    out: list[Balance] = []
+    for row in _accounts(body) or []:
+        equity = to_number(row.accountEquity)
+        if equity is None or not row.marginCoin:
+            continue
+        available = to_number(row.crossedMaxAvailable)
+        out.append(
+            Balance(
+                venue=NAME,
+                currency=row.marginCoin,
+                equity=equity,
+                available=available if available is not None else to_number(row.available),
+                unrealised_pnl=_unrealised(row),
+            )
+        )
+    return out
+
+
+def parse_position(row: PositionRow) -> Position | None:
+    """One position row in coins, or None for a flat or junk row or a symbol out of scope."""
+    info = classify(row.symbol) if row.symbol else None
+    lots = _decimal(row.total)
+    if info is None or not lots or row.holdSide not in ("long", "short"):
+        return None
+    asset, multiplier = info
+    return Position(
+        venue=NAME,
+        asset=asset,
+        symbol=row.symbol,
+        side=row.holdSide,
+        size=float(abs(lots) * multiplier),
+        entry_price=_per_coin(row.openPriceAvg, multiplier),
+        mark_price=_per_coin(row.markPrice, multiplier),
+        unrealised_pnl=to_number(row.unrealizedPL),
+        leverage=_positive(row.leverage),
+        liquidation_price=_per_coin(row.liquidationPrice, multiplier),
+    )
+
+
+def parse_positions(body: bytes) -> list[Position]:
+    return [p for row in _positions(body) or [] if (p := parse_position(row)) is not None]
+
+
+def parse_settlement(bill: Bill) -> FundingPayment | None:
+    """A funding bill of an in-scope perpetual with a readable, non-zero amount."""
+    info = classify(bill.symbol) if bill.symbol else None
+    amount, time_ms = to_number(bill.amount), to_number(bill.cTime)
+    if bill.businessType != FUNDING_BILL or info is None or not amount:
+        return None
+    if time_ms is None or time_ms <= 0:
+        return None
+    return FundingPayment(
+        venue=NAME,
+        asset=info[0],
+        symbol=bill.symbol,
+        amount=amount,
+        currency=bill.coin or SETTLE,
+        time_ms=int(time_ms),
+    )
+
+
+def parse_bills_page(body: bytes) -> BillsPage:
+    """A bills reply: its funding payments, how many bills it held and the cursor to the
+    older ones (`endId`, or the last bill's id where the venue leaves it out)."""
+    data = _bills(body) or BillData()
+    payments = [p for b in data.bills if (p := parse_settlement(b)) is not None]
+    last = next((b.billId for b in reversed(data.bills) if b.billId), None)
+    end_id = data.endId or last
+    return BillsPage(payments, len(data.bills), None if end_id is None else str(end_id))
+
+
+def bill_params(start_ms: int, end_ms: int, id_less_than: str | None) -> dict[str, str]:
+    """[start_ms, end_ms) as the venue's startTime..endTime (inclusive, we assume, so the
+    end is sent less 1 ms; the client filters the half-open range again anyway)."""
+    params = {
+        "businessType": FUNDING_BILL,
+        "endTime": str(end_ms - 1),
+        "limit": str(BILLS_LIMIT),
+        "productType": PRODUCT_TYPE,
+        "startTime": str(start_ms),
+    }
+    return {**params, "idLessThan": id_less_than} if id_less_than else params
+
+
+def cut_short(payments: list[FundingPayment], end_ms: int) -> tuple[list[FundingPayment], int]:
+    """What a walk stopped by the request bound can vouch for, and the time at or before
+    which settlements were left out. Pages run newest first and many perpetuals settle at
+    the same instant, so the oldest time fetched may go on in the page not asked for: it
+    is left out too."""
+    cut = min((p.time_ms for p in payments), default=end_ms - 1)
+    return [p for p in payments if p.time_ms > cut], cut
+
+
+# --- signing -------------------------------------------------------------------------
+
+
+def query_string(params: Mapping[str, str]) -> str:
+    """`params` as aiohttp puts them on the wire: for the ASCII letters, digits and '-'
+    we send, urlencode writes the same bytes as yarl."""
+    return urlencode(params)
+
+
+def prehash(timestamp_ms: int, method: str, path: str, query: str = "", body: str = "") -> str:
+    """`timestamp + METHOD + requestPath + ("?" + query if any) + body`."""
+    return f"{timestamp_ms}{method.upper()}{path}{'?' + query if query else ''}{body}"
+
+
+def sign(secret: str, message: str) -> str:
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def auth_headers(
+    credentials: Credentials,
+    timestamp_ms: int,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of one bodiless signed request. Only ever handed to VenueHttp.
+    `locale` keeps the venue's error messages in English."""
+    message = prehash(timestamp_ms, method, path, query_string(params) if params else "")
+    return {
+        "ACCESS-KEY": credentials.key,
+        "ACCESS-SIGN": sign(credentials.secret, message),
+        "ACCESS-TIMESTAMP": str(timestamp_ms),
+        "ACCESS-PASSPHRASE": credentials.passphrase or "",
+        "Content-Type": "application/json",
+        "locale": "en-US",
+    }
+
+
+# --- the client ----------------------------------------------------------------------
+
+
+class BitgetPrivate(PrivateClient):
+    name = NAME
+    timestamp_codes = TIMESTAMP_CODES
+    auth_codes = AUTH_CODES
+
+    def __init__(
+        self,
+        http: VenueHttp,
+        credentials: Credentials,
+        resync_s: float = 300.0,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        if not credentials.passphrase:
+            raise ValueError("bitget signs with a passphrase: set BITGET_API_PASSPHRASE")
+        super().__init__(http, credentials, resync_s)
+        self._sleep = sleep
+
+    async def server_time_ms(self) -> int:
+        return await self.http.get(SERVER_TIME, decode=parse_server_time)
+
+    async def _get(self, path: str, params: Mapping[str, str], decode: Callable[[bytes], T]) -> T:
+        # Sorted by key, then signed and sent as this very dict.
+        ordered = dict(sorted(params.items()))
+
+        async def send(timestamp_ms: int) -> T:
+            headers = auth_headers(self.credentials, timestamp_ms, "GET", path, ordered)
+            return await self.http.request(
+                "GET", path, params=ordered, headers=headers, decode=decode
+            )
+
+        return await self.signed(send)
+
+    async def balances(self) -> list[Balance]:
+        return await self._get(ACCOUNTS, {"productType": PRODUCT_TYPE}, parse_balances)
+
+    async def positions(self) -> list[Position]:
+        params = {"productType": PRODUCT_TYPE, "marginCoin": SETTLE}
+        return await self._get(POSITIONS, params, parse_positions)
+
+    async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
+        """Settlements in [start_ms, end_ms), oldest first, reaching back at most
+        FUNDING_DAYS from end_ms: one request window, walked newest first a page at a
+        time. If MAX_FUNDING_REQUESTS pages (each resent at most once after a clock
+        resync) do not reach the start, the newest settlements are returned, complete back
+        to where `cut_short` stops them, and a warning says so."""
+        start_ms = max(start_ms, end_ms - FUNDING_DAYS * DAY_MS)
+        if start_ms >= end_ms:
+            return []
+        payments: list[FundingPayment] = []
+        cursor: str | None = None
+        for _ in range(MAX_FUNDING_REQUESTS):
+            if cursor is not None:
+                await self._sleep(PAGE_GAP_S)
+            page = await self._get(BILLS, bill_params(start_ms, end_ms, cursor), parse_bills_page)
+            payments += (p for p in page.payments if start_ms <= p.time_ms < end_ms)
+            if page.rows < BILLS_LIMIT or page.end_id in (None, cursor):
+                return _oldest_first(payments)
+            cursor = page.end_id
+        payments, cut = cut_short(payments, end_ms)
+        log.warning(
+            "%s funding: stopped after %d requests; settlements up to %d ms left out",
+            NAME,
+            MAX_FUNDING_REQUESTS,
+            cut,
+        )
+        return _oldest_first(payments)
+
+
+def _oldest_first(payments: list[FundingPayment]) -> list[FundingPayment]:
+    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))

@@ -1,0 +1,468 @@
+"""Gate v4 signed account reads: the USDT perpetual account, its positions, its funding.
+
+Every private call is a GET with three headers: `KEY`, `Timestamp` (Unix SECONDS) and
+`SIGN` = hex(HMAC-SHA512(secret, METHOD + "\\n" + /api/v4/path + "\\n" + query + "\\n" +
+hex(SHA512(body)) + "\\n" + Timestamp)), where the query is exactly what goes in the URL.
+Gate refuses a Timestamp more than 60 s from its clock (label REQUEST_EXPIRED);
+`PrivateClient` keeps the offset from the public `/spot/time` and resyncs once on it.
+Errors come as a non-2xx status (401 for every authentication failure) with
+`{"label", "message"}`, which VenueHttp turns into a VenueHTTPError whose code is the label.
+
+Positions come in contracts: `quanto_multiplier` (coins per contract) from the public
+contract list, cached, turns them into coins; a 1000x name (1000SATS_USDT) is converted
+again to coins of the canonical asset, its prices divided to per coin.
+
+Funding payments are the account book's rows of type `fund`, whose `change` is positive
+when received and whose `time` is in seconds with a fraction. Gate pages every list with
+`limit` (at most 1000) and `offset`, and sets no window on `from`..`to`: 30 days are one
+range walked page by page.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple, TypeVar
+from urllib.parse import urlencode
+
+import msgspec
+
+from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.models import Balance, FundingPayment, Position
+from arb.http import ReplyError, ReplyShapeError, VenueBadResponse, VenueHttp
+from arb.symbols import split_multiplier
+from arb.venues.base import RawNum, TtlCache, to_number
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAME = "gate"
+SETTLE = "USDT"  # the settle currency of /futures/usdt, the perpetuals the desk trades
+SERVER_TIME = "/api/v4/spot/time"  # public; Gate has no futures time endpoint
+CONTRACTS = "/api/v4/futures/usdt/contracts"  # public
+ACCOUNTS = "/api/v4/futures/usdt/accounts"
+POSITIONS = "/api/v4/futures/usdt/positions"
+ACCOUNT_BOOK = "/api/v4/futures/usdt/account_book"
+FUNDING_TYPE = "fund"
+
+PAGE_LIMIT = 1000  # Gate's maximum `limit` on every list
+# Contract pages one load reads: several times what Gate lists.
+MAX_CONTRACT_PAGES = 5
+# A real account holds far fewer; a list that keeps filling pages is a venue fault.
+MAX_POSITION_PAGES = 5
+DAY_MS = 86_400_000
+FUNDING_DAYS = 30  # how far back one `funding` call reaches from its end
+# Requests one `funding` call may send: 20 pages of 1000 are 20,000 settlements, e.g. 30
+# days of hourly funding on 27 perpetuals, well inside Gate's 200 requests per 10 s per
+# endpoint, so no pacing is needed. Past it the newest settlements are kept (see
+# `cut_short`) and a warning says from when the list is complete.
+MAX_FUNDING_REQUESTS = 20
+CONTRACTS_TTL_S = 600.0  # contract sizes change only with a relisting
+CONTRACTS_STALE_S = 3600.0  # a failed reload serves the last list this long
+
+TIMESTAMP_LABELS = frozenset({"REQUEST_EXPIRED"})
+# Gate's authentication labels (its "label list"): a key, signature, header, IP or account
+# refused. Its docs answer authentication failures with 401; should one come as a 403,
+# VenueHttp takes it for a ban before any label is read.
+AUTH_LABELS = frozenset(
+    {
+        "INVALID_CREDENTIALS",
+        "INVALID_KEY",
+        "IP_FORBIDDEN",
+        "READ_ONLY",
+        "INVALID_SIGNATURE",
+        "MISSING_REQUIRED_HEADER",
+        "ACCOUNT_LOCKED",
+        "FORBIDDEN",
+    }
+)
+# Labels of a busy or failing server: worth another attempt.
+RETRYABLE_LABELS = frozenset({"TOO_MANY_REQUESTS", "TOO_BUSY", "INTERNAL", "SERVER_ERROR"})
+
+
+# --- the replies ---------------------------------------------------------------------
+
+
+class ErrorReply(msgspec.Struct, gc=False):
+    """What Gate sends instead of a list when it refuses a request."""
+
+    label: str
+    message: str = ""
+
+
+class ServerTime(msgspec.Struct, gc=False):
+    server_time: RawNum = None  # ms
+    label: str = ""
+    message: str = ""
+
+
+class Account(msgspec.Struct, gc=False):
+    currency: str = ""
+    total: RawNum = None  # excludes unrealised PnL (Gate: deposits and realised results)
+    unrealised_pnl: RawNum = None
+    available: RawNum = None
+    label: str = ""
+    message: str = ""
+
+
+class ContractRow(msgspec.Struct, gc=False):
+    name: str = ""
+    quanto_multiplier: RawNum = None  # coins of the name's base per contract
+
+
+class PositionRow(msgspec.Struct, gc=False):
+    contract: str = ""
+    size: RawNum = None  # contracts, negative when short (a string since 2025, a number before)
+    mode: str = ""  # single, dual_long or dual_short
+    entry_price: RawNum = None
+    mark_price: RawNum = None
+    unrealised_pnl: RawNum = None
+    liq_price: RawNum = None
+    lever: RawNum = None  # the leverage in either margin mode, replacing the next two
+    leverage: RawNum = None  # isolated; "0" means cross
+    cross_leverage_limit: RawNum = None
+
+
+class BookRow(msgspec.Struct, gc=False):
+    time: RawNum = None  # seconds, with a fraction
+    change: RawNum = None  # positive when received
+    type: str = ""
+    contract: str = ""  # present on rows since 2023-10-30
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One USDT perpetual in the desk's units: `coins` of `asset` per contract, and
+    `price_unit` coins per quoted price (1000 for 1000SATS_USDT, else 1)."""
+
+    asset: str
+    coins: Decimal
+    price_unit: float
+
+
+class BookPage(NamedTuple):
+    payments: list[FundingPayment]  # in the venue's order
+    rows: int  # rows sent, junk included: a full page may have more behind it
+
+
+def _list_decoder(row: type[T]) -> Callable[[bytes], list[T]]:
+    decode = msgspec.json.Decoder(list[row] | ErrorReply, strict=False).decode  # type: ignore[valid-type]
+
+    def decode_list(body: bytes) -> list[T]:
+        reply = decode(body)
+        if isinstance(reply, ErrorReply):
+            raise_label(reply.label, reply.message)
+        return reply
+
+    return decode_list
+
+
+_server_time = msgspec.json.Decoder(ServerTime, strict=False).decode
+_account = msgspec.json.Decoder(Account, strict=False).decode
+decode_contracts = _list_decoder(ContractRow)
+decode_positions = _list_decoder(PositionRow)
+_book_rows = _list_decoder(BookRow)
+
+
+def raise_label(label: str, message: str) -> None:
+    """A reply carrying Gate's error label (with a 2xx, which it should not send) fails
+    the way VenueHttp fails the non-2xx ones: as a venue error named by its label."""
+    raise ReplyError(label, message, retryable=label in RETRYABLE_LABELS)
+
+
+@functools.lru_cache(maxsize=16_384)
+def classify(name: str) -> tuple[str, float] | None:
+    """`PEPE_USDT` -> ("PEPE", 1); `1000SATS_USDT` -> ("SATS", 1000); None for another
+    settle currency or a dated name (BTC_USDT_20260925)."""
+    base, sep, quote = name.partition("_")
+    if not sep or not base or quote != SETTLE:
+        return None
+    return split_multiplier(base)
+
+
+def _decimal(value: RawNum) -> Decimal | None:
+    """A size as the venue wrote it, so that contracts times the multiplier is exact in
+    decimal (3 contracts of 0.1 are 0.3 coins, not 0.30000000000000004)."""
+    if value is None or value == "":
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def _positive(value: RawNum) -> float | None:
+    """Prices and leverage: Gate writes "0" where there is none."""
+    x = to_number(value)
+    return x if x is not None and x > 0 else None
+
+
+def parse_server_time(body: bytes) -> int:
+    reply = _server_time(body)
+    if reply.label:
+        raise_label(reply.label, reply.message)
+    ms = to_number(reply.server_time)
+    if ms is None or ms <= 0:
+        raise ReplyShapeError(f"server_time is {reply.server_time!r}")
+    return int(ms)
+
+
+def parse_balances(body: bytes) -> list[Balance]:
+    """The USDT futures account as one Balance in USDT. Equity is `total` plus the
+    unrealised PnL, because Gate's `total` leaves it out."""
+    account = _account(body)
+    if account.label:
+        raise_label(account.label, account.message)
+    total = to_number(account.total)
+    if total is None:
+        return []
+    upnl = to_number(account.unrealised_pnl)
+    return [
+        Balance(
+            venue=NAME,
+            currency=account.currency.upper() or SETTLE,
+            equity=total + (upnl or 0.0),
+            available=to_number(account.available),
+            unrealised_pnl=upnl,
+        )
+    ]
+
+
+def to_contracts(rows: list[ContractRow]) -> dict[str, Contract]:
+    """Every USDT perpetual, delisting or not: a delisting one still held must size."""
+    out: dict[str, Contract] = {}
+    for row in rows:
+        info = classify(row.name)
+        quanto = _decimal(row.quanto_multiplier)
+        if info is None or quanto is None or quanto <= 0:
+            continue
+        asset, unit = info
+        out[row.name] = Contract(asset, quanto * Decimal(repr(unit)), unit)
+    return out
+
+
+def _side(row: PositionRow, size: Decimal) -> str:
+    """Hedge mode names the side; one-way mode signs the size."""
+    if row.mode in ("dual_long", "dual_short"):
+        return row.mode.removeprefix("dual_")
+    return "long" if size > 0 else "short"
+
+
+def _leverage(row: PositionRow) -> float | None:
+    """`lever` where Gate sends it; else the isolated leverage, or the cross limit when
+    the isolated one is "0" (cross margin)."""
+    return _positive(row.lever) or _positive(row.leverage) or _positive(row.cross_leverage_limit)
+
+
+def _per_coin(price: RawNum, contract: Contract) -> float | None:
+    value = _positive(price)
+    return None if value is None else value / contract.price_unit
+
+
+def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> list[Position]:
+    """Open USDT perpetual positions in coins of the canonical asset; rows of no size, of
+    junk sizes or of contracts not in `contracts` are skipped."""
+    out: list[Position] = []
+    for row in rows:
+        contract = contracts.get(row.contract)
+        size = _decimal(row.size)
+        if contract is None or not size:
+            continue
+        out.append(
+            Position(
+                venue=NAME,
+                asset=contract.asset,
+                symbol=row.contract,
+                side=_side(row, size),
+                size=float(abs(size) * contract.coins),
+                entry_price=_per_coin(row.entry_price, contract),
+                mark_price=_per_coin(row.mark_price, contract),
+                unrealised_pnl=to_number(row.unrealised_pnl),
+                leverage=_leverage(row),
+                liquidation_price=_per_coin(row.liq_price, contract),
+            )
+        )
+    return out
+
+
+def _payment(row: BookRow) -> FundingPayment | None:
+    """A funding row of a USDT perpetual; other types, other settles and junk give None."""
+    info = classify(row.contract) if row.type == FUNDING_TYPE else None
+    amount, seconds = to_number(row.change), to_number(row.time)
+    if info is None or amount is None or seconds is None or seconds <= 0:
+        return None
+    return FundingPayment(
+        venue=NAME,
+        asset=info[0],
+        symbol=row.contract,
+        amount=amount,
+        currency=SETTLE,
+        time_ms=round(seconds * 1000),
+    )
+
+
+def parse_book_page(body: bytes) -> BookPage:
+    """An account-book reply: its funding payments and how many rows it held."""
+    rows = _book_rows(body)
+    return BookPage([p for p in map(_payment, rows) if p is not None], len(rows))
+
+
+# --- requests --------------------------------------------------------------------------
+
+
+def position_params(page: int) -> dict[str, str]:
+    return {"holding": "true", "limit": str(PAGE_LIMIT), "offset": str(page * PAGE_LIMIT)}
+
+
+def book_params(start_ms: int, end_ms: int, page: int) -> dict[str, str]:
+    """[start_ms, end_ms) in whole seconds, wide enough whether Gate's `from` and `to` are
+    inclusive or not (it does not say): `from` a second early, `to` rounded up. The
+    payments are cut to the exact range afterwards."""
+    return {
+        "type": FUNDING_TYPE,
+        "from": str(start_ms // 1000 - 1),
+        "to": str(math.ceil(end_ms / 1000)),
+        "limit": str(PAGE_LIMIT),
+        "offset": str(page * PAGE_LIMIT),
+    }
+
+
+def cut_short(payments: list[FundingPayment]) -> tuple[list[FundingPayment], int]:
+    """What a walk stopped by the request bound can vouch for, and the time at or before
+    which settlements were left out: pages run newest first, so the oldest time fetched
+    may go on in the page not asked for, and is left out too."""
+    cut = min(p.time_ms for p in payments)
+    return [p for p in payments if p.time_ms > cut], cut
+
+
+# --- signing ---------------------------------------------------------------------------
+
+
+def query_string(params: Mapping[str, str] | None) -> str:
+    """The query as aiohttp puts it in the URL: for the ASCII letters, digits and `_` we
+    send, urlencode writes the same bytes as yarl. "" when there is none."""
+    return urlencode(params) if params else ""
+
+
+def body_hash(body: bytes = b"") -> str:
+    return hashlib.sha512(body).hexdigest()
+
+
+def presign(method: str, path: str, query: str, body: bytes, timestamp_s: int) -> str:
+    """The string Gate signs; `path` includes /api/v4 and `query` is as in the URL."""
+    return f"{method.upper()}\n{path}\n{query}\n{body_hash(body)}\n{timestamp_s}"
+
+
+def sign(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha512).hexdigest()
+
+
+def auth_headers(
+    credentials: Credentials,
+    timestamp_ms: int,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The three headers of one bodiless request. Only ever handed to VenueHttp."""
+    timestamp_s = timestamp_ms // 1000
+    message = presign(method, path, query_string(params), b"", timestamp_s)
+    return {
+        "KEY": credentials.key,
+        "Timestamp": str(timestamp_s),
+        "SIGN": sign(credentials.secret, message),
+    }
+
+
+# --- the client ------------------------------------------------------------------------
+
+
+class GatePrivate(PrivateClient):
+    name = NAME
+    timestamp_codes = TIMESTAMP_LABELS
+    auth_codes = AUTH_LABELS
+
+    def __init__(self, http: VenueHttp, credentials: Credentials, resync_s: float = 300.0) -> None:
+        super().__init__(http, credentials, resync_s)
+        self.contracts = TtlCache(self._load_contracts, CONTRACTS_TTL_S, CONTRACTS_STALE_S)
+
+    async def server_time_ms(self) -> int:
+        return await self.http.get(SERVER_TIME, decode=parse_server_time)
+
+    async def _load_contracts(self) -> dict[str, Contract]:
+        """The public contract list, every page of it (at most PAGE_LIMIT rows a page)."""
+        rows: list[ContractRow] = []
+        for offset in range(0, MAX_CONTRACT_PAGES * PAGE_LIMIT, PAGE_LIMIT):
+            params = {"limit": str(PAGE_LIMIT), "offset": str(offset)}
+            page = await self.http.get(CONTRACTS, params, decode=decode_contracts)
+            rows += page
+            if len(page) < PAGE_LIMIT:
+                break
+        return to_contracts(rows)
+
+    async def _get(
+        self, path: str, params: dict[str, str] | None, decode: Callable[[bytes], T]
+    ) -> T:
+        async def send(timestamp_ms: int) -> T:
+            headers = auth_headers(self.credentials, timestamp_ms, "GET", path, params)
+            return await self.http.request(
+                "GET", path, params=params, headers=headers, decode=decode
+            )
+
+        return await self.signed(send)
+
+    async def balances(self) -> list[Balance]:
+        return await self._get(ACCOUNTS, None, parse_balances)
+
+    async def positions(self) -> list[Position]:
+        rows: list[PositionRow] = []
+        for page in range(MAX_POSITION_PAGES):
+            got = await self._get(POSITIONS, position_params(page), decode_positions)
+            rows += got
+            if len(got) < PAGE_LIMIT:
+                break
+        else:
+            reason = f"still paging positions after {MAX_POSITION_PAGES} pages"
+            raise VenueBadResponse(NAME, POSITIONS, reason)
+        contracts = await self.contracts.get()
+        held = {r.contract for r in rows if _decimal(r.size)}
+        if held - contracts.keys():
+            self.contracts.invalidate()  # a perpetual listed since the list was cached
+            contracts = await self.contracts.get()
+        if unsized := sorted(held - contracts.keys()):
+            log.warning("gate: no contract size for %s; left out", ", ".join(unsized))
+        return to_positions(rows, contracts)
+
+    async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
+        """Settlements in [start_ms, end_ms), oldest first, reaching back at most
+        FUNDING_DAYS from end_ms, in pages of PAGE_LIMIT. If MAX_FUNDING_REQUESTS pages
+        come back full, the newest settlements are kept back to where `cut_short` stops
+        them (Gate lists newest first), and a warning says so."""
+        start_ms = max(start_ms, end_ms - FUNDING_DAYS * DAY_MS)
+        payments: list[FundingPayment] = []
+        if start_ms >= end_ms:
+            return payments
+        for page_no in range(MAX_FUNDING_REQUESTS):
+            params = book_params(start_ms, end_ms, page_no)
+            page = await self._get(ACCOUNT_BOOK, params, parse_book_page)
+            payments += (p for p in page.payments if start_ms <= p.time_ms < end_ms)
+            if page.rows < PAGE_LIMIT:
+                break
+        else:
+            if payments:
+                payments, cut = cut_short(payments)
+                log.warning(
+                    "%s funding: stopped after %d requests; settlements up to %d ms left out",
+                    NAME,
+                    MAX_FUNDING_REQUESTS,
+                    cut,
+                )
+        return sorted(payments, key=lambda p: (p.time_ms, p.symbol))

@@ -1,0 +1,285 @@
+"""A fake of Bitget's signed v2 futures API, served by a `FakeVenues` under its `/bitget`
+prefix.
+
+`FakeBitgetPrivate().install(fake)` adds the public time endpoint and the three private
+reads the desk uses. Every private request is checked the way Bitget's signing page
+describes it, by this file's own code (never the client's signer): the ACCESS-KEY,
+ACCESS-SIGN, ACCESS-TIMESTAMP and ACCESS-PASSPHRASE headers present, the key known, the
+millisecond timestamp within 30 s of this server's clock (`real clock + skew_ms`), the
+passphrase right, and ACCESS-SIGN equal to Base64(HMAC-SHA256(secret, timestamp + method +
+raw path and query + raw body)) over the bytes received. A refusal is HTTP 400 with
+Bitget's code in the body (40001-40003, 40011 missing headers, 40005 bad timestamp, 40006
+unknown key, 40008 expired timestamp, 40009 bad signature, 40012 wrong passphrase),
+recorded in `refusals`.
+
+The account starts as the fixtures built from the docs (a short APE and a long SOPH, four
+funding bills of 2026-09-10); tests replace `accounts`, `positions` or `bills` with rows
+from `set_balance`, `position_row` and `funding_row`. Bills are served like Bitget's:
+newest first, at most 100 a page, `idLessThan=<endId>` for older ones, at most 30 days
+between startTime and endTime (both taken as inclusive), nothing older than 90 days of
+this server's clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakeVenues, dec, fixture
+
+BITGET_TIME = "/api/v2/public/time"
+BITGET_ACCOUNTS = "/api/v2/mix/account/accounts"
+BITGET_POSITIONS = "/api/v2/mix/position/all-position"
+BITGET_BILLS = "/api/v2/mix/account/bill"
+
+DAY_MS = 86_400_000
+WINDOW_MS = 30_000  # a timestamp further than this from the server's clock is refused
+BILLS_MAX = 100
+BILLS_SPAN_MS = 30 * DAY_MS  # the widest startTime..endTime
+BILLS_REACH_MS = 90 * DAY_MS  # how far back the bills go
+PRODUCT_TYPE = "USDT-FUTURES"
+
+# Headers in the order a refusal names them missing, with the code it answers.
+REQUIRED_HEADERS = (
+    ("ACCESS-KEY", "40001"),
+    ("ACCESS-SIGN", "40002"),
+    ("ACCESS-TIMESTAMP", "40003"),
+    ("ACCESS-PASSPHRASE", "40011"),
+)
+MESSAGES = {
+    "40001": 'The request header "ACCESS_KEY" cannot be empty',
+    "40002": 'The request header "ACCESS_SIGN" cannot be empty',
+    "40003": 'The request header "ACCESS_TIMESTAMP" cannot be empty',
+    "40005": "Invalid ACCESS_TIMESTAMP",
+    "40006": "Invalid ACCESS_KEY",
+    "40008": fixture("bitget/error_40008_timestamp.json")["msg"],
+    "40009": fixture("bitget/error_40009_sign.json")["msg"],
+    "40011": 'The request header "ACCESS_PASSPHRASE" cannot be empty',
+    "40012": "apikey/password is incorrect",
+    "40017": "Parameter verification failed",
+}
+
+Handler = Callable[[web.Request], Awaitable[Any]]
+
+
+def bitget_ok(data: Any, now_ms: int) -> dict[str, Any]:
+    return {"code": "00000", "msg": "success", "requestTime": now_ms, "data": data}
+
+
+def bitget_error(code: str, now_ms: int, detail: str = "") -> web.Response:
+    """Bitget's error envelope with HTTP 400, as it answers refused and malformed requests."""
+    body = {"code": code, "msg": MESSAGES[code] + detail, "requestTime": now_ms, "data": None}
+    return web.json_response(body, status=400)
+
+
+def bill_order(row: dict[str, Any]) -> int:
+    return int(row["billId"])
+
+
+class FakeBitgetPrivate:
+    def __init__(
+        self,
+        key: str = "bg_fake_key_5d2e81",
+        secret: str = "bitget-fake-secret-a41c",
+        passphrase: str = "bitget-fake-passphrase-3f",
+        skew_ms: int = 0,
+    ) -> None:
+        self.key = key
+        self.secret = secret
+        self.passphrase = passphrase
+        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
+        self.time_calls = 0
+        self.refusals: list[str] = []  # the codes of refused requests, in order
+        self.signed_paths: list[str] = []  # raw path and query of accepted requests
+        self.accounts: list[dict[str, Any]] = fixture(
+            "bitget/api_v2_mix_account_accounts_USDT-FUTURES.json"
+        )["data"]
+        self.positions: list[dict[str, Any]] = fixture(
+            "bitget/api_v2_mix_position_all_position_USDT-FUTURES.json"
+        )["data"]
+        self.bills: list[dict[str, Any]] = fixture(
+            "bitget/api_v2_mix_account_bill_contract_settle_fee.json"
+        )["data"]["bills"]
+        self._ids = 0
+
+    def install(self, fake: FakeVenues) -> FakeBitgetPrivate:
+        fake.route("bitget", "GET", BITGET_TIME, self.server_time)
+        fake.route("bitget", "GET", BITGET_ACCOUNTS, self._signed(self.accounts_reply))
+        fake.route("bitget", "GET", BITGET_POSITIONS, self._signed(self.positions_reply))
+        fake.route("bitget", "GET", BITGET_BILLS, self._signed(self.bills_reply))
+        return self
+
+    # --- the clock and the keys -------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.skew_ms
+
+    def clock_at(self, ms: int) -> None:
+        """Set `skew_ms` so that this server's clock reads `ms` now."""
+        self.skew_ms = ms - int(time.time() * 1000)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point the bot's Bitget keys at this account."""
+        return {
+            "BITGET_API_KEY": self.key,
+            "BITGET_API_SECRET": self.secret,
+            "BITGET_API_PASSPHRASE": self.passphrase,
+        }
+
+    # --- account state ------------------------------------------------------------
+
+    def set_balance(
+        self, equity: float, available: float, upnl: float | None = None, coin: str = "USDT"
+    ) -> None:
+        """A single futures account in `coin`, with `available` to open positions."""
+        row = copy.deepcopy(
+            fixture("bitget/api_v2_mix_account_accounts_USDT-FUTURES.json")["data"][0]
+        )
+        upl = "" if upnl is None else dec(upnl)
+        row.update(
+            marginCoin=coin,
+            accountEquity=dec(equity),
+            usdtEquity=dec(equity),
+            available=dec(available),
+            crossedMaxAvailable=dec(available),
+            isolatedMaxAvailable=dec(available),
+            maxTransferOut=dec(available),
+            unrealizedPL=upl,
+            crossedUnrealizedPL=upl,
+            isolatedUnrealizedPL="0",
+            assetList=[{"coin": coin, "balance": dec(equity), "available": dec(available)}],
+        )
+        self.accounts = [row]
+
+    def position_row(
+        self,
+        symbol: str,
+        side: str,
+        size: float,
+        entry: float,
+        mark: float,
+        upnl: float,
+        leverage: float = 10.0,
+        liq: float | None = None,
+    ) -> dict[str, Any]:
+        """A position row as Bitget writes it. `side` is "long" or "short"; `size` and the
+        prices are in the symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT)."""
+        row = copy.deepcopy(
+            fixture("bitget/api_v2_mix_position_all_position_USDT-FUTURES.json")["data"][0]
+        )
+        row.update(
+            symbol=symbol,
+            holdSide=side,
+            total=dec(size),
+            available=dec(size),
+            openPriceAvg=dec(entry),
+            breakEvenPrice=dec(entry),
+            markPrice=dec(mark),
+            unrealizedPL=dec(upnl),
+            leverage=dec(leverage),
+            marginSize=dec(size * entry / leverage),
+            liquidationPrice="0" if liq is None else dec(liq),
+        )
+        return row
+
+    def funding_row(
+        self, symbol: str, amount: float, time_ms: int, coin: str = "USDT"
+    ) -> dict[str, Any]:
+        """A funding bill: `amount` positive when received. Its id grows with its time, as
+        Bitget's do, so that `idLessThan` pages back in time."""
+        self._ids += 1
+        return dict(
+            fixture("bitget/api_v2_mix_account_bill_contract_settle_fee.json")["data"]["bills"][0],
+            billId=f"{time_ms}{self._ids:06d}",
+            symbol=symbol,
+            amount=dec(amount),
+            coin=coin,
+            cTime=str(time_ms),
+        )
+
+    # --- the endpoints --------------------------------------------------------------
+
+    async def server_time(self, request: web.Request) -> Any:
+        self.time_calls += 1
+        now = self.now_ms()
+        return bitget_ok({"serverTime": str(now)}, now)
+
+    def _signed(self, answer: Callable[[web.Request], Any]) -> Handler:
+        async def handler(request: web.Request) -> Any:
+            code = self.refusal(request, await request.read())
+            if code is not None:
+                self.refusals.append(code)
+                return bitget_error(code, self.now_ms())
+            return answer(request)
+
+        return handler
+
+    def refusal(self, request: web.Request, body: bytes) -> str | None:
+        """Bitget's code for why it refuses this request, or None when it is signed right."""
+        headers = request.headers
+        for name, code in REQUIRED_HEADERS:
+            if not headers.get(name):
+                return code
+        if headers["ACCESS-KEY"] != self.key:
+            return "40006"
+        timestamp = headers["ACCESS-TIMESTAMP"]
+        if not timestamp.isdigit() or len(timestamp) != 13:
+            return "40005"
+        if abs(int(timestamp) - self.now_ms()) > WINDOW_MS:
+            return "40008"
+        if headers["ACCESS-PASSPHRASE"] != self.passphrase:
+            return "40012"
+        path = request.raw_path.removeprefix("/bitget")
+        message = timestamp.encode() + request.method.encode() + path.encode() + body
+        mac = hmac.new(self.secret.encode(), message, hashlib.sha256).digest()
+        if not hmac.compare_digest(headers["ACCESS-SIGN"].encode(), base64.b64encode(mac)):
+            return "40009"
+        self.signed_paths.append(path)
+        return None
+
+    def accounts_reply(self, request: web.Request) -> Any:
+        if request.query.get("productType") != PRODUCT_TYPE:
+            return bitget_error("40017", self.now_ms(), ": productType")
+        return bitget_ok(self.accounts, self.now_ms())
+
+    def positions_reply(self, request: web.Request) -> Any:
+        q = request.query
+        if q.get("productType") != PRODUCT_TYPE:
+            return bitget_error("40017", self.now_ms(), ": productType")
+        rows = [p for p in self.positions if q.get("marginCoin") in (None, p["marginCoin"])]
+        return bitget_ok(rows, self.now_ms())
+
+    def bills_reply(self, request: web.Request) -> Any:
+        """Newest first within 90 days; startTime and endTime both inclusive (Bitget does
+        not say); `idLessThan`: the bills with smaller ids, that is older ones."""
+        q, now = request.query, self.now_ms()
+        if q.get("productType") != PRODUCT_TYPE:
+            return bitget_error("40017", now, ": productType")
+        limit = int(q.get("limit", "20"))
+        oldest = now - BILLS_REACH_MS
+        start, end = int(q.get("startTime", oldest)), int(q.get("endTime", now))
+        if not 1 <= limit <= BILLS_MAX:
+            return bitget_error("40017", now, ": limit")
+        if end - start > BILLS_SPAN_MS:
+            return bitget_error("40017", now, ": startTime and endTime more than 30 days apart")
+        below = int(q["idLessThan"]) if "idLessThan" in q else None
+        rows = [
+            b
+            for b in sorted(self.bills, key=bill_order, reverse=True)
+            if max(oldest, start) <= int(b["cTime"]) <= end
+            and q.get("businessType") in (None, b["businessType"])
+            and (below is None or int(b["billId"]) < below)
+        ][:limit]
+        end_id = rows[-1]["billId"] if rows else None
+        return bitget_ok({"bills": rows, "endId": end_id}, now)

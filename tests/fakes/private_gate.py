@@ -1,0 +1,288 @@
+"""A fake of Gate's v4 signed account API, served by a `FakeVenues` under its `/gate` prefix.
+
+`FakeGatePrivate().install(fake)` adds the public time and contract endpoints and the three
+private reads the desk uses (the USDT futures account, its positions, its account book).
+Every private request is checked the way Gate documents it, by this file's own code
+(never the client's signer): the `KEY`, `Timestamp` and `SIGN` headers present, the key
+known, the Timestamp (seconds, a fraction allowed) within 60 s of this server's clock
+(`real clock + skew_ms`), and SIGN equal to hex(HMAC-SHA512(secret, method, raw path and
+raw query, hex(SHA512(raw body)), Timestamp joined by newlines)) over the bytes received.
+A refusal is Gate's HTTP 401 with its label (MISSING_REQUIRED_HEADER, INVALID_KEY,
+REQUEST_EXPIRED, INVALID_SIGNATURE), counted in `refusals`.
+
+The account starts as the recorded fixtures (a short BTC_USDT and a long PEPE_USDT, four
+funding rows of 2026-09-09/10); tests replace `positions`, `book` or the balance with rows
+built by `position_row`, `funding_row` and `set_balance`. Lists page as Gate's do:
+`limit` 1-1000 (default 100) and `offset`; the account book is newest first, `from` and
+`to` (seconds) both read as inclusive, which Gate does not say.
+
+The contract list is served from `contracts` (the recorded one, plus a fake market's gate
+perps named and sized as tests/fakes/rest_gate.py renders them), so that a position built
+here and the client's contract sizes agree whichever of the two fakes is installed last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from arb.symbols import split_multiplier
+from tests.fakes.venues import FakeVenues, dec, fixture
+
+GATE_TIME = "/api/v4/spot/time"
+GATE_CONTRACTS = "/api/v4/futures/usdt/contracts"
+GATE_ACCOUNTS = "/api/v4/futures/usdt/accounts"
+GATE_POSITIONS = "/api/v4/futures/usdt/positions"
+GATE_ACCOUNT_BOOK = "/api/v4/futures/usdt/account_book"
+
+WINDOW_S = 60  # Gate refuses a Timestamp further than this from its clock
+PAGE_MAX = 1000
+PAGE_DEFAULT = 100
+
+REQUIRED_HEADERS = ("KEY", "Timestamp", "SIGN")
+ERRORS: dict[str, dict[str, str]] = {
+    "INVALID_SIGNATURE": fixture("gate/error_INVALID_SIGNATURE.json"),
+    "REQUEST_EXPIRED": fixture("gate/error_REQUEST_EXPIRED.json"),
+    "INVALID_KEY": fixture("gate/error_INVALID_KEY.json"),
+    # The label is documented; the message is ours (the docs give the label's meaning).
+    "MISSING_REQUIRED_HEADER": {
+        "label": "MISSING_REQUIRED_HEADER",
+        "message": "Missing required authentication header",
+    },
+}
+
+Handler = Callable[[web.Request], Awaitable[Any]]
+
+
+def gate_refusal(label: str) -> web.Response:
+    """Gate answers every authentication failure with 401 and its label."""
+    return web.json_response(ERRORS[label], status=401)
+
+
+def gate_error(label: str, message: str) -> web.Response:
+    return web.json_response({"label": label, "message": message}, status=400)
+
+
+def page_of(rows: list[dict[str, Any]], query: Any) -> list[dict[str, Any]] | web.Response:
+    """`rows[offset : offset + limit]` as Gate pages a list, or its 400 for bad values."""
+    try:
+        limit = int(query.get("limit", PAGE_DEFAULT))
+        offset = int(query.get("offset", 0))
+    except ValueError:
+        return gate_error("INVALID_PARAM_VALUE", "invalid limit or offset")
+    if not 1 <= limit <= PAGE_MAX or offset < 0:
+        return gate_error("INVALID_PARAM_VALUE", "invalid limit or offset")
+    return rows[offset : offset + limit]
+
+
+def base_unit(name: str) -> Decimal:
+    """Coins in one unit of the contract's base: 1000 for `1000SATS_USDT`, else 1."""
+    return Decimal(repr(split_multiplier(name.partition("_")[0])[1]))
+
+
+class FakeGatePrivate:
+    def __init__(
+        self,
+        key: str = "gate-fake-key-5b3e",
+        secret: str = "gate-fake-secret-c71d",
+        skew_ms: int = 0,
+    ) -> None:
+        self.key = key
+        self.secret = secret
+        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
+        self.time_calls = 0
+        self.refusals: list[str] = []  # the labels of refused requests, in order
+        self.signed_requests: list[str] = []  # raw path and query of accepted requests
+        self.account: dict[str, Any] = fixture("gate/api_v4_futures_usdt_accounts.json")
+        self.positions: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_positions.json")
+        self.book: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_account_book_fund.json")
+        self.contracts: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_contracts.json")
+        self.rest_url: str | None = None
+        self._position_template = dict(self.positions[0])
+        self._book_template = dict(self.book[0])
+        self._ids = 0
+
+    def install(self, fake: FakeVenues) -> FakeGatePrivate:
+        """Serve this account from `fake`; a fake with a market lists its gate perps."""
+        if fake.market is not None:
+            for p in fake.market.perps("gate"):
+                if p.settle != "USDT":
+                    continue  # this is the /futures/usdt API
+                prefix = str(p.multiplier) if p.multiplier != 1 else ""
+                self.add_contract(f"{prefix}{p.asset}_{p.settle}", p.ct_val)
+        fake.route("gate", "GET", GATE_TIME, self.server_time)
+        fake.route("gate", "GET", GATE_CONTRACTS, self.contracts_reply)
+        fake.route("gate", "GET", GATE_ACCOUNTS, self._signed(self.account_reply))
+        fake.route("gate", "GET", GATE_POSITIONS, self._signed(self.positions_reply))
+        fake.route("gate", "GET", GATE_ACCOUNT_BOOK, self._signed(self.book_reply))
+        self.rest_url = fake.url("gate")
+        return self
+
+    # --- the clock and the keys -------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.skew_ms
+
+    def clock_at(self, ms: int) -> None:
+        """Set `skew_ms` so that this server's clock reads `ms` now."""
+        self.skew_ms = ms - int(time.time() * 1000)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refusals)
+
+    def env(self) -> dict[str, str]:
+        """The settings that point the bot's Gate keys (and, once installed, its REST URL)
+        at this account."""
+        keys = {"GATE_API_KEY": self.key, "GATE_API_SECRET": self.secret}
+        return keys if self.rest_url is None else {**keys, "GATE_REST_URL": self.rest_url}
+
+    # --- account state ------------------------------------------------------------------
+
+    def add_contract(self, name: str, quanto_multiplier: str) -> None:
+        """List (or resize) a USDT perpetual: `quanto_multiplier` base units per contract."""
+        template = next(c for c in self.contracts if c["name"] == "BTC_USDT")
+        self.contracts = [c for c in self.contracts if c["name"] != name]
+        self.contracts.append(dict(template, name=name, quanto_multiplier=quanto_multiplier))
+
+    def coins_per_contract(self, name: str) -> Decimal:
+        row = next((c for c in self.contracts if c["name"] == name), None)
+        if row is None:
+            raise ValueError(f"{name}: not a listed contract; add_contract it first")
+        return Decimal(row["quanto_multiplier"]) * base_unit(name)
+
+    def set_balance(self, equity: float, available: float, upnl: float = 0.0) -> None:
+        """The USDT futures account worth `equity`: Gate's `total` leaves out the
+        unrealised PnL, so it is written as `equity - upnl`."""
+        self.account = dict(
+            self.account,
+            total=dec(equity - upnl),
+            unrealised_pnl=dec(upnl),
+            available=dec(available),
+            cross_available=dec(available),
+        )
+
+    def position_row(
+        self,
+        symbol: str,
+        side: str,
+        size: float,
+        entry: float,
+        mark: float,
+        upnl: float,
+        leverage: float,
+        liq: float | None = None,
+    ) -> dict[str, Any]:
+        """A one-way position of `size` coins of the canonical asset, written as Gate does:
+        signed contracts (a decimal string), prices per base unit as given."""
+        contracts = Decimal(repr(size)) / self.coins_per_contract(symbol)
+        unit = base_unit(symbol)
+        self._ids += 1
+        return dict(
+            self._position_template,
+            contract=symbol,
+            size=format(contracts if side == "long" else -contracts, "f"),
+            mode="single",
+            entry_price=dec(entry),
+            mark_price=dec(mark),
+            unrealised_pnl=dec(upnl),
+            lever=dec(leverage),
+            leverage=dec(leverage),
+            cross_leverage_limit="0",
+            liq_price="0" if liq is None else dec(liq),
+            value=dec(size / float(unit) * mark),
+            update_id=self._ids,
+        )
+
+    def funding_row(self, symbol: str, amount: float, time_ms: int) -> dict[str, Any]:
+        """An account-book row of type `fund`: `change` positive when received."""
+        self._ids += 1
+        return dict(
+            self._book_template,
+            time=time_ms / 1000,
+            change=dec(amount),
+            text=f"{symbol}:funding",
+            contract=symbol,
+            id=str(50_000_000_000 + self._ids),
+        )
+
+    # --- the endpoints ------------------------------------------------------------------
+
+    async def server_time(self, request: web.Request) -> Any:
+        self.time_calls += 1
+        return {"server_time": self.now_ms()}
+
+    async def contracts_reply(self, request: web.Request) -> Any:
+        return page_of(self.contracts, request.query)
+
+    def _signed(self, answer: Callable[[web.Request], Any]) -> Handler:
+        async def handler(request: web.Request) -> Any:
+            label = self.refusal(request, await request.read())
+            if label is not None:
+                self.refusals.append(label)
+                return gate_refusal(label)
+            return answer(request)
+
+        return handler
+
+    def refusal(self, request: web.Request, body: bytes) -> str | None:
+        """Gate's label for why it refuses this request, or None when it is signed right."""
+        headers = request.headers
+        if any(not headers.get(name) for name in REQUIRED_HEADERS):
+            return "MISSING_REQUIRED_HEADER"
+        if headers["KEY"] != self.key:
+            return "INVALID_KEY"
+        try:
+            timestamp_s = float(headers["Timestamp"])
+        except ValueError:
+            return "REQUEST_EXPIRED"
+        if abs(timestamp_s * 1000 - self.now_ms()) > WINDOW_S * 1000:
+            return "REQUEST_EXPIRED"
+        raw = request.raw_path.removeprefix("/gate")
+        path, _, query = raw.partition("?")
+        message = "\n".join(
+            (request.method, path, query, hashlib.sha512(body).hexdigest(), headers["Timestamp"])
+        )
+        mac = hmac.new(self.secret.encode(), message.encode(), hashlib.sha512).hexdigest()
+        if not hmac.compare_digest(headers["SIGN"], mac):
+            return "INVALID_SIGNATURE"
+        self.signed_requests.append(raw)
+        return None
+
+    def account_reply(self, request: web.Request) -> Any:
+        return self.account
+
+    def positions_reply(self, request: web.Request) -> Any:
+        """`holding=true` leaves out the empty rows Gate otherwise lists."""
+        rows = self.positions
+        if request.query.get("holding") == "true":
+            rows = [p for p in rows if Decimal(str(p["size"])) != 0]
+        return page_of(rows, request.query)
+
+    def book_reply(self, request: web.Request) -> Any:
+        """Newest first; `type`, `contract`, `from` and `to` filter as documented."""
+        q = request.query
+        try:
+            start = int(q["from"]) if "from" in q else None
+            end = int(q["to"]) if "to" in q else None
+        except ValueError:
+            return gate_error("INVALID_PARAM_VALUE", "invalid from or to")
+        kind, contract = q.get("type"), q.get("contract")
+        lo = -math.inf if start is None else start
+        hi = math.inf if end is None else end
+        rows = [
+            r
+            for r in self.book
+            if kind in (None, r["type"])
+            and contract in (None, r["contract"])
+            and lo <= r["time"] <= hi
+        ]
+        rows.sort(key=lambda r: (r["time"], int(r["id"])), reverse=True)
+        return page_of(rows, q)
