@@ -19,7 +19,7 @@ from arb.spread import DEFAULT_TAKER_FEES
 T = TypeVar("T")
 
 VENUE_NAMES = ("bybit", "binance", "okx", "hyperliquid", "bitget", "gate")
-DEFAULT_VENUES = ("bybit", "binance", "okx", "hyperliquid")
+DEFAULT_VENUES = VENUE_NAMES
 DEFAULT_REST_URLS = {
     "bybit": "https://api.bybit.com",
     "binance": "https://fapi.binance.com",

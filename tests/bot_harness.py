@@ -13,6 +13,7 @@ from telegram.ext import Application
 from arb.settings import parse_settings
 from bot.app import serve
 from bot.desk import DESK_KEY, Desk
+from tests.conftest import CORE_VENUES
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.fakes.venues import FakeVenues
 
@@ -55,6 +56,7 @@ def bot_env(tg: FakeTelegram, venues: FakeVenues, **extra: str) -> dict[str, str
         "ARB_HTTP_RETRIES": "0",
         "ARB_HTTP_TIMEOUT_S": "2",
         "ARB_FEEDS": "0",  # tests that want live feeds start fake WebSocket servers
+        "ARB_VENUES": CORE_VENUES,
         **extra,
     }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from arb.chart import png_size
-from tests.conftest import clean_environ, desk_market
+from tests.conftest import CORE_VENUES, clean_environ, desk_market
 from tests.fakes.venues import OKX_FUNDING, FakeMarket, Fault
 
 HOUR_MS = 3_600_000
@@ -63,7 +63,9 @@ EXPECTED = {
 
 
 def clean_env(fake, **extra: str) -> dict[str, str]:
-    return clean_environ(**{**fake.env(), "ARB_HTTP_RETRIES": "0", **extra})
+    return clean_environ(
+        **{**fake.env(), "ARB_HTTP_RETRIES": "0", "ARB_VENUES": CORE_VENUES, **extra}
+    )
 
 
 async def arb_bot(fake, *args: str, tmp_path: Path, **env: str) -> tuple[int, str, str]:

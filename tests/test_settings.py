@@ -12,7 +12,7 @@ from arb.settings import VENUE_NAMES, SettingsError, load_settings, parse_settin
 
 def test_defaults_need_nothing():
     s = parse_settings({})
-    assert s.venues == ("bybit", "binance", "okx", "hyperliquid")
+    assert s.venues == ("bybit", "binance", "okx", "hyperliquid", "bitget", "gate")
     assert s.venue["okx"].rest_url == "https://www.okx.com"
     assert s.scan_interval_s == 60 and s.horizon_h == 168 and s.db_path == "arb.sqlite3"
     assert s.taker_fees["bybit"] == 0.00055

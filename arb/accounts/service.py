@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ACCOUNT_VENUES = ("bybit", "binance", "okx")
+ACCOUNT_VENUES = ("bybit", "binance", "okx", "bitget", "gate")
 DAY_MS = 86_400_000
 
 
@@ -39,6 +39,14 @@ def client_class(venue: str) -> type[PrivateClient]:
         from arb.accounts.okx import OkxPrivate
 
         return OkxPrivate
+    if venue == "bitget":
+        from arb.accounts.bitget import BitgetPrivate
+
+        return BitgetPrivate
+    if venue == "gate":
+        from arb.accounts.gate import GatePrivate
+
+        return GatePrivate
     raise ValueError(f"no account client for {venue!r}")
 
 

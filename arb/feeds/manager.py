@@ -25,6 +25,8 @@ DIALECTS = {
     "binance": ("arb.feeds.binance", "BinanceDialect"),
     "okx": ("arb.feeds.okx", "OkxDialect"),
     "hyperliquid": ("arb.feeds.hyperliquid", "HyperliquidDialect"),
+    "bitget": ("arb.feeds.bitget", "BitgetDialect"),
+    "gate": ("arb.feeds.gate", "GateDialect"),
 }
 
 

@@ -6,12 +6,15 @@ from arb.http import RetryPolicy, VenueHttp
 from arb.settings import Settings
 from arb.venues.base import VenueClient, VenueFetch
 from arb.venues.binance import BinanceClient
+from arb.venues.bitget import BitgetClient
 from arb.venues.bybit import BybitClient
+from arb.venues.gate import GateClient
 from arb.venues.hyperliquid import HyperliquidClient
 from arb.venues.okx import OkxClient
 
 CLIENTS: dict[str, type[VenueClient]] = {
-    c.name: c for c in (BybitClient, BinanceClient, OkxClient, HyperliquidClient)
+    c.name: c
+    for c in (BybitClient, BinanceClient, OkxClient, HyperliquidClient, BitgetClient, GateClient)
 }
 
 __all__ = ["CLIENTS", "VenueClient", "VenueFetch", "make_clients"]

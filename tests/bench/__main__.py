@@ -49,6 +49,7 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 PERPS = 500
 VENUES = ("bybit", "binance", "okx", "hyperliquid")
+ALL_VENUES = (*VENUES, "bitget", "gate")
 CCXT_VENUES = ("bybit", "binance", "okx")
 
 WARMUP_RUNS = 3
@@ -276,7 +277,8 @@ def hits_between(before: Mapping[str, int], after: Mapping[str, int]) -> dict[st
 
 def settings_for(base_url: str) -> Settings:
     """Default settings, with every venue's REST URL on the fake."""
-    return parse_settings({f"{v.upper()}_REST_URL": f"{base_url}/{v}" for v in VENUES})
+    urls = {f"{v.upper()}_REST_URL": f"{base_url}/{v}" for v in ALL_VENUES}
+    return parse_settings({**urls, "ARB_VENUES": ",".join(ALL_VENUES)})
 
 
 def new_market(settings: Settings) -> Market:
@@ -315,7 +317,7 @@ async def time_cold_scans(settings: Settings, params: ScanParams) -> Stats:
         started = time.perf_counter_ns()
         market = new_market(settings)
         try:
-            result = await full_scan(market, params)
+            result = await full_scan(market, params, VENUES)
             samples.append(time.perf_counter_ns() - started)
         finally:
             await market.close()
@@ -335,20 +337,24 @@ async def bench_scans(base_url: str) -> ScanFigures:
     section("Full scan: Market(clients).snapshot() + spread.scan()")
     market = new_market(settings)
     try:
-        await full_scan(market, params)  # loads the metadata caches
+        await full_scan(market, params)  # loads the metadata caches of all six
         before = await fake_hits(base_url)
         warm_4 = await time_async(
-            lambda: full_scan(market, params), SCAN_RUNS, scan_checker(VENUES)
+            lambda: full_scan(market, params, VENUES), SCAN_RUNS, scan_checker(VENUES)
         )
         warm_4_requests = sum(hits_between(before, await fake_hits(base_url)).values())
         warm_3 = await time_async(
             lambda: full_scan(market, params, CCXT_VENUES), SCAN_RUNS, scan_checker(CCXT_VENUES)
         )
-        snapshot, opportunities = await full_scan(market, params)
+        warm_6 = await time_async(
+            lambda: full_scan(market, params), SCAN_RUNS, scan_checker(ALL_VENUES)
+        )
+        snapshot, opportunities = await full_scan(market, params, VENUES)
     finally:
         await market.close()
     row("warm, 4 venues (caches loaded, sessions reused)", warm_4)
     row("warm, 3 venues (bybit, binance, okx)", warm_3)
+    row("warm, 6 venues (the four, bitget, gate)", warm_6)
     before = await fake_hits(base_url)
     cold_4 = await time_cold_scans(settings, params)
     cold_requests = sum(hits_between(before, await fake_hits(base_url)).values())

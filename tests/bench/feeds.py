@@ -169,6 +169,7 @@ async def load() -> None:
         report = {"updates": updates, "probes": len(probes), "alerted": len(latencies),
                   "missed": missed, "latencies_ms": latencies}  # fmt: skip
         print(json.dumps(report), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # the bot stops before the fakes go
 
 
 # --- the parent: the bot ----------------------------------------------------------------
@@ -215,6 +216,8 @@ async def bench() -> dict[str, float]:
         live_runs = desk.alerts.live.runs
         stop.set()
         await asyncio.wait_for(task, 30)
+    child.stdin.write(b"done\n")
+    await child.stdin.drain()
     await child.wait()
     cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / elapsed * 100
     lat = sorted(result["latencies_ms"])
@@ -235,7 +238,7 @@ async def bench() -> dict[str, float]:
     return {"cpu_pct": cpu, "rss_mb": rss, "p99_ms": p99}
 
 
-def main() -> None:
+def run_bot() -> None:
     print(f"\n== live feeds: {PERPS} symbols x {len(VENUES)} venues, 1/s each + bursts ==")
     figures = asyncio.run(bench())
     for name, value in figures.items():
@@ -243,8 +246,17 @@ def main() -> None:
         print(f"  {name:8} {value:8.1f}  {verdict}")
 
 
+def main() -> None:
+    """In a fresh process, so that RSS is the bot's and not what earlier benchmarks left."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "tests.bench.feeds", "bot"], check=False)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["load"]:
         asyncio.run(load())
+    elif sys.argv[1:] == ["bot"]:
+        run_bot()
     else:
         main()

@@ -42,6 +42,7 @@ from aiohttp import web
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VENUES = ("bybit", "binance", "okx", "hyperliquid")
+MORE_VENUES = ("bitget", "gate")  # served too, from tests/fakes/rest_bitget.py and rest_gate.py
 HOUR_MS = 3_600_000
 HISTORY_DAYS = 30  # how far back a perp's default history goes
 
@@ -123,11 +124,11 @@ class FakeMarket:
 def synthetic_market(perps_per_venue: int, seed: int = 7) -> FakeMarket:
     """`n` perpetuals on every venue, mixed intervals and signs, deterministic."""
     rng = random.Random(seed)
-    venues: dict[str, list[FakePerp]] = {v: [] for v in VENUES}
+    venues: dict[str, list[FakePerp]] = {v: [] for v in (*VENUES, *MORE_VENUES)}
     for i in range(perps_per_venue):
         asset = f"C{i:04d}"
         price = 10 ** rng.uniform(-4, 4)
-        for venue in VENUES:
+        for venue in (*VENUES, *MORE_VENUES):
             interval = 1.0 if venue == "hyperliquid" else rng.choice((8.0, 8.0, 4.0, 1.0))
             venues[venue].append(
                 FakePerp(
@@ -211,6 +212,11 @@ class FakeVenues:
             ("hyperliquid", "POST", HL_INFO): self.hl_info,
             ("fake", "GET", FAKE_HITS): self.fake_hits,
         }
+        # Bitget and Gate render the same market from their own modules.
+        from tests.fakes import rest_bitget, rest_gate
+
+        rest_bitget.install(self)
+        rest_gate.install(self)
 
     # lifecycle
 
@@ -246,7 +252,7 @@ class FakeVenues:
         return f"http://127.0.0.1:{self.port}/{venue}"
 
     def env(self) -> dict[str, str]:
-        return {f"{v.upper()}_REST_URL": self.url(v) for v in VENUES}
+        return {f"{v.upper()}_REST_URL": self.url(v) for v in (*VENUES, *MORE_VENUES)}
 
     # faults and records
 
