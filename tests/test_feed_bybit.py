@@ -4,19 +4,15 @@ heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
-import random
-from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from arb.feeds.base import Backoff, Feed, FeedError, Update
+from arb.feeds.base import FeedError, Update
 from arb.feeds.bybit import (
     ARGS_PER_REQUEST,
     LINEAR_PATH,
@@ -25,8 +21,10 @@ from arb.feeds.bybit import (
     subscribe_requests,
 )
 from arb.venues import bybit
+from tests import feed_harness
 from tests.conftest import T0, fixture_bytes
 from tests.fakes.ws_bybit import FakeBybitWs, ticker_frame
+from tests.feed_harness import Running
 
 NEXT_FUNDING_MS = 1789027200000
 WAIT_S = 5.0
@@ -249,85 +247,10 @@ class FastBybit(BybitDialect):
     silence_s = 0.25
 
 
-@dataclass(frozen=True)
-class CountingBackoff(Backoff):
-    """Test-speed backoff that records the failure count of each delay it gives."""
-
-    failures: list[int] = field(default_factory=list)
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        self.failures.append(failures)
-        return super().delay(failures, rng)
-
-
-@dataclass
-class Reseed:
-    """The REST re-seed hook `Feed` calls on every (re)connect: it returns the symbols to
-    subscribe (the last list repeats) and records the feed's last error at each call."""
-
-    lists: list[list[str]]
-    feed: Feed | None = None
-    errors_seen: list[str | None] = field(default_factory=list)
-
-    async def __call__(self) -> list[str]:
-        assert self.feed is not None
-        self.errors_seen.append(self.feed.state.last_error)
-        return self.lists[min(len(self.errors_seen), len(self.lists)) - 1]
-
-
-@dataclass
-class Updates:
-    """`on_updates` for the feed: keeps every update and hands out each symbol's in order."""
-
-    received: list[Update] = field(default_factory=list)
-    taken: Counter[str] = field(default_factory=Counter)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __call__(self, updates: list[Update]) -> None:
-        self.received += updates
-        self.arrived.set()
-
-    async def next(self, symbol: str) -> Update:
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                mine = [u for u in self.received if u.symbol == symbol]
-                if len(mine) > self.taken[symbol]:
-                    self.taken[symbol] += 1
-                    return mine[self.taken[symbol] - 1]
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@dataclass
-class Running:
-    feed: Feed
-    reseed: Reseed
-    updates: Updates
-
-    async def next_update(self, symbol: str) -> Update:
-        return await self.updates.next(symbol)
-
-
-@contextlib.asynccontextmanager
-async def running_feed(
+def running_feed(
     fake: FakeBybitWs, *lists: list[str], dialect: BybitDialect | None = None
-) -> AsyncIterator[Running]:
-    reseed, updates = Reseed(list(lists)), Updates()
-    feed = Feed(
-        dialect or BybitDialect(),
-        fake.url,
-        reseed,
-        updates,
-        backoff=CountingBackoff(initial_s=0.01, max_s=0.05),
-    )
-    reseed.feed = feed
-    task = asyncio.create_task(feed.run())
-    try:
-        yield Running(feed, reseed, updates)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+) -> contextlib.AbstractAsyncContextManager[Running]:
+    return feed_harness.running_feed(dialect or BybitDialect(), fake.url, *lists)
 
 
 @pytest.fixture
