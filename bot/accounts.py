@@ -75,9 +75,8 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = desk.service.clock()
     async with _typing(update, context):
         report = await desk.accounts.funding(days, int(now * 1000))
-    await reply_html(
-        update, context, render_accounts.pnl_html(report.items, report.errors, days, now)
-    )
+    text = render_accounts.pnl_html(report.items, report.errors, days, now, report.partial)
+    await reply_html(update, context, text)
 
 
 def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE):  # type: ignore[no-untyped-def]

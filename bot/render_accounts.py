@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from arb.accounts.hedge import Book, books, funding_totals
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.render import price
+from arb.render import price, utc
 from bot.render import clock, esc, narrow_table, pre, venue
 
 STATUS_MARK = {"hedged": "✅ hedged", "imbalanced": "⚖ imbalanced", "unhedged": "⚠ unhedged"}
@@ -94,7 +94,11 @@ def positions_html(
 
 
 def pnl_html(
-    items: Mapping[str, list[FundingPayment]], errors: Mapping[str, str], days: int, now: float
+    items: Mapping[str, list[FundingPayment]],
+    errors: Mapping[str, str],
+    days: int,
+    now: float,
+    partial: Mapping[str, int] | None = None,
 ) -> str:
     totals = funding_totals(p for ps in items.values() for p in ps)
     lines = [f"<b>Funding earned, last {days}d</b> · {clock(now)}"]
@@ -113,4 +117,9 @@ def pnl_html(
         rows.append(["all", "", usd(overall, sign=True)])
         lines.append(pre(narrow_table(rows, left=2)))
         lines.append("Positive: received. Settle currency (USDT/USD).")
+    for name, from_ms in sorted((partial or {}).items()):
+        lines.append(
+            f"⚠ {esc(venue(name))}: more settlements than the request limit pages through; "
+            f"complete from {utc(from_ms / 1000)} only"
+        )
     return "\n".join(lines + _errors(errors))

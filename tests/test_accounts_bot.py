@@ -175,3 +175,18 @@ async def test_without_keys_the_commands_say_how_to_set_them(tmp_path):
     ):
         reply = await b.ask("/balance", user_id=ADMIN)
     assert reply.text.startswith("No venue keys are set. Put read-only keys in .env")
+
+
+async def test_pnl_says_when_a_venue_had_more_settlements_than_it_may_page_through(tmp_path):
+    async with desk(tmp_path) as (b, bybit, *_rest):
+        t = now_ms()
+        # 2,100 settlements in the last week: 42 pages of 50, over Bybit's bound of 40.
+        bybit.settlements = [
+            private_bybit.funding_row("APEUSDT", 0.01, t - i * 240_000) for i in range(1, 2101)
+        ]
+        pnl = await b.ask("/pnl", user_id=ADMIN)
+    (warning,) = [line for line in pnl.plain.split("\n") if line.startswith("⚠ bybit")]
+    assert warning.startswith(
+        "⚠ bybit: more settlements than the request limit pages through; complete from "
+    )
+    assert warning.endswith(" UTC only")

@@ -92,6 +92,9 @@ class PrivateClient(ABC):
         self.http = http
         self.credentials = credentials
         self.clock = ServerClock(self.server_time_ms, resync_s)
+        # Set by `funding` when its request bound cut the period short: the time (ms) from
+        # which the payments it returned are complete.
+        self.funding_complete_from: int | None = None
 
     @abstractmethod
     async def server_time_ms(self) -> int:

@@ -343,6 +343,7 @@ class BinancePrivate(PrivateClient):
                     MAX_FUNDING_REQUESTS,
                     complete_from,
                 )
+                self.funding_complete_from = complete_from
                 break
             found.update(window)
             complete_from = window_start

@@ -415,6 +415,7 @@ class BitgetPrivate(PrivateClient):
             MAX_FUNDING_REQUESTS,
             cut,
         )
+        self.funding_complete_from = cut
         return _oldest_first(payments)
 
 

@@ -392,6 +392,7 @@ class BybitPrivate(PrivateClient):
                     sent,
                     cut,
                 )
+                self.funding_complete_from = cut
                 break
         return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
 

@@ -465,4 +465,5 @@ class GatePrivate(PrivateClient):
                     MAX_FUNDING_REQUESTS,
                     cut,
                 )
+                self.funding_complete_from = cut
         return sorted(payments, key=lambda p: (p.time_ms, p.symbol))

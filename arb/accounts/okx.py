@@ -421,6 +421,7 @@ class OkxPrivate(PrivateClient):
                         MAX_FUNDING_REQUESTS,
                         complete_from,
                     )
+                    self.funding_complete_from = complete_from
                     return _oldest_first(payments)
                 if after is not None:
                     await self._sleep(PAGE_GAP_S[path])

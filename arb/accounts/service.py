@@ -72,6 +72,7 @@ def private_clients(settings: Settings) -> dict[str, PrivateClient]:
 class AccountReport(Generic[T]):
     items: dict[str, list[T]]  # venue -> what it answered
     errors: dict[str, str] = field(default_factory=dict)  # venue -> why it did not
+    partial: dict[str, int] = field(default_factory=dict)  # venue -> complete from (ms)
 
     @property
     def all(self) -> list[T]:
@@ -94,7 +95,15 @@ class AccountService:
         return await self._each(lambda c: c.positions())
 
     async def funding(self, days: int, now_ms: int) -> AccountReport[FundingPayment]:
-        return await self._each(lambda c: c.funding(now_ms - days * DAY_MS, now_ms))
+        """Funding over the last `days`; a venue whose request bound cut the period short
+        says from when its figures are complete."""
+        for client in self.clients.values():
+            client.funding_complete_from = None
+        report = await self._each(lambda c: c.funding(now_ms - days * DAY_MS, now_ms))
+        for venue, client in self.clients.items():
+            if venue in report.items and client.funding_complete_from is not None:
+                report.partial[venue] = client.funding_complete_from
+        return report
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()))
