@@ -26,7 +26,7 @@ from arb.accounts.base import PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, ReplyShapeError, VenueError
 from arb.symbols import split_multiplier
-from arb.venues.base import USD_SETTLES, RawNum, to_number
+from arb.venues.base import USD_SETTLES, RawNum, to_number, to_positive
 from arb.venues.binance import Perp
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,6 @@ def perp_of(symbol: str) -> Perp | None:
     return None
 
 
-def _positive(value: RawNum) -> float | None:
-    x = to_number(value)
-    return x if x is not None and x > 0 else None
-
-
 def parse_balances(body: bytes) -> list[Balance]:
     """The USDT margin account, plus USDC when it holds anything.
 
@@ -189,7 +184,7 @@ def position(row: PositionRow) -> Position | None:
         return None
 
     def per_coin(value: RawNum) -> float | None:
-        price = _positive(value)
+        price = to_positive(value)
         return None if price is None else price / perp.multiplier
 
     return Position(
@@ -201,7 +196,7 @@ def position(row: PositionRow) -> Position | None:
         entry_price=per_coin(row.entryPrice),
         mark_price=per_coin(row.markPrice),
         unrealised_pnl=to_number(row.unRealizedProfit),
-        leverage=_positive(row.leverage),
+        leverage=to_positive(row.leverage),
         liquidation_price=per_coin(row.liquidationPrice),
     )
 

@@ -27,7 +27,6 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
@@ -37,7 +36,7 @@ from arb.accounts.base import Credentials, PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, ReplyShapeError, VenueHttp
 from arb.symbols import split_multiplier
-from arb.venues.base import RawNum, to_number
+from arb.venues.base import RawNum, to_decimal, to_number, to_positive
 
 log = logging.getLogger(__name__)
 
@@ -166,29 +165,11 @@ def classify(symbol: str) -> tuple[str, int] | None:
     return asset, int(multiplier)
 
 
-def _decimal(value: RawNum) -> Decimal | None:
-    """A size as the venue wrote it, so that lots times the multiplier stay exact."""
-    if value is None or value == "":
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
-
-
-def _positive(value: RawNum) -> float | None:
-    """Leverage and prices: Bitget writes "0" (or a negative liquidation price) where
-    there is none."""
-    x = to_number(value)
-    return x if x is not None and x > 0 else None
-
-
 def _per_coin(value: RawNum, multiplier: int) -> float | None:
     """A 1000PEPEUSDT price is per 1000 PEPE; sizes are converted to coins, so prices are
     too, keeping size * price the position's value. Divided in decimal, so that the
     venue's 0.0036339 becomes 0.0000036339 and not 0.0000036338999999999996."""
-    d = _decimal(value)
+    d = to_decimal(value)
     return float(d / multiplier) if d is not None and d > 0 else None
 
 
@@ -235,7 +216,7 @@ def parse_balances(body: bytes) -> list[Balance]:
 def parse_position(row: PositionRow) -> Position | None:
     """One position row in coins, or None for a flat or junk row or a symbol out of scope."""
     info = classify(row.symbol) if row.symbol else None
-    lots = _decimal(row.total)
+    lots = to_decimal(row.total)
     if info is None or not lots or row.holdSide not in ("long", "short"):
         return None
     asset, multiplier = info
@@ -248,7 +229,7 @@ def parse_position(row: PositionRow) -> Position | None:
         entry_price=_per_coin(row.openPriceAvg, multiplier),
         mark_price=_per_coin(row.markPrice, multiplier),
         unrealised_pnl=to_number(row.unrealizedPL),
-        leverage=_positive(row.leverage),
+        leverage=to_positive(row.leverage),
         liquidation_price=_per_coin(row.liquidationPrice, multiplier),
     )
 

@@ -27,7 +27,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NamedTuple, TypeVar
 from urllib.parse import urlencode
 
@@ -37,7 +37,7 @@ from arb.accounts.base import Credentials, PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, ReplyShapeError, VenueBadResponse, VenueHttp
 from arb.symbols import split_multiplier
-from arb.venues.base import RawNum, TtlCache, to_number
+from arb.venues.base import RawNum, TtlCache, to_decimal, to_number, to_positive
 
 log = logging.getLogger(__name__)
 
@@ -187,24 +187,6 @@ def classify(name: str) -> tuple[str, float] | None:
     return split_multiplier(base)
 
 
-def _decimal(value: RawNum) -> Decimal | None:
-    """A size as the venue wrote it, so that contracts times the multiplier is exact in
-    decimal (3 contracts of 0.1 are 0.3 coins, not 0.30000000000000004)."""
-    if value is None or value == "":
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
-
-
-def _positive(value: RawNum) -> float | None:
-    """Prices and leverage: Gate writes "0" where there is none."""
-    x = to_number(value)
-    return x if x is not None and x > 0 else None
-
-
 def parse_server_time(body: bytes) -> int:
     reply = _server_time(body)
     if reply.label:
@@ -241,7 +223,7 @@ def to_contracts(rows: list[ContractRow]) -> dict[str, Contract]:
     out: dict[str, Contract] = {}
     for row in rows:
         info = classify(row.name)
-        quanto = _decimal(row.quanto_multiplier)
+        quanto = to_decimal(row.quanto_multiplier)
         if info is None or quanto is None or quanto <= 0:
             continue
         asset, unit = info
@@ -259,11 +241,13 @@ def _side(row: PositionRow, size: Decimal) -> str:
 def _leverage(row: PositionRow) -> float | None:
     """`lever` where Gate sends it; else the isolated leverage, or the cross limit when
     the isolated one is "0" (cross margin)."""
-    return _positive(row.lever) or _positive(row.leverage) or _positive(row.cross_leverage_limit)
+    return (
+        to_positive(row.lever) or to_positive(row.leverage) or to_positive(row.cross_leverage_limit)
+    )
 
 
 def _per_coin(price: RawNum, contract: Contract) -> float | None:
-    value = _positive(price)
+    value = to_positive(price)
     return None if value is None else value / contract.price_unit
 
 
@@ -273,7 +257,7 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
     out: list[Position] = []
     for row in rows:
         contract = contracts.get(row.contract)
-        size = _decimal(row.size)
+        size = to_decimal(row.size)
         if contract is None or not size:
             continue
         out.append(
@@ -433,7 +417,7 @@ class GatePrivate(PrivateClient):
             reason = f"still paging positions after {MAX_POSITION_PAGES} pages"
             raise VenueBadResponse(NAME, POSITIONS, reason)
         contracts = await self.contracts.get()
-        held = {r.contract for r in rows if _decimal(r.size)}
+        held = {r.contract for r in rows if to_decimal(r.size)}
         if held - contracts.keys():
             self.contracts.invalidate()  # a perpetual listed since the list was cached
             contracts = await self.contracts.get()

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -33,7 +33,7 @@ import msgspec
 from arb.accounts.base import Credentials, PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, ReplyShapeError, VenueHttp
-from arb.venues.base import USD_SETTLES, RawNum, TtlCache, to_number
+from arb.venues.base import USD_SETTLES, RawNum, TtlCache, to_decimal, to_number, to_positive
 from arb.venues.okx import (
     INSTRUMENTS,
     INSTRUMENTS_TTL_S,
@@ -168,24 +168,6 @@ _bills = _unwrapper(Bill)
 _instruments = _unwrapper(InstrumentRow)
 
 
-def _decimal(value: RawNum) -> Decimal | None:
-    """A size as the venue wrote it, so that contracts times `ctVal` is exact in decimal
-    (3 contracts of 0.1 are 0.3 coins, not 0.30000000000000004)."""
-    if value is None or value == "":
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
-
-
-def _positive(value: RawNum) -> float | None:
-    """Prices and leverage: OKX writes "" or "0" where there is none."""
-    x = to_number(value)
-    return x if x is not None and x > 0 else None
-
-
 def parse_server_time(body: bytes) -> int:
     rows = _server_time(body)
     ts = to_number(rows[0].ts) if rows else None
@@ -235,7 +217,7 @@ def parse_contracts(body: bytes) -> dict[str, Contract]:
     for i in _instruments(body):
         if i.ctType != "linear" or i.settleCcy not in USD_SETTLES:
             continue
-        ct_val, ct_mult = _decimal(i.ctVal), _decimal(i.ctMult) or Decimal(1)
+        ct_val, ct_mult = to_decimal(i.ctVal), to_decimal(i.ctMult) or Decimal(1)
         asset = i.ctValCcy or i.uly.split("-", 1)[0]
         if ct_val is not None and ct_val > 0 and ct_mult > 0 and asset:
             out[i.instId] = Contract(asset, ct_val * ct_mult)
@@ -249,7 +231,7 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
     out: list[Position] = []
     for r in rows:
         contract = contracts.get(r.instId)
-        pos = _decimal(r.pos)
+        pos = to_decimal(r.pos)
         if r.instType != "SWAP" or contract is None or not pos:
             continue
         side = r.posSide if r.posSide in ("long", "short") else "long" if pos > 0 else "short"
@@ -260,11 +242,11 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
                 symbol=r.instId,
                 side=side,
                 size=float(abs(pos) * contract.coins),
-                entry_price=_positive(r.avgPx),
-                mark_price=_positive(r.markPx),
+                entry_price=to_positive(r.avgPx),
+                mark_price=to_positive(r.markPx),
                 unrealised_pnl=to_number(r.upl),
-                leverage=_positive(r.lever),
-                liquidation_price=_positive(r.liqPx),
+                leverage=to_positive(r.lever),
+                liquidation_price=to_positive(r.liqPx),
             )
         )
     return out
@@ -396,7 +378,7 @@ class OkxPrivate(PrivateClient):
     async def positions(self) -> list[Position]:
         rows = await self._get(POSITIONS, {"instType": "SWAP"}, decode_positions)
         contracts = await self.contracts.get()
-        held = {r.instId for r in rows if r.instType == "SWAP" and _decimal(r.pos)}
+        held = {r.instId for r in rows if r.instType == "SWAP" and to_decimal(r.pos)}
         if held - contracts.keys():
             self.contracts.invalidate()  # a swap listed since the list was cached
             contracts = await self.contracts.get()

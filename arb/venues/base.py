@@ -9,6 +9,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 import msgspec
@@ -154,6 +155,25 @@ def to_number(value: RawNum) -> float | None:
     except ValueError:
         return None
     return x if math.isfinite(x) else None
+
+
+def to_positive(value: RawNum) -> float | None:
+    """A price or leverage: venues write "" or "0" (or a negative liquidation price) where
+    there is none."""
+    x = to_number(value)
+    return x if x is not None and x > 0 else None
+
+
+def to_decimal(value: RawNum) -> Decimal | None:
+    """A size exactly as the venue wrote it, so that contracts times a contract size stay
+    exact (3 contracts of 0.1 are 0.3 coins, not 0.30000000000000004); None for junk."""
+    if value is None or value == "":
+        return None
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
 
 
 def history_page(rows: Sequence[tuple[RawNum, RawNum]]) -> HistoryPage:
