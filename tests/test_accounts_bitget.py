@@ -20,6 +20,7 @@ from arb.accounts.base import AuthError, Credentials
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, RetryPolicy, VenueHttp
 from tests.conftest import T0_MS, fixture_bytes
+from tests.fakes.private_base import Sleeps
 from tests.fakes.private_bitget import (
     BITGET_ACCOUNTS,
     BITGET_BILLS,
@@ -271,16 +272,6 @@ def test_a_reply_without_a_code_is_not_bitgets():
 
 
 # --- the client against the fake ----------------------------------------------------
-
-
-class Sleeps:
-    """Records the pacing between pages instead of waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 @pytest.fixture

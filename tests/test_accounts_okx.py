@@ -22,6 +22,7 @@ from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, RetryPolicy, VenueHttp
 from arb.venues.okx import INSTRUMENTS
 from tests.conftest import T0_MS, fixture_bytes
+from tests.fakes.private_base import Sleeps
 from tests.fakes.private_okx import (
     OKX_BALANCE,
     OKX_BILLS,
@@ -270,16 +271,6 @@ def test_bill_segments_split_at_the_seven_day_edge(start, end, pieces):
 
 
 # --- the client against the fake --------------------------------------------------
-
-
-class Sleeps:
-    """Records the pacing between pages instead of waiting."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,6 +26,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from arb.accounts.base import Credentials
+from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture
 
 SERVER_TIME = "/fapi/v1/time"
@@ -103,7 +103,7 @@ def funding_row(
     )
 
 
-class FakeBinancePrivate:
+class FakeBinancePrivate(FakeAccountClock):
     def __init__(
         self,
         key: str = "fake-binance-key-7Qm2",
@@ -120,18 +120,11 @@ class FakeBinancePrivate:
         self.positions: list[dict[str, Any]] = fixture("binance/fapi_v2_positionRisk.json")
         self.income: list[dict[str, Any]] = fixture("binance/fapi_v1_income_funding_fee.json")
 
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
-
     def credentials(self) -> Credentials:
         return Credentials(self.key, self.secret)
 
     def env(self) -> dict[str, str]:
         return {"BINANCE_API_KEY": self.key, "BINANCE_API_SECRET": self.secret}
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.skew_ms
 
     def install(self, fake: FakeVenues) -> FakeBinancePrivate:
         fake.route("binance", "GET", SERVER_TIME, self.server_time)

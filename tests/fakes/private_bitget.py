@@ -26,12 +26,12 @@ import base64
 import copy
 import hashlib
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture
 
 BITGET_TIME = "/api/v2/public/time"
@@ -83,7 +83,7 @@ def bill_order(row: dict[str, Any]) -> int:
     return int(row["billId"])
 
 
-class FakeBitgetPrivate:
+class FakeBitgetPrivate(FakeAccountClock):
     def __init__(
         self,
         key: str = "bg_fake_key_5d2e81",
@@ -117,17 +117,6 @@ class FakeBitgetPrivate:
         return self
 
     # --- the clock and the keys -------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.skew_ms
-
-    def clock_at(self, ms: int) -> None:
-        """Set `skew_ms` so that this server's clock reads `ms` now."""
-        self.skew_ms = ms - int(time.time() * 1000)
-
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
 
     def env(self) -> dict[str, str]:
         """The settings that point the bot's Bitget keys at this account."""

@@ -20,13 +20,13 @@ import copy
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, bybit_error, dec, fixture
 
 SERVER_TIME = "/v5/market/time"
@@ -101,13 +101,13 @@ def funding_row(symbol: str, amount: float, time_ms: int, currency: str = "USDT"
     return row
 
 
-class FakeBybitPrivate:
+class FakeBybitPrivate(FakeAccountClock):
     def __init__(self, key: str = "fake-bybit-key", secret: str = "fake-bybit-secret") -> None:
         self.key = key
         self.secret = secret
         self.skew_ms = 0  # the server's clock minus the real one
         self.time_calls = 0
-        self.refused = 0  # signed requests answered with an auth or timestamp error
+        self.refusals: list[str] = []  # codes of signed requests refused, in order
         self.received: list[tuple[str, str]] = []  # (path, raw query) of signed requests
         self.accounts: list[dict] = fixture("bybit/v5_account_wallet_balance.json")["result"][
             "list"
@@ -123,9 +123,6 @@ class FakeBybitPrivate:
         fake.route("bybit", "GET", POSITION_LIST, self._signed(self.position_list))
         fake.route("bybit", "GET", TRANSACTION_LOG, self._signed(self.transaction_log))
         return self
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.skew_ms
 
     def set_balance(self, equity: float, available: float, upnl: float = 0.0) -> None:
         """The unified account's USD totals (and its one coin's, kept consistent)."""
@@ -147,7 +144,7 @@ class FakeBybitPrivate:
             refusal = self.refusal(request, raw_query)
             if refusal is None:
                 return await handler(request)
-            self.refused += 1
+            self.refusals.append(_code_of(refusal))
             return refusal
 
         return checked
@@ -282,3 +279,10 @@ def paged(rows: list[dict], query: Any, max_limit: int) -> tuple[list[dict], str
         offset = int(match[1])
     more = offset + limit < len(rows)
     return rows[offset : offset + limit], cursor_for(offset + limit) if more else ""
+
+
+def _code_of(refusal: Any) -> str:
+    """The venue code of a refusal: its retCode, or the HTTP status of a bare reply."""
+    if isinstance(refusal, web.Response):
+        return str(refusal.status)
+    return str(refusal["retCode"])

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from arb.symbols import split_multiplier
+from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture
 
 GATE_TIME = "/api/v4/spot/time"
@@ -87,7 +87,7 @@ def base_unit(name: str) -> Decimal:
     return Decimal(repr(split_multiplier(name.partition("_")[0])[1]))
 
 
-class FakeGatePrivate:
+class FakeGatePrivate(FakeAccountClock):
     def __init__(
         self,
         key: str = "gate-fake-key-5b3e",
@@ -126,17 +126,6 @@ class FakeGatePrivate:
         return self
 
     # --- the clock and the keys -------------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.skew_ms
-
-    def clock_at(self, ms: int) -> None:
-        """Set `skew_ms` so that this server's clock reads `ms` now."""
-        self.skew_ms = ms - int(time.time() * 1000)
-
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
 
     def env(self) -> dict[str, str]:
         """The settings that point the bot's Gate keys (and, once installed, its REST URL)

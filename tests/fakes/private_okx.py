@@ -23,13 +23,13 @@ import calendar
 import hashlib
 import hmac
 import re
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture, okx_symbol
 
 OKX_TIME = "/api/v5/public/time"
@@ -90,7 +90,7 @@ def bill_order(row: dict[str, Any]) -> tuple[int, int]:
     return int(row["ts"]), int(row["billId"])
 
 
-class FakeOkxPrivate:
+class FakeOkxPrivate(FakeAccountClock):
     def __init__(
         self,
         key: str = "okx-fake-key-6f1d",
@@ -128,17 +128,6 @@ class FakeOkxPrivate:
         return self
 
     # --- the clock and the keys -------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(time.time() * 1000) + self.skew_ms
-
-    def clock_at(self, ms: int) -> None:
-        """Set `skew_ms` so that this server's clock reads `ms` now."""
-        self.skew_ms = ms - int(time.time() * 1000)
-
-    @property
-    def refused(self) -> int:
-        return len(self.refusals)
 
     def env(self) -> dict[str, str]:
         """The settings that point the bot's OKX keys at this account."""
