@@ -68,6 +68,7 @@ class Settings:
     max_quote_age_s: float
     horizon_h: float
     alert_cooldown_s: float
+    alert_min_gap_s: float  # a key never alerts twice within this, re-armed or not
     allowed_chats: frozenset[int]
     admins: frozenset[int]
     webhook_url: str | None
@@ -83,6 +84,10 @@ class Settings:
     history_every_s: float  # 0: no snapshots
     history_days: float
     log_level: str
+    retention_days: float = 30.0  # deliveries, ended subscriptions, idle alert state
+    max_reply_bytes: int = 32 * 1024 * 1024  # a venue reply larger than this is refused
+    max_cooldown_s: float = 600.0  # cap on an honoured Retry-After or ban cool-down
+    telegram_timeout_s: float = 30.0  # read/write timeout of a Bot API request
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
     telegram_bot_token: str | None = field(default=None, repr=False)
@@ -213,6 +218,23 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         ),
         alert_cooldown_s=number(
             "ARB_ALERT_COOLDOWN_S", 3600.0, 0.0, 7 * 86_400.0, "a number of seconds up to 604800"
+        ),
+        alert_min_gap_s=number(
+            "ARB_ALERT_MIN_GAP_S", 900.0, 0.0, 86_400.0, "a number of seconds from 0 to 86400"
+        ),
+        retention_days=number(
+            "ARB_RETENTION_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1 to 3650"
+        ),
+        max_reply_bytes=int(
+            number("ARB_MAX_REPLY_MB", 32.0, 1.0, 1024.0, "a size in MiB from 1 to 1024")
+            * 1024
+            * 1024
+        ),
+        max_cooldown_s=number(
+            "ARB_MAX_COOLDOWN_S", 600.0, 1.0, 86_400.0, "a number of seconds from 1 to 86400"
+        ),
+        telegram_timeout_s=number(
+            "TELEGRAM_TIMEOUT_S", 30.0, 1.0, 300.0, "a number of seconds from 1 to 300"
         ),
         allowed_chats=typed(
             "ARB_ALLOWED_CHATS", frozenset(), _id_set, "a comma-separated list of chat ids"
