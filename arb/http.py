@@ -3,9 +3,11 @@
 One reused aiohttp session per venue, a timeout on every request, retries with
 exponential backoff and jitter where a retry can help (timeouts, connection
 errors, 5xx, 429 and venue rate-limit codes), Retry-After honoured, and a venue
-that answers 403/418 (an IP ban) left alone for the ban period. Every failure
-becomes a `VenueError` naming the venue and the endpoint; query strings are
-never part of the name, so nothing signed ever reaches a message or a log.
+that answers 403/418 (an IP ban) left alone for the ban period. No cool-down,
+asked or assumed, lasts longer than `max_cooldown_s`, and no reply is read past
+`max_reply_bytes`. Every failure becomes a `VenueError` naming the venue and
+the endpoint; query strings are never part of the name, so nothing signed ever
+reaches a message or a log.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ class VenueBanned(VenueError):
         self.until = until
 
 
+class VenueReplyTooLarge(VenueError):
+    """The reply is larger than the cap: refused on its Content-Length, or abandoned
+    while streaming as soon as it passes the cap. Not retried: it would be as large again."""
+
+
 class VenueBadResponse(VenueError):
     """HTML instead of JSON, truncated or garbage JSON, or JSON of the wrong shape."""
 
@@ -115,6 +122,9 @@ class RetryPolicy:
 
 
 DEFAULT_BAN_S = 600.0  # Bybit asks for at least 10 minutes after a 403.
+DEFAULT_MAX_COOLDOWN_S = 600.0  # no Retry-After or ban benches a venue longer than this
+DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+READ_CHUNK = 64 * 1024  # a capped read holds at most the cap plus one chunk
 _MAX_REASON = 160
 
 
@@ -129,6 +139,8 @@ class VenueHttp:
         timeout_s: float = 10.0,
         retry: RetryPolicy | None = None,
         ban_s: float = DEFAULT_BAN_S,
+        max_cooldown_s: float = DEFAULT_MAX_COOLDOWN_S,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         user_agent: str = "arb-bot",
@@ -138,6 +150,8 @@ class VenueHttp:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.retry = retry or RetryPolicy()
         self.ban_s = ban_s
+        self.max_cooldown_s = max_cooldown_s
+        self.max_reply_bytes = max_reply_bytes
         self.banned_until = 0.0
         self._sleep = sleep
         self._clock = clock
@@ -219,7 +233,11 @@ class VenueHttp:
                 headers=send_headers,
                 timeout=self.timeout,
             ) as resp:
-                body = await resp.read()
+                body = await read_capped(resp, self.max_reply_bytes)
+                if body is None:
+                    raise VenueReplyTooLarge(
+                        self.venue, path, f"reply too large: more than {size(self.max_reply_bytes)}"
+                    )
                 status = resp.status
                 content_type = resp.headers.get("Content-Type", "")
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
@@ -233,23 +251,30 @@ class VenueHttp:
             raise VenueUnreachable(self.venue, path, f"connection failed: {_short(e)}") from None
 
         if status in (403, 418):
-            ban = retry_after if retry_after is not None else self.ban_s
+            ban = min(retry_after if retry_after is not None else self.ban_s, self.max_cooldown_s)
             self.banned_until = now + ban
             why = "IP ban" if status == 418 else "IP ban, rate-limit ban or geo-block"
+            asked = (
+                f"Retry-After {retry_after:.0f} s, "
+                if retry_after is not None and retry_after > ban
+                else ""
+            )
             raise VenueBanned(
                 self.venue,
                 path,
-                f"HTTP {status} ({why}); leaving {self.venue} alone for {ban:.0f} s",
+                f"HTTP {status} ({why}); {asked}leaving {self.venue} alone for {ban:.0f} s",
                 self.banned_until,
             )
         if status == 429:
             detail = _error_detail(body)
             if retry_after is not None and retry_after > self.retry.max_retry_after_s:
-                self.banned_until = now + retry_after
+                pause = min(retry_after, self.max_cooldown_s)
+                self.banned_until = now + pause
                 raise VenueRateLimited(
                     self.venue,
                     path,
-                    f"HTTP 429 rate limited{detail}; Retry-After {retry_after:.0f} s",
+                    f"HTTP 429 rate limited{detail}; "
+                    f"Retry-After {retry_after:.0f} s, pausing {pause:.0f} s",
                     retry_after,
                     retryable=False,
                 )
@@ -275,7 +300,7 @@ class VenueHttp:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
-            return retry_after
+            return min(retry_after, self.max_cooldown_s)
         # Exponential backoff, capped, plus jitter so that clients do not retry in step.
         backoff = self.retry.backoff_initial_s * 2 ** (state.attempt_number - 1)
         return min(self.retry.backoff_max_s, backoff) + random.uniform(0, self.retry.jitter_s)
@@ -289,6 +314,33 @@ class VenueHttp:
             exc,
             state.next_action.sleep if state.next_action else 0.0,
         )
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None (and the connection closed) once it is over `limit` bytes.
+
+    A Content-Length over the limit is refused before anything is read; a body without
+    one (chunked) or one that decompresses past it is read a chunk at a time and
+    abandoned as soon as it passes the limit, so at most `limit` plus one chunk is held.
+    """
+    if resp.content_length is not None and resp.content_length > limit:
+        resp.close()
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(READ_CHUNK):
+        body += chunk
+        if len(body) > limit:
+            resp.close()
+            return None
+    return bytes(body)
+
+
+def size(n: int) -> str:
+    """32 MiB, 64 KiB, 1000 bytes."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n} bytes"
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -1,7 +1,9 @@
 """A snapshot of the whole market: every venue fetched concurrently, failures contained.
 
 One venue down never takes the others with it: its status names it and the
-reason in one line, and the snapshot carries every quote the others gave.
+reason in one line, and the snapshot carries every quote the others gave. A
+venue that answers but with no usable quote (an empty list) has failed too: an
+empty answer is never shown as "ok, 0 quotes".
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class VenueStatus:
     fetched_at: float
     elapsed_s: float
     warnings: tuple[str, ...] = ()
+    empty: bool = False  # it answered, but with no usable quote (then ok is False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +90,13 @@ class Market:
         error: str | None = None
         quotes: list[Quote] = []
         warnings: tuple[str, ...] = ()
+        empty = False
         try:
             async with asyncio.timeout(deadline_s):
                 fetched = await client.fetch_quotes()
             quotes, warnings = fetched.quotes, tuple(fetched.warnings)
+            if not quotes:
+                empty, error = True, f"{client.name}: answered an empty list"
         except VenueError as e:
             error = str(e)
         except TimeoutError:
@@ -110,6 +116,7 @@ class Market:
             fetched_at=self.clock(),
             elapsed_s=time.monotonic() - started,
             warnings=warnings,
+            empty=empty,
         )
         return quotes, status
 

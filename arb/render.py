@@ -39,6 +39,23 @@ def bps(x: float | None) -> str:
     return MISSING if x is None else f"{x:+.1f}"
 
 
+def ago(seconds: float | None) -> str:
+    """12s, 7m, 2h13m, 3d4h; 'never' for None."""
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h}h"
+
+
 def countdown(next_ms: int | None, now_s: float) -> str:
     """Time to the next funding: '3h47m', '47m', '<1m', 'due'."""
     if next_ms is None:
@@ -114,8 +131,11 @@ def venue_problems(statuses: Iterable[VenueStatus]) -> list[str]:
 
 
 def _without_venue(venue: str, text: str) -> str:
-    prefix = venue + " "
-    return text[len(prefix) :] if text.startswith(prefix) else text
+    """'okx /api/...: HTTP 500' -> '/api/...: HTTP 500'; 'okx: answered...' -> 'answered...'."""
+    for prefix in (venue + ": ", venue + " "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
 
 
 def scan_text(r: ScanReport) -> str:

@@ -4,6 +4,8 @@
 one fetch) and merges the result into the last good data: a venue that fails
 keeps its previous quotes, which age out through the scan's max-age filter
 and are reported as stale, never silently shown as current.
+A venue that answers an empty list is such a failure: its status and health
+say so and how old the data it keeps is.
 `current()` answers at once from a fresh snapshot and only waits for a fetch
 when there is none yet or it is older than `max_age_s`.
 """
@@ -14,13 +16,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import msgspec
 
 from arb.feeds.base import Update
 from arb.market import Market, MarketSnapshot, VenueStatus
 from arb.models import Quote
+from arb.render import ago
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +150,11 @@ class MarketService:
         return snapshot
 
     def _record(self, status: VenueStatus, quotes: list[Quote]) -> None:
-        self._statuses[status.venue] = status
         old = self._health[status.venue]
+        if status.empty and self._quotes.get(status.venue) and old.last_ok_at is not None:
+            kept = ago(max(0.0, status.fetched_at - old.last_ok_at))
+            status = replace(status, error=f"{status.error}; keeping the data from {kept} ago")
+        self._statuses[status.venue] = status
         if status.ok:
             for keys in self._symbols.values():
                 keys.difference_update({k for k in keys if k[0] == status.venue})

@@ -14,7 +14,7 @@ from arb.alerts import Crossing
 from arb.feeds.base import FeedState
 from arb.history import WINDOWS_H, HistoryReport, PairStats
 from arb.models import Opportunity, Quote
-from arb.render import apr_pct, bps, countdown, hours, interval, money, pct, table
+from arb.render import ago, apr_pct, bps, countdown, hours, interval, money, pct, table
 from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 from arb.signaler import Prices, Signal
@@ -31,23 +31,6 @@ def esc(value: object) -> str:
 
 def venue(name: str) -> str:
     return SHORT_VENUE.get(name, name)
-
-
-def ago(seconds: float | None) -> str:
-    """12s, 7m, 2h13m, 3d4h; 'never' for None."""
-    if seconds is None:
-        return "never"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m:02d}m"
-    d, h = divmod(h, 24)
-    return f"{d}d{h}h"
 
 
 def clock(ts: float) -> str:
@@ -355,14 +338,8 @@ def status_html(
     if feeds:
         frows = [["feed", "state", "last msg", "drops"]]
         for name, f in feeds.items():
-            if f.connected:
-                state = "live"
-            elif f.disconnected_at is not None:
-                state = f"down {ago(now - f.disconnected_at)}"
-            else:
-                state = "connecting"
             last = "-" if f.last_message_at is None else ago(now - f.last_message_at)
-            frows.append([venue(name), state, last, str(f.reconnects)])
+            frows.append([venue(name), _feed_state(f, now), last, str(f.reconnects)])
         lines.append(pre(narrow_table(frows)))
         lines += [
             f"{esc(venue(name))} feed: {esc(f.last_error)}; polling by REST"
@@ -376,6 +353,17 @@ def status_html(
         for w in h.warnings:
             lines.append(f"{esc(venue(h.venue))}: {esc(w)}")
     return "\n".join(lines)
+
+
+def _feed_state(f: FeedState, now: float) -> str:
+    """live only while messages arrive: an open connection quiet past the dialect's
+    allowance is `silent 26s`, one that has not spoken yet `connected`."""
+    if not f.connected:
+        return "connecting" if f.disconnected_at is None else f"down {ago(now - f.disconnected_at)}"
+    silent = f.silent_for(now)
+    if silent is not None:
+        return f"silent {ago(silent)}"
+    return "live" if f.heard_since_connect else "connected"
 
 
 def _health_notes(health: Sequence[VenueHealth], now: float, max_age_s: float) -> list[str]:

@@ -134,6 +134,17 @@ async def test_status_names_a_failing_venue(bot):
     assert reply.text.startswith("<b>Status</b> · up ")
 
 
+async def test_status_says_a_venue_answered_an_empty_list_and_keeps_its_data(bot):
+    bot.venues.fail("okx", OKX_FUNDING, Fault("empty"))
+    await bot.desk.service.refresh()
+    reply = await bot.ask("/status")
+    rows = {r[0]: r for r in pre_rows(reply.text)[1:]}
+    assert rows["okx"][2:] == ["4", "error"]  # not "ok, 0 quotes": the last good ones kept
+    assert re.search(
+        r"okx: okx: answered an empty list; keeping the data from \d+s ago", reply.text
+    )
+
+
 async def test_old_data_is_flagged_and_left_out(bot):
     bot.venues.fail("okx", OKX_FUNDING, Fault.http(500))
     service = bot.desk.service

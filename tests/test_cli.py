@@ -240,6 +240,22 @@ async def test_all_venues_down_exits_1_with_reasons(fake_market, tmp_path):
     assert all("connection failed" in v["error"] for v in doc["venues"])
 
 
+async def test_a_venue_answering_an_empty_list_is_failed_not_ok_with_0_quotes(
+    market, fake_market, tmp_path
+):
+    market.venues["okx"] = []  # it answers, listing only the inverse swaps a scan skips
+    code, out, _err = await arb_bot(fake_market, "scan", tmp_path=tmp_path)
+    assert code == 0  # the others answered
+    assert out.strip().splitlines()[-1] == "Failed venues: okx (answered an empty list)"
+    market.venues.clear()
+    code, out, _err = await arb_bot(fake_market, "scan", "--json", tmp_path=tmp_path)
+    assert code == 1  # none answered with a quote
+    venues = json.loads(out)["venues"]
+    assert [(v["ok"], v["quote_count"], v["error"]) for v in venues] == [
+        (False, 0, f"{v}: answered an empty list") for v in CORE_VENUES.split(",")
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [

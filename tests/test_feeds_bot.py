@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from arb.feeds.base import Update
+from arb.feeds.base import FeedState, Update
+from arb.service import VenueHealth
+from bot.render import status_html
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
 from tests.fakes.venues import BYBIT_TICKERS, FakeVenues
@@ -91,6 +93,61 @@ async def test_a_dropped_feed_reconnects_reseeds_and_resubscribes(live):
     assert len(bybit.subscribes) >= 2
     status = await b.ask("/status")
     assert "feed" in status.plain and "bybit" in status.plain
+
+
+async def test_status_calls_a_connected_feed_that_stopped_talking_silent(live):
+    b, bybit, okx = live
+    # Frames come in order on one connection: once this push is in the book, so is all
+    # bybit sent before it. Then the fake goes quiet with the connection still open.
+    landed = changed(b, "APE")
+    await bybit.push_quote("APEUSDT", rate=0.0004)
+    await asyncio.wait_for(landed.wait(), 5)
+    bybit.silent = True
+
+    def later() -> float:  # 45 s on, without waiting for them
+        return time.time() + 45
+
+    b.desk.service.clock = b.desk.feeds.clock = later
+    for feed in b.desk.feeds.feeds.values():
+        feed.clock = later
+    landed = changed(b, "APE")
+    await okx.push_quote("APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
+                         mark=0.1378, interval_h=4)  # fmt: skip
+    await asyncio.wait_for(landed.wait(), 5)
+    status = await b.ask("/status")
+    assert re.search(r"^bybit +silent 4[5-9]s +4[5-9]s +\d+$", status.plain, re.M), status.plain
+    assert re.search(r"^okx +live +[0-2]s +\d+$", status.plain, re.M), status.plain
+
+
+def test_status_shows_a_feed_live_only_while_its_messages_arrive():
+    now = 10_000.0
+
+    def state(venue: str, **kw: float) -> FeedState:
+        return FeedState(venue, quiet_s=25.0, connected="disconnected_at" not in kw, **kw)
+
+    feeds = {
+        "bybit": state("bybit", connected_at=now - 600, last_message_at=now - 3),
+        "okx": state("okx", connected_at=now - 600, last_message_at=now - 26),
+        "gate": state("gate", connected_at=now - 2, last_message_at=now - 90),  # not yet
+        "bitget": state("bitget", connected_at=now - 40, last_message_at=now - 90),
+        "hyperliquid": state("hyperliquid", disconnected_at=now - 8, last_message_at=now - 9),
+    }
+    empty = "okx: answered an empty list; keeping the data from 3m ago"
+    health = [VenueHealth("okx", now - 180, 20, empty, now - 5)]
+    text = status_html(health, now, 60, "1", 5, 60, 300, feeds)
+    venues, feed_rows = (
+        [line.split() for line in block.split("</pre>")[0].splitlines()[1:]]
+        for block in text.split("<pre>")[1:]
+    )
+    assert venues == [["okx", "3m", "20", "error"]]  # the line under the table says why
+    assert f"okx: {empty} (5s ago)" in text
+    assert {r[0]: r[1:3] for r in feed_rows} == {
+        "bybit": ["live", "3s"],
+        "okx": ["silent", "26s"],
+        "gate": ["connected", "1m"],
+        "bitget": ["silent", "40s"],  # nothing since it opened
+        "hl": ["down", "8s"],
+    }
 
 
 async def test_stale_quotes_never_alert_and_are_marked(tmp_path):

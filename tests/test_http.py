@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import tracemalloc
 
 import pytest
 
+from arb.accounts.service import private_clients
 from arb.http import (
+    READ_CHUNK,
     RetryPolicy,
     VenueAPIError,
     VenueBadResponse,
@@ -14,12 +18,15 @@ from arb.http import (
     VenueHttp,
     VenueHTTPError,
     VenueRateLimited,
+    VenueReplyTooLarge,
     VenueTimeout,
 )
+from arb.venues import make_clients
 from arb.venues.binance import BinanceClient
 from arb.venues.bybit import BybitClient
 from arb.venues.hyperliquid import HyperliquidClient
 from arb.venues.okx import OkxClient
+from tests.conftest import settings_for
 from tests.fakes.venues import (
     BINANCE_PREMIUM,
     BYBIT_TICKERS,
@@ -204,3 +211,106 @@ async def test_one_session_is_reused_across_calls(fake_venues):
     assert http.session is session
     await client.close()
     assert session.closed
+
+
+# --- bounds: reply size and cool-down ---------------------------------------------
+
+MiB = 1024 * 1024
+
+
+async def test_a_content_length_over_the_cap_is_refused_without_reading_the_body(fake_venues):
+    # The fake sends the headers of a 1 GiB reply and then nothing: a client that waited
+    # for the body would time out instead.
+    fake_venues.fail("bybit", BYBIT_TICKERS, Fault.huge(1 << 30, hold=True, delay_s=30))
+    http = http_for(fake_venues, "bybit", Sleeps(), timeout_s=2.0, max_reply_bytes=MiB)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(VenueReplyTooLarge) as e:
+        await fetch(BybitClient(http))
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert str(e.value) == "bybit /v5/market/tickers: reply too large: more than 1 MiB"
+    assert fake_venues.hits("bybit") == 1  # not retried: it would be as large again
+
+
+async def test_a_chunked_reply_without_end_is_abandoned_at_the_cap(fake_venues):
+    fake_venues.fail("binance", BINANCE_PREMIUM, Fault.huge())  # streams until the client goes
+    http = http_for(fake_venues, "binance", Sleeps(), timeout_s=5.0, max_reply_bytes=MiB)
+    started = asyncio.get_running_loop().time()
+    tracemalloc.start()
+    try:
+        with pytest.raises(VenueReplyTooLarge, match="reply too large: more than 1 MiB"):
+            await fetch(BinanceClient(http))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert MiB < fake_venues.streamed
+    # The cap plus one chunk, and the transports' own buffers (this process serves it too).
+    assert peak < MiB + READ_CHUNK + 2 * MiB, peak
+    assert fake_venues.hits("binance", BINANCE_PREMIUM) == 1
+
+
+async def test_a_reply_at_the_cap_is_read_whole(fake_venues):
+    okx = http_for(fake_venues, "okx", Sleeps(), max_reply_bytes=MiB)
+    fake_venues.fail("okx", OKX_FUNDING, Fault.huge(MiB, times=1))
+    assert len(await okx.get(OKX_FUNDING, decode=bytes)) == MiB
+    fake_venues.fail("okx", OKX_FUNDING, Fault.huge(MiB + 1, declared=True, times=1))
+    with pytest.raises(VenueReplyTooLarge):
+        await okx.get(OKX_FUNDING, decode=bytes)
+    await okx.close()
+
+
+async def test_a_long_retry_after_is_capped_and_the_message_says_both(fake_venues):
+    t = [1_800_000_000.0]
+    sleeps = Sleeps()
+    fake_venues.fail("bybit", BYBIT_TICKERS, Fault.http(429, retry_after="3600"))
+    http = http_for(fake_venues, "bybit", sleeps, clock=lambda: t[0], max_cooldown_s=600)
+    client = BybitClient(http)
+    with pytest.raises(VenueRateLimited, match="Retry-After 3600 s, pausing 600 s"):
+        await client.fetch_quotes()
+    assert http.banned_until == t[0] + 600
+    fake_venues.clear_faults()
+    t[0] += 599
+    with pytest.raises(VenueBanned, match="1 s left"):
+        await client.fetch_quotes()
+    t[0] += 2
+    assert len((await fetch(client)).quotes) == 21
+    assert fake_venues.hits("bybit") == 2 and sleeps.waits == []
+
+
+async def test_a_short_retry_after_is_waited_but_never_past_the_cap(fake_venues):
+    sleeps = Sleeps()
+    fake_venues.fail("binance", BINANCE_PREMIUM, Fault.http(429, retry_after="20", times=1))
+    http = http_for(fake_venues, "binance", sleeps, max_cooldown_s=5)
+    assert len((await fetch(BinanceClient(http))).quotes) == 8
+    assert sleeps.waits == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "cap", "pause", "message"),
+    [
+        (403, None, 600, 600, "leaving bybit alone for 600 s"),  # the default ban, capped
+        (403, None, 120, 120, "leaving bybit alone for 120 s"),
+        (418, "3600", 600, 600, "Retry-After 3600 s, leaving bybit alone for 600 s"),
+        (418, "60", 600, 60, "leaving bybit alone for 60 s"),
+    ],
+)
+async def test_a_ban_never_lasts_longer_than_the_cap(
+    fake_venues, status, retry_after, cap, pause, message
+):
+    t = 1_800_000_000.0
+    fake_venues.fail("bybit", BYBIT_TICKERS, Fault.http(status, retry_after=retry_after))
+    http = http_for(fake_venues, "bybit", Sleeps(), clock=lambda: t, ban_s=3600, max_cooldown_s=cap)
+    with pytest.raises(VenueBanned) as e:
+        await fetch(BybitClient(http))
+    assert http.banned_until == t + pause
+    assert str(e.value).endswith(message)
+
+
+async def test_the_bounds_reach_every_client_built_from_settings(fake_venues):
+    env = {"ARB_MAX_REPLY_MB": "2", "ARB_MAX_COOLDOWN_S": "90", "BYBIT_API_KEY": "k",
+           "BYBIT_API_SECRET": "s"}  # fmt: skip
+    settings = settings_for(fake_venues, **env)
+    https = [c.http for c in make_clients(settings)]
+    https += [c.http for c in private_clients(settings).values()]
+    assert len(https) == 5
+    assert {(h.max_reply_bytes, h.max_cooldown_s) for h in https} == {(2 * MiB, 90.0)}

@@ -9,10 +9,14 @@ from arb.render import venue_problems
 from arb.venues import make_clients
 from arb.venues.binance import BinanceClient
 from tests.conftest import settings_for
+from tests.fakes.rest_bitget import BITGET_TICKERS
+from tests.fakes.rest_gate import GATE_CONTRACTS
 from tests.fakes.venues import (
     BINANCE_EXCHANGE_INFO,
     BINANCE_FUNDING_INFO,
+    BINANCE_PREMIUM,
     BINANCE_TICKER,
+    BYBIT_TICKERS,
     HL_INFO,
     OKX_FUNDING,
     OKX_MARK,
@@ -52,6 +56,28 @@ async def test_one_venue_down_leaves_the_others_and_names_it(fake_venues):
     (line,) = venue_problems(snap.statuses)
     assert line.startswith("Failed venues: okx (/api/v5/public/funding-rate: HTTP 500")
     assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("venue", "path"),
+    [
+        ("bybit", BYBIT_TICKERS),
+        ("binance", BINANCE_PREMIUM),
+        ("okx", OKX_FUNDING),
+        ("hyperliquid", HL_INFO),
+        ("bitget", BITGET_TICKERS),
+        ("gate", GATE_CONTRACTS),
+    ],
+)
+async def test_a_venue_answering_an_empty_list_has_failed_not_answered_zero_quotes(
+    fake_venues, venue, path
+):
+    fake_venues.fail(venue, path, Fault("empty"))
+    snap = await snapshot(fake_venues, ARB_VENUES=venue)
+    (status,) = snap.statuses
+    assert (status.ok, status.empty, status.quote_count) == (False, True, 0)
+    assert status.error == f"{venue}: answered an empty list"
+    assert venue_problems(snap.statuses) == [f"Failed venues: {venue} (answered an empty list)"]
 
 
 async def test_a_hanging_venue_is_cut_at_the_deadline(fake_venues):

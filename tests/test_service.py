@@ -74,6 +74,43 @@ async def test_a_failing_venue_keeps_its_last_good_quotes_and_reports_the_error(
         await service.close()
 
 
+async def test_an_empty_answer_keeps_the_last_data_and_says_how_old(fake_venues):
+    t = [1_000.0]
+    service = service_for(fake_venues, clock=lambda: t[0])
+    try:
+        await service.refresh()
+        good = {h.venue: h for h in service.health()}["okx"]
+        t[0] += 180
+        fake_venues.fail("okx", OKX_FUNDING, Fault("empty"))
+        snapshot = await service.refresh()
+        okx = {h.venue: h for h in service.health()}["okx"]
+        expected = "okx: answered an empty list; keeping the data from 3m ago"
+        assert (okx.last_error, okx.last_error_at) == (expected, t[0])
+        assert okx.last_ok_at == good.last_ok_at and okx.quote_count == 20
+        assert sum(q.venue == "okx" for q in snapshot.quotes) == 20  # kept, aging out
+        status = next(s for s in snapshot.statuses if s.venue == "okx")
+        assert not status.ok and status.empty and status.error == expected
+        fake_venues.clear_faults()
+        await service.refresh()
+        okx = {h.venue: h for h in service.health()}["okx"]
+        assert okx.last_error is None and okx.last_ok_at == t[0]
+    finally:
+        await service.close()
+
+
+async def test_an_empty_answer_with_no_earlier_data_is_an_error(fake_venues):
+    fake_venues.fail("okx", OKX_FUNDING, Fault("empty"))
+    service = service_for(fake_venues)
+    try:
+        snapshot = await service.refresh()
+        okx = {h.venue: h for h in service.health()}["okx"]
+        assert okx.last_error == "okx: answered an empty list"
+        assert okx.last_ok_at is None and okx.quote_count == 0
+        assert [s.venue for s in snapshot.failures] == ["okx"]
+    finally:
+        await service.close()
+
+
 async def test_a_venue_that_never_answered_has_no_age(fake_venues):
     fake_venues.fail("okx", OKX_FUNDING, Fault.http(500))
     service = service_for(fake_venues)

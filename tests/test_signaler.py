@@ -311,6 +311,21 @@ async def test_client_failures_are_typed_and_carry_no_secret(llm, behaviours, ki
     assert SECRET not in repr(e.value) and "sk-" not in str(e.value)
 
 
+async def test_client_abandons_a_reply_over_its_size_cap(llm):
+    llm.then(Behaviour(raw="x" * 5000))
+    c = client(llm, max_reply_bytes=4096)
+    with pytest.raises(LlmError) as e:
+        try:
+            await c.complete(messages(facts(), rule_verdict(facts())))
+        finally:
+            await c.close()
+    assert (e.value.kind, str(e.value)) == (
+        "bad_reply",
+        "the model endpoint sent a reply larger than 4 KiB",
+    )
+    assert len(llm.requests) == 1  # not retried: it would be as large again
+
+
 async def test_client_waits_out_a_short_retry_after(llm):
     llm.then(Behaviour(status=429, headers={"Retry-After": "1"}))
     c = client(llm)

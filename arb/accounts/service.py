@@ -62,6 +62,8 @@ def private_clients(settings: Settings) -> dict[str, PrivateClient]:
             vs.rest_url,
             timeout_s=settings.http_timeout_s,
             retry=RetryPolicy(attempts=settings.http_attempts),
+            max_cooldown_s=settings.max_cooldown_s,
+            max_reply_bytes=settings.max_reply_bytes,
         )
         creds = Credentials(vs.api_key, vs.api_secret, vs.api_passphrase)
         out[venue] = client_class(venue)(http, creds)

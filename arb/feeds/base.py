@@ -6,7 +6,8 @@ is what every venue shares: the connection loop. It reconnects with
 exponential backoff and jitter after any failure, treats a connection that
 has been silent for the dialect's `silence_s` as dead, re-seeds the book from
 REST (through `on_connect`) and resubscribes after every reconnect, and keeps
-a `FeedState` for /status.
+a `FeedState` for /status, which calls an open connection silent once no frame
+has come for the dialect's `quiet_s`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 
 STABLE_S = 30.0  # a session that lasted this long resets the backoff
+# The largest frame a venue sends is Binance's all-market mark prices, about 150 bytes a
+# symbol (~100 KiB); websockets buffers up to MAX_QUEUE frames before it stops reading,
+# so a hostile or broken server holds at most MAX_QUEUE x MAX_FRAME_BYTES of ours.
+MAX_FRAME_BYTES = 2**20
+MAX_QUEUE = 16
 
 
 class FeedError(Exception):
@@ -74,6 +80,18 @@ class Dialect(ABC):
         """The app-level ping frame, or None when the venue needs none."""
         return None
 
+    @property
+    def quiet_s(self) -> float:
+        """No frame for longer than this and an open connection is shown as silent.
+
+        The venue answers every app-level ping, so a healthy connection hears something
+        at least every `ping_every_s`: silent is halfway from that to the `silence_s` cut.
+        A dialect without pings (a stream that pushes every second): half of `silence_s`.
+        """
+        if self.ping() is None:
+            return self.silence_s / 2
+        return min(self.silence_s, (self.ping_every_s + self.silence_s) / 2)
+
     @abstractmethod
     def parse(self, frame: str | bytes, received_at: float) -> list[Update]:
         """Updates in one frame; [] for acks and pongs. Raise FeedError when the venue
@@ -86,6 +104,7 @@ class Dialect(ABC):
 @dataclass
 class FeedState:
     venue: str
+    quiet_s: float = 30.0  # no message for longer than this: the connection is silent
     connected: bool = False
     connected_at: float | None = None
     last_message_at: float | None = None
@@ -100,6 +119,25 @@ class FeedState:
             and self.last_message_at is not None
             and now - self.last_message_at <= max_silence_s
         )
+
+    @property
+    def heard_since_connect(self) -> bool:
+        """Whether a message has come on the open connection (not only on an earlier one)."""
+        return (
+            self.connected
+            and self.last_message_at is not None
+            and (self.connected_at is None or self.last_message_at >= self.connected_at)
+        )
+
+    def silent_for(self, now: float) -> float | None:
+        """Seconds an open connection has gone without a message (since it opened, if none
+        came on it yet), once that is past `quiet_s`; None while it talks or when it is down."""
+        if not self.connected:
+            return None
+        heard = self.last_message_at if self.heard_since_connect else self.connected_at
+        if heard is None or now - heard <= self.quiet_s:
+            return None
+        return now - heard
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +172,7 @@ class Feed:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self._rng = rng or random.Random()
-        self.state = FeedState(dialect.venue)
+        self.state = FeedState(dialect.venue, quiet_s=dialect.quiet_s)
 
     async def run(self) -> None:
         """Until cancelled: stay connected, or keep trying to."""
@@ -169,7 +207,8 @@ class Feed:
             ping_interval=20.0 if self.dialect.protocol_pings else None,
             open_timeout=10.0,
             close_timeout=2.0,
-            max_size=2**23,
+            max_size=MAX_FRAME_BYTES,
+            max_queue=MAX_QUEUE,
         ) as ws:
             for message in self.dialect.subscribe(symbols):
                 await ws.send(message)

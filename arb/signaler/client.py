@@ -23,7 +23,7 @@ import aiohttp
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from arb.http import parse_retry_after
+from arb.http import parse_retry_after, read_capped, size
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ class LlmConfig:
     attempts: int = 2
     max_tokens: int = 500
     temperature: float = 0.2
+    # A completion of max_tokens is a few KiB; a reply past this is abandoned, read no further.
+    max_reply_bytes: int = 1024 * 1024
 
 
 class LlmClient:
@@ -175,12 +177,16 @@ class LlmClient:
     async def _once(self, body: bytes) -> _Completion:
         try:
             async with self.session.post(self.url, data=body) as resp:
-                raw = await resp.read()
+                raw = await read_capped(resp, self.config.max_reply_bytes)
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
         except aiohttp.ClientError as e:
             log.warning("model endpoint unreachable: %s", type(e).__name__)
             raise LlmError("unreachable", "the model endpoint could not be reached") from None
+        if raw is None:
+            cap = size(self.config.max_reply_bytes)
+            log.warning("model endpoint reply over %s, abandoned", cap)
+            raise LlmError("bad_reply", f"the model endpoint sent a reply larger than {cap}")
         if status == 400 and self.json_mode and b"response_format" in raw:
             raise LlmError("no_json_mode", "the model endpoint takes no response_format")
         if status != 200:

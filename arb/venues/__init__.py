@@ -30,6 +30,8 @@ def make_clients(settings: Settings, venues: tuple[str, ...] | None = None) -> l
             vs.rest_url,
             timeout_s=settings.http_timeout_s,
             retry=RetryPolicy(attempts=settings.http_attempts),
+            max_cooldown_s=settings.max_cooldown_s,
+            max_reply_bytes=settings.max_reply_bytes,
         )
         clients.append(CLIENTS[name](http))
     return clients

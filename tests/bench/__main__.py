@@ -42,7 +42,7 @@ from arb.models import Opportunity
 from arb.settings import Settings, parse_settings
 from arb.spread import ScanParams, scan
 from arb.venues import binance, bybit, hyperliquid, make_clients, okx
-from tests.bench import alerts, bot_latency, feeds, history
+from tests.bench import alerts, bot_latency, feeds, history, reply_size
 
 T = TypeVar("T")
 
@@ -703,6 +703,7 @@ def main() -> int:
     alerts.main()
     history.main()
     feeds.main()
+    reply_size.main()
     print(f"\ndone in {time.monotonic() - started:.1f} s")
     return 0
 

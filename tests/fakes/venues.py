@@ -16,7 +16,9 @@ rate), so that a client's pagination is really exercised.
 
 Faults are injected per venue and path (`fake.fail("okx", OKX_FUNDING, Fault.status(500))`)
 and every request is recorded in `fake.requests` (counted at `GET /fake/hits` for a
-client in another process).
+client in another process). `Fault("empty")` answers the endpoint's own reply with no
+rows; `Fault.huge(...)` streams a reply of any size, even without end, generating it
+as it goes (`fake.streamed` counts the bytes it got to send).
 
 Run standalone for benchmarks: `python -m tests.fakes.venues --perps 500`
 prints `PORT <n>` and serves until stdin closes.
@@ -148,12 +150,15 @@ def synthetic_market(perps_per_venue: int, seed: int = 7) -> FakeMarket:
 
 @dataclass
 class Fault:
-    kind: str  # status | timeout | html | garbage | truncated | wrong_shape | body
+    kind: str  # status | timeout | html | garbage | truncated | wrong_shape | body | empty | huge
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 5.0
     times: int | None = None  # None: every request until cleared
+    size: int | None = None  # huge: bytes to send (None: without end)
+    declared: bool = False  # huge: a Content-Length of `size` instead of chunked encoding
+    hold: bool = False  # huge: the headers alone, then nothing for `delay_s`
 
     @classmethod
     def http(cls, status: int, retry_after: str | None = None, **kw: Any) -> Fault:
@@ -164,6 +169,32 @@ class Fault:
     @classmethod
     def venue_error(cls, payload: Any, status: int = 200, **kw: Any) -> Fault:
         return cls("body", status=status, body=json.dumps(payload).encode(), **kw)
+
+    @classmethod
+    def huge(
+        cls, size: int | None = None, *, declared: bool = False, hold: bool = False, **kw: Any
+    ) -> Fault:
+        """A JSON-looking reply of `size` bytes (None: without end), generated while it is
+        sent, so the fake holds one chunk whatever the size. `declared`: say the size in
+        Content-Length; `hold`: send the headers only and keep the connection open."""
+        if (declared or hold) and size is None:
+            raise ValueError("a declared Content-Length needs a size")
+        return cls("huge", size=size, declared=declared or hold, hold=hold, **kw)
+
+
+STREAM_CHUNK = b'{"symbol":"PADUSDT","fundingRate":"0.0001"},' * 1489  # about 64 KiB
+
+
+def no_rows(payload: Any) -> Any:
+    """The same reply listing nothing: every list emptied (Hyperliquid's `[meta, ctxs]`
+    pair keeps its shape, with both halves empty)."""
+    if isinstance(payload, dict):
+        return {k: no_rows(v) for k, v in payload.items()}
+    if isinstance(payload, list):
+        if len(payload) == 2 and isinstance(payload[0], dict) and isinstance(payload[1], list):
+            return [no_rows(payload[0]), []]
+        return []
+    return payload
 
 
 HTML_PAGE = (
@@ -193,6 +224,7 @@ class FakeVenues:
         self._rendered: dict[tuple[str, str, str, tuple, bytes], bytes] = {}
         self.requests: list[Recorded] = []
         self.faults: dict[tuple[str, str], Fault] = {}
+        self.streamed = 0  # bytes `Fault.huge` replies got to send
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._routes: dict[tuple[str, str, str], Callable[[web.Request], Any]] = {
@@ -309,12 +341,45 @@ class FakeVenues:
             return web.Response(body=body[: len(body) // 2], content_type="application/json")
         if fault.kind == "wrong_shape":
             return web.json_response({"unexpected": True, "list": "nope"})
+        if fault.kind == "empty":
+            handler = self._routes[
+                (request.match_info["venue"], request.method, "/" + request.match_info["path"])
+            ]
+            return web.json_response(no_rows(await handler(request)))
+        if fault.kind == "huge":
+            return await self._huge(fault, request)
         return web.Response(
             body=fault.body,
             status=fault.status,
             headers=fault.headers,
             content_type="application/json",
         )
+
+    async def _huge(self, fault: Fault, request: web.Request) -> web.StreamResponse:
+        """Stream `fault.size` bytes (or without end) a chunk at a time; each write waits
+        for the client to take the last, so a client that stops reading stops the fake."""
+        resp = web.StreamResponse(status=fault.status, headers=fault.headers)
+        resp.content_type = "application/json"
+        if fault.declared:
+            resp.content_length = fault.size
+        else:
+            resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        if fault.hold:
+            await asyncio.sleep(fault.delay_s)
+            return resp
+        left = fault.size
+        try:
+            while left is None or left > 0:
+                chunk = STREAM_CHUNK if left is None else STREAM_CHUNK[:left]
+                await resp.write(chunk)
+                self.streamed += len(chunk)
+                if left is not None:
+                    left -= len(chunk)
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client hung up: what a client that refuses the rest does
+        return resp
 
     # history
 
