@@ -5,8 +5,9 @@ Rows map to `arb.alerts` types; every write is one transaction.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from arb.alerts import AlertKey, AlertState, Subscription
@@ -14,6 +15,7 @@ from arb.signaler.service import LlmCall
 from storage.db import Database
 
 NO_THREAD = 0  # alert_state keys need a non-null topic
+USAGE_DAYS = 31
 
 
 def _assets_text(assets: Iterable[str]) -> str:
@@ -30,6 +32,32 @@ def _subscription(row) -> Subscription:
         created_by=row["created_by"],
         created_at=row["created_at"],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedAlert:
+    """One alert message about to go to one chat topic."""
+
+    chat_id: int
+    thread_id: int | None
+    text: str  # the rendered message, sent as is (or marked, when resent)
+    assets: tuple[str, ...]  # its Details buttons
+    states: tuple[AlertState, ...]  # committed once it is sent
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDelivery:
+    """A delivery a previous run left queued or sending."""
+
+    id: int
+    chat_id: int
+    thread_id: int | None
+    created_at: float
+    status: str  # "queued": never left; "sending": may have reached the chat
+    text: str
+    assets: tuple[str, ...]
+    states: tuple[AlertState, ...]
 
 
 class Store:
@@ -156,6 +184,16 @@ class Store:
             )
             return cur.rowcount
 
+    async def end_topic(self, chat_id: int, thread_id: int, reason: str) -> int:
+        """A forum topic was deleted: end its subscriptions. Returns how many."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE subscriptions SET active = 0, ended_at = ?, ended_reason = ?"
+                " WHERE chat_id = ? AND thread_id = ? AND active = 1",
+                (self.clock(), reason[:200], chat_id, thread_id),
+            )
+            return cur.rowcount
+
     async def migrate_chat(self, old_id: int, new_id: int) -> None:
         """A group became a supergroup: everything moves to the new id."""
         now = self.clock()
@@ -205,43 +243,110 @@ class Store:
         async with self.db.transaction() as conn:
             await conn.executemany(_UPSERT_STATE, rows)
 
-    # --- deliveries ------------------------------------------------------------------
+    # --- the alert outbox --------------------------------------------------------------
+    # A delivery is queued (with its text and the states to commit) before anything is
+    # sent, marked "sending" just before its request leaves, then "sent", "failed" (Telegram
+    # refused it: nothing went out) or "unknown" (no answer: it may have gone out). At start,
+    # rows still queued are sent as they are and rows left "sending" are resent marked.
 
-    async def delivery_started(self, chat_id: int, thread_id: int | None, alerts: int) -> int:
+    async def queue_alerts(self, alerts: Sequence[QueuedAlert]) -> list[int]:
+        """Queue a run's alert messages in one transaction; their ids, in order."""
+        ids = []
         async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO deliveries (chat_id, thread_id, created_at, status, alerts)"
-                " VALUES (?, ?, ?, 'sending', ?)",
-                (chat_id, thread_id, self.clock(), alerts),
+            for a in alerts:
+                cur = await conn.execute(
+                    "INSERT INTO deliveries (chat_id, thread_id, created_at, status, alerts,"
+                    " text, assets, states) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    (a.chat_id, a.thread_id, a.created_at, len(a.states), a.text,
+                     json.dumps(a.assets), _states_json(a.states)),
+                )  # fmt: skip
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+        return ids
+
+    async def delivery_sending(self, delivery_id: int, chat_id: int) -> None:
+        """Durable before the request leaves: a crash from here on makes the outcome unknown."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'sending', chat_id = ?, attempts = attempts + 1"
+                " WHERE id = ?",
+                (chat_id, delivery_id),
             )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
 
     async def delivery_sent(
-        self, delivery_id: int, message_id: int, attempts: int, states: Iterable[AlertState]
-    ) -> None:
-        """The message is out: record it and the keys' new state in one transaction."""
+        self, delivery_id: int, message_id: int | None, states: Iterable[AlertState],
+        status: str = "sent", error: str | None = None,
+    ) -> None:  # fmt: skip
+        """The message is out (or may be: status "unknown"): record it and commit the keys'
+        new state in one transaction."""
         now = self.clock()
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE deliveries SET status = 'sent', message_id = ?, attempts = ?,"
-                " finished_at = ? WHERE id = ?",
-                (message_id, attempts, now, delivery_id),
+                "UPDATE deliveries SET status = ?, message_id = ?, error = ?, finished_at = ?,"
+                " text = NULL, states = NULL WHERE id = ?",
+                (status, message_id, None if error is None else error[:500], now, delivery_id),
             )
             await conn.executemany(_UPSERT_STATE, [_state_row(s, now) for s in states])
 
-    async def delivery_failed(self, delivery_id: int, attempts: int, error: str) -> None:
+    async def delivery_failed(self, delivery_id: int, error: str) -> None:
+        """Telegram refused it or it never left: nothing was delivered."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "UPDATE deliveries SET status = 'failed', attempts = ?, error = ?,"
-                " finished_at = ? WHERE id = ?",
-                (attempts, error[:500], self.clock(), delivery_id),
+                "UPDATE deliveries SET status = 'failed', error = ?, finished_at = ?,"
+                " text = NULL, states = NULL WHERE id = ?",
+                (error[:500], self.clock(), delivery_id),
             )
+
+    async def open_deliveries(self) -> list[OpenDelivery]:
+        """Deliveries a previous run queued or was sending when it stopped, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM deliveries WHERE status IN ('queued', 'sending') ORDER BY id"
+        )
+        return [
+            OpenDelivery(
+                id=r["id"],
+                chat_id=r["chat_id"],
+                thread_id=r["thread_id"],
+                created_at=r["created_at"],
+                status=r["status"],
+                text=r["text"] or "",
+                assets=tuple(json.loads(r["assets"] or "[]")),
+                states=_states_from_json(r["states"]),
+            )
+            for r in rows
+        ]
 
     async def deliveries(self, chat_id: int | None = None) -> list[dict]:
         sql = "SELECT * FROM deliveries" + (" WHERE chat_id = ?" if chat_id is not None else "")
         rows = await self.db.fetchall(sql + " ORDER BY id", (chat_id,) if chat_id else ())
         return [dict(r) for r in rows]
+
+    # --- health and retention ------------------------------------------------------------
+
+    async def probe(self) -> None:
+        """A real write: succeeds only when the database takes writes again."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (repr(self.clock()),),
+            )
+
+    async def prune(self, before: float) -> dict[str, int]:
+        """Drop finished deliveries, ended subscriptions, model calls and idle alert state
+        older than `before`; alert state of chats with no subscription left goes too."""
+        async with self.db.transaction() as conn:
+            counts = {}
+            for name, sql in _PRUNE:
+                # /usage shows 30 days of model calls whatever the retention.
+                cutoff = (
+                    min(before, self.clock() - USAGE_DAYS * 86_400)
+                    if name == "llm_calls"
+                    else before
+                )
+                cur = await conn.execute(sql, (cutoff,) * sql.count("?"))
+                counts[name] = cur.rowcount
+        return counts
 
     # --- LLM calls -------------------------------------------------------------------
 
@@ -312,3 +417,39 @@ def _state_row(s: AlertState, now: float) -> tuple:
         s.last_sent_at,
         now,
     )
+
+
+def _states_json(states: Iterable[AlertState]) -> str:
+    return json.dumps(
+        [
+            [s.key.chat_id, s.key.thread_id, s.key.asset, s.key.long_venue, s.key.short_venue,
+             s.above, s.last_spread, s.last_sent_spread, s.last_sent_at]
+            for s in states
+        ]
+    )  # fmt: skip
+
+
+def _states_from_json(text: str | None) -> tuple[AlertState, ...]:
+    out = []
+    for chat, thread, asset, long, short, above, spread, sent_spread, sent_at in json.loads(
+        text or "[]"
+    ):
+        key = AlertKey(chat, thread, asset, long, short)
+        out.append(AlertState(key, bool(above), spread, sent_spread, sent_at))
+    return tuple(out)
+
+
+_PRUNE = [
+    (
+        "deliveries",
+        "DELETE FROM deliveries WHERE status NOT IN ('queued', 'sending') AND created_at < ?",
+    ),
+    ("subscriptions", "DELETE FROM subscriptions WHERE active = 0 AND ended_at < ?"),
+    ("llm_calls", "DELETE FROM llm_calls WHERE at < ?"),
+    (
+        "alert_state",
+        "DELETE FROM alert_state WHERE (above = 0 AND updated_at < ?) OR NOT EXISTS ("
+        " SELECT 1 FROM subscriptions s WHERE s.active = 1 AND s.chat_id = alert_state.chat_id"
+        " AND IFNULL(s.thread_id, 0) = alert_state.thread_id)",
+    ),
+]
