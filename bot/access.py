@@ -1,38 +1,44 @@
 """Who may use the bot, and who may change a chat's settings.
 
 `ARB_ALLOWED_CHATS` empty: every chat may use the read commands. Set: any
-other chat gets one refusal and nothing else. `ARB_ADMINS` are admins
+other chat gets one refusal and nothing else. Command spam gets one "Slow
+down" and then silence until the sender pauses (bot.throttle). `ARB_ADMINS` are admins
 everywhere; in a group, its own administrators (getChatMember) may also change
 that chat's settings; in a private chat its user may.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 from telegram import Chat, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.desk import Desk, desk_of
 from bot.send import reply_html
+from bot.throttle import SLOW_DOWN, Verdict
 
 log = logging.getLogger(__name__)
 
-ADMIN_CACHE_S = 300.0
+ADMIN_CACHE_S = 60.0  # a demoted admin loses the right within a minute
+clock = time.monotonic  # the admin cache's clock (a test moves it on)
 REFUSAL = "This bot serves a private desk. Ask its owner to add this chat to ARB_ALLOWED_CHATS."
 
 
 async def gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Runs before every handler: stops updates from chats that are not allowed."""
+    """Runs before every handler: stops updates from chats that are not allowed, and
+    command spam (bot.throttle)."""
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     desk = desk_of(context)
     allowed = desk.settings.allowed_chats
     chat = update.effective_chat
     if not allowed or chat.id in allowed:
+        await throttle_spam(update, context, desk)
         return
     if update.callback_query is not None:
         await update.callback_query.answer()
@@ -41,6 +47,44 @@ async def gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.info("refused chat %s", chat.id)
         await reply_html(update, context, REFUSAL)
     raise ApplicationHandlerStop
+
+
+async def throttle_spam(update: Update, context: ContextTypes.DEFAULT_TYPE, desk: Desk) -> None:
+    """One "Slow down" to whoever sends commands faster than a person would, then nothing
+    until they pause. A button press while throttled is answered (so its spinner stops) and
+    not acted on."""
+    if not is_command(update, context.bot.username):
+        return
+    chat, user = update.effective_chat, update.effective_user
+    assert chat is not None
+    verdict = desk.throttle.check((chat.id, user.id if user else chat.id))
+    if verdict is Verdict.ANSWER:
+        return
+    query = update.callback_query
+    with contextlib.suppress(TelegramError):
+        if query is not None:
+            await query.answer(SLOW_DOWN if verdict is Verdict.WARN else None)
+        elif verdict is Verdict.WARN:
+            log.info("chat %s: user %s throttled", chat.id, user.id if user else None)
+            await reply_html(update, context, SLOW_DOWN)
+    raise ApplicationHandlerStop
+
+
+def is_command(update: Update, bot_username: str | None) -> bool:
+    """What the throttle counts: anything the bot answers. A button press, any message in a
+    private chat, and in a group a /command for this bot (not /command@another_bot)."""
+    if update.callback_query is not None:
+        return True
+    message = update.message
+    if message is None or update.effective_chat is None:
+        return False
+    if update.effective_chat.type == ChatType.PRIVATE:
+        return True
+    entity = message.entities[0] if message.entities else None
+    if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
+        return False
+    _, at, target = message.parse_entity(entity).partition("@")
+    return not at or target.lower() == (bot_username or "").lower()
 
 
 def is_global_admin(desk: Desk, user_id: int | None) -> bool:
@@ -63,7 +107,7 @@ async def is_group_admin(
 ) -> bool:
     key = (chat.id, user_id)
     cached = desk.admin_cache.get(key)
-    now = time.monotonic()
+    now = clock()
     if cached is not None and now - cached[1] < ADMIN_CACHE_S:
         return cached[0]
     try:

@@ -18,6 +18,7 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
 from arb.spread import ScanParams, scan
+from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
 
@@ -66,6 +67,7 @@ class Desk:
     started_at: float = field(default_factory=time.time)
     refused_chats: set[int] = field(default_factory=set)
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+    throttle: Throttle = field(default_factory=Throttle)  # command spam, per chat and user
 
     @property
     def max_age_s(self) -> float:

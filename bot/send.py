@@ -1,7 +1,8 @@
 """Sending replies: HTML, split under Telegram's limit, in the right forum topic.
 
-Rate limits (RetryAfter) are waited out by PTB's AIORateLimiter; transient
-network failures are retried here a few times with backoff. A BadRequest is
+Telegram's flood limits are kept, and RetryAfter waited out, by
+bot.ratelimit.DeskRateLimiter; transient network failures are retried here a
+few times with backoff. A BadRequest is
 not a network failure (although PTB derives it from NetworkError) and is
 never retried.
 """

@@ -1,12 +1,14 @@
 """Fuzzing command arguments: every input gets a short, clean reply and the bot stays up.
 
 The bot runs in its own event loop on a background thread so that hypothesis
-can drive it from a plain test function.
+can drive it from a plain test function. Each example writes from its own chat:
+sixty commands from one chat would be a spammer, paced and then throttled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 
 import pytest
@@ -48,6 +50,7 @@ NASTY = st.sampled_from([
 ])  # fmt: skip
 ARGS = st.one_of(NASTY, st.text(max_size=200), st.lists(NASTY, max_size=4).map(" ".join))
 COMMANDS = st.sampled_from(["/funding", "/scan", "/status", "/help", "/start", "/nosuch", ""])
+CHATS = itertools.count(20_000)
 
 
 @settings(max_examples=60, deadline=None)
@@ -55,7 +58,7 @@ COMMANDS = st.sampled_from(["/funding", "/scan", "/status", "/help", "/start", "
 def test_any_input_gets_a_clean_reply(threaded_bot, command, arg):
     bot, run = threaded_bot
     text = f"{command} {arg}".strip() or "hi"
-    reply = run(bot.ask(text))
+    reply = run(bot.ask(text, chat_id=next(CHATS)))
     plain = check_html(reply.text)  # valid HTML by Telegram's rules, or the fake refused it
     assert 0 < len(plain) <= 4096
     for leak in ("Traceback", "Exception", "Error:", 'File "', "Sorry, that failed"):

@@ -42,6 +42,8 @@ from tests.fakes.telegram import (
     BOT_ID,
     BOT_USERNAME,
     FakeTelegram,
+    FloodControl,
+    SentMessage,
     Upload,
     check_html,
     parse_html,
@@ -451,6 +453,94 @@ async def test_down_server_drops_or_502s_every_request(tg: FakeTelegram, bot: Bo
     assert (await bot.get_me()).id == BOT_ID
     assert [f.status for f in tg.failures] == [0, 502]
     assert tg.sent == []
+
+
+async def test_flood_control_refuses_what_telegram_would(tg: FakeTelegram, bot: Bot) -> None:
+    for n in range(5):  # off by default
+        await bot.send_message(1001, f"free {n}")
+    tg.flood_control = True
+    assert tg.flood_control == FloodControl(overall=(30, 1.0), per_group=(20, 60.0))
+    # Long windows, so that nothing slides out while the test runs.
+    tg.flood_control = FloodControl(overall=(12, 60.0), per_group=(3, 60.0), per_private=(2, 60.0))
+    mark = len(tg.sent)
+    await bot.send_message(2001, "a")
+    await bot.send_message(2001, "b")
+    with pytest.raises(RetryAfter) as private:
+        await bot.send_message(2001, "c")  # a third in this private chat
+    assert 58 <= private.value.retry_after <= 60
+    await bot.send_chat_action(2001, "typing")  # not a message: never refused
+    for n in range(3):
+        await bot.send_message(-100777, f"group {n}")
+    with pytest.raises(RetryAfter):
+        await bot.send_message(-100777, "a fourth in the group")
+    await bot.send_message(2002, "eleventh")
+    await bot.edit_message_text("edited", 2002, tg.sent[-1].message_id)  # edits count too
+    with pytest.raises(RetryAfter):
+        await bot.send_message(2003, "thirteenth")  # the five sent before it was on count
+    assert tg.failures[-1].description.startswith("Too Many Requests: retry after ")
+    assert [m.text for m in tg.sent[mark:]] == ["a", "b", "group 0", "group 1", "group 2", "edited"]
+    assert [f.status for f in tg.failures] == [429, 429, 429]
+    tg.flood_control = False
+    await bot.send_message(2001, "off again")
+
+
+def test_peaks_count_messages_in_sliding_windows(tg: FakeTelegram) -> None:
+    def sent(chat_id: int, at: float, method: str = "sendMessage") -> SentMessage:
+        return SentMessage(method, chat_id, len(tg.sent) + 1, text="x", at=at)
+
+    tg.sent.extend(sent(1, at) for at in (0.0, 0.5, 0.99, 1.0, 1.6))
+    tg.sent.extend(sent(-5, at) for at in (2.0, 30.0, 61.9))
+    tg.sent.append(sent(2, 1.1, "sendPhoto"))
+    tg.edits.append(sent(-5, 1.15, "editMessageText"))
+    assert tg.peak_per_second() == 3  # 0.0 and 1.0 are a second apart: never together
+    assert tg.peak_per_second(method=None) == 5  # 0.5 to 1.15, with the photo and the edit
+    assert tg.peak_per_second(chat_id=1) == 3 and tg.peak_per_second("sendPhoto") == 1
+    assert tg.peak(60.0, method="sendMessage", chat_id=-5) == 3
+    assert tg.peak(59.9, method="sendMessage", chat_id=-5) == 2
+    assert tg.peak_per_chat(60.0) == {1: 5, -5: 3, 2: 1}
+
+
+async def test_delay_answers_late_but_the_message_lands_on_arrival(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    tg.delay("sendMessage", 0.4, times=1)
+    started = time.monotonic()
+    sending = asyncio.create_task(bot.send_message(1001, "slow"))
+    landed = await tg.wait_for(lambda m: m.text == "slow")
+    assert landed.at - started < 0.3 and not sending.done()
+    assert (await sending).text == "slow"
+    assert time.monotonic() - started >= 0.4
+    started = time.monotonic()
+    await bot.send_message(1001, "fast")  # times=1: only the first was slow
+    assert time.monotonic() - started < 0.3
+
+
+async def test_drop_after_send_lands_the_message_but_loses_the_answer(
+    tg: FakeTelegram, bot: Bot
+) -> None:
+    tg.drop_after_send("sendMessage")
+    with pytest.raises(NetworkError):
+        await bot.send_message(1001, "did it land?")
+    assert [m.text for m in tg.sent] == ["did it land?"]  # it did
+    assert (tg.failures[-1].status, tg.failures[-1].description) == (0, "dropped after send")
+    tg.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    tg.drop_after_send("sendMessage")
+    with pytest.raises(BadRequest):  # a refused call is answered: only a landed one is dropped
+        await bot.send_message(1001, "refused")
+    with pytest.raises(NetworkError):
+        await bot.send_message(1001, "dropped")
+    await bot.send_message(1001, "answered")
+    assert [m.text for m in tg.sent] == ["did it land?", "dropped", "answered"]
+
+
+async def test_a_chat_can_keep_answering_429(tg: FakeTelegram, bot: Bot) -> None:
+    tg.fail_chat(3001, 429, retry_after=5)
+    for _ in range(2):
+        with pytest.raises(RetryAfter) as flood:
+            await bot.send_message(3001, "x")
+        assert flood.value.retry_after in (5, dtm.timedelta(seconds=5))
+    assert tg.failures[-1].description == "Too Many Requests: retry after 5"
+    await bot.send_message(3002, "others are fine")
 
 
 # --------------------------------------------------------------------------- waiting

@@ -37,10 +37,24 @@ the server stops). Waiting never sleeps: `wait_for`, `wait_for_edit` and `wait_f
 on every recorded request.
 
 Faults: `fail_next(method, status, ...)` (e.g. 429 with retry_after, 403 blocked, 400 with
-migrate_to_chat_id), `fail_chat(chat_id, ...)` for a chat that keeps failing, and
-`tg.down = "502" | "reset" | True` (True means "502": an nginx-style HTML 502; "reset" drops
-the connection) to make every request fail until `tg.down = False`. `route(method, fn)` adds
-or overrides a method.
+migrate_to_chat_id), `fail_chat(chat_id, ...)` for a chat that keeps failing (e.g. 429 with
+retry_after), and `tg.down = "502" | "reset" | True` (True means "502": an nginx-style HTML
+502; "reset" drops the connection) to make every request fail until `tg.down = False`.
+`route(method, fn)` adds or overrides a method. Slow and lossy answers:
+`delay(method, seconds, times=None)` answers those calls `seconds` late (the message is
+stored when the request arrives, as Telegram would have sent it), and
+`drop_after_send(method, times=1)` stores the message and then drops the connection without
+an answer, so the client sees a network error and cannot know that it landed.
+
+Flood control, off by default: `tg.flood_control = True` (or a `FloodControl` with other
+numbers) answers a message-producing request (`MESSAGE_METHODS`: sends, copies, forwards,
+edits) with 429 "Too Many Requests: retry after N" and `parameters.retry_after` N when it would
+make more than 30 in any 1 s window overall, more than 20 in any 60 s window in one group,
+supergroup or channel, or more than 3 in any 1 s window in one private chat (Telegram asks for
+about one a second there and lets short bursts pass; 3 is that, leniently). Only accepted
+requests count, and a refused one produces no message. To measure what the bot did:
+`tg.peak_per_second(method)` (the most accepted messages in any 1 s sliding window, from
+`SentMessage.at`), `tg.peak(window, method=..., chat_id=...)` and `tg.peak_per_chat(window)`.
 
 Note on HTML: real Telegram passes a bare `&` that starts no entity through as text; this
 fake rejects it (`FakeTelegram(strict_html=False)` to allow it) so unescaped text is caught.
@@ -49,6 +63,7 @@ fake rejects it (`FakeTelegram(strict_html=False)` to allow it) so unescaped tex
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import copy
 import dataclasses
@@ -56,9 +71,10 @@ import inspect
 import itertools
 import json
 import logging
+import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -67,15 +83,18 @@ from aiohttp import web
 __all__ = [
     "BOT_ID",
     "BOT_USERNAME",
+    "MESSAGE_METHODS",
     "TOKEN",
     "ApiError",
     "Call",
     "Failure",
     "FakeTelegram",
+    "FloodControl",
     "HtmlError",
     "SentMessage",
     "Upload",
     "check_html",
+    "most_in_any",
     "parse_html",
     "utf16_len",
 ]
@@ -122,6 +141,18 @@ GET_ME: dict[str, Any] = {
     "can_connect_to_business": False,
     "has_main_web_app": False,
 }
+
+# What flood control counts (lower case, as routes are matched): requests that produce or
+# change a message.
+MESSAGE_METHODS = frozenset({
+    "sendmessage", "sendphoto", "sendaudio", "senddocument", "sendvideo", "sendanimation",
+    "sendvoice", "sendvideonote", "sendpaidmedia", "sendmediagroup", "sendlocation",
+    "sendvenue", "sendcontact", "sendpoll", "sendchecklist", "senddice", "sendsticker",
+    "sendinvoice", "sendgame", "copymessage", "copymessages", "forwardmessage",
+    "forwardmessages", "editmessagetext", "editmessagecaption", "editmessagemedia",
+    "editmessagereplymarkup", "editmessagelivelocation", "stopmessagelivelocation",
+    "editmessagechecklist", "stoppoll",
+})  # fmt: skip
 
 CHAT_ACTIONS = frozenset({
     "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
@@ -504,6 +535,16 @@ class SentMessage:
         return [button for row in rows for button in row]
 
 
+@dataclass
+class FloodControl:
+    """Telegram's flood limits on message-producing requests, each as (requests, seconds):
+    at most that many accepted in any window of that many seconds (sliding)."""
+
+    overall: tuple[int, float] = (30, 1.0)
+    per_group: tuple[int, float] = (20, 60.0)  # groups, supergroups, channels
+    per_private: tuple[int, float] = (3, 1.0)  # Telegram: "about one a second", bursts pass
+
+
 # --------------------------------------------------------------------------- decoding requests
 
 _CHAT_KEYS = frozenset({"chat_id", "from_chat_id"})
@@ -616,6 +657,27 @@ def _default_description(status: int, retry_after: int | None, migrate: int | No
     }.get(status, "Error")
 
 
+def most_in_any(times: Iterable[float], window: float) -> int:
+    """The most of `times` in any `window` seconds, sliding."""
+    ordered = sorted(times)
+    best, first = 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] >= window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def _window_wait(times: list[float], limit: tuple[int, float], now: float) -> float:
+    """Seconds until one more fits in a window of `limit` = (count, seconds) over the sorted
+    `times` of accepted requests; 0 if it fits now."""
+    count, period = limit
+    recent = len(times) - bisect.bisect_right(times, now - period)
+    if recent < count:
+        return 0.0
+    return times[len(times) - count] + period - now
+
+
 class _Signal:
     """Broadcast "something changed" that sync code can fire (an asyncio.Condition needs its
     lock held to notify, which a sync helper like `user_message` cannot take)."""
@@ -678,6 +740,11 @@ class FakeTelegram:
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.chat_failures: dict[int | str, ApiError] = {}
         self.down: bool | str = False
+        self._flood_control: FloodControl | None = None
+        self._accepted: list[float] = []  # when each message-producing request was accepted
+        self._accepted_in: dict[int | str, list[float]] = {}  # the same, per chat
+        self._delays: dict[str, list[Any]] = {}  # method -> [seconds, times left or None]
+        self._drops: dict[str, int] = {}
         self._fail_next: dict[str, list[ApiError]] = {}
         self._updates: list[dict[str, Any]] = []
         self._last_update_id = 0
@@ -756,9 +823,44 @@ class FakeTelegram:
         )
         self._fail_next.setdefault(method.lower(), []).extend([error] * times)
 
-    def fail_chat(self, chat_id: int | str, status: int = 403, description: str = BLOCKED) -> None:
-        """Every call naming this chat_id fails until `del tg.chat_failures[chat_id]`."""
-        self.chat_failures[chat_id] = ApiError(status, description)
+    def fail_chat(
+        self,
+        chat_id: int | str,
+        status: int = 403,
+        description: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        """Every call naming this chat_id fails until `del tg.chat_failures[chat_id]`
+        (403 "bot was blocked by the user" by default; 429 with retry_after for a flood)."""
+        if description is None:
+            description = _default_description(status, retry_after, None)
+        self.chat_failures[chat_id] = ApiError(status, description, retry_after=retry_after)
+
+    @property
+    def flood_control(self) -> FloodControl | None:
+        return self._flood_control
+
+    @flood_control.setter
+    def flood_control(self, rules: FloodControl | bool | None) -> None:
+        """True: Telegram's limits (FloodControl()); False or None: off."""
+        self._flood_control = FloodControl() if rules is True else rules or None
+
+    def delay(self, method: str, seconds: float, times: int | None = None) -> None:
+        """The next `times` calls of `method` (every one if None) are answered `seconds`
+        late; what they do happens on arrival (a message is in `tg.sent` at once). Replaces
+        an earlier delay of `method`; seconds=0 ends it."""
+        if seconds > 0:
+            self._delays[method.lower()] = [seconds, times]
+        else:
+            self._delays.pop(method.lower(), None)
+
+    def drop_after_send(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` that succeed take effect (the message is
+        stored) but get no answer: the connection is dropped, so the client sees a network
+        error and cannot tell that the message landed. Each is in `tg.failures` with status
+        0 and "dropped after send"."""
+        self._drops[method.lower()] = self._drops.get(method.lower(), 0) + times
 
     @property
     def commands(self) -> list[dict[str, Any]]:
@@ -843,6 +945,36 @@ class FakeTelegram:
                 + self.describe()
             )
         return found
+
+    # ----------------------------------------------------------------- measuring
+
+    def peak(
+        self, window: float = 1.0, *, method: str | None = None, chat_id: int | None = None
+    ) -> int:
+        """The most messages sent or edited (`tg.sent` and `tg.edits`, by their `at`) in any
+        `window` seconds, sliding; only `method`'s (e.g. "sendMessage") and `chat_id`'s if
+        given."""
+        wanted = method.lower() if method else None
+        return most_in_any(
+            (
+                m.at
+                for m in itertools.chain(self.sent, self.edits)
+                if (wanted is None or m.method.lower() == wanted)
+                and (chat_id is None or m.chat_id == chat_id)
+            ),
+            window,
+        )
+
+    def peak_per_second(
+        self, method: str | None = "sendMessage", chat_id: int | None = None
+    ) -> int:
+        """The most accepted messages in any 1 s sliding window (None: every method)."""
+        return self.peak(1.0, method=method, chat_id=chat_id)
+
+    def peak_per_chat(self, window: float = 1.0, method: str | None = None) -> dict[int, int]:
+        """Each chat's `peak(window)`, e.g. peak_per_chat(60.0) for the per-group limit."""
+        chats = dict.fromkeys(m.chat_id for m in itertools.chain(self.sent, self.edits))
+        return {chat: self.peak(window, method=method, chat_id=chat) for chat in chats}
 
     def describe(self, last: int = 15) -> str:
         """What the bot sent and asked for lately, for failure messages."""
@@ -1032,21 +1164,34 @@ class FakeTelegram:
         self._signal.notify()
         if self.down:
             return self._answer_down(request, call)
+        delay = self._take_delay(name)
+        dropped = False
         try:
             if token != self.token:
                 raise ApiError(401, "Unauthorized")
             self._raise_injected(name, params)
             if handler is None or not method:
                 raise ApiError(404, "Not Found")
+            self._check_flood(name, params)
             result = handler(params)
             if inspect.isawaitable(result):
                 result = await result
+            self._count_flood(name, params)
+            dropped = self._take_drop(name)
+            response = _answer({"ok": True, "result": result})
         except ApiError as error:
-            return self._fail(call, error)
+            response = self._fail(call, error)
         except Exception as exc:  # a bug in the fake: make it visible
             _LOG.exception("FakeTelegram failed on %s", name)
-            return self._fail(call, ApiError(500, f"Internal Server Error: {exc!r}"))
-        return _answer({"ok": True, "result": result})
+            response = self._fail(call, ApiError(500, f"Internal Server Error: {exc!r}"))
+        if delay:
+            await self._signal.wait_until(lambda: True if self._closing else None, delay)
+        if dropped:
+            self.failures.append(Failure(call, 0, "dropped after send"))
+            self._signal.notify()
+            if request.transport is not None:
+                request.transport.abort()
+        return response
 
     def _fail(self, call: Call, error: ApiError) -> web.Response:
         self.failures.append(Failure(call, error.status, error.description))
@@ -1062,6 +1207,52 @@ class FakeTelegram:
         if mode == "reset" and request.transport is not None:
             request.transport.abort()  # the client sees the connection dropped
         return web.Response(status=502, text=BAD_GATEWAY_HTML, content_type="text/html")
+
+    def _take_delay(self, method: str) -> float:
+        delay = self._delays.get(method.lower())
+        if delay is None:
+            return 0.0
+        seconds, times = delay
+        if times is not None:
+            if times <= 1:
+                del self._delays[method.lower()]
+            else:
+                delay[1] = times - 1
+        return seconds
+
+    def _take_drop(self, method: str) -> bool:
+        left = self._drops.get(method.lower(), 0)
+        if left <= 0:
+            return False
+        self._drops[method.lower()] = left - 1
+        return True
+
+    def _check_flood(self, method: str, params: dict[str, Any]) -> None:
+        """429 if one more message would break a flood limit (see FloodControl)."""
+        rules = self._flood_control
+        if rules is None or method.lower() not in MESSAGE_METHODS:
+            return
+        now = time.monotonic()
+        wait = _window_wait(self._accepted, rules.overall, now)
+        chat_id = params.get("chat_id")
+        if chat_id is not None:
+            group = isinstance(chat_id, str) or chat_id < 0
+            limit = rules.per_group if group else rules.per_private
+            wait = max(wait, _window_wait(self._accepted_in.get(chat_id, []), limit, now))
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise ApiError(
+                429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after
+            )
+
+    def _count_flood(self, method: str, params: dict[str, Any]) -> None:
+        if method.lower() not in MESSAGE_METHODS:
+            return
+        now = time.monotonic()
+        self._accepted.append(now)
+        chat_id = params.get("chat_id")
+        if chat_id is not None:
+            self._accepted_in.setdefault(chat_id, []).append(now)
 
     def _raise_injected(self, method: str, params: dict[str, Any]) -> None:
         queued = self._fail_next.get(method.lower())
