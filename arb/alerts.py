@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from arb.models import HOURS_PER_YEAR, Opportunity
@@ -205,23 +205,29 @@ def decide(
     threshold_8h: float,
     now: float,
     cooldown_s: float,
+    min_gap_s: float = 0.0,
 ) -> tuple[str | None, AlertState]:
-    """(reason to alert or None, the key's new state) for one observation."""
+    """(reason to alert or None, the key's new state) for one observation.
+
+    A key never alerts twice within `min_gap_s`, re-armed or not: a crossing inside
+    the gap leaves the key armed, so it alerts once the gap has passed if the spread
+    is still above (a spread flapping around its threshold alerts once).
+    """
     above = state.above if state is not None else False
     sent_spread = state.last_sent_spread if state is not None else None
     sent_at = state.last_sent_at if state is not None else None
+    since_sent = float("inf") if sent_at is None else now - sent_at
     reason: str | None = None
     if spread_8h >= threshold_8h:
         if not above:
-            reason = "crossed"
+            if since_sent >= min_gap_s:
+                reason, above = "crossed", True
         elif (
             sent_spread is not None
-            and sent_at is not None
             and spread_8h >= sent_spread * GROWTH
-            and now - sent_at >= cooldown_s
+            and since_sent >= max(cooldown_s, min_gap_s)
         ):
             reason = "grew"
-        above = True
     elif spread_8h < threshold_8h * REARM:
         above = False
     if reason is not None:
@@ -245,6 +251,91 @@ def rearm_candidates(
         if spread is not None and threshold is not None and spread < threshold * REARM:
             out.append(AlertState(k, False, spread, st.last_sent_spread, st.last_sent_at))
     return out
+
+
+# --- the planner -----------------------------------------------------------------
+
+Target = tuple[int, int | None]  # chat, forum topic
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPlan:
+    """What one alert run decided: the crossings to send, per chat topic, each with the
+    key's state once it is sent, and the states that changed without an alert."""
+
+    outbox: dict[Target, list[tuple[Crossing, AlertState]]]
+    quiet: list[AlertState]
+    subscriptions: int
+    matches: int
+
+
+def best_per_asset(pairs: Sequence[Opportunity]) -> list[Opportunity]:
+    """`pairs` come ranked best first: keep each asset's first."""
+    seen: set[str] = set()
+    out = []
+    for o in pairs:
+        if o.asset not in seen:
+            seen.add(o.asset)
+            out.append(o)
+    return out
+
+
+def thresholds(
+    subs: Iterable[Subscription], keys: Iterable[AlertKey]
+) -> dict[tuple[int, int | None, str], float]:
+    """The threshold in force for each key: the asset's own, else the catch-all."""
+    catch_all: dict[Target, float] = {}
+    own: dict[tuple[int, int | None, str], float] = {}
+    for s in subs:
+        if s.assets:
+            for a in s.assets:
+                own[(s.chat_id, s.thread_id, a)] = s.threshold_8h
+        else:
+            catch_all[(s.chat_id, s.thread_id)] = s.threshold_8h
+    out = {}
+    for k in keys:
+        t = own.get((k.chat_id, k.thread_id, k.asset), catch_all.get((k.chat_id, k.thread_id)))
+        if t is not None:
+            out[(k.chat_id, k.thread_id, k.asset)] = t
+    return out
+
+
+def plan(
+    subs: Sequence[Subscription],
+    states: Mapping[AlertKey, AlertState],
+    pairs: Sequence[Opportunity],
+    now: float,
+    *,
+    cooldown_s: float,
+    min_gap_s: float,
+) -> AlertPlan:
+    """One alert run over `pairs` (every pair, ranked best first; a live run passes only
+    the assets it covers, and keys of other assets keep their state)."""
+    best = best_per_asset(pairs)
+    matched = match(subs, best)
+    outbox: dict[Target, list[tuple[Crossing, AlertState]]] = defaultdict(list)
+    quiet: list[AlertState] = []
+    seen: set[AlertKey] = set()
+    for sub, opp in matched:
+        key = key_of(sub, opp)
+        if key in seen:
+            continue
+        seen.add(key)
+        old = states.get(key)
+        reason, state = decide(
+            old, key, opp.spread_8h, sub.threshold_8h, now, cooldown_s, min_gap_s
+        )
+        if reason is not None:
+            crossing = Crossing(key, opp, sub.threshold_8h, reason)
+            outbox[(sub.chat_id, sub.thread_id)].append((crossing, state))
+        elif state != old:
+            quiet.append(state)
+    spreads = {(o.asset, o.long_venue, o.short_venue): o.spread_8h for o in pairs}
+    # A pair whose legs swapped since its alert is below its threshold: negative carry.
+    spreads |= {(o.asset, o.short_venue, o.long_venue): -o.spread_8h for o in pairs}
+    unseen = [s for k, s in states.items() if k not in seen]
+    quiet += rearm_candidates(unseen, thresholds(subs, (s.key for s in unseen)), spreads)
+    return AlertPlan(dict(outbox), quiet, len(subs), len(matched))
 
 
 # --- live updates: which changes can alert --------------------------------------------

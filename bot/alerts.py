@@ -1,23 +1,30 @@
-"""The alert cycle: refresh once, match every subscription in one pass, send, remember.
+"""The alert pipeline: plan in memory, queue durably, send each message once, say so
+when storage fails.
 
 Each cycle (JobQueue, every ARB_SCAN_INTERVAL_S; never two at once) refreshes
 the market with a deadline of half the interval, so a slow venue cannot hold
-the others' alerts, computes the opportunities once, matches all
-subscriptions against them, applies the stored hysteresis, and sends one
-message per chat topic gathering its new crossings. A key's new state is
-committed together with the delivery record right after Telegram accepts the
-message, so a restart neither repeats what was sent nor forgets a crossing.
-Once the alerts are out, the quotes go to the funding history (kept every
-ARB_HISTORY_EVERY_S). With live feeds, the scheduled cycle polls only the
-venues whose feed is down, and live updates also run the alert path for the
-assets they changed (bot.live_alerts).
+the others' alerts. Live feed updates run the same path for the assets they
+changed (bot.live_alerts). A run plans from the subscriptions and alert state
+held in memory (`arb.alerts.plan`), so it needs no read from storage, and gives
+each chat topic at most one message.
 
-Delivery faults: a chat that blocked or removed the bot (Forbidden) has its
-subscriptions ended; a group that became a supergroup (ChatMigrated) moves
-to the new id and the message is sent there; rate limits are waited out by
-PTB's AIORateLimiter (30 messages/s overall, 20 per minute per group) and a
-RetryAfter that outlasts its retries is waited here; other failures retry
-with backoff, then are recorded.
+Delivery, as the README promises it:
+- Every message is queued in the outbox, with its text and the alert state to
+  commit, before anything is sent; it is marked "sending" only when the rate
+  limiter lets its request leave. Sent, the state is committed with the record.
+- A send Telegram refused (or that never left) is not a delivery: the keys'
+  state goes back and the next run tries again. A send whose outcome is
+  unknown (no answer in TELEGRAM_TIMEOUT_S, a connection dropped after the
+  request was written, a crash) is resent once, marked "may repeat", and
+  never silently. At start, queued rows are sent as they are and rows left
+  "sending" are resent marked.
+- Outcomes are kept in memory first, so a failing write never makes a
+  message go out twice. While storage refuses writes, new crossings are held
+  in memory and go out when it takes writes again; the admins are told once
+  when it starts failing and once when it recovers.
+
+A chat that blocked or removed the bot has its subscriptions ended; a deleted
+forum topic, that topic's; a group that became a supergroup moves to the new id.
 """
 
 from __future__ import annotations
@@ -29,7 +36,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 from telegram.ext import ContextTypes
 
 from arb.alerts import (
@@ -38,29 +44,51 @@ from arb.alerts import (
     AlertState,
     Crossing,
     Subscription,
+    Target,
     WatchLevels,
-    decide,
-    key_of,
-    match,
-    rearm_candidates,
+    plan,
     watch_levels,
 )
 from arb.market import MarketSnapshot
-from arb.models import Opportunity
 from arb.spread import scan
 from bot import render
+from bot.delivery import STORAGE_ERRORS, Fate, Outcome, send_alert
 from bot.desk import Desk, desk_of
 from bot.live_alerts import LiveTrigger
+from bot.ratelimit import AlertSend
 from bot.send import send_html
 from bot.signals import NoteTasks, annotate_alert
+from storage.store import OpenDelivery, QueuedAlert
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 4  # sends of one alert message: migrations and long RetryAfters
 MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
-GONE = ("chat not found", "bot was kicked", "user is deactivated", "have no rights to send")
+NOT_SENT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # waits before retrying a send that never left
+MIGRATIONS = 2  # a group followed to its supergroup at most this often per message
+PRUNE_EVERY_S = 86_400.0
+RESENT_AFTER_RESTART = (
+    "↻ <i>Resent after a restart: this alert from {at} may have reached you already.</i>"
+)
+RESENT_AFTER_TIMEOUT = (
+    "↻ <i>Sent again: Telegram did not confirm the first try, so it may have reached "
+    "you already.</i>"
+)
+HELD_NOTE = "⏸ <i>Held while the bot's storage was failing; crossed at {at}.</i>"
 
-Target = tuple[int, int | None]  # chat, forum topic
+
+@dataclass
+class Delivery:
+    """One alert message to one chat topic, while it is on its way."""
+
+    target: Target
+    crossings: list[Crossing]
+    text: str
+    assets: tuple[str, ...]
+    states: tuple[AlertState, ...]  # committed once it is sent
+    prior: dict[AlertKey, AlertState | None]  # what the keys go back to if it is not sent
+    created_at: float
+    id: int | None = None  # its outbox row; None while storage refuses writes
+    mark: str | None = None  # the line a resend carries
 
 
 @dataclass
@@ -71,8 +99,11 @@ class CycleReport:
     crossings: int = 0
     sent: int = 0
     failed: int = 0
+    unknown: int = 0
+    held: int = 0
     deactivated: int = 0
     migrated: int = 0
+    resent: int = 0  # deliveries a previous run left open, sent at start
     finished: float = 0.0
     results: dict[Target, str] = field(default_factory=dict)
 
@@ -85,13 +116,70 @@ class Alerts:
         self.cycles = 0
         self.cycled = asyncio.Event()  # set once the first cycle has run
         self.notes = NoteTasks()
-        self.levels: WatchLevels = NO_LEVELS  # from the last run's subscriptions
+        self.subs: list[Subscription] = []
+        self.states: dict[AlertKey, AlertState] = {}
+        self.levels: WatchLevels = NO_LEVELS
         self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
         self.live = LiveTrigger(self)
+        self.dirty: dict[AlertKey, AlertState] = {}  # state changes storage has not taken
+        self.unsaved: dict[int, tuple[Delivery, Outcome | None, str]] = {}  # outcomes likewise
+        self.held: list[Delivery] = []  # crossings storage could not queue
+        self.storage_told: str | None = None  # the failure the admins were told about
+        self.last_pruned = float("-inf")
+        self._started = False
+        self._stopping = False
+        self._sends = asyncio.Semaphore(MAX_PARALLEL_SENDS)
+        self._inflight: set[asyncio.Task[str]] = set()
 
-    async def reload_levels(self) -> None:
-        """Subscriptions changed: live updates must know which levels matter now."""
-        self.levels = watch_levels(await self.desk.store.subscriptions())
+    # --- subscriptions and state in memory ------------------------------------------
+
+    async def reload_subscriptions(self) -> None:
+        """Subscriptions changed: the next run and the live trigger use the new set."""
+        self.subs = await self.desk.store.subscriptions()
+        self.levels = watch_levels(self.subs)
+
+    async def _start_once(self) -> list[Delivery]:
+        """Load subscriptions and alert state; take over what a previous run left open."""
+        if self._started:
+            return []
+        store = self.desk.store
+        await self.reload_subscriptions()
+        self.states = await store.alert_states()
+        reopened = [self._reopen(row) for row in await store.open_deliveries()]
+        self._started = True
+        if reopened:
+            log.info("resending %d alert(s) a previous run left open", len(reopened))
+        return reopened
+
+    def _reopen(self, row: OpenDelivery) -> Delivery:
+        prior = {s.key: self.states.get(s.key) for s in row.states}
+        for s in row.states:
+            self.states[s.key] = s
+        mark = None
+        if row.status == "sending":  # its request may have left before the stop
+            mark = RESENT_AFTER_RESTART.format(at=render.clock(row.created_at))
+        return Delivery(
+            (row.chat_id, row.thread_id), [], row.text, row.assets, row.states, prior,
+            row.created_at, id=row.id, mark=mark,
+        )  # fmt: skip
+
+    # --- one run --------------------------------------------------------------------
+
+    async def drain(self, grace_s: float) -> None:
+        """At shutdown: no new runs; messages on their way get `grace_s` to finish, then
+        are cancelled, their outbox rows left open for the next start to send."""
+        self._stopping = True
+        await self.live.close()
+        tasks = list(self._inflight)
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            log.warning("stopped with %d alert(s) on their way: the next start sends them",
+                        len(pending))  # fmt: skip
 
     async def close(self) -> None:
         await self.live.close()
@@ -100,191 +188,365 @@ class Alerts:
     async def cycle(
         self, bot: Bot, refresh: bool = True, assets: set[str] | None = None
     ) -> CycleReport:
-        """One cycle; waits for a running one to finish instead of overlapping it.
+        """One run: plan and queue under the lock (never two at once), then deliver.
 
         `refresh` polls the venues without a live feed first; `assets` limits the run to
         those assets (a live update's), leaving every other key's state alone.
         """
+        report = CycleReport(started=time.monotonic())
+        if self._stopping:
+            return report
         async with self.lock:
             desk = self.desk
+            reopened = await self._start_once()
+            report.resent = len(reopened)
             if refresh:
                 deadline = min(desk.settings.venue_deadline_s, desk.settings.scan_interval_s / 2)
                 snapshot = await desk.service.refresh_polled(deadline_s=deadline)
             else:
                 snapshot = await desk.snapshot()
-            report = await self._run(bot, snapshot, assets)
+            now = desk.service.clock()
+            released = await self._recover(now)
+            planned = self._plan(snapshot, assets, now, report)
+            await self._save_states()
+            queued = await self._queue(planned + released)
             if assets is None:
-                try:
-                    await desk.recorder.record(snapshot.quotes, desk.service.clock())
-                except Exception:  # history is worth less than the alerts: log and go on
-                    log.exception("could not store the funding history")
-            self.last = report
-            self.cycles += 1
-            self.cycled.set()
-            return report
+                await self._housekeeping(snapshot, now)
+        deliveries = reopened + queued
+        targets = [d.target for d in deliveries]  # as planned: a migration moves a delivery
+        tasks = [asyncio.create_task(self._deliver(bot, d)) for d in deliveries]
+        self._inflight.update(tasks)
+        try:
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._inflight.difference_update(tasks)
+        for target, result in zip(targets, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, asyncio.CancelledError):
+                    log.error("alert delivery to %s failed", target, exc_info=result)
+                result = "interrupted"  # its row stays open: the next start sends it
+            report.results[target] = result
+        report.held = sum(len(d.crossings) for d in self.held)
+        for result in report.results.values():
+            report.sent += result in ("sent", "migrated")
+            report.failed += result == "failed"
+            report.unknown += result == "unknown"
+            report.deactivated += result == "deactivated"
+            report.migrated += result == "migrated"
+        report.finished = time.monotonic()
+        await self.tell_admins_about_storage(bot)
+        if report.crossings or report.failed or report.unknown or report.resent:
+            log.info(
+                "alert run: %d subscriptions, %d crossings, %d sent, %d failed, %d unknown,"
+                " %d held, %.2f s",
+                report.subscriptions, report.crossings, report.sent, report.failed,
+                report.unknown, report.held, report.finished - report.started,
+            )  # fmt: skip
+        self.last = report
+        self.cycles += 1
+        self.cycled.set()
+        return report
 
-    async def _run(
-        self, bot: Bot, snapshot: MarketSnapshot, assets: set[str] | None = None
-    ) -> CycleReport:
-        desk, store = self.desk, self.desk.store
-        now = time.time()
-        report = CycleReport(started=time.monotonic())
+    def _plan(
+        self, snapshot: MarketSnapshot, assets: set[str] | None, now: float, report: CycleReport
+    ) -> list[Delivery]:
+        desk = self.desk
         quotes = (
             snapshot.quotes
             if assets is None
             else [q for a in assets for q in snapshot.for_asset(a)]
         )
         pairs = scan(quotes, replace(desk.params, best_per_asset=False), now)
-        best = best_per_asset(pairs)
-        subs = await store.subscriptions()
-        states = await store.alert_states()
-        self.levels = watch_levels(subs)
-        for o in best:
-            self.seen_spread[o.asset] = o.spread_8h
-        matched = match(subs, best)
-        report.subscriptions, report.matches = len(subs), len(matched)
+        best: dict[str, float] = {}
+        for o in pairs:  # ranked best first: an asset's first pair is its best
+            best.setdefault(o.asset, o.spread_8h)
+        self.seen_spread.update(best)
+        result = plan(
+            self.subs, self.states, pairs, now,
+            cooldown_s=desk.settings.alert_cooldown_s, min_gap_s=desk.settings.alert_min_gap_s,
+        )  # fmt: skip
+        report.subscriptions, report.matches = result.subscriptions, result.matches
+        for s in result.quiet:
+            self.states[s.key] = s
+            self.dirty[s.key] = s
+        out = []
+        for target, items in result.outbox.items():
+            report.crossings += len(items)
+            out.append(self._compose(target, [c for c, _ in items], [s for _, s in items], now))
+        return out
 
-        outbox: dict[Target, list[tuple[Crossing, AlertState]]] = defaultdict(list)
-        quiet: list[AlertState] = []
-        seen: set[AlertKey] = set()
-        cooldown = desk.settings.alert_cooldown_s
-        for sub, opp in matched:
-            key = key_of(sub, opp)
-            if key in seen:
-                continue
-            seen.add(key)
-            reason, state = decide(states.get(key), key, opp.spread_8h, sub.threshold_8h, now,
-                                   cooldown)  # fmt: skip
-            if reason is not None:
-                crossing = Crossing(key, opp, sub.threshold_8h, reason)
-                outbox[(sub.chat_id, sub.thread_id)].append((crossing, state))
-            elif state != states.get(key):
-                quiet.append(state)
-        spreads = {(o.asset, o.long_venue, o.short_venue): o.spread_8h for o in pairs}
-        # A pair whose legs swapped since its alert is below its threshold: negative carry.
-        spreads |= {(o.asset, o.short_venue, o.long_venue): -o.spread_8h for o in pairs}
-        quiet += rearm_candidates(
-            (s for k, s in states.items() if k not in seen), thresholds(subs, states), spreads
-        )
-        await store.save_states(quiet)
+    def _compose(
+        self,
+        target: Target,
+        crossings: list[Crossing],
+        states: list[AlertState],
+        now: float,
+        note: str | None = None,
+        prior: dict[AlertKey, AlertState | None] | None = None,
+    ) -> Delivery:
+        """The message for one chat topic; its keys' state moves on in memory at once, so
+        no later run plans them again while it is on its way."""
+        text, shown = render.alert_html(crossings, now, note)
+        if prior is None:
+            prior = {s.key: self.states.get(s.key) for s in states}
+        for s in states:
+            self.states[s.key] = s
+            self.dirty.pop(s.key, None)
+        assets = tuple(dict.fromkeys(c.opportunity.asset for c in shown))
+        return Delivery(target, crossings, text, assets, tuple(states), prior, now)
 
-        report.crossings = sum(len(v) for v in outbox.values())
-        gate = asyncio.Semaphore(MAX_PARALLEL_SENDS)
+    async def _queue(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Write the new deliveries to the outbox; those storage refuses are held."""
+        fresh = [d for d in deliveries if d.id is None]
+        if not fresh:
+            return deliveries
+        rows = [
+            QueuedAlert(d.target[0], d.target[1], d.text, d.assets, d.states, d.created_at)
+            for d in fresh
+        ]
+        try:
+            ids = await self.desk.store.queue_alerts(rows)
+        except STORAGE_ERRORS as e:
+            log.error("storage refused the alert outbox (%s): holding %d message(s)", e, len(rows))
+            self.held += fresh
+            return [d for d in deliveries if d.id is not None]
+        for d, delivery_id in zip(fresh, ids, strict=True):
+            d.id = delivery_id
+        return deliveries
 
-        async def send(target: Target, items: list[tuple[Crossing, AlertState]]) -> None:
-            async with gate:
-                report.results[target] = await self.deliver(bot, target, items, now)
+    # --- delivering one message -----------------------------------------------------
 
-        await asyncio.gather(*(send(t, items) for t, items in outbox.items()))
-        for result in report.results.values():
-            report.sent += result == "sent"
-            report.failed += result == "failed"
-            report.deactivated += result == "deactivated"
-            report.migrated += result == "migrated"
-        report.finished = time.monotonic()
-        if report.crossings or report.failed:
-            log.info(
-                "alert cycle: %d subscriptions, %d crossings, %d sent, %d failed, %.2f s",
-                report.subscriptions, report.crossings, report.sent, report.failed,
-                report.finished - report.started,
-            )  # fmt: skip
-        return report
+    async def _deliver(self, bot: Bot, d: Delivery) -> str:
+        """Send `d` once; resend it only marked when its first outcome is unknown."""
+        assert d.id is not None
+        async with self._sends:
+            return await self._deliver_now(bot, d)
 
-    async def deliver(
-        self, bot: Bot, target: Target, items: list[tuple[Crossing, AlertState]], now: float
-    ) -> str:
+    async def _deliver_now(self, bot: Bot, d: Delivery) -> str:
         store = self.desk.store
-        chat_id, thread_id = target
-        text = render.alert_html([c for c, _ in items], now)
-        keyboard = details_keyboard([c.opportunity for c, _ in items])
-        delivery = await store.delivery_started(chat_id, thread_id, len(items))
-        states = [s for _, s in items]
-        migrated = False
-        # Network failures are retried inside send_html; this loop follows a group to its
-        # new supergroup and outlasts a RetryAfter the rate limiter gave up on.
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                sent = await send_html(
-                    bot, chat_id, text, thread_id=thread_id, reply_markup=keyboard
+        delivery_id = d.id
+        assert delivery_id is not None
+        chat_id, thread_id = d.target
+        keyboard = details_keyboard(d.assets)
+        ambiguous = False  # an earlier try may have been delivered
+        not_sent = migrations = 0
+        while True:
+            text = d.text if d.mark is None else f"{d.mark}\n{d.text}"
+
+            async def sending(chat_id: int = chat_id) -> None:
+                await store.delivery_sending(delivery_id, chat_id)
+
+            outcome = await send_alert(
+                bot, chat_id, thread_id, text, keyboard, AlertSend(before_send=sending)
+            )
+            fate = outcome.fate
+            if fate is Fate.SENT:
+                await self._record(d, outcome, "sent")
+                assert outcome.message is not None
+                self._annotate(outcome.message, text, keyboard, d)
+                return "migrated" if migrations else "sent"
+            if fate is Fate.HELD:
+                log.error("chat %s: storage refused the send mark; holding the alert", chat_id)
+                self.held.append(d)
+                return "held"
+            if fate is Fate.MIGRATED and outcome.new_chat_id and migrations < MIGRATIONS:
+                log.info("chat %s became %s; moving its subscriptions", chat_id,
+                         outcome.new_chat_id)  # fmt: skip
+                await self._migrate(chat_id, outcome.new_chat_id)
+                chat_id, migrations = outcome.new_chat_id, migrations + 1
+                d.target = (chat_id, thread_id)
+                moved = [replace(s.key, chat_id=chat_id) for s in d.states]
+                d.states = tuple(
+                    self.states.get(k) or replace(s, key=k)
+                    for s, k in zip(d.states, moved, strict=True)
                 )
-            except Forbidden as e:
-                return await self._gone(chat_id, delivery, attempt, e.message)
-            except ChatMigrated as e:
-                log.info("chat %s became %s; moving its subscriptions", chat_id, e.new_chat_id)
-                await store.migrate_chat(chat_id, e.new_chat_id)
-                chat_id, migrated = e.new_chat_id, True
-                states = [replace(s, key=replace(s.key, chat_id=chat_id)) for s in states]
                 continue
-            except RetryAfter as e:
-                wait = _seconds(e.retry_after)
-                log.warning("chat %s: still rate limited, waiting %.0f s", chat_id, wait)
+            if fate is Fate.UNKNOWN and not ambiguous:
+                log.warning("alert to chat %s: outcome unknown (%s); resending marked",
+                            chat_id, outcome.error)  # fmt: skip
+                ambiguous, d.mark = True, d.mark or RESENT_AFTER_TIMEOUT
+                await asyncio.sleep(NOT_SENT_BACKOFF_S[0])
+                continue
+            if fate is Fate.NOT_SENT and not_sent < len(NOT_SENT_BACKOFF_S):
+                wait = max(outcome.retry_after_s, NOT_SENT_BACKOFF_S[not_sent])
+                wait = min(wait, self.desk.settings.max_cooldown_s)
+                not_sent += 1
+                log.warning("alert to chat %s not sent (%s); retrying in %.1f s",
+                            chat_id, outcome.error, wait)  # fmt: skip
                 await asyncio.sleep(wait)
                 continue
-            except BadRequest as e:
-                if any(g in e.message.lower() for g in GONE):
-                    return await self._gone(chat_id, delivery, attempt, e.message)
-                await store.delivery_failed(delivery, attempt, f"BadRequest: {e.message}")
-                log.warning("alert to chat %s refused: %s", chat_id, e.message)
-                return "failed"
-            except NetworkError as e:
-                await store.delivery_failed(delivery, attempt, f"{type(e).__name__}: {e}")
-                log.warning("alert to chat %s failed after retries: %s", chat_id, e)
-                return "failed"
-            await store.delivery_sent(delivery, sent.message_id, attempt, states)
-            if self.desk.settings.llm_alert_notes and self.desk.signaler.client is not None:
-                opps = [c.opportunity for c, _ in items]
-                self.notes.spawn(annotate_alert(self.desk, sent, text, keyboard, opps, now))
-            return "migrated" if migrated else "sent"
-        await store.delivery_failed(delivery, ATTEMPTS, "gave up")
-        return "failed"
+            if fate in (Fate.CHAT_GONE, Fate.TOPIC_GONE):
+                await self._gone(d, chat_id, thread_id if fate is Fate.TOPIC_GONE else None,
+                                 outcome.error)  # fmt: skip
+                return "deactivated"
+            if ambiguous or fate is Fate.UNKNOWN:
+                # One try may have landed: count it as delivered, never resend it again.
+                log.warning("alert to chat %s: delivery unknown (%s)", chat_id, outcome.error)
+                await self._record(d, outcome, "unknown")
+                return "unknown"
+            log.warning("alert to chat %s failed: %s", chat_id, outcome.error)
+            self._revert(d)
+            await self._record(d, outcome, "failed")
+            return "failed"
 
-    async def _gone(self, chat_id: int, delivery: int, attempts: int, why: str) -> str:
-        ended = await self.desk.store.deactivate_chat(chat_id, why)
-        await self.desk.store.delivery_failed(delivery, attempts, why)
-        log.info("chat %s unreachable (%s): %d subscriptions ended", chat_id, why, ended)
-        return "deactivated"
-
-
-def best_per_asset(pairs: list[Opportunity]) -> list[Opportunity]:
-    """`pairs` come ranked best first: keep each asset's first."""
-    seen: set[str] = set()
-    out = []
-    for o in pairs:
-        if o.asset not in seen:
-            seen.add(o.asset)
-            out.append(o)
-    return out
-
-
-def thresholds(
-    subs: list[Subscription], states: dict[AlertKey, AlertState]
-) -> dict[tuple[int, int | None, str], float]:
-    """The threshold in force for each stored key: the asset's own, else the catch-all."""
-    catch_all: dict[Target, float] = {}
-    own: dict[tuple[int, int | None, str], float] = {}
-    for s in subs:
-        if s.assets:
-            for a in s.assets:
-                own[(s.chat_id, s.thread_id, a)] = s.threshold_8h
+    async def _record(self, d: Delivery, outcome: Outcome | None, status: str) -> None:
+        """The outcome, with the keys' state when it went out; kept in memory until storage
+        takes it, so a failing write can never send the message again."""
+        assert d.id is not None
+        store = self.desk.store
+        message_id = outcome.message.message_id if outcome and outcome.message else None
+        error = outcome.error if outcome else ""
+        try:
+            if status == "failed":
+                await store.delivery_failed(d.id, error)
+            else:
+                await store.delivery_sent(d.id, message_id, d.states, status, error or None)
+        except STORAGE_ERRORS as e:
+            log.error("storage refused the outcome of delivery %s (%s); kept in memory", d.id, e)
+            self.unsaved[d.id] = (d, outcome, status)
         else:
-            catch_all[(s.chat_id, s.thread_id)] = s.threshold_8h
-    out = {}
-    for k in states:
-        t = own.get((k.chat_id, k.thread_id, k.asset), catch_all.get((k.chat_id, k.thread_id)))
-        if t is not None:
-            out[(k.chat_id, k.thread_id, k.asset)] = t
-    return out
+            self.unsaved.pop(d.id, None)
+
+    def _revert(self, d: Delivery) -> None:
+        """Not delivered: its keys go back to what they were, unless a later run moved them."""
+        for s in d.states:
+            if self.states.get(s.key) is s:
+                before = d.prior.get(s.key)
+                if before is None:
+                    self.states.pop(s.key, None)
+                else:
+                    self.states[s.key] = before
+
+    async def _migrate(self, old: int, new: int) -> None:
+        await self.desk.store.migrate_chat(old, new)
+        for key in [k for k in self.states if k.chat_id == old]:
+            s = self.states.pop(key)
+            moved = replace(key, chat_id=new)
+            self.states[moved] = replace(s, key=moved)
+        await self.reload_subscriptions()
+
+    async def _gone(self, d: Delivery, chat_id: int, thread_id: int | None, why: str) -> None:
+        store = self.desk.store
+        if thread_id is None:
+            ended = await store.deactivate_chat(chat_id, why)
+        else:
+            ended = await store.end_topic(chat_id, thread_id, why)
+        await self._record(d, Outcome(Fate.CHAT_GONE, error=why), "failed")
+        await self.reload_subscriptions()
+        where = f"chat {chat_id}" + (f" topic {thread_id}" if thread_id is not None else "")
+        log.info("%s unreachable (%s): %d subscriptions ended", where, why, ended)
+
+    def _annotate(self, message, text: str, keyboard, d: Delivery) -> None:
+        desk = self.desk
+        if desk.settings.llm_alert_notes and desk.signaler.client is not None and d.crossings:
+            opps = [c.opportunity for c in d.crossings if c.opportunity.asset in d.assets]
+            self.notes.spawn(annotate_alert(desk, message, text, keyboard, opps, d.created_at))
+
+    # --- storage failing and recovering ------------------------------------------------
+
+    async def _recover(self, now: float) -> list[Delivery]:
+        """When storage has been failing: does it take writes again? Then save what was
+        kept in memory and release the held crossings (one message per chat topic)."""
+        health = self.desk.store.db.health
+        if not (health.failing or self.dirty or self.unsaved or self.held):
+            return []
+        store = self.desk.store
+        try:
+            if health.failing:
+                await store.probe()
+        except STORAGE_ERRORS:
+            return []
+        if not await self._save_states():
+            return []
+        for d, outcome, status in list(self.unsaved.values()):
+            await self._record(d, outcome, status)
+        held, self.held = self.held, []
+        if held:
+            log.info("storage takes writes again: releasing %d held message(s)", len(held))
+        return self._merge_held(held, now)
+
+    async def _save_states(self) -> bool:
+        """Write the state changes made without an alert (re-arms); kept while storage fails."""
+        if not self.dirty:
+            return True
+        changed = list(self.dirty.values())
+        try:
+            await self.desk.store.save_states(changed)
+        except STORAGE_ERRORS as e:
+            log.error("storage refused %d alert state change(s) (%s); kept in memory",
+                      len(changed), e)  # fmt: skip
+            return False
+        for s in changed:
+            if self.dirty.get(s.key) is s:
+                del self.dirty[s.key]
+        return True
+
+    def _merge_held(self, held: list[Delivery], now: float) -> list[Delivery]:
+        """Held messages that were queued go as they are; the others, one per chat topic."""
+        out = [d for d in held if d.id is not None]
+        by_target: dict[Target, list[Delivery]] = defaultdict(list)
+        for d in held:
+            if d.id is None:
+                by_target[d.target].append(d)
+        for target, group in by_target.items():
+            latest: dict[AlertKey, tuple[Crossing, AlertState]] = {}
+            prior: dict[AlertKey, AlertState | None] = {}
+            for d in group:
+                for k, before in d.prior.items():
+                    prior.setdefault(k, before)
+                by_key = {s.key: s for s in d.states}
+                for c in d.crossings:
+                    latest[c.key] = (c, by_key[c.key])
+            note = HELD_NOTE.format(at=render.clock(group[0].created_at))
+            crossings = [c for c, _ in latest.values()]
+            states = [s for _, s in latest.values()]
+            out.append(self._compose(target, crossings, states, now, note, prior))
+        return out
+
+    async def tell_admins_about_storage(self, bot: Bot) -> None:
+        """One message to each admin when storage starts failing, one when it recovers."""
+        health = self.desk.store.db.health
+        settings = self.desk.settings
+        if health.failing and self.storage_told is None:
+            self.storage_told = health.cause or "unknown error"
+            text = (
+                f"⚠️ <b>Storage is failing</b>: ARB_DB={render.esc(settings.db_path)}: "
+                f"{render.esc(self.storage_told)}\nAlerts are held in memory and go out when "
+                "it takes writes again. /status shows it."
+            )
+        elif not health.failing and self.storage_told is not None and not self.held:
+            self.storage_told = None
+            text = (
+                f"✅ <b>Storage is back</b>: ARB_DB={render.esc(settings.db_path)} takes writes "
+                "again; held alerts have gone out."
+            )
+        else:
+            return
+        for admin in sorted(settings.admins):
+            try:
+                await send_html(bot, admin, text)
+            except Exception as e:  # the admin's chat is not the alerts' business
+                log.warning("could not tell admin %s about storage: %s", admin, e)
+
+    # --- upkeep ------------------------------------------------------------------------
+
+    async def _housekeeping(self, snapshot: MarketSnapshot, now: float) -> None:
+        """Funding history every ARB_HISTORY_EVERY_S; old records dropped once a day."""
+        desk = self.desk
+        try:
+            await desk.recorder.record(snapshot.quotes, now)
+            if now - self.last_pruned >= PRUNE_EVERY_S:
+                counts = await desk.store.prune(before=now - desk.settings.retention_days * 86_400)
+                self.last_pruned = now
+                if any(counts.values()):
+                    log.info("pruned old records: %s", counts)
+        except STORAGE_ERRORS as e:  # worth less than the alerts: they go on
+            log.error("could not store history or prune: %s", e)
 
 
-def details_keyboard(opps: list[Opportunity]) -> InlineKeyboardMarkup:
-    assets = list(dict.fromkeys(o.asset for o in opps))[:12]
+def details_keyboard(assets: tuple[str, ...] | list[str]) -> InlineKeyboardMarkup:
     buttons = [InlineKeyboardButton(f"🔎 {a}", callback_data=f"f:{a}"[:64]) for a in assets]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
-
-
-def _seconds(value: object) -> float:
-    total = getattr(value, "total_seconds", None)
-    return float(total() if callable(total) else value)  # type: ignore[arg-type]
 
 
 async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:

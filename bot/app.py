@@ -4,6 +4,11 @@ Long polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set. The
 JobQueue refreshes the shared market snapshot every ARB_SCAN_INTERVAL_S.
 Start-up retries with backoff while Telegram is unreachable (PTB does not
 retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0.
+
+Exit status: 0 stopped cleanly, 2 no or rejected TELEGRAM_BOT_TOKEN, 3 storage
+unusable: ARB_DB cannot be opened, read or written (a bad path, not a database,
+damaged, read-only, disk full, written by a newer build), said in one ERROR line
+`ARB_DB=<path>: <cause>`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ from urllib.parse import urlparse
 from telegram import BotCommand, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     CallbackQueryHandler,
     CommandHandler,
@@ -40,14 +44,18 @@ from bot.access import gate
 from bot.alerts import Alerts, cycle_job
 from bot.desk import DESK_KEY, Desk
 from bot.errors import on_error
-from storage.db import Database
+from bot.ratelimit import DeskRateLimiter
+from storage.db import Database, StorageError, close_all
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
 CYCLE_JOB = "market-cycle"
+SHUTDOWN_GRACE_S = 10.0  # alerts on their way when told to stop
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+TELEGRAM_CONNECT_TIMEOUT_S = 10.0
+TELEGRAM_POOL_TIMEOUT_S = 5.0  # waiting for one of the pool's 256 connections
 NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather, then put "
     "TELEGRAM_BOT_TOKEN=<token> in .env (see .env.example) or the environment."
@@ -68,7 +76,14 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_url(settings.telegram_api_base_url))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(DeskRateLimiter())
+        # Every Bot API call but getUpdates, which has its own request and timeouts (its
+        # read timeout is the poll's plus PTB's 5 s).
+        .read_timeout(settings.telegram_timeout_s)
+        .write_timeout(settings.telegram_timeout_s)
+        .media_write_timeout(settings.telegram_timeout_s)
+        .connect_timeout(TELEGRAM_CONNECT_TIMEOUT_S)
+        .pool_timeout(TELEGRAM_POOL_TIMEOUT_S)
         .concurrent_updates(True)
         .build()
     )
@@ -152,12 +167,16 @@ async def serve(
     if not settings.telegram_bot_token:
         log.error(NO_TOKEN)
         return 2
+    try:
+        db = await Database.open(settings.db_path)
+    except StorageError as e:
+        log.error("ARB_DB=%s: %s", e.path, e.cause)
+        return 3
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    db = await Database.open(settings.db_path)
     market = Market(make_clients(settings), settings.venue_deadline_s)
     service = MarketService(market, settings.max_quote_age_s)
     app = build_application(settings, service, Store(db))
@@ -191,6 +210,8 @@ async def serve(
     finally:
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        # Alerts on their way get a moment to land; the rest stay in the outbox.
+        await app.bot_data[DESK_KEY].alerts.drain(SHUTDOWN_GRACE_S)
         if app.running:
             await app.stop()
         with contextlib.suppress(TelegramError, RuntimeError):
@@ -230,4 +251,12 @@ async def start_updates(app: Application, settings: Settings) -> None:
 
 
 def run(settings: Settings) -> int:
-    return asyncio.run(serve(settings))
+    async def main() -> int:
+        try:
+            return await serve(settings)
+        finally:
+            # Whatever failure skipped a db.close(): aiosqlite's worker thread is not a
+            # daemon, and left running it would keep the process from ever exiting.
+            await close_all()
+
+    return asyncio.run(main())

@@ -14,6 +14,7 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.delivery import STORAGE_ERRORS
 from bot.send import reply_html
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,12 @@ log = logging.getLogger(__name__)
 
 def apology(error_id: str) -> str:
     return f"Sorry, that failed on our side (error {error_id}). Please try again in a moment."
+
+
+STORAGE_APOLOGY = (
+    "Sorry, the bot's storage is failing right now, so nothing was changed (error {id}). "
+    "The desk's admins are told; please try again later."
+)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -48,7 +55,12 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.callback_query is not None:
         with contextlib.suppress(TelegramError):
             await update.callback_query.answer()
+    text = (
+        STORAGE_APOLOGY.format(id=error_id)
+        if isinstance(err, STORAGE_ERRORS)
+        else apology(error_id)
+    )
     try:
-        await reply_html(update, context, apology(error_id))
+        await reply_html(update, context, text)
     except TelegramError as e:
         log.warning("could not deliver apology %s: %s", error_id, e)

@@ -179,6 +179,8 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         interval_s=desk.settings.scan_interval_s,
         max_age_s=desk.max_age_s,
         feeds=desk.feeds.states() if desk.feeds else None,
+        storage=desk.store.db.health,
+        held_alerts=sum(len(d.crossings) for d in desk.alerts.held),
     )
     await reply_html(update, context, text)
 

@@ -19,6 +19,7 @@ from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 from arb.signaler import Prices, Signal
 from arb.signaler.answer import clean
+from storage.health import StorageHealth
 from storage.store import LlmUsage
 
 MAX_MESSAGE = 4096
@@ -128,27 +129,64 @@ def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) ->
 # --- alerts --------------------------------------------------------------------
 
 
-def alert_html(crossings: Sequence[Crossing], now: float) -> str:
-    """One message gathering a chat topic's new crossings."""
+ALERT_LIMIT = MAX_MESSAGE - 200  # room for a "sent again" line on a resend
+MAX_ALERT_BLOCKS = 10  # the rest is "… and K more", so a hot market is one short message
+MORE_ROOM = 160
+
+
+def alert_html(
+    crossings: Sequence[Crossing], now: float, note: str | None = None, limit: int = ALERT_LIMIT
+) -> tuple[str, list[Crossing]]:
+    """One message gathering a chat topic's new crossings, widest spread first: whole
+    blocks while they fit under `limit`, then "… and K more". Returns the text and the
+    crossings it shows in full."""
+    ordered = sorted(crossings, key=lambda c: c.opportunity.spread_8h, reverse=True)
     lines = [f"🔔 <b>Funding carry alert</b> · {clock(now)}"]
-    for c in crossings:
-        o = c.opportunity
-        why = (
-            f"≥ {pct(c.threshold_8h)}"
-            if c.reason == "crossed"
-            else f"grew, ≥ {pct(c.threshold_8h)}"
-        )
-        nxt = f"{countdown(o.long.next_funding_time, now)}|"
-        nxt += countdown(o.short.next_funding_time, now)
-        lines += [
-            "",
+    if note:
+        lines.append(note)
+    size = utf16_len("\n".join(lines))
+    shown: list[Crossing] = []
+    for i, c in enumerate(ordered):
+        block = "\n" + _alert_block(c, now)
+        last = i == len(ordered) - 1
+        room = 0 if last else MORE_ROOM
+        if len(shown) == MAX_ALERT_BLOCKS or size + utf16_len(block) + 1 + room > limit:
+            break
+        lines.append(block)
+        size += utf16_len(block) + 1
+        shown.append(c)
+    rest = ordered[len(shown) :]
+    if rest:
+        lines += ["", _more(rest)]
+    return "\n".join(lines), shown
+
+
+def _alert_block(c: Crossing, now: float) -> str:
+    o = c.opportunity
+    why = f"≥ {pct(c.threshold_8h)}" if c.reason == "crossed" else f"grew, ≥ {pct(c.threshold_8h)}"
+    nxt = f"{countdown(o.long.next_funding_time, now)}|{countdown(o.short.next_funding_time, now)}"
+    return "\n".join(
+        [
             f"<b>{esc(o.asset)}</b>: long {esc(venue(o.long_venue))} / short "
             f"{esc(venue(o.short_venue))}",
             f"{pct(o.spread_8h)}/8h ({why}) · APR {apr_pct(o.apr_gross)} · "
             f"net {apr_pct(o.apr_net)}",
             f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp · next {esc(nxt)}",
         ]
-    return "\n".join(lines)
+    )
+
+
+def _more(rest: Sequence[Crossing]) -> str:
+    """ "… and 4 more: DOGE, WIF, SUI, TIA. /scan shows them all", names cut to fit."""
+    names = list(dict.fromkeys(c.opportunity.asset for c in rest))
+    listed = ""
+    for i in range(len(names), 0, -1):
+        listed = ", ".join(names[:i]) + ("" if i == len(names) else ", …")
+        if len(listed) <= MORE_ROOM - 60:
+            break
+    else:
+        listed = "…"
+    return f"… and {len(rest)} more ({esc(listed)}): /scan shows them all"
 
 
 # --- /signal and /usage ------------------------------------------------------------
@@ -320,6 +358,8 @@ def status_html(
     interval_s: float,
     max_age_s: float,
     feeds: Mapping[str, FeedState] | None = None,
+    storage: StorageHealth | None = None,
+    held_alerts: int = 0,
 ) -> str:
     rows = [["venue", "age", "quotes", "state"]]
     for h in health:
@@ -335,6 +375,8 @@ def status_html(
         pre(narrow_table(rows)),
         f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
     ]
+    if storage is not None:
+        lines.append(_storage_line(storage, now, held_alerts))
     if feeds:
         frows = [["feed", "state", "last msg", "drops"]]
         for name, f in feeds.items():
@@ -353,6 +395,15 @@ def status_html(
         for w in h.warnings:
             lines.append(f"{esc(venue(h.venue))}: {esc(w)}")
     return "\n".join(lines)
+
+
+def _storage_line(h: StorageHealth, now: float, held_alerts: int) -> str:
+    if h.failing:
+        since = ago(now - (h.failing_since or now))
+        held = f"; {held_alerts} alert(s) held until it recovers" if held_alerts else ""
+        return f"⚠ Storage failing for {since}: {esc(h.cause or 'unknown error')}{held}"
+    last = "none yet" if h.last_write_at is None else f"{ago(now - h.last_write_at)} ago"
+    return f"Storage ok; last write {last}."
 
 
 def _feed_state(f: FeedState, now: float) -> str:

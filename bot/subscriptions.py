@@ -52,7 +52,7 @@ async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assets,
         user.id if user else None,
     )
-    await desk.alerts.reload_levels()
+    await desk.alerts.reload_subscriptions()
     text = f"Subscribed: alert when the best spread reaches {describe(threshold, assets)}."
     if replaced is not None:
         text += f" Replaces {pct(replaced.threshold_8h)} per 8h."
@@ -77,7 +77,7 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     assert chat is not None
     desk = desk_of(context)
     changed = await desk.store.unsubscribe(chat.id, thread_of(update.effective_message), assets)
-    await desk.alerts.reload_levels()
+    await desk.alerts.reload_subscriptions()
     if not changed:
         await reply_html(update, context, "Nothing to remove here. /subscriptions lists them.")
     elif assets is None:

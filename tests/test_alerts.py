@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from arb.alerts import (
     AlertKey,
+    AlertState,
     Subscription,
     ThresholdError,
     apr_to_8h,
@@ -15,6 +18,7 @@ from arb.alerts import (
     decide,
     match,
     parse_subscribe,
+    plan,
     threshold_to_apr,
     watch_levels,
 )
@@ -153,6 +157,78 @@ def test_never_two_alerts_without_a_rearm_or_growth(spreads):
         if reason:
             assert spread >= threshold
             last_sent = spread
+
+
+def test_a_spread_flapping_around_its_threshold_alerts_once_within_the_gap():
+    """Above, below the re-arm level, above again, every second for 20 s: one alert."""
+    state, sent = None, []
+    for second in range(20):
+        spread = 0.0012 if second % 2 == 0 else 0.0005
+        reason, state = decide(state, KEY, spread, 0.001, 1000.0 + second, 3600, 900)
+        sent.append(reason)
+    assert sent.count("crossed") == 1 and sent[0] == "crossed"
+    # Still above once the gap has passed: it alerts again then, and only then.
+    reason, state = decide(state, KEY, 0.0012, 0.001, 1000.0 + 899, 3600, 900)
+    assert reason is None and not state.above
+    reason, _ = decide(state, KEY, 0.0012, 0.001, 1000.0 + 900, 3600, 900)
+    assert reason == "crossed"
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0, max_value=0.01), st.floats(min_value=0, max_value=2000)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.floats(min_value=0, max_value=1800),
+)
+def test_two_alerts_of_a_key_are_never_closer_than_the_min_gap(steps, min_gap):
+    state, now, sent_at = None, 0.0, []
+    for spread, wait in steps:
+        now += wait
+        reason, state = decide(state, KEY, spread, 0.001, now, 600.0, min_gap)
+        if reason:
+            sent_at.append(now)
+    assert all(b - a >= min_gap for a, b in itertools.pairwise(sent_at))
+
+
+def planned(subs, states, pairs, now=10_000.0):
+    return plan(subs, states, pairs, now, cooldown_s=3600, min_gap_s=900)
+
+
+def test_plan_sends_one_message_per_chat_topic_with_the_asset_override():
+    pairs = [opp("BTC", 0.0010), opp("SOL", 0.0007), opp("ETH", 0.0004)]
+    subs = [sub(1, 0.0005), sub(2, 0.0012, ["BTC"]), sub(3, 0.0003, chat=2, thread=7)]
+    result = planned(subs, {}, pairs)
+    assert {t: [c.key.asset for c, _ in items] for t, items in result.outbox.items()} == {
+        (1, None): ["SOL"],  # BTC only at 0.12 % in chat 1: its own threshold wins
+        (2, 7): ["BTC", "SOL", "ETH"],
+    }
+    (c, state), *_ = result.outbox[(1, None)]
+    assert c.threshold_8h == 0.0005 and state.above and state.last_sent_at == 10_000.0
+    assert (result.subscriptions, result.matches) == (3, 4)
+
+
+def test_plan_rearms_a_pair_whose_legs_swapped():
+    """Alerted long a / short b; now b pays less than a: the same key is far below."""
+    key = AlertKey(1, None, "BTC", "a", "b")
+    states = {key: AlertState(key, True, 0.0011, 0.0011, 1000.0)}
+    swapped = [opp("BTC", 0.0006, long="b", short="a")]
+    result = planned([sub(1, 0.001)], states, swapped)
+    assert result.outbox == {}
+    (rearmed,) = result.quiet
+    assert rearmed.key == key and not rearmed.above and rearmed.last_spread == -0.0006
+    # When it swaps back, it alerts again (the gap has long passed).
+    states = {key: rearmed}
+    again = planned([sub(1, 0.001)], states, [opp("BTC", 0.0011)])
+    assert [c.reason for c, _ in again.outbox[(1, None)]] == ["crossed"]
+
+
+def test_plan_leaves_keys_of_other_assets_alone():
+    key = AlertKey(1, None, "ETH", "a", "b")
+    states = {key: AlertState(key, True, 0.002, 0.002, 1000.0)}
+    result = planned([sub(1, 0.001)], states, [opp("BTC", 0.0002)])
+    assert result.outbox == {} and result.quiet == []
 
 
 # --- which live changes can alert ------------------------------------------------------

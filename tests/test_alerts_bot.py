@@ -28,7 +28,10 @@ async def venues():
 
 @pytest.fixture
 async def bot(venues, tmp_path):
-    async with running_bot(venues, ARB_SCAN_INTERVAL_S="3600", ARB_DB=str(tmp_path / "a.db")) as b:
+    # These tests re-arm and cross again within seconds: no minimum gap between alerts here
+    # (tests/test_delivery_bot.py shows the gap holding a flapping spread to one alert).
+    env = dict(ARB_SCAN_INTERVAL_S="3600", ARB_DB=str(tmp_path / "a.db"), ARB_ALERT_MIN_GAP_S="0")
+    async with running_bot(venues, **env) as b:
         b.tg.chat_members[(GROUP, ADMIN)] = "administrator"
         yield b
 
@@ -188,3 +191,17 @@ async def test_a_pair_whose_legs_swapped_is_rearmed(bot, venues):
     assert again.crossings == 1 and again.sent == 1
     texts = [m.text for m in bot.to_chat(1001) if "Funding carry alert" in m.text]
     assert sum("<b>APE</b>: long hl / short bybit" in t for t in texts) == 2
+
+
+async def test_a_demoted_admin_loses_the_right_within_a_minute(bot, monkeypatch):
+    from bot import access
+
+    chat = dict(chat_id=-100902, chat_type="supergroup")
+    bot.tg.chat_members[(-100902, ADMIN)] = "administrator"
+    assert (await bot.ask("/subscribe 0.1%", user_id=ADMIN, **chat)).text.startswith("Subscribed")
+    bot.tg.chat_members[(-100902, ADMIN)] = "member"  # demoted
+    now = access.clock()
+    monkeypatch.setattr(access, "clock", lambda: now + access.ADMIN_CACHE_S + 1)
+    refused = await bot.ask("/subscribe 0.2%", user_id=ADMIN, **chat)
+    assert refused.text == "Only this group's administrators can change its alerts."
+    assert access.ADMIN_CACHE_S <= 60

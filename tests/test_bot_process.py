@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -18,13 +20,12 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venues import FakeVenues
 
 
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+async def start_bot(env: dict[str, str], cwd: Path, **popen: Any) -> asyncio.subprocess.Process:
+    """`arb-bot run`; `popen` adds subprocess arguments (preexec_fn, user...)."""
     script = Path(sys.executable).with_name("arb-bot")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
-    return await asyncio.create_subprocess_exec(
-        *cmd, "run", env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    pipes = {"stdout": asyncio.subprocess.PIPE, "stderr": asyncio.subprocess.PIPE}
+    return await asyncio.create_subprocess_exec(*cmd, "run", env=env, cwd=cwd, **{**pipes, **popen})
 
 
 async def test_without_a_token_it_says_what_to_set(tmp_path):
@@ -145,3 +146,62 @@ async def test_sigkill_during_a_burst_of_subscribes_loses_nothing_confirmed(tmp_
     assert len(confirmed) >= 20
     assert confirmed <= set(stored)
     assert all(stored[c].threshold_8h == pytest.approx((c % 7 + 1) / 10_000) for c in confirmed)
+
+
+async def test_sigkill_during_an_alert_fan_out_then_restart_repeats_nothing_unmarked(tmp_path):
+    """Killed twice at random points of a 90-chat fan-out (paced at Telegram's 30 a second,
+    which the fake enforces), then left to finish: every chat has its alert, at most one
+    unmarked copy of it, and any other copy carries the "may repeat" mark."""
+    from storage.db import Database
+    from storage.store import Store
+    from tests.conftest import desk_market
+
+    db_path = tmp_path / "fanout.sqlite3"
+    chats = range(7001, 7091)
+    db = await Database.open(str(db_path))
+    store = Store(db)
+    for chat in chats:
+        await store.subscribe(chat, "private", None, None, 0.001, frozenset(), chat)
+    await db.close()
+
+    async with FakeVenues(desk_market()) as venues, FakeTelegram() as tg:
+        tg.flood_control = True
+        env = clean_environ(**bot_env(tg, venues), ARB_DB=str(db_path),
+                            ARB_SCAN_INTERVAL_S="3600")  # fmt: skip
+        quiet = {"stdout": asyncio.subprocess.DEVNULL, "stderr": asyncio.subprocess.DEVNULL}
+
+        def alerts() -> list:
+            return [m for m in tg.sent if m.text and "Funding carry alert" in m.text]
+
+        rng = random.Random(14)
+        for kill_at in (rng.randint(5, 35), rng.randint(40, 75)):
+            proc = await start_bot(env, tmp_path, **quiet)
+            try:
+                await tg.wait_for(lambda m, n=kill_at: len(alerts()) >= n, timeout=30)
+            finally:
+                proc.kill()  # SIGKILL: no shutdown code runs
+                await asyncio.wait_for(proc.wait(), 10)
+        proc = await start_bot(env, tmp_path, **quiet)
+        try:
+            for chat in chats:
+                await tg.wait_for(lambda m, c=chat: m.chat_id == c, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)  # a clean stop lets the messages on their way land
+            assert await asyncio.wait_for(proc.wait(), 20) == 0
+        sent = alerts()
+    db = await Database.open(str(db_path))
+    try:
+        rows = await Store(db).deliveries()
+    finally:
+        await db.close()
+    assert {r["status"] for r in rows} == {"sent"}
+    by_chat: dict[int, list[str]] = {chat: [] for chat in chats}
+    for m in sent:
+        by_chat[m.chat_id].append(m.text)
+    assert all(by_chat.values()), [c for c, texts in by_chat.items() if not texts]  # no miss
+    for chat, texts in by_chat.items():
+        plain = [t for t in texts if not t.startswith("↻")]
+        assert len(plain) <= 1, (chat, texts)  # never an unmarked repeat
+    marked = [t for texts in by_chat.values() for t in texts if t.startswith("↻")]
+    # Only what was on its way at a kill: at most one second of sends (30) per kill.
+    assert len(marked) <= 2 * 30

@@ -110,7 +110,7 @@ def _opportunity(next_long_s: float, next_short_s: float):
 def test_alerts_and_signals_are_valid_html_whatever_the_times_and_texts(a, b, text, risks):
     o = _opportunity(a, b)
     key = AlertKey(1, None, o.asset, o.long_venue, o.short_venue)
-    check_html(alert_html([Crossing(key, o, 0.0005, "crossed")], NOW_S))
+    check_html(alert_html([Crossing(key, o, 0.0005, "crossed")], NOW_S)[0])
     verdict = Verdict("watch", 50, text, tuple(risks))
     for s in (
         Signal(Facts(o, NOW_S), verdict, "model", model=text[:40]),
@@ -118,3 +118,25 @@ def test_alerts_and_signals_are_valid_html_whatever_the_times_and_texts(a, b, te
     ):
         check_html(signal_html(s))
         check_html(alert_note(s))
+
+
+def test_a_hot_market_alert_is_one_message_with_whole_blocks_and_the_rest_counted():
+    from bot.render import MAX_MESSAGE
+    from tests.test_alerts import opp
+
+    crossings = [
+        Crossing(AlertKey(1, None, f"A{i:02d}", "a", "b"), opp(f"A{i:02d}", 0.001 + i / 1e5),
+                 0.0005, "crossed")
+        for i in range(40)
+    ]  # fmt: skip
+    text, shown = alert_html(crossings, 0.0)
+    assert utf16_len(text) <= MAX_MESSAGE - 150  # room left for a "sent again" line
+    assert [c.opportunity.asset for c in shown] == [f"A{i:02d}" for i in range(39, 29, -1)]
+    blocks = [line for line in text.split("\n") if line.startswith("<b>A")]
+    assert len(blocks) == len(shown)  # no block is cut in the middle
+    more = text.split("\n")[-1]
+    assert more.startswith("… and 30 more (A29, A28, A27, ")
+    assert more.endswith(", …): /scan shows them all") and len(more) < 160
+    check_html(text)
+    one, shown_one = alert_html(crossings[:1], 0.0)
+    assert "more" not in one and len(shown_one) == 1
