@@ -1,7 +1,11 @@
 """Threshold alerts as pure functions: the /subscribe grammar, matching, hysteresis.
 
 A subscription asks for an alert when an asset's best spread per 8 h reaches
-its threshold. The alert key is (chat, topic, asset, long venue, short venue).
+its threshold: the spread of the pair /scan ranks first, gross (before fees; the
+net APR depends on an assumed holding horizon, the spread does not). Which
+subscription's threshold applies to a (chat, topic, asset) is `ThresholdIndex`'s
+answer, read by matching, re-arming, the live trigger and /history and /chart
+alike. The alert key is (chat, topic, asset, long venue, short venue).
 A key alerts when it crosses; it re-arms only after the spread falls below
 threshold * REARM and then alerts again on the next crossing, or, while still
 above, after COOLDOWN once the spread has grown by half since the last alert.
@@ -40,6 +44,9 @@ class Subscription:
     assets: frozenset[str]  # empty: every asset
     created_by: int | None = None
     created_at: float = 0.0
+
+
+Target = tuple[int, int | None]  # chat, forum topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,45 +155,135 @@ def _show(text: str) -> str:
     return text if len(text) <= 30 else text[:29] + "…"
 
 
+# --- which threshold applies ------------------------------------------------------
+
+
+class ThresholdIndex:
+    """The one answer to "which threshold applies to (chat, topic, asset)".
+
+    In a chat topic, the asset's own subscription (the newest one naming it) overrides
+    the topic's catch-all (the newest one without assets; storage keeps one). Alerting
+    (`match`, `plan`), re-arming, the live trigger's levels (`levels`) and /history and
+    /chart all read this; the bot builds it once each time the subscriptions change.
+    """
+
+    __slots__ = ("_levels", "catch_all", "own", "subs")
+
+    def __init__(self, subs: Iterable[Subscription] = ()) -> None:
+        self.subs: tuple[Subscription, ...] = tuple(subs)
+        # chat topic -> its catch-all; chat topic -> asset -> the asset's own subscription
+        self.catch_all: dict[Target, Subscription] = {}
+        self.own: dict[Target, dict[str, Subscription]] = {}
+        catch_all, own = self.catch_all, self.own
+        for s in self.subs:
+            target = (s.chat_id, s.thread_id)
+            if s.assets:
+                named = own.get(target)
+                if named is None:
+                    named = own[target] = {}
+                for a in s.assets:
+                    old = named.get(a)
+                    if old is None or s.id > old.id:
+                        named[a] = s
+            else:
+                old = catch_all.get(target)
+                if old is None or s.id > old.id:
+                    catch_all[target] = s
+        self._levels: WatchLevels | None = None
+
+    @classmethod
+    def of(cls, subs: ThresholdIndex | Iterable[Subscription]) -> ThresholdIndex:
+        return subs if isinstance(subs, ThresholdIndex) else cls(subs)
+
+    def __len__(self) -> int:
+        return len(self.subs)
+
+    def applying(self, chat_id: int, thread_id: int | None, asset: str) -> Subscription | None:
+        """The subscription whose threshold applies to `asset` in this chat topic."""
+        target = (chat_id, thread_id)
+        named = self.own.get(target)
+        if named is not None:
+            s = named.get(asset)
+            if s is not None:
+                return s
+        return self.catch_all.get(target)
+
+    def threshold(self, chat_id: int, thread_id: int | None, asset: str) -> float | None:
+        """The threshold per 8 h that applies to `asset` in this chat topic, or None."""
+        s = self.applying(chat_id, thread_id, asset)
+        return None if s is None else s.threshold_8h
+
+    def overlaps(self, chat_id: int, thread_id: int | None) -> list[Overlap]:
+        """Each asset of this chat topic that more than one subscription covers: which one
+        applies and which it overrides, assets in name order."""
+        target = (chat_id, thread_id)
+        catch_all = self.catch_all.get(target)
+        topic = [s for s in self.subs if (s.chat_id, s.thread_id) == target]
+        out = []
+        for asset, s in sorted(self.own.get(target, {}).items()):
+            older = tuple(o for o in topic if o is not s and asset in o.assets)
+            if catch_all is not None or older:
+                out.append(Overlap(asset, s, catch_all, older))
+        return out
+
+    @property
+    def levels(self) -> WatchLevels:
+        """Where an alert decision can flip, per asset: each threshold that applies to it
+        somewhere and its re-arm level (a catch-all every topic overrides for an asset
+        does not count for that asset)."""
+        if self._levels is None:
+            self._levels = _levels(self)
+        return self._levels
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """`asset` in one chat topic: `applies` is its own subscription; it overrides the
+    topic's catch-all (if any) and `older` subscriptions that also name it."""
+
+    asset: str
+    applies: Subscription
+    catch_all: Subscription | None
+    older: tuple[Subscription, ...]
+
+
 # --- matching -----------------------------------------------------------------
 
 
 def match(
-    subs: Sequence[Subscription], opportunities: Sequence[Opportunity]
+    subs: ThresholdIndex | Iterable[Subscription], opportunities: Sequence[Opportunity]
 ) -> list[tuple[Subscription, Opportunity]]:
-    """Every (subscription, opportunity) whose spread per 8 h reaches the threshold.
+    """Every (subscription, opportunity) whose spread per 8 h reaches the threshold that
+    applies (`ThresholdIndex`): an asset's own subscription, else the topic's catch-all.
 
     One pass: opportunities sorted once by spread; a threshold's matches are a
-    prefix found by bisection and shared by every subscription with it. In a
-    chat and topic, a subscription naming an asset overrides the catch-all
-    one for that asset.
+    prefix found by bisection and shared by every catch-all with it.
     """
+    index = ThresholdIndex.of(subs)
     ranked = sorted(opportunities, key=lambda o: o.spread_8h, reverse=True)
     negated = [-o.spread_8h for o in ranked]
-    by_asset = {o.asset: o for o in ranked}  # best per asset: the first seen
-    specific: dict[tuple[int, int | None], set[str]] = defaultdict(set)
-    for s in subs:
-        if s.assets:
-            specific[(s.chat_id, s.thread_id)].update(s.assets)
+    by_asset = {o.asset: o for o in reversed(ranked)}  # best per asset: the first ranked
     prefixes: dict[float, list[Opportunity]] = {}
     out: list[tuple[Subscription, Opportunity]] = []
-    add, best_of, overrides_of = out.append, by_asset.get, specific.get
-    for s in subs:
+    add, best_of, own_of = out.append, by_asset.get, index.own.get
+    for target, s in index.catch_all.items():
         threshold = s.threshold_8h
-        if s.assets:
-            for asset in s.assets:
-                o = best_of(asset)
-                if o is not None and o.spread_8h >= threshold:
-                    add((s, o))
-            continue
         above = prefixes.get(threshold)
         if above is None:
             above = prefixes[threshold] = ranked[: bisect.bisect_right(negated, -threshold)]
         if not above:
             continue
-        overridden = overrides_of((s.chat_id, s.thread_id))
-        for o in above:
-            if not overridden or o.asset not in overridden:
+        overridden = own_of(target)
+        if overridden:
+            for o in above:
+                if o.asset not in overridden:
+                    add((s, o))
+        else:
+            out += [(s, o) for o in above]
+    for named in index.own.values():
+        for asset, s in named.items():
+            o = best_of(asset)
+            if o is not None and o.spread_8h >= s.threshold_8h:
                 add((s, o))
     return out
 
@@ -237,25 +334,24 @@ def decide(
 
 def rearm_candidates(
     states: Iterable[AlertState],
-    thresholds: dict[tuple[int, int | None, str], float],
+    index: ThresholdIndex,
     spreads: dict[tuple[str, str, str], float],
 ) -> list[AlertState]:
-    """States still 'above' whose pair is observed below threshold * REARM now."""
+    """States still 'above' whose pair is observed below REARM x the threshold that
+    applies to the key now (`index`)."""
     out = []
     for st in states:
         if not st.above:
             continue
         k = st.key
         spread = spreads.get((k.asset, k.long_venue, k.short_venue))
-        threshold = thresholds.get((k.chat_id, k.thread_id, k.asset))
+        threshold = index.threshold(k.chat_id, k.thread_id, k.asset)
         if spread is not None and threshold is not None and spread < threshold * REARM:
             out.append(AlertState(k, False, spread, st.last_sent_spread, st.last_sent_at))
     return out
 
 
 # --- the planner -----------------------------------------------------------------
-
-Target = tuple[int, int | None]  # chat, forum topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,28 +376,8 @@ def best_per_asset(pairs: Sequence[Opportunity]) -> list[Opportunity]:
     return out
 
 
-def thresholds(
-    subs: Iterable[Subscription], keys: Iterable[AlertKey]
-) -> dict[tuple[int, int | None, str], float]:
-    """The threshold in force for each key: the asset's own, else the catch-all."""
-    catch_all: dict[Target, float] = {}
-    own: dict[tuple[int, int | None, str], float] = {}
-    for s in subs:
-        if s.assets:
-            for a in s.assets:
-                own[(s.chat_id, s.thread_id, a)] = s.threshold_8h
-        else:
-            catch_all[(s.chat_id, s.thread_id)] = s.threshold_8h
-    out = {}
-    for k in keys:
-        t = own.get((k.chat_id, k.thread_id, k.asset), catch_all.get((k.chat_id, k.thread_id)))
-        if t is not None:
-            out[(k.chat_id, k.thread_id, k.asset)] = t
-    return out
-
-
 def plan(
-    subs: Sequence[Subscription],
+    subs: ThresholdIndex | Sequence[Subscription],
     states: Mapping[AlertKey, AlertState],
     pairs: Sequence[Opportunity],
     now: float,
@@ -310,9 +386,11 @@ def plan(
     min_gap_s: float,
 ) -> AlertPlan:
     """One alert run over `pairs` (every pair, ranked best first; a live run passes only
-    the assets it covers, and keys of other assets keep their state)."""
+    the assets it covers, and keys of other assets keep their state). Every threshold
+    is the one `ThresholdIndex` says applies: the same for alerting and re-arming."""
+    index = ThresholdIndex.of(subs)
     best = best_per_asset(pairs)
-    matched = match(subs, best)
+    matched = match(index, best)
     outbox: dict[Target, list[tuple[Crossing, AlertState]]] = defaultdict(list)
     quiet: list[AlertState] = []
     seen: set[AlertKey] = set()
@@ -334,8 +412,8 @@ def plan(
     # A pair whose legs swapped since its alert is below its threshold: negative carry.
     spreads |= {(o.asset, o.short_venue, o.long_venue): -o.spread_8h for o in pairs}
     unseen = [s for k, s in states.items() if k not in seen]
-    quiet += rearm_candidates(unseen, thresholds(subs, (s.key for s in unseen)), spreads)
-    return AlertPlan(dict(outbox), quiet, len(subs), len(matched))
+    quiet += rearm_candidates(unseen, index, spreads)
+    return AlertPlan(dict(outbox), quiet, len(index), len(matched))
 
 
 # --- live updates: which changes can alert --------------------------------------------
@@ -343,31 +421,47 @@ def plan(
 
 @dataclass(frozen=True, slots=True)
 class WatchLevels:
-    """The spread levels (per 8 h) where an alert decision can flip: each subscription's
-    threshold and its re-arm level, for the assets it names and for every asset."""
+    """The spread levels (per 8 h) where an alert decision can flip: each threshold that
+    applies and its re-arm level, per asset that some topic names, and for every other
+    asset (the catch-alls')."""
 
     by_asset: dict[str, frozenset[float]]
     every_asset: frozenset[float]
 
     def for_asset(self, asset: str) -> frozenset[float]:
         own = self.by_asset.get(asset)
-        return self.every_asset if own is None else own | self.every_asset
+        return self.every_asset if own is None else own
 
 
 NO_LEVELS = WatchLevels({}, frozenset())
 
 
-def watch_levels(subs: Iterable[Subscription]) -> WatchLevels:
-    by_asset: dict[str, set[float]] = {}
-    every: set[float] = set()
-    for s in subs:
-        levels = {s.threshold_8h, s.threshold_8h * REARM}
-        if s.assets:
-            for a in s.assets:
-                by_asset.setdefault(a, set()).update(levels)
-        else:
-            every |= levels
-    return WatchLevels({a: frozenset(v) for a, v in by_asset.items()}, frozenset(every))
+def watch_levels(subs: ThresholdIndex | Iterable[Subscription]) -> WatchLevels:
+    return ThresholdIndex.of(subs).levels
+
+
+def _levels(index: ThresholdIndex) -> WatchLevels:
+    # How many topics have a catch-all at each threshold, and per named asset how many of
+    # those its own subscriptions override: a catch-all level counts for the asset while
+    # some topic still applies it.
+    catch_alls: dict[float, int] = defaultdict(int)
+    for s in index.catch_all.values():
+        catch_alls[s.threshold_8h] += 1
+    own: dict[str, set[float]] = defaultdict(set)
+    shadowed: dict[str, dict[float, int]] = defaultdict(lambda: defaultdict(int))
+    for target, named in index.own.items():
+        catch_all = index.catch_all.get(target)
+        for asset, s in named.items():
+            own[asset].add(s.threshold_8h)
+            if catch_all is not None:
+                shadowed[asset][catch_all.threshold_8h] += 1
+    by_asset = {}
+    for asset, thresholds in own.items():
+        hidden = shadowed.get(asset, {})
+        applied = thresholds | {t for t, n in catch_alls.items() if n > hidden.get(t, 0)}
+        by_asset[asset] = frozenset(x for t in applied for x in (t, t * REARM))
+    every = frozenset(x for t in catch_alls for x in (t, t * REARM))
+    return WatchLevels(by_asset, every)
 
 
 def crosses(old: float | None, new: float | None, levels: Iterable[float]) -> bool:

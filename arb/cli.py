@@ -1,7 +1,8 @@
 """`arb-bot`: scan the market or one asset from a terminal, or run the bot.
 
-Exit status: 0 when at least one venue answered, 1 when none did, 2 for bad
-usage or settings.
+Exit status: 0 when at least one venue answered, 1 when none did (for
+`chart`, also when no venue has history for the window: no empty chart), 2
+for bad usage or settings.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from arb.carry import best_carry
 from arb.chart import png_size, render_chart
-from arb.history import HOUR_S, WINDOWS_H, fetch_settled, grouped, with_live
+from arb.history import HOUR_S, WINDOWS_H, fetch_settled, grouped, recorded_points, with_live
 from arb.logs import setup_logging
 from arb.market import Market, MarketSnapshot
-from arb.render import funding_text, scan_text
+from arb.render import funding_text, scan_text, venue_label
 from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
-from arb.spread import ScanParams, scan
+from arb.spread import ScanParams
 from arb.symbols import normalize_asset
 from arb.venues import make_clients
 
@@ -158,8 +160,13 @@ async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
     for e in errors.values():
         print(f"warning: {e}", file=sys.stderr)
     history = with_live(grouped(rows), quotes)
-    found = scan(quotes, scan_params(settings), now)
-    pair = (found[0].long_venue, found[0].short_venue) if found else None
+    points = recorded_points(history, start, now)
+    if not any(points.values()):
+        print(f"arb-bot chart: no funding history for {args.asset} over the last "
+              f"{args.window}, so no chart", file=sys.stderr)  # fmt: skip
+        return 1
+    best = best_carry(args.asset, quotes, scan_params(settings), now).best
+    pair = (best.long_venue, best.short_venue) if best else None
     png = render_chart(args.asset, history, start, now, args.window, pair)
     try:
         with open(args.output, "wb") as f:
@@ -168,9 +175,9 @@ async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
         print(f"arb-bot chart: cannot write {args.output}: {e.strerror}", file=sys.stderr)
         return 2
     width, height = png_size(png)
-    points = sum(len(s) for s in history.values())
-    print(f"{args.output}: {width}x{height} PNG, {args.asset} over {args.window}, "
-          f"{points} points from {len(history)} venues")  # fmt: skip
+    per_venue = ", ".join(f"{venue_label(v)} {n}" for v, n in sorted(points.items()))
+    print(f"{args.output}: {width}x{height} PNG, {args.asset} over {args.window}; "
+          f"settled points per venue: {per_venue}; and the live rates")  # fmt: skip
     return 0
 
 

@@ -1,16 +1,28 @@
 """Funding history as step functions: what a venue paid over time, and what a pair earned.
 
 A `Point` says a venue's hourly funding for an asset was `hourly` from `at`
-on. Points come from the bot's own scans (the current rate, every
+on. Stored points come from the bot's own scans (the current rate, every
 ARB_HISTORY_EVERY_S) and from the venues' settled history (each settlement's
 rate); both are placed at the start of the funding interval the rate pays
-for, so there is one point per venue and interval. A point holds until
-the next one, but never longer than its funding interval (at least an hour):
-a gap in the record stays a gap instead of repeating a stale rate.
+for, so there is one point per venue and interval: a venue charges one rate
+for a whole interval, and the scan row of an interval ends up holding the
+last prediction before it was paid, which is what the venue's own history
+says once it has settled. A point holds until the next one, but never longer
+than its funding interval (at least an hour): a gap in the record stays a
+gap instead of repeating a stale rate.
+
+The live quote is different: it is a prediction for the interval in
+progress, seen at `received_at`. `with_live` adds it from then on (until the
+interval ends), so a rate that changed a minute ago does not rewrite the
+hours before it; the past part of the interval keeps what was stored.
 
 Pair figures integrate exactly over these steps: the average spread is the
-time-weighted mean, the share above a threshold is a share of time, and the
-carry earned is the spread summed over the hours both legs are known.
+time-weighted mean, the share above a threshold is a share of time. Every
+figure says how many hours it rests on (`covered_h`, where both legs are
+known) against its window, and is `partial` under 80 % of it. The carry
+`earned` counts only time both legs have been paid for (each leg pays at the
+end of its interval); the interval in progress is `pending_carry`: what it
+will pay if the current rates hold.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from arb.venues.base import FundingPoint, VenueClient
 HOUR_S = 3600.0
 KNOWN_INTERVALS_H = (1.0, 2.0, 4.0, 8.0)
 WINDOWS_H = {"24h": 24.0, "7d": 168.0, "30d": 720.0}
+PARTIAL_BELOW = 0.8  # a figure resting on less of its window than this is partial
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +48,25 @@ class Point:
     at: float  # seconds since epoch
     hourly: float  # rate / interval_h
     interval_h: float
+    # Set for a live rate only (`live_point`): when the interval it is predicted for ends,
+    # as it started when the rate was seen, not at the interval's start. None: at + interval.
+    ends: float | None = None
 
     @property
     def until(self) -> float:
+        """When this rate stops holding, at the latest: the end of its funding interval."""
+        if self.ends is not None:
+            return self.ends
         return self.at + max(self.interval_h, 1.0) * HOUR_S
+
+    @property
+    def interval_start(self) -> float:
+        """The start of the funding interval this rate pays for."""
+        return self.until - max(self.interval_h, 1.0) * HOUR_S
+
+    @property
+    def live(self) -> bool:
+        return self.ends is not None
 
 
 Series = Sequence[Point]  # ascending by `at`
@@ -46,20 +74,43 @@ History = Mapping[str, Series]  # venue -> series, for one asset
 
 
 def from_quote(q: Quote) -> Point:
-    """A live quote as a point at the start of the interval its rate will pay for.
+    """A quote as the history stores it: at the start of the interval its rate will pay for.
 
     A venue's current rate is the one charged at its next funding time for the
-    interval ending then, so it sits where a settled rate for that interval
-    would: later scans in the same interval replace it, and once settled the
-    venue's history agrees with it. Without a usable next funding time, the
-    point starts when the quote was received.
+    interval ending then, so the stored row sits where a settled rate for that
+    interval would: later scans in the same interval replace it, and once
+    settled the venue's history agrees with it. Without a usable next funding
+    time, the point starts when the quote was received. (What is drawn and
+    measured as *live* is `live_point`, from when the rate was seen.)
     """
     at = q.received_at
-    if q.next_funding_time is not None:
-        start = q.next_funding_time / 1000 - q.interval_h * HOUR_S
-        if start <= q.received_at < start + q.interval_h * HOUR_S:
-            at = start
+    end = _interval_end(q)
+    if end is not None:
+        at = end - q.interval_h * HOUR_S
     return Point(at, q.hourly, q.interval_h)
+
+
+def live_point(q: Quote) -> Point:
+    """A live quote as a point from when it was seen until its interval ends.
+
+    The rate predicted for the interval in progress says nothing about the part
+    of that interval already gone, so it starts at `received_at`. Without a
+    usable next funding time it holds for one interval from then.
+    """
+    end = _interval_end(q)
+    if end is None:
+        end = q.received_at + max(q.interval_h, 1.0) * HOUR_S
+    return Point(q.received_at, q.hourly, q.interval_h, ends=end)
+
+
+def _interval_end(q: Quote) -> float | None:
+    """The quote's next funding time in seconds, when it ends the interval in progress."""
+    if q.next_funding_time is None:
+        return None
+    end = q.next_funding_time / 1000
+    if end - q.interval_h * HOUR_S <= q.received_at < end:
+        return end
+    return None
 
 
 def from_quotes(quotes: Iterable[Quote]) -> list[tuple[str, str, Point]]:
@@ -68,14 +119,33 @@ def from_quotes(quotes: Iterable[Quote]) -> list[tuple[str, str, Point]]:
 
 
 def with_live(history: Mapping[str, Series], quotes: Iterable[Quote]) -> dict[str, list[Point]]:
-    """`history` extended by each venue's live quote where it is newer than the record."""
+    """`history` extended by each venue's live quote from when it was seen (`live_point`).
+
+    What the record holds from before that moment stays, the stored row of the
+    interval in progress included (a scan's prediction, at most
+    ARB_HISTORY_EVERY_S older than the live rate); a stored row starting at or
+    after that moment gives way to it.
+    """
     out = {venue: list(series) for venue, series in history.items()}
     for q in quotes:
         series = out.setdefault(q.venue, [])
-        live = from_quote(q)
+        live = live_point(q)
         while series and series[-1].at >= live.at:
-            series.pop()  # the live rate replaces what was stored for its interval
+            series.pop()
         series.append(live)
+    return out
+
+
+def recorded_points(history: History, start: float, end: float) -> dict[str, int]:
+    """Each venue's stored or settled points (live quotes left out) in force in [start, end)."""
+    out = {}
+    for venue, series in history.items():
+        n = 0
+        for i, p in enumerate(series):
+            following = series[i + 1].at if i + 1 < len(series) else p.until
+            if not p.live and p.at < end and min(p.until, following) > start:
+                n += 1
+        out[venue] = n
     return out
 
 
@@ -154,12 +224,31 @@ class PairStats:
     """One pair (long, short) over one window, by time where both legs are known."""
 
     window_h: float
-    covered_h: float
+    covered_h: float  # hours of the window where both legs are known
     avg_spread_8h: float | None  # time-weighted; None when nothing is covered
     min_spread_8h: float | None
     share_positive: float | None  # of covered time with short paying more than long
     share_above: float | None  # of covered time at or above the threshold
-    earned: float  # carry collected, fraction of notional, before fees
+    earned: float  # carry of the settled covered time, fraction of notional, before fees
+    settled_h: float = 0.0  # hours `earned` is over: covered and paid on both legs
+
+    @property
+    def partial(self) -> bool:
+        """Resting on less than PARTIAL_BELOW of the window."""
+        return self.covered_h < PARTIAL_BELOW * self.window_h - 1e-9
+
+    def same_data(self, shorter: PairStats) -> bool:
+        """Whether this window adds nothing to `shorter` (a window ending at the same
+        time): every covered hour of it lies inside the shorter one, so every figure is
+        the same."""
+        return shorter.window_h < self.window_h and abs(self.covered_h - shorter.covered_h) < 1e-6
+
+
+def paid_until(series: Series, now: float) -> float:
+    """The time up to which a leg has been paid at `now`: the start of the earliest
+    interval still in progress in the record (a point whose interval ends after `now`),
+    else `now`."""
+    return min((p.interval_start for p in series if p.until > now), default=now)
 
 
 def pair_stats(
@@ -171,21 +260,72 @@ def pair_stats(
     threshold_8h: float,
 ) -> PairStats:
     start = now - window_h * HOUR_S
-    steps = spread_steps(history.get(long_venue, ()), history.get(short_venue, ()), start, now)
+    long, short = history.get(long_venue, ()), history.get(short_venue, ())
+    steps = spread_steps(long, short, start, now)
     covered = sum(b - a for a, b, _ in steps)
-    earned = sum((b - a) / HOUR_S * s for a, b, s in steps)
     if covered <= 0:
         return PairStats(window_h, 0.0, None, None, None, None, 0.0)
+    paid = min(paid_until(long, now), paid_until(short, now))
+    settled = [(a, min(b, paid), s) for a, b, s in steps if a < paid]
+    area = sum((b - a) / HOUR_S * s for a, b, s in steps)
     above = sum(b - a for a, b, s in steps if s * 8 >= threshold_8h * (1 - 1e-12))
     positive = sum(b - a for a, b, s in steps if s > 0)
     return PairStats(
         window_h=window_h,
         covered_h=covered / HOUR_S,
-        avg_spread_8h=earned * HOUR_S / covered * 8,
+        avg_spread_8h=area * HOUR_S / covered * 8,
         min_spread_8h=min(s for _, _, s in steps) * 8,
         share_positive=positive / covered,
         share_above=above / covered,
-        earned=earned,
+        earned=sum((b - a) / HOUR_S * s for a, b, s in settled),
+        settled_h=sum(b - a for a, b, _ in settled) / HOUR_S,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """The pair's carry not paid yet: from `start`, up to which both legs have been paid,
+    to `end`, when the later of the two intervals in progress is paid."""
+
+    start: float
+    end: float
+    carry: float  # fraction of notional, before fees, if the current rates hold
+    covered_h: float  # hours of [start, end] where both legs are known
+
+
+def pending_carry(
+    history: History, long_venue: str, short_venue: str, now: float
+) -> Pending | None:
+    """What the intervals in progress will pay the pair if the current rates hold.
+
+    Each leg is taken at what it paid up to its interval in progress, then at its latest
+    rate from that interval's start (a venue charges the rate at settlement for the
+    whole interval) to `end`. None when a leg has no interval in progress on record.
+    """
+    legs = []
+    for venue in (long_venue, short_venue):
+        series = history.get(venue, ())
+        running = [p for p in series if p.until > now]
+        if not running:
+            return None
+        begun = min(p.interval_start for p in running)
+        latest = max(running, key=lambda p: p.at)
+        legs.append((series, begun, latest, max(p.until for p in running)))
+    start = min(begun for _, begun, _, _ in legs)
+    end = max(until for *_, until in legs)
+    held = [
+        [
+            *(p for p in series if p.until <= begun),
+            Point(begun, latest.hourly, latest.interval_h, end),
+        ]
+        for series, begun, latest, _ in legs
+    ]
+    steps = spread_steps(held[0], held[1], start, end)
+    return Pending(
+        start=start,
+        end=end,
+        carry=sum((b - a) / HOUR_S * s for a, b, s in steps),
+        covered_h=sum(b - a for a, b, _ in steps) / HOUR_S,
     )
 
 
@@ -212,6 +352,7 @@ class PairHistory:
     long: str
     short: str
     windows: dict[str, PairStats]  # "24h", "7d", "30d"
+    pending: Pending | None = None  # the intervals in progress, if the rates hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +383,8 @@ def history_report(
                 name: pair_stats(history, long.venue, short.venue, now, hours, threshold_8h)
                 for name, hours in WINDOWS_H.items()
             }
-            pairs.append(PairHistory(long.venue, short.venue, windows))
+            pending = pending_carry(history, long.venue, short.venue, now)
+            pairs.append(PairHistory(long.venue, short.venue, windows, pending))
 
     def order(p: PairHistory) -> tuple[bool, float]:
         is_best = best is not None and (p.long, p.short) == (best.long_venue, best.short_venue)

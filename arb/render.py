@@ -9,11 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from arb.market import VenueStatus
-from arb.report import FundingReport, ScanReport
+
+if TYPE_CHECKING:  # types only: arb.report imports arb.carry, which uses the formats here
+    from arb.report import FundingReport, ScanReport
 
 MISSING = "-"
+SHORT_VENUE = {"hyperliquid": "hl"}  # how replies and charts name a venue, where not as is
+
+
+def venue_label(name: str) -> str:
+    """The venue's name in replies and on charts: 'hl' for hyperliquid."""
+    return SHORT_VENUE.get(name, name)
 
 
 def pct(x: float | None, places: int = 4) -> str:
@@ -185,6 +194,12 @@ def scan_text(r: ScanReport) -> str:
     return "\n".join(lines)
 
 
+# A leg the best pair may not use (stale or thin) is still shown, marked, and named with
+# its reason under the best pair (arb.carry), in the CLI's text and in /funding.
+LEFT_OUT_MARK = "†"
+NO_BEST = "No best carry: fewer than two venues have a leg fresh and liquid enough."
+
+
 def funding_text(r: FundingReport) -> str:
     now = r.taken_at
     if not r.quotes:
@@ -205,6 +220,10 @@ def funding_text(r: FundingReport) -> str:
             ]
             for q in r.quotes
         ]
+        left_out = {(x.quote.venue, x.quote.symbol) for x in r.left_out}
+        for row in rows:
+            if (row[0], row[1]) in left_out:
+                row[0] += LEFT_OUT_MARK
         headers = [
             "Venue",
             "Symbol",
@@ -227,6 +246,13 @@ def funding_text(r: FundingReport) -> str:
                 f"net {apr_pct(b.apr_net)} over {b.horizon_h:g} h, "
                 f"break-even {hours(b.breakeven_h)}, basis {bps(b.basis_bps)} bp.",
             ]
+        else:
+            lines += ["", NO_BEST]
+        lines += [
+            f"{LEFT_OUT_MARK} {x.quote.venue} {x.quote.symbol} left out of the best carry: "
+            f"{x.reason}."
+            for x in r.left_out
+        ]
     problems = venue_problems(r.statuses)
     if problems:
         lines += ["", *problems]

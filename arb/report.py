@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from arb.carry import LeftOut, carry_in
 from arb.market import MarketSnapshot, VenueStatus
 from arb.models import Opportunity, Quote
-from arb.spread import ScanParams, opportunity, rank_key, scan
-from arb.symbols import normalize_asset
+from arb.spread import ScanParams, scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,9 @@ class ScanReport:
 @dataclass(frozen=True, slots=True)
 class FundingReport:
     asset: str
-    quotes: list[Quote]  # highest hourly first: the natural short leg on top
-    best: Opportunity | None
+    quotes: list[Quote]  # every venue's, highest hourly first: the natural short leg on top
+    best: Opportunity | None  # `arb.carry.best_carry`: the pair /scan ranks for the asset
+    left_out: tuple[LeftOut, ...]  # legs in `quotes` the best pair may not use, and why
     params: ScanParams
     statuses: tuple[VenueStatus, ...]
     taken_at: float
@@ -45,20 +46,21 @@ def scan_report(snapshot: MarketSnapshot, params: ScanParams, top: int | None = 
 
 
 def funding_report(snapshot: MarketSnapshot, asset: str, params: ScanParams) -> FundingReport:
-    """Every venue's quote for one asset, and the best carry between them.
+    """Every venue's quote for one asset, the best carry between them (`arb.carry`) and
+    the legs it leaves out, with why.
 
     Raises ValueError when `asset` cannot be an asset name at all.
     """
-    name = normalize_asset(asset)
-    quotes = sorted(snapshot.for_asset(name), key=lambda q: (-q.hourly, q.venue, q.symbol))
-    pairs = [
-        opportunity(a, b, params.taker_fees, params.horizon_h)
-        for i, a in enumerate(quotes)
-        for b in quotes[i + 1 :]
-        if a.venue != b.venue
-    ]
-    best = max(pairs, key=rank_key) if pairs else None
-    return FundingReport(name, quotes, best, params, snapshot.statuses, snapshot.taken_at)
+    carry = carry_in(snapshot, asset, params)
+    return FundingReport(
+        carry.asset,
+        list(carry.quotes),
+        carry.best,
+        carry.left_out,
+        params,
+        snapshot.statuses,
+        snapshot.taken_at,
+    )
 
 
 # --- JSON -------------------------------------------------------------------
@@ -102,6 +104,10 @@ def opportunity_json(o: Opportunity, now: float) -> dict[str, Any]:
     }
 
 
+def left_out_json(x: LeftOut) -> dict[str, Any]:
+    return {"venue": x.quote.venue, "symbol": x.quote.symbol, "reason": x.reason}
+
+
 def status_json(s: VenueStatus) -> dict[str, Any]:
     return {
         "venue": s.venue,
@@ -141,6 +147,7 @@ def funding_json(r: FundingReport) -> dict[str, Any]:
         "params": params_json(r.params),
         "quotes": [leg_json(q, r.taken_at) for q in r.quotes],
         "best": opportunity_json(r.best, r.taken_at) if r.best else None,
+        "left_out": [left_out_json(x) for x in r.left_out],
         "venues": [status_json(s) for s in r.statuses],
     }
 

@@ -91,38 +91,71 @@ def eligible(quote: Quote, params: ScanParams, now: float) -> bool:
     return quote.turnover_24h is None or quote.turnover_24h >= params.min_turnover_24h
 
 
-def scan(quotes: Iterable[Quote], params: ScanParams, now: float) -> list[Opportunity]:
-    """Every cross-venue pair per asset, filtered and ranked by apr_net then apr_gross.
+# Where one pair of an asset ranks among the asset's pairs: `rank_key` without the asset.
+PairRank = tuple[float, float, str, str, str, str]
+RankedPair = tuple[PairRank, Quote, Quote]  # (rank, long leg, short leg)
 
-    The pairs' figures are computed first with the same formulas as
-    `opportunity()`, and Opportunity objects are built only for the pairs kept
-    (each asset's best by default): a 500-asset market has thousands of pairs.
+
+def ranked_pairs(
+    legs: Iterable[Quote], fees: Mapping[str, float], horizon_h: float
+) -> list[RankedPair]:
+    """Every cross-venue pair of one asset's legs, unordered, each with its rank.
+
+    The figures are `opportunity()`'s formulas on the same floats, so a pair's rank
+    is exactly `rank_key` of its Opportunity; Opportunity objects are built only for
+    the pairs a caller keeps: a 500-asset market has thousands of pairs.
+    """
+    # Ascending by opportunity()'s leg order, so in every pair the later leg is the short.
+    rows = sorted(
+        ((q.hourly, q.venue, q.symbol, _fee(fees, q.venue), q) for q in legs),
+        key=_LEG_ORDER,
+    )
+    pairs: list[RankedPair] = []
+    for i, (h_long, v_long, s_long, f_long, long) in enumerate(rows):
+        for h_short, v_short, s_short, f_short, short in rows[i + 1 :]:
+            if v_long == v_short:
+                continue
+            spread_h = h_short - h_long
+            net = apr_net(spread_h, fees_round_trip(f_long, f_short), horizon_h)
+            rank = (net, spread_h * HOURS_PER_YEAR, v_long, v_short, s_long, s_short)
+            pairs.append((rank, long, short))
+    return pairs
+
+
+def best_pair(
+    legs: Iterable[Quote], fees: Mapping[str, float], horizon_h: float
+) -> Opportunity | None:
+    """One asset's best carry among `legs` (already eligible): highest net APR, then gross.
+
+    `scan` keeps exactly this pair for the asset; `arb.carry.best_carry` answers with it.
+    """
+    best = max(ranked_pairs(legs, fees, horizon_h), key=_FIRST, default=None)
+    return None if best is None else opportunity(best[1], best[2], fees, horizon_h)
+
+
+def scan(quotes: Iterable[Quote], params: ScanParams, now: float) -> list[Opportunity]:
+    """Each asset's best pair (or every pair) among eligible quotes, ranked by `rank_key`.
+
+    `min_apr` is a floor on the ranking, applied after each asset's best is chosen: an
+    asset whose best nets less is left out; it never makes another pair the asset's best.
     """
     by_asset: dict[str, list[Quote]] = defaultdict(list)
     for q in quotes:
         if eligible(q, params, now):
             by_asset[q.asset].append(q)
-    fees, horizon = params.taker_fees, params.horizon_h
+    fees, horizon, floor = params.taker_fees, params.horizon_h, params.min_apr
     found: list[Opportunity] = []
-    for asset, legs in by_asset.items():
-        # Ascending by opportunity()'s leg order, so in every pair the later leg is the short.
-        rows = sorted(
-            ((q.hourly, q.venue, q.symbol, _fee(fees, q.venue), q) for q in legs),
-            key=_LEG_ORDER,
-        )
-        kept: list[tuple[tuple[float, float, str, str, str], Quote, Quote]] = []
-        for i, (h_long, v_long, _, f_long, long) in enumerate(rows):
-            for h_short, v_short, _, f_short, short in rows[i + 1 :]:
-                if v_long == v_short:
-                    continue
-                spread_h = h_short - h_long
-                net = apr_net(spread_h, fees_round_trip(f_long, f_short), horizon)
-                if params.min_apr is not None and net < params.min_apr:
-                    continue
-                kept.append(((net, spread_h * HOURS_PER_YEAR, asset, v_long, v_short), long, short))
-        if params.best_per_asset and kept:
-            kept = [max(kept, key=_FIRST)]
-        found.extend(opportunity(long, short, fees, horizon) for _, long, short in kept)
+    for legs in by_asset.values():
+        if params.best_per_asset:
+            best = best_pair(legs, fees, horizon)
+            if best is not None and (floor is None or best.apr_net >= floor):
+                found.append(best)
+        else:
+            found += [
+                opportunity(long, short, fees, horizon)
+                for rank, long, short in ranked_pairs(legs, fees, horizon)
+                if floor is None or rank[0] >= floor
+            ]
     found.sort(key=rank_key, reverse=True)
     return found
 
@@ -131,6 +164,15 @@ _LEG_ORDER = operator.itemgetter(0, 1, 2)
 _FIRST = operator.itemgetter(0)
 
 
-def rank_key(o: Opportunity) -> tuple[float, float, str, str, str]:
-    # Names last so equal figures still order the same way every run.
-    return (o.apr_net, o.apr_gross, o.asset, o.long.venue, o.short.venue)
+def rank_key(o: Opportunity) -> tuple[float, float, str, str, str, str, str]:
+    # Names last so equal figures still order the same way every run; symbols too, for a
+    # venue that lists an asset twice (BTCUSDT and BTCPERP).
+    return (
+        o.apr_net,
+        o.apr_gross,
+        o.asset,
+        o.long.venue,
+        o.short.venue,
+        o.long.symbol,
+        o.short.symbol,
+    )

@@ -45,9 +45,9 @@ from arb.alerts import (
     Crossing,
     Subscription,
     Target,
+    ThresholdIndex,
     WatchLevels,
     plan,
-    watch_levels,
 )
 from arb.market import MarketSnapshot
 from arb.spread import scan
@@ -117,6 +117,8 @@ class Alerts:
         self.cycled = asyncio.Event()  # set once the first cycle has run
         self.notes = NoteTasks()
         self.subs: list[Subscription] = []
+        self.index = ThresholdIndex()  # which threshold applies, built from `subs`
+        self._subs_loaded = False
         self.states: dict[AlertKey, AlertState] = {}
         self.levels: WatchLevels = NO_LEVELS
         self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
@@ -134,9 +136,19 @@ class Alerts:
     # --- subscriptions and state in memory ------------------------------------------
 
     async def reload_subscriptions(self) -> None:
-        """Subscriptions changed: the next run and the live trigger use the new set."""
-        self.subs = await self.desk.store.subscriptions()
-        self.levels = watch_levels(self.subs)
+        """Subscriptions changed: the next run, the live trigger, /history and /chart use
+        the new set, through one threshold index."""
+        subs = await self.desk.store.subscriptions()
+        index = ThresholdIndex(subs)
+        self.subs, self.index, self.levels = subs, index, index.levels
+        self._subs_loaded = True
+
+    async def threshold_index(self) -> ThresholdIndex:
+        """Which threshold applies to (chat, topic, asset), as alerting uses it; loaded
+        from storage only before the first run or change."""
+        if not self._subs_loaded:
+            await self.reload_subscriptions()
+        return self.index
 
     async def _start_once(self) -> list[Delivery]:
         """Load subscriptions and alert state; take over what a previous run left open."""
@@ -256,13 +268,16 @@ class Alerts:
             if assets is None
             else [q for a in assets for q in snapshot.for_asset(a)]
         )
-        pairs = scan(quotes, replace(desk.params, best_per_asset=False), now)
+        # Every pair (re-arming needs the others), through scan's filters and ranking: an
+        # asset's first pair is its `arb.carry.best_carry`, the pair /funding and /scan name.
+        every_pair = replace(desk.params, min_apr=None, best_per_asset=False)
+        pairs = scan(quotes, every_pair, now)
         best: dict[str, float] = {}
         for o in pairs:  # ranked best first: an asset's first pair is its best
             best.setdefault(o.asset, o.spread_8h)
         self.seen_spread.update(best)
         result = plan(
-            self.subs, self.states, pairs, now,
+            self.index, self.states, pairs, now,
             cooldown_s=desk.settings.alert_cooldown_s, min_gap_s=desk.settings.alert_min_gap_s,
         )  # fmt: skip
         report.subscriptions, report.matches = result.subscriptions, result.matches

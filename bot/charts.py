@@ -24,6 +24,8 @@ from arb.history import (
     fetch_settled,
     history_report,
     pair_stats,
+    pending_carry,
+    recorded_points,
     with_live,
 )
 from arb.models import Quote
@@ -96,18 +98,19 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         now = desk.service.clock()
         start = now - WINDOWS_H[window] * HOUR_S
         history, errors = await load_history(desk, asset, quotes, start, now)
+        if not any(recorded_points(history, start, now).values()):
+            await reply_html(update, context, render.no_history(asset, window, errors))
+            return
         best = await desk.best_carry(asset)
         pair = (best.long_venue, best.short_venue) if best else None
-        labels = {v: render.venue(v) for v in history}
-        png = await asyncio.to_thread(
-            render_chart, asset, history, start, now, window, pair, labels
-        )
+        png = await asyncio.to_thread(render_chart, asset, history, start, now, window, pair)
         threshold = await chat_threshold(desk, chat.id, thread, asset) or DEFAULT_THRESHOLD_8H
-        stats = None
+        stats = pending = None
         if best is not None:
             hours = WINDOWS_H[window]
             stats = pair_stats(history, best.long_venue, best.short_venue, now, hours, threshold)
-        caption = render.chart_caption(asset, window, best, stats, threshold, errors)
+            pending = pending_carry(history, best.long_venue, best.short_venue, now)
+        caption = render.chart_caption(asset, window, best, stats, threshold, errors, pending)
     await send_photo(
         context.bot, chat.id, InputFile(png, filename=f"{asset}-{window}.png"), caption, thread
     )
@@ -152,8 +155,6 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def chat_threshold(
     desk: Desk, chat_id: int, thread_id: int | None, asset: str
 ) -> float | None:
-    """The alert threshold this chat topic has for `asset`: its own, else the catch-all."""
-    subs = [s for s in await desk.store.subscriptions(chat_id) if s.thread_id == thread_id]
-    own = [s.threshold_8h for s in subs if asset in s.assets]
-    catch_all = [s.threshold_8h for s in subs if not s.assets]
-    return (own or catch_all or [None])[0]
+    """The alert threshold that applies to `asset` in this chat topic: the one alerting
+    uses (arb.alerts.ThresholdIndex over the subscriptions the alerts hold in memory)."""
+    return (await desk.alerts.threshold_index()).threshold(chat_id, thread_id, asset)

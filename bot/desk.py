@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
 from arb.accounts.service import AccountService
+from arb.carry import carry_in
 from arb.feeds.manager import Feeds
 from arb.market import MarketSnapshot
 from arb.models import Opportunity
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
-from arb.spread import ScanParams, scan
+from arb.spread import ScanParams
 from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
@@ -79,11 +80,9 @@ class Desk:
         return await asyncio.wait_for(self.service.current(), timeout=deadline)
 
     async def best_carry(self, asset: str) -> Opportunity | None:
-        """The asset's best pair among fresh, liquid quotes: the one /scan ranks."""
-        snapshot = await self.snapshot()
-        found = scan(snapshot.for_asset(asset), replace(self.params, min_apr=None),
-                     self.service.clock())  # fmt: skip
-        return found[0] if found else None
+        """The asset's best pair (`arb.carry`) in the snapshot /funding and /scan answer
+        from, at the snapshot's time: the pair they name, whatever /scan's APR floor."""
+        return carry_in(await self.snapshot(), asset, self.params).best
 
 
 def desk_of(context: ContextTypes.DEFAULT_TYPE) -> Desk:

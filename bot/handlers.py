@@ -46,7 +46,7 @@ HELP = "\n".join(
         "Cross-venue perpetual funding on Bybit, Binance, OKX, Hyperliquid (hl), Bitget and Gate.",
         "",
         "/funding BTC: every venue's rate, interval, APR and next funding for one asset"
-        " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE all work).",
+        " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE, kPEPE, SHIB1000 all work).",
         "/scan [N] [min APR %]: the best carry per asset, long the low payer and short the"
         " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
         "/signal BTC: a take/watch/skip note on the asset's best carry, written by the desk's"
@@ -54,8 +54,9 @@ HELP = "\n".join(
         "/chart BTC [24h|7d|30d]: each venue's funding as APR over time, best spread shaded.",
         "/history BTC: average spread per venue pair over 24h, 7d and 30d, time above your"
         " alert, and what the best pair earned.",
-        "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h reaches"
-        " the threshold (also 5bps, 0.0005, 50% apr); once per crossing, never a flood.",
+        "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h (gross,"
+        " before fees) reaches the threshold (also 5bps, 0.0005, 50% apr); once per crossing,"
+        " never a flood. An asset's own threshold overrides the catch-all.",
         "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",
         "/status: each venue's data age, quote count and last error.",
         "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost;"

@@ -16,13 +16,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from telegram import Bot
 
 from arb.alerts import crosses
-from arb.spread import scan
+from arb.carry import best_carry
 
 if TYPE_CHECKING:
     from bot.alerts import Alerts
@@ -48,14 +47,13 @@ class LiveTrigger:
     def poke(self, bot: Bot, assets: set[str]) -> None:
         """The book changed these assets (called for every live update)."""
         alerts, desk = self.alerts, self.alerts.desk
-        params = replace(desk.params, min_apr=None)
         now = time.time()
         for asset in assets:
             levels = alerts.levels.for_asset(asset)
             if not levels:
                 continue  # nobody is subscribed to it
-            found = scan(desk.service.quotes_for(asset), params, now)
-            spread = found[0].spread_8h if found else None
+            best = best_carry(asset, desk.service.quotes_for(asset), desk.params, now).best
+            spread = best.spread_8h if best is not None else None
             if crosses(alerts.seen_spread.get(asset), spread, levels):
                 self.urgent.add(asset)
             else:

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from arb.alerts import Crossing
 from arb.feeds.base import FeedState
-from arb.history import WINDOWS_H, HistoryReport, PairStats
+from arb.history import WINDOWS_H, HistoryReport, PairStats, Pending
 from arb.models import Opportunity, Quote
-from arb.render import ago, apr_pct, bps, countdown, hours, interval, money, pct, table
+from arb.render import (
+    LEFT_OUT_MARK,
+    ago,
+    apr_pct,
+    bps,
+    countdown,
+    hours,
+    interval,
+    money,
+    pct,
+    table,
+)
+from arb.render import venue_label as venue  # the labels the charts use too
 from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 from arb.signaler import Prices, Signal
@@ -23,15 +35,10 @@ from storage.health import StorageHealth
 from storage.store import LlmUsage
 
 MAX_MESSAGE = 4096
-SHORT_VENUE = {"hyperliquid": "hl"}
 
 
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
-
-
-def venue(name: str) -> str:
-    return SHORT_VENUE.get(name, name)
 
 
 def clock(ts: float) -> str:
@@ -59,6 +66,9 @@ def _leg_label(q: Quote) -> str:
 # --- /funding ------------------------------------------------------------------
 
 
+NO_BEST_PAIR = "No best pair: fewer than two venues have a leg fresh and liquid enough."
+
+
 def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
     now = r.taken_at
     title = f"<b>{esc(r.asset)} funding</b> · {clock(now)}"
@@ -77,17 +87,23 @@ def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: flo
         ]
         for q in r.quotes
     ]
+    left_out = {(x.quote.venue, x.quote.symbol) for x in r.left_out}
+    for q, row in zip(r.quotes, rows[1:], strict=True):
+        if (q.venue, q.symbol) in left_out:
+            row[0] += LEFT_OUT_MARK  # still shown: the desk sees every venue's rate
     lines = [title, pre(narrow_table(rows))]
     if marked:
         lines.append("* USDC-margined")
-    stale = [q for q in r.quotes if now - q.received_at > max_age_s]
-    for q in stale:
-        lines.append(
-            f"⚠ {esc(venue(q.venue))} {esc(q.symbol)}: data {ago(now - q.received_at)} old"
-        )
-    if r.best is not None:
-        lines.append(_best(r.best))
-    lines += _health_notes(health, now, max_age_s)
+    lines.append(_best(r.best) if r.best is not None else NO_BEST_PAIR)
+    lines += [
+        f"{LEFT_OUT_MARK} {esc(venue(x.quote.venue))} {esc(x.quote.symbol)} left out of the "
+        f"best pair: {esc(x.reason)}"
+        for x in r.left_out
+    ]
+    # A venue with a leg here is spoken for by that leg (used, or left out and why); its
+    # venue-wide "left out" note could contradict a leg a live feed keeps fresh.
+    quoted = {q.venue for q in r.quotes}
+    lines += _health_notes([h for h in health if h.venue not in quoted], now, max_age_s)
     return "\n".join(lines)
 
 
@@ -292,7 +308,11 @@ def chart_caption(
     stats: PairStats | None,
     threshold_8h: float,
     errors: Sequence[str],
+    pending: Pending | None = None,
 ) -> str:
+    """The key figures under the chart, each with the hours it rests on: the window is
+    marked partial (*) when both legs are known for under 80 % of it; the carry earned
+    counts paid funding only, the interval in progress is "expected"."""
     lines = [f"<b>{esc(asset)}</b> funding per venue as APR · last {esc(window)}"]
     if best is not None:
         lines.append(
@@ -300,12 +320,62 @@ def chart_caption(
             f"{pct(best.spread_8h)}/8h · net {apr_pct(best.apr_net)}"
         )
     if stats is not None and stats.avg_spread_8h is not None:
+        mark = "*" if stats.partial else ""
         lines.append(
-            f"{esc(window)}: avg {pct(stats.avg_spread_8h)}/8h · ≥ {pct(threshold_8h)} "
-            f"{_share(stats.share_above)} of the time · earned {pct(stats.earned, 2)}"
+            f"{esc(window)}{mark}: avg {pct(stats.avg_spread_8h)}/8h · ≥ {pct(threshold_8h)} "
+            f"{_share(stats.share_above)} of the time"
         )
+        lines.append(f"Earned{mark} {_earned(stats)}{_expected(pending)}")
+        covers = f"covers {hours(stats.covered_h)} of {esc(window)}"
+        lines.append(f"* partial: {covers}" if stats.partial else f"{covers.capitalize()}.")
     lines += [f"⚠ {esc(clean(e, 150))}" for e in errors]
     return "\n".join(lines)
+
+
+def _earned(s: PairStats) -> str:
+    """ "0.07% over 2.3h paid": the carry of the funding both legs have been paid."""
+    return (
+        f"{pct(s.earned, 2)} over {hours(s.settled_h)} paid" if s.settled_h else "nothing paid yet"
+    )
+
+
+def _expected(p: Pending | None) -> str:
+    return "" if p is None else f" · {pct(p.carry, 2)} expected by {clock(p.end)}"
+
+
+def no_history(asset: str, window: str, errors: Sequence[str]) -> str:
+    """/chart with nothing stored or fetched for the window: one line, no empty chart."""
+    why = ": nothing is stored yet and the venues' history did not answer" if errors else " yet"
+    return f"No funding history for {esc(asset)} over the last {esc(window)}{why}, so no chart."
+
+
+PARTIAL_NOTE = "* partial: both legs known for under 80% of the window"
+SAME_NOTE = "= same data as the column to its left: nothing older is known"
+
+
+def _window_cells(windows: Sequence[PairStats], show: Callable[[PairStats], str]) -> list[str]:
+    """One cell per window: the figure, "*" after it when the window is partial, "=" when a
+    window holds nothing the one to its left does not (the same figures again), "-" when
+    it holds nothing at all."""
+    cells = []
+    for i, s in enumerate(windows):
+        if not s.covered_h:
+            cells.append("-")
+        elif i and windows[i - 1].covered_h and s.same_data(windows[i - 1]):
+            cells.append("=")
+        else:
+            cells.append(show(s) + ("*" if s.partial else ""))
+    return cells
+
+
+def _marked_table(rows: list[list[str]]) -> list[str]:
+    """`narrow_table`, with a blank after unmarked figures when some are marked "*", so that
+    the digits stay in line."""
+    if any(c.endswith("*") for r in rows[1:] for c in r[1:]):
+        rows = [rows[0]] + [
+            [r[0], *(c if c.endswith("*") else c + " " for c in r[1:])] for r in rows[1:]
+        ]
+    return narrow_table(rows)
 
 
 def history_html(r: HistoryReport, own_threshold: bool, errors: Sequence[str]) -> str:
@@ -317,10 +387,18 @@ def history_html(r: HistoryReport, own_threshold: bool, errors: Sequence[str]) -
         lines.append("Average spread per 8h, each pair the way it would be entered now:")
         rows = [["long/short", *names]]
         rows += [
-            [f"{venue(p.long)}/{venue(p.short)}", *(pct(p.windows[n].avg_spread_8h) for n in names)]
+            [
+                f"{venue(p.long)}/{venue(p.short)}",
+                *_window_cells([p.windows[n] for n in names], lambda s: pct(s.avg_spread_8h)),
+            ]
             for p in r.pairs[:8]
         ]
-        lines.append(pre(narrow_table(rows)))
+        cells = [c for row in rows[1:] for c in row[1:]]
+        lines.append(pre(_marked_table(rows)))
+        if any(c.endswith("*") for c in cells):
+            lines.append(PARTIAL_NOTE)
+        if "=" in cells:
+            lines.append(SAME_NOTE)
         best = r.pairs[0] if r.best is not None and r.pairs else None
         if best is not None and r.best is not None:
             level = (
@@ -330,18 +408,24 @@ def history_html(r: HistoryReport, own_threshold: bool, errors: Sequence[str]) -
             )
             lines.append(
                 f"Best now, long {esc(venue(best.long))} / short {esc(venue(best.short))}: share "
-                f"of time at or above {level}, and the carry it earned:"
+                f"of time at or above {level}, and the carry it earned (paid funding only):"
             )
             w = [best.windows[n] for n in names]
             fees = r.best.fees_round_trip
             rows = [
                 ["", *names],
-                ["above", *(_share(s.share_above) for s in w)],
-                ["earned", *(pct(s.earned, 2) if s.covered_h else "-" for s in w)],
-                ["net fees", *(pct(s.earned - fees, 2) if s.covered_h else "-" for s in w)],
-                ["data", *(hours(s.covered_h) if s.covered_h else "-" for s in w)],
+                ["above", *_window_cells(w, lambda s: _share(s.share_above))],
+                ["earned", *_window_cells(w, lambda s: pct(s.earned, 2))],
+                ["net fees", *_window_cells(w, lambda s: pct(s.earned - fees, 2))],
+                ["covers", *(hours(s.covered_h) if s.covered_h else "-" for s in w)],
             ]
-            lines.append(pre(narrow_table(rows)))
+            lines.append(pre(_marked_table(rows)))
+            p = best.pending
+            if p is not None:
+                lines.append(
+                    f"Not paid yet: {pct(p.carry, 2)} expected by {clock(p.end)} if the rates "
+                    "hold (the funding in progress)."
+                )
     lines += [f"⚠ {esc(clean(e, 150))}" for e in errors]
     return "\n".join(lines)
 

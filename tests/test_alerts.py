@@ -13,12 +13,14 @@ from arb.alerts import (
     AlertState,
     Subscription,
     ThresholdError,
+    ThresholdIndex,
     apr_to_8h,
     crosses,
     decide,
     match,
     parse_subscribe,
     plan,
+    rearm_candidates,
     threshold_to_apr,
     watch_levels,
 )
@@ -229,6 +231,134 @@ def test_plan_leaves_keys_of_other_assets_alone():
     states = {key: AlertState(key, True, 0.002, 0.002, 1000.0)}
     result = planned([sub(1, 0.001)], states, [opp("BTC", 0.0002)])
     assert result.outbox == {} and result.quiet == []
+
+
+# --- one threshold index: which threshold applies to (chat, topic, asset) ----------------
+
+
+def test_the_index_says_the_assets_own_overrides_the_topics_catch_all():
+    subs = [
+        sub(1, 0.0005),  # topic (1, None): every asset at 0.05 %
+        sub(2, 0.001, ["BTC"]),  # BTC at 0.1 % in the same topic
+        sub(3, 0.0003, ["BTC"], thread=7),  # another topic of the same chat
+        sub(4, 0.0002, chat=2),
+    ]
+    index = ThresholdIndex(subs)
+    assert index.threshold(1, None, "BTC") == 0.001
+    assert index.threshold(1, None, "ETH") == 0.0005
+    assert index.threshold(1, 7, "BTC") == 0.0003
+    assert index.threshold(1, 7, "ETH") is None  # topic 7 has no catch-all
+    assert index.threshold(2, None, "BTC") == 0.0002
+    assert index.threshold(3, None, "BTC") is None
+    assert index.applying(1, None, "BTC") is subs[1]
+    (overlap,) = index.overlaps(1, None)
+    assert (overlap.asset, overlap.applies, overlap.catch_all, overlap.older) == (
+        "BTC", subs[1], subs[0], (),
+    )  # fmt: skip
+    assert index.overlaps(1, 7) == [] and index.overlaps(2, None) == []
+
+
+def test_the_newest_subscription_naming_an_asset_applies():
+    older, newer = sub(1, 0.002, ["BTC", "ETH"]), sub(5, 0.001, ["BTC"])
+    for order in ([older, newer], [newer, older]):  # whatever order storage gives
+        index = ThresholdIndex(order)
+        assert index.threshold(1, None, "BTC") == 0.001
+        assert index.threshold(1, None, "ETH") == 0.002
+        (overlap,) = index.overlaps(1, None)
+        assert (overlap.asset, overlap.applies, overlap.catch_all, overlap.older) == (
+            "BTC", newer, None, (older,),
+        )  # fmt: skip
+        # Matching agrees: BTC at 0.15 % is under the 0.2 % it no longer has.
+        got = {(s.id, o.asset) for s, o in match(index, [opp("BTC", 0.0015), opp("ETH", 0.0015)])}
+        assert got == {(5, "BTC")}
+
+
+def test_plan_the_asset_override_alerts_and_rearms_against_the_same_threshold():
+    """A catch-all 0.05 % and 0.1 % BTC in one topic: BTC at 0.07 % does not alert, ETH at
+    0.07 % does; BTC's key, alerted before, re-arms below 0.1 % x 0.8 = 0.08 % (under the
+    catch-all it would wait for 0.05 % x 0.8 = 0.04 %)."""
+    subs = [sub(1, 0.0005), sub(2, 0.001, ["BTC"])]
+    btc = AlertKey(1, None, "BTC", "a", "b")
+    states = {btc: AlertState(btc, True, 0.0012, 0.0012, 1000.0)}
+    result = planned(subs, states, [opp("BTC", 0.0007), opp("ETH", 0.0007)])
+    assert {t: [c.key.asset for c, _ in items] for t, items in result.outbox.items()} == {
+        (1, None): ["ETH"]
+    }
+    ((crossing, _),) = result.outbox[(1, None)]
+    assert crossing.threshold_8h == 0.0005
+    (rearmed,) = result.quiet
+    assert rearmed.key == btc and not rearmed.above and rearmed.last_spread == 0.0007
+    # At 0.085 % BTC is above 0.08 %: still armed-off, no alert, no change.
+    result = planned(subs, states, [opp("BTC", 0.00085)])
+    assert result.outbox == {} and result.quiet == []
+    # The same check alone, as the index answers it.
+    index = ThresholdIndex(subs)
+    spreads = {("BTC", "a", "b"): 0.0007}
+    assert [s.key for s in rearm_candidates(states.values(), index, spreads)] == [btc]
+
+
+def test_plan_rearms_a_swapped_pair_against_its_own_threshold_not_the_catch_all():
+    """Alerted long a / short b under BTC's own 0.1 %; the legs swap (the pair's carry is
+    now negative): re-armed, and it alerts again only at 0.1 %, not at the catch-all's."""
+    subs = [sub(1, 0.0005), sub(2, 0.001, ["BTC"])]
+    key = AlertKey(1, None, "BTC", "a", "b")
+    states = {key: AlertState(key, True, 0.0011, 0.0011, 1000.0)}
+    swapped = planned(subs, states, [opp("BTC", 0.0006, long="b", short="a")])
+    assert swapped.outbox == {}
+    (rearmed,) = swapped.quiet
+    assert rearmed.key == key and not rearmed.above and rearmed.last_spread == -0.0006
+    states = {key: rearmed}
+    assert planned(subs, states, [opp("BTC", 0.0007)]).outbox == {}  # over 0.05 %, under 0.1 %
+    again = planned(subs, states, [opp("BTC", 0.001)])
+    ((crossing, _),) = again.outbox[(1, None)]
+    assert (crossing.reason, crossing.threshold_8h) == ("crossed", 0.001)
+
+
+def test_watch_levels_leave_out_a_catch_all_every_topic_overrides_for_the_asset():
+    subs = [sub(1, 0.0005), sub(2, 0.001, ["BTC"])]
+    assert sorted(watch_levels(subs).for_asset("BTC")) == pytest.approx([0.0008, 0.001])
+    assert sorted(watch_levels(subs).for_asset("ETH")) == pytest.approx([0.0004, 0.0005])
+    # Another chat's catch-all at 0.05 % still applies to BTC there.
+    subs.append(sub(3, 0.0005, chat=2))
+    assert sorted(watch_levels(subs).for_asset("BTC")) == pytest.approx(
+        [0.0004, 0.0005, 0.0008, 0.001]
+    )
+    # A superseded subscription naming BTC has no level.
+    subs.append(sub(4, 0.002, ["BTC"]))
+    assert 0.001 not in watch_levels(subs).for_asset("BTC")
+
+
+_subs = st.lists(
+    st.builds(
+        lambda t, assets, chat, thread: (t, frozenset(assets), chat, thread),
+        st.sampled_from([0.0003, 0.0005, 0.001]),
+        st.lists(st.sampled_from(["BTC", "ETH", "SOL"]), max_size=2),
+        st.sampled_from([1, 2]),
+        st.sampled_from([None, 7]),
+    ),
+    max_size=8,
+)
+
+
+@given(_subs, st.lists(st.floats(min_value=0, max_value=0.002), min_size=3, max_size=3))
+def test_matching_alerts_exactly_where_the_index_threshold_is_reached(rows, spreads):
+    """One truth: every (topic, asset) alerts iff its spread reaches the threshold the
+    index says applies, and with that very threshold."""
+    subs = [Subscription(i, c, th, t, a) for i, (t, a, c, th) in enumerate(rows)]
+    opps = [opp(a, s) for a, s in zip(["BTC", "ETH", "SOL"], spreads, strict=True)]
+    index = ThresholdIndex(subs)
+    got = {(s.chat_id, s.thread_id, o.asset): s.threshold_8h for s, o in match(subs, opps)}
+    want = {}
+    for chat, thread in {(s.chat_id, s.thread_id) for s in subs}:
+        for o in opps:
+            threshold = index.threshold(chat, thread, o.asset)
+            if threshold is not None and o.spread_8h >= threshold:
+                want[(chat, thread, o.asset)] = threshold
+    assert got == want
+    assert len(match(subs, opps)) == len(got)  # never two thresholds for one key
+    levels = watch_levels(subs)
+    for (_, _, asset), threshold in want.items():
+        assert threshold in levels.for_asset(asset)
 
 
 # --- which live changes can alert ------------------------------------------------------

@@ -45,7 +45,8 @@ async def test_admin_subscribes_a_group_and_a_crossing_alerts_once(bot):
     assert refused.text == "Only this group's administrators can change its alerts."
     ok = await bot.ask("/subscribe 0.05%", user_id=ADMIN, **GROUP_CHAT)
     assert ok.text == (
-        "Subscribed: alert when the best spread reaches 0.0500% per 8h (APR 54.8%) on every asset."
+        "Subscribed: alert when an asset's best spread reaches 0.0500% per 8h (APR 54.8%) on "
+        "every asset (gross spread, before fees; /scan ranks by APR net of round-trip fees)."
     )
     before = len(bot.to_chat(GROUP))
     report = await bot.cycle()
@@ -205,3 +206,66 @@ async def test_a_demoted_admin_loses_the_right_within_a_minute(bot, monkeypatch)
     refused = await bot.ask("/subscribe 0.2%", user_id=ADMIN, **chat)
     assert refused.text == "Only this group's administrators can change its alerts."
     assert access.ADMIN_CACHE_S <= 60
+
+
+# --- what /subscribe and /subscriptions say --------------------------------------------
+
+
+async def test_subscribing_to_an_asset_no_venue_lists_warns_but_subscribes(bot):
+    reply = await bot.ask("/subscribe 0.05% FOO APE")
+    assert reply.text.split("\n") == [
+        "Subscribed: alert when an asset's best spread reaches 0.0500% per 8h (APR 54.8%) on "
+        "APE, FOO (gross spread, before fees; /scan ranks by APR net of round-trip fees).",
+        "FOO: no venue lists FOO right now; it will alert once one does.",
+    ]
+    (sub,) = await bot.desk.store.subscriptions(1001)
+    assert sub.assets == {"FOO", "APE"}  # accepted: a listing may come
+    # Any spelling names the coin: Bybit's SHIB1000USDT is SHIB.
+    shib = await bot.ask("/subscribe 0.05% shib1000usdt ape")
+    assert "on APE, SHIB (gross" in shib.text
+    assert shib.text.endswith("SHIB: no venue lists SHIB right now; it will alert once one does.")
+
+
+async def test_overlapping_thresholds_say_which_applies(bot):
+    await bot.ask("/subscribe 0.05%")
+    reply = await bot.ask("/subscribe 0.3% APE")
+    assert reply.text.split("\n")[1:] == [
+        "APE: 0.3000% (its own; the catch-all 0.0500% applies to every other asset)."
+    ]
+    listing = await bot.ask("/subscriptions")
+    lines = listing.text.split("\n")
+    assert lines[1] == (
+        "Each threshold is on an asset's best spread per 8h (gross spread, before fees; /scan "
+        "ranks by APR net of round-trip fees)."
+    )
+    assert lines[-2:] == [
+        "Which applies:",
+        "• APE: 0.3000% (its own; the catch-all 0.0500% applies to every other asset)",
+    ]
+    # APE (0.238 %) is under its own 0.3 %: the catch-all alerts SOPH and LDO only.
+    report = await bot.cycle()
+    assert report.sent == 1
+    (alert,) = [m for m in bot.to_chat(1001) if m.text.startswith("🔔")]
+    assert "<b>SOPH</b>" in alert.text and "<b>LDO</b>" in alert.text
+    assert "<b>APE</b>" not in alert.text
+    # A newer subscription naming APE again applies over the older one.
+    again = await bot.ask("/subscribe 0.2% APE SOPH")
+    assert again.text.split("\n")[1:] == [
+        "APE 0.2000%, SOPH 0.2000%: their own; the catch-all 0.0500% applies to every other asset.",
+        "APE: 0.2000%, the newest subscription naming it (0.3000% on APE no longer applies to "
+        "APE).",
+    ]
+    assert bot.desk.alerts.index.threshold(1001, None, "APE") == 0.002
+    assert bot.desk.alerts.index.threshold(1001, None, "BTC") == 0.0005
+
+
+async def test_history_measures_against_the_threshold_alerting_uses(bot):
+    """/history reads the same index as the alerts: APE's own 0.2 % over the catch-all,
+    the newest of two subscriptions naming it."""
+    await bot.ask("/subscribe 0.05%")
+    await bot.ask("/subscribe 0.1% APE")
+    await bot.ask("/subscribe 0.2% APE SOPH")
+    reply = await bot.ask("/history APE")
+    assert "this chat's 0.2000% alert" in reply.plain
+    reply = await bot.ask("/history LDO")
+    assert "this chat's 0.0500% alert" in reply.plain

@@ -17,7 +17,7 @@ import pytest
 
 from arb.chart import png_size
 from tests.conftest import CORE_VENUES, clean_environ, desk_market
-from tests.fakes.venues import OKX_FUNDING, FakeMarket, Fault
+from tests.fakes.venues import OKX_FUNDING, FakeMarket, FakeVenues, Fault
 
 HOUR_MS = 3_600_000
 NOW_MS = 1789015942967  # 2026-09-10 04:52:22.967Z
@@ -223,6 +223,24 @@ async def test_funding_table_shows_rates_in_percent(fake_market, tmp_path):
     assert "Best carry: long hyperliquid, short bybit" in out
 
 
+async def test_funding_names_the_leg_left_out_of_the_best_carry_and_why(fake_market, tmp_path):
+    thin = "24h turnover $1.00K under the $500K minimum"  # binance BTC: $1K a day
+    code, out, err = await arb_bot(fake_market, "funding", "BTC", "--json", tmp_path=tmp_path)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [q["venue"] for q in doc["quotes"]] == ["binance", "bybit", "hyperliquid"]  # all shown
+    assert (doc["best"]["long_venue"], doc["best"]["short_venue"]) == ("hyperliquid", "bybit")
+    for key in ("spread_8h", "apr_net", "basis_bps"):
+        assert abs(doc["best"][key] - EXPECTED["BTC"][key]) <= TOL  # the pair `scan` ranks
+    assert doc["left_out"] == [{"venue": "binance", "symbol": "BTCUSDT", "reason": thin}]
+    code, out, _ = await arb_bot(fake_market, "funding", "BTC", tmp_path=tmp_path)
+    assert code == 0
+    shown = [line.split()[0] for line in out.splitlines()[3:6]]
+    assert shown == ["binance†", "bybit", "hyperliquid"]  # still in the table, marked
+    assert "Best carry: long hyperliquid, short bybit" in out
+    assert f"† binance BTCUSDT left out of the best carry: {thin}." in out
+
+
 async def test_all_venues_down_exits_1_with_reasons(fake_market, tmp_path):
     code, out, _err = await arb_bot(
         fake_market,
@@ -275,18 +293,47 @@ async def test_bad_input_gets_one_clear_line_and_exit_2(fake_market, tmp_path, a
     assert fake_market.requests == []  # nothing was fetched
 
 
-async def test_chart_writes_a_png_from_the_venues_history(fake_market, tmp_path):
+@pytest.fixture
+async def live_market():
+    """The desk market on the real clock: its history ends now, where `arb-bot chart` looks."""
+    async with FakeVenues(desk_market()) as fake:
+        yield fake
+
+
+CHART_HISTORY = [
+    ("bybit", "/v5/market/funding/history"),
+    ("binance", "/fapi/v1/fundingRate"),
+    ("okx", "/api/v5/public/funding-rate-history"),
+]
+
+
+async def test_chart_writes_a_png_from_the_venues_history(live_market, tmp_path):
     code, out, err = await arb_bot(
-        fake_market, "chart", "ape", "-o", "ape.png", "--window", "24h", tmp_path=tmp_path
+        live_market, "chart", "ape", "-o", "ape.png", "--window", "24h", tmp_path=tmp_path
     )
     assert code == 0, err
-    assert re.fullmatch(r"ape\.png: 1280x800 PNG, APE over 24h, \d+ points from 4 venues\n", out)
+    # APE pays every hour on three venues and every 4 h on okx: 24 and 6 settlements.
+    assert out == (
+        "ape.png: 1280x800 PNG, APE over 24h; settled points per venue: binance 24, "
+        "bybit 24, hl 24, okx 6; and the live rates\n"
+    )
     assert png_size((tmp_path / "ape.png").read_bytes()) == (1280, 800)
-    asked = {(v, p) for v, p in [("bybit", "/v5/market/funding/history"),
-                                  ("binance", "/fapi/v1/fundingRate"),
-                                  ("okx", "/api/v5/public/funding-rate-history")]
-             if fake_market.hits(v, p)}  # fmt: skip
+    asked = {(v, p) for v, p in CHART_HISTORY if live_market.hits(v, p)}
     assert len(asked) == 3
+
+
+async def test_a_chart_without_history_is_not_drawn_and_exits_1(live_market, tmp_path):
+    for venue, path in CHART_HISTORY:
+        live_market.fail(venue, path, Fault.http(500))
+    code, out, err = await arb_bot(
+        live_market, "chart", "APE", "-o", "x.png", "--venues", "bybit,binance,okx",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    assert (code, out) == (1, "")
+    *warnings, last = err.strip().split("\n")
+    assert last == "arb-bot chart: no funding history for APE over the last 7d, so no chart"
+    assert len(warnings) == 3 and all(w.startswith("warning: ") for w in warnings)
+    assert not (tmp_path / "x.png").exists()
 
 
 async def test_chart_of_an_unlisted_asset_exits_1(fake_market, tmp_path):
@@ -295,9 +342,9 @@ async def test_chart_of_an_unlisted_asset_exits_1(fake_market, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-async def test_chart_to_an_unwritable_path_says_so(fake_market, tmp_path):
+async def test_chart_to_an_unwritable_path_says_so(live_market, tmp_path):
     code, _out, err = await arb_bot(
-        fake_market, "chart", "APE", "-o", "no/such/dir/a.png", tmp_path=tmp_path
+        live_market, "chart", "APE", "-o", "no/such/dir/a.png", tmp_path=tmp_path
     )
     assert code == 2
     assert err.strip() == "arb-bot chart: cannot write no/such/dir/a.png: No such file or directory"

@@ -164,5 +164,7 @@ async def test_stale_quotes_never_alert_and_are_marked(tmp_path):
             b.desk.service.apply([Update("bybit", "APEUSDT", time.time(), rate=0.0005)])
             fresh = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
     assert report.crossings == 0
-    assert "⚠ bybit APEUSDT: data 6m old" in reply.plain
+    assert "† bybit APEUSDT left out of the best pair: data 6m old" in reply.plain
+    assert "\nbybit† 0.0500%" in reply.plain  # still shown, marked
+    assert "No best pair" in reply.plain  # okx alone is no pair, as no alert went out
     assert fresh.crossings == 1  # the same rate, fresh, does alert

@@ -93,6 +93,8 @@ class FakePerp:
     multiplier: int = 1
     settle: str = "USDT"
     ct_val: str = "1"  # OKX contract size, coins per contract (orders only)
+    # Bybit's name when the multiplier is a suffix (SHIB1000USDT) rather than a prefix.
+    bybit_symbol: str | None = None
     # Settled funding as (settlement ms, rate per interval); None: `FakeMarket.settled`.
     history: list[tuple[int, float]] | None = None
 
@@ -804,6 +806,8 @@ def window(rows: list[tuple[int, dict]], start: int | None, end: int | None) -> 
 
 
 def bybit_symbol(p: FakePerp) -> str:
+    if p.bybit_symbol:
+        return p.bybit_symbol
     prefix = "1000" if p.multiplier == 1000 else ""
     return f"{p.asset}PERP" if p.settle == "USDC" else f"{prefix}{p.asset}USDT"
 
