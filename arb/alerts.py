@@ -20,7 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from arb.models import HOURS_PER_YEAR, Opportunity
+from arb.models import (
+    HOURS_PER_YEAR,
+    AlertKey,
+    AlertState,
+    Opportunity,
+    Subscription,
+    Target,
+)
 from arb.symbols import normalize_asset
 
 REARM = 0.8
@@ -33,38 +40,6 @@ MAX_ASSETS = 20
 
 class ThresholdError(ValueError):
     """One line for the user: what is wrong and an example."""
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: int
-    chat_id: int
-    thread_id: int | None
-    threshold_8h: float
-    assets: frozenset[str]  # empty: every asset
-    created_by: int | None = None
-    created_at: float = 0.0
-
-
-Target = tuple[int, int | None]  # chat, forum topic
-
-
-@dataclass(frozen=True, slots=True)
-class AlertKey:
-    chat_id: int
-    thread_id: int | None
-    asset: str
-    long_venue: str
-    short_venue: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlertState:
-    key: AlertKey
-    above: bool
-    last_spread: float
-    last_sent_spread: float | None
-    last_sent_at: float | None
 
 
 @dataclass(frozen=True, slots=True)

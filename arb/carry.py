@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from arb.formats import ago, money
 from arb.market import MarketSnapshot
 from arb.models import Opportunity, Quote
-from arb.render import ago, money
 from arb.spread import ScanParams, best_pair, eligible
 from arb.symbols import normalize_asset
 

@@ -22,8 +22,8 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from arb.formats import venue_label
 from arb.history import Series, apr_steps, spread_steps, value_at
-from arb.render import venue_label
 
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
 VENUE_COLORS = {  # none of them green or red: those say whether the carry pays

@@ -34,39 +34,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from arb.http import VenueError
-from arb.models import Opportunity, Quote
+from arb.models import HOUR_S, Opportunity, Point, Quote
 from arb.venues.base import FundingPoint, VenueClient
 
-HOUR_S = 3600.0
 KNOWN_INTERVALS_H = (1.0, 2.0, 4.0, 8.0)
 WINDOWS_H = {"24h": 24.0, "7d": 168.0, "30d": 720.0}
 PARTIAL_BELOW = 0.8  # a figure resting on less of its window than this is partial
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    at: float  # seconds since epoch
-    hourly: float  # rate / interval_h
-    interval_h: float
-    # Set for a live rate only (`live_point`): when the interval it is predicted for ends,
-    # as it started when the rate was seen, not at the interval's start. None: at + interval.
-    ends: float | None = None
-
-    @property
-    def until(self) -> float:
-        """When this rate stops holding, at the latest: the end of its funding interval."""
-        if self.ends is not None:
-            return self.ends
-        return self.at + max(self.interval_h, 1.0) * HOUR_S
-
-    @property
-    def interval_start(self) -> float:
-        """The start of the funding interval this rate pays for."""
-        return self.until - max(self.interval_h, 1.0) * HOUR_S
-
-    @property
-    def live(self) -> bool:
-        return self.ends is not None
 
 
 Series = Sequence[Point]  # ascending by `at`

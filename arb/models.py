@@ -1,10 +1,17 @@
-"""The desk's nouns: a venue quote for one perpetual, and a cross-venue opportunity."""
+"""The desk's nouns: a venue quote for one perpetual, a cross-venue opportunity, and what
+storage keeps of them (subscriptions, alert state, funding history points, model calls).
+
+`storage` imports only this module of `arb`: the types it reads and writes live here.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import msgspec
 
 HOURS_PER_YEAR = 8760
+HOUR_S = 3600.0
 
 
 class Quote(msgspec.Struct, frozen=True, gc=False):
@@ -73,3 +80,81 @@ class Opportunity(msgspec.Struct, frozen=True, gc=False):
     @property
     def short_venue(self) -> str:
         return self.short.venue
+
+
+# --- what storage keeps ------------------------------------------------------------------
+
+Target = tuple[int, int | None]  # chat, forum topic
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    chat_id: int
+    thread_id: int | None
+    threshold_8h: float
+    assets: frozenset[str]  # empty: every asset
+    created_by: int | None = None
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    chat_id: int
+    thread_id: int | None
+    asset: str
+    long_venue: str
+    short_venue: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    key: AlertKey
+    above: bool
+    last_spread: float
+    last_sent_spread: float | None
+    last_sent_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A venue's hourly funding for an asset from `at` on (arb.history draws and measures
+    these as step functions)."""
+
+    at: float  # seconds since epoch
+    hourly: float  # rate / interval_h
+    interval_h: float
+    # Set for a live rate only (`live_point`): when the interval it is predicted for ends,
+    # as it started when the rate was seen, not at the interval's start. None: at + interval.
+    ends: float | None = None
+
+    @property
+    def until(self) -> float:
+        """When this rate stops holding, at the latest: the end of its funding interval."""
+        if self.ends is not None:
+            return self.ends
+        return self.at + max(self.interval_h, 1.0) * HOUR_S
+
+    @property
+    def interval_start(self) -> float:
+        """The start of the funding interval this rate pays for."""
+        return self.until - max(self.interval_h, 1.0) * HOUR_S
+
+    @property
+    def live(self) -> bool:
+        return self.ends is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LlmCall:
+    """One request to the model, as stored for /usage."""
+
+    at: float
+    asset: str
+    model: str
+    outcome: str  # ok, invalid, contradiction, or an LlmError kind
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_s: float
+    chat_id: int | None = None

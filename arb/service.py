@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 import msgspec
 
 from arb.feeds.base import Update
+from arb.formats import ago
 from arb.market import Market, MarketSnapshot, VenueStatus
 from arb.models import Quote
-from arb.render import ago
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from arb.spread import DEFAULT_TAKER_FEES
+from arb.spread import DEFAULT_TAKER_FEES, ScanParams
 
 T = TypeVar("T")
 
@@ -97,6 +97,15 @@ class Settings:
     @property
     def taker_fees(self) -> dict[str, float]:
         return {name: v.taker_fee for name, v in self.venue.items()}
+
+    def scan_params(self) -> ScanParams:
+        """The filters and costs every figure is computed with (no /scan floor)."""
+        return ScanParams(
+            taker_fees=self.taker_fees,
+            horizon_h=self.horizon_h,
+            min_turnover_24h=self.min_turnover_24h,
+            max_quote_age_s=self.max_quote_age_s,
+        )
 
     def secrets(self) -> list[str]:
         """Every secret value configured, so logging can blank them."""

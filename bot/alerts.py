@@ -33,10 +33,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.ext import ContextTypes
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from arb.alerts import (
     NO_LEVELS,
@@ -49,16 +49,20 @@ from arb.alerts import (
     WatchLevels,
     plan,
 )
+from arb.history import from_quotes
 from arb.market import MarketSnapshot
-from arb.spread import scan
+from arb.service import MarketService
+from arb.settings import Settings
+from arb.signaler import Signaler
+from arb.spread import ScanParams, scan
 from bot import render
 from bot.delivery import STORAGE_ERRORS, Fate, Outcome, send_alert
-from bot.desk import Desk, desk_of
 from bot.live_alerts import LiveTrigger
+from bot.notes import NoteTasks, annotate_alert
 from bot.ratelimit import AlertSend
 from bot.send import send_html
-from bot.signals import NoteTasks, annotate_alert
-from storage.store import OpenDelivery, QueuedAlert
+from storage.history import HistoryRecorder
+from storage.store import OpenDelivery, QueuedAlert, Store
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +113,23 @@ class CycleReport:
 
 
 class Alerts:
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
+    def __init__(
+        self,
+        settings: Settings,
+        service: MarketService,
+        params: ScanParams,
+        store: Store,
+        recorder: HistoryRecorder,
+        signaler: Signaler,
+        snapshot: Callable[[], Awaitable[MarketSnapshot]],
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.params = params
+        self.store = store
+        self.recorder = recorder
+        self.signaler = signaler
+        self.snapshot = snapshot  # the commands' shared snapshot, for live runs
         self.lock = asyncio.Lock()
         self.last: CycleReport | None = None
         self.cycles = 0
@@ -122,7 +141,14 @@ class Alerts:
         self.states: dict[AlertKey, AlertState] = {}
         self.levels: WatchLevels = NO_LEVELS
         self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
-        self.live = LiveTrigger(self)
+        self.live = LiveTrigger(
+            service.quotes_for,
+            params,
+            lambda: self.levels,
+            self.seen_spread,
+            lambda bot, assets: self.cycle(bot, refresh=False, assets=assets),
+            clock=service.clock,
+        )
         self.dirty: dict[AlertKey, AlertState] = {}  # state changes storage has not taken
         self.unsaved: dict[int, tuple[Delivery, Outcome | None, str]] = {}  # outcomes likewise
         self.held: list[Delivery] = []  # crossings storage could not queue
@@ -138,7 +164,7 @@ class Alerts:
     async def reload_subscriptions(self) -> None:
         """Subscriptions changed: the next run, the live trigger, /history and /chart use
         the new set, through one threshold index."""
-        subs = await self.desk.store.subscriptions()
+        subs = await self.store.subscriptions()
         index = ThresholdIndex(subs)
         self.subs, self.index, self.levels = subs, index, index.levels
         self._subs_loaded = True
@@ -154,7 +180,7 @@ class Alerts:
         """Load subscriptions and alert state; take over what a previous run left open."""
         if self._started:
             return []
-        store = self.desk.store
+        store = self.store
         await self.reload_subscriptions()
         self.states = await store.alert_states()
         reopened = [self._reopen(row) for row in await store.open_deliveries()]
@@ -209,15 +235,14 @@ class Alerts:
         if self._stopping:
             return report
         async with self.lock:
-            desk = self.desk
             reopened = await self._start_once()
             report.resent = len(reopened)
             if refresh:
-                deadline = min(desk.settings.venue_deadline_s, desk.settings.scan_interval_s / 2)
-                snapshot = await desk.service.refresh_polled(deadline_s=deadline)
+                deadline = min(self.settings.venue_deadline_s, self.settings.scan_interval_s / 2)
+                snapshot = await self.service.refresh_polled(deadline_s=deadline)
             else:
-                snapshot = await desk.snapshot()
-            now = desk.service.clock()
+                snapshot = await self.snapshot()
+            now = self.service.clock()
             released = await self._recover(now)
             planned = self._plan(snapshot, assets, now, report)
             await self._save_states()
@@ -262,7 +287,6 @@ class Alerts:
     def _plan(
         self, snapshot: MarketSnapshot, assets: set[str] | None, now: float, report: CycleReport
     ) -> list[Delivery]:
-        desk = self.desk
         quotes = (
             snapshot.quotes
             if assets is None
@@ -270,7 +294,7 @@ class Alerts:
         )
         # Every pair (re-arming needs the others), through scan's filters and ranking: an
         # asset's first pair is its `arb.carry.best_carry`, the pair /funding and /scan name.
-        every_pair = replace(desk.params, min_apr=None, best_per_asset=False)
+        every_pair = replace(self.params, min_apr=None, best_per_asset=False)
         pairs = scan(quotes, every_pair, now)
         best: dict[str, float] = {}
         for o in pairs:  # ranked best first: an asset's first pair is its best
@@ -278,7 +302,7 @@ class Alerts:
         self.seen_spread.update(best)
         result = plan(
             self.index, self.states, pairs, now,
-            cooldown_s=desk.settings.alert_cooldown_s, min_gap_s=desk.settings.alert_min_gap_s,
+            cooldown_s=self.settings.alert_cooldown_s, min_gap_s=self.settings.alert_min_gap_s,
         )  # fmt: skip
         report.subscriptions, report.matches = result.subscriptions, result.matches
         for s in result.quiet:
@@ -320,7 +344,7 @@ class Alerts:
             for d in fresh
         ]
         try:
-            ids = await self.desk.store.queue_alerts(rows)
+            ids = await self.store.queue_alerts(rows)
         except STORAGE_ERRORS as e:
             log.error("storage refused the alert outbox (%s): holding %d message(s)", e, len(rows))
             self.held += fresh
@@ -338,7 +362,7 @@ class Alerts:
             return await self._deliver_now(bot, d)
 
     async def _deliver_now(self, bot: Bot, d: Delivery) -> str:
-        store = self.desk.store
+        store = self.store
         delivery_id = d.id
         assert delivery_id is not None
         chat_id, thread_id = d.target
@@ -384,7 +408,7 @@ class Alerts:
                 continue
             if fate is Fate.NOT_SENT and not_sent < len(NOT_SENT_BACKOFF_S):
                 wait = max(outcome.retry_after_s, NOT_SENT_BACKOFF_S[not_sent])
-                wait = min(wait, self.desk.settings.max_cooldown_s)
+                wait = min(wait, self.settings.max_cooldown_s)
                 not_sent += 1
                 log.warning("alert to chat %s not sent (%s); retrying in %.1f s",
                             chat_id, outcome.error, wait)  # fmt: skip
@@ -408,7 +432,7 @@ class Alerts:
         """The outcome, with the keys' state when it went out; kept in memory until storage
         takes it, so a failing write can never send the message again."""
         assert d.id is not None
-        store = self.desk.store
+        store = self.store
         message_id = outcome.message.message_id if outcome and outcome.message else None
         error = outcome.error if outcome else ""
         try:
@@ -433,7 +457,7 @@ class Alerts:
                     self.states[s.key] = before
 
     async def _migrate(self, old: int, new: int) -> None:
-        await self.desk.store.migrate_chat(old, new)
+        await self.store.migrate_chat(old, new)
         for key in [k for k in self.states if k.chat_id == old]:
             s = self.states.pop(key)
             moved = replace(key, chat_id=new)
@@ -441,7 +465,7 @@ class Alerts:
         await self.reload_subscriptions()
 
     async def _gone(self, d: Delivery, chat_id: int, thread_id: int | None, why: str) -> None:
-        store = self.desk.store
+        store = self.store
         if thread_id is None:
             ended = await store.deactivate_chat(chat_id, why)
         else:
@@ -451,21 +475,24 @@ class Alerts:
         where = f"chat {chat_id}" + (f" topic {thread_id}" if thread_id is not None else "")
         log.info("%s unreachable (%s): %d subscriptions ended", where, why, ended)
 
-    def _annotate(self, message, text: str, keyboard, d: Delivery) -> None:
-        desk = self.desk
-        if desk.settings.llm_alert_notes and desk.signaler.client is not None and d.crossings:
+    def _annotate(
+        self, message: Message, text: str, keyboard: InlineKeyboardMarkup, d: Delivery
+    ) -> None:
+        if self.settings.llm_alert_notes and self.signaler.client is not None and d.crossings:
             opps = [c.opportunity for c in d.crossings if c.opportunity.asset in d.assets]
-            self.notes.spawn(annotate_alert(desk, message, text, keyboard, opps, d.created_at))
+            self.notes.spawn(
+                annotate_alert(self.signaler, message, text, keyboard, opps, d.created_at)
+            )
 
     # --- storage failing and recovering ------------------------------------------------
 
     async def _recover(self, now: float) -> list[Delivery]:
         """When storage has been failing: does it take writes again? Then save what was
         kept in memory and release the held crossings (one message per chat topic)."""
-        health = self.desk.store.db.health
+        health = self.store.db.health
         if not (health.failing or self.dirty or self.unsaved or self.held):
             return []
-        store = self.desk.store
+        store = self.store
         try:
             if health.failing:
                 await store.probe()
@@ -486,7 +513,7 @@ class Alerts:
             return True
         changed = list(self.dirty.values())
         try:
-            await self.desk.store.save_states(changed)
+            await self.store.save_states(changed)
         except STORAGE_ERRORS as e:
             log.error("storage refused %d alert state change(s) (%s); kept in memory",
                       len(changed), e)  # fmt: skip
@@ -520,8 +547,8 @@ class Alerts:
 
     async def tell_admins_about_storage(self, bot: Bot) -> None:
         """One message to each admin when storage starts failing, one when it recovers."""
-        health = self.desk.store.db.health
-        settings = self.desk.settings
+        health = self.store.db.health
+        settings = self.settings
         if health.failing and self.storage_told is None:
             self.storage_told = health.cause or "unknown error"
             text = (
@@ -547,11 +574,10 @@ class Alerts:
 
     async def _housekeeping(self, snapshot: MarketSnapshot, now: float) -> None:
         """Funding history every ARB_HISTORY_EVERY_S; old records dropped once a day."""
-        desk = self.desk
         try:
-            await desk.recorder.record(snapshot.quotes, now)
+            await self.recorder.record(from_quotes(snapshot.quotes), now)
             if now - self.last_pruned >= PRUNE_EVERY_S:
-                counts = await desk.store.prune(before=now - desk.settings.retention_days * 86_400)
+                counts = await self.store.prune(before=now - self.settings.retention_days * 86_400)
                 self.last_pruned = now
                 if any(counts.values()):
                     log.info("pruned old records: %s", counts)
@@ -562,8 +588,3 @@ class Alerts:
 def details_keyboard(assets: tuple[str, ...] | list[str]) -> InlineKeyboardMarkup:
     buttons = [InlineKeyboardButton(f"🔎 {a}", callback_data=f"f:{a}"[:64]) for a in assets]
     return InlineKeyboardMarkup([buttons[i : i + 3] for i in range(0, len(buttons), 3)])
-
-
-async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    desk = desk_of(context)
-    await desk.alerts.cycle(context.bot)

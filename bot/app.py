@@ -26,13 +26,13 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
 from arb.accounts.service import AccountService, private_clients
-from arb.cli import scan_params
 from arb.feeds.manager import Feeds
 from arb.market import Market
 from arb.service import MarketService
@@ -41,8 +41,7 @@ from arb.signaler import signaler_from_settings
 from arb.venues import make_clients
 from bot import accounts, charts, handlers, signals, subscriptions
 from bot.access import gate
-from bot.alerts import Alerts, cycle_job
-from bot.desk import DESK_KEY, Desk
+from bot.desk import DESK_KEY, Desk, desk_of
 from bot.errors import on_error
 from bot.ratelimit import DeskRateLimiter
 from storage.db import Database, StorageError, close_all
@@ -61,6 +60,11 @@ NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN=<token> in .env (see .env.example) or the environment."
 )
 BAD_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
+
+
+async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The market cycle: refresh the polled venues, run the alerts, keep the history."""
+    await desk_of(context).alerts.cycle(context.bot)
 
 
 def file_url(base_url: str) -> str:
@@ -94,10 +98,9 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         private_clients(settings), deadline_s=settings.venue_deadline_s
     )
     desk = Desk(
-        settings, service, scan_params(settings), store, signaler, history, recorder,
+        settings, service, settings.scan_params(), store, signaler, history, recorder,
         account_service,
     )  # fmt: skip
-    desk.alerts = Alerts(desk)
     app.bot_data[DESK_KEY] = desk
     app.add_handler(TypeHandler(Update, gate), group=-1)
     app.add_handler(CommandHandler(["start", "help"], handlers.help_command))

@@ -32,7 +32,6 @@ from arb.models import Quote
 from arb.symbols import normalize_asset
 from bot import render
 from bot.desk import Desk, desk_of
-from bot.handlers import shown
 from bot.send import keep_typing, reply_html, send_photo, thread_of
 from storage.history import SETTLED
 
@@ -82,7 +81,7 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         asset = normalize_asset(args[0])
     except ValueError:
         await reply_html(
-            update, context, f"“{shown(args[0])}” is not an asset name. Try /chart BTC"
+            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /chart BTC"
         )
         return
     desk = desk_of(context)
@@ -125,7 +124,7 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         asset = normalize_asset(args[0])
     except ValueError:
         await reply_html(
-            update, context, f"“{shown(args[0])}” is not an asset name. Try /history BTC"
+            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /history BTC"
         )
         return
     desk = desk_of(context)

@@ -1,16 +1,201 @@
-"""The `arb-bot` script: arb's CLI (scan, funding) plus `run`, which starts the bot."""
+"""`arb-bot`: scan the market or one asset from a terminal, or run the bot.
+
+The terminal's side of the app, as `bot.app` is Telegram's: both call `arb`'s plain
+functions and render their reports (text and JSON here, HTML there).
+
+Exit status: 0 when at least one venue answered, 1 when none did (for
+`chart`, also when no venue has history for the window: no empty chart), 2
+for bad usage or settings.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import math
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
-from arb import cli
-from bot.app import run
+from arb.carry import best_carry
+from arb.chart import png_size, render_chart
+from arb.formats import venue_label
+from arb.history import HOUR_S, WINDOWS_H, fetch_settled, grouped, recorded_points, with_live
+from arb.logs import setup_logging
+from arb.market import Market, MarketSnapshot
+from arb.render import funding_text, scan_text
+from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
+from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
+from arb.symbols import normalize_asset
+from arb.venues import make_clients
+
+DEFAULT_TOP = 20
+
+
+def _percent(text: str) -> float:
+    """'10' or '10%' -> 0.10: APRs are typed the way they are shown."""
+    try:
+        value = float(text.strip().removesuffix("%")) / 100
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 10 or 10%, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _venues(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip().lower() for v in text.split(",") if v.strip()))
+    unknown = [n for n in names if n not in VENUE_NAMES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected venues from {', '.join(VENUE_NAMES)}, got {text!r}"
+        )
+    return names
+
+
+def _asset(text: str) -> str:
+    try:
+        return normalize_asset(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an asset name: {text[:40]!r} (try BTC, BTCUSDT or BTC-USDT-SWAP)"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arb-bot", description="Cross-venue perpetual funding carry."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and retries")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="rank the whole market's carry opportunities")
+    scan.add_argument(
+        "--min-apr", type=_percent, metavar="PCT", help="minimum net APR in percent, e.g. 10"
+    )
+    scan.add_argument(
+        "--top",
+        type=_count,
+        metavar="N",
+        help=f"rows to show (default {DEFAULT_TOP} in the table, all with --json; 0 = all)",
+    )
+    scan.add_argument("--venues", type=_venues, metavar="A,B", help="venues to scan")
+    scan.add_argument(
+        "--all-pairs", action="store_true", help="every venue pair, not only each asset's best"
+    )
+    scan.add_argument("--json", action="store_true", help="machine-readable output")
+
+    funding = sub.add_parser("funding", help="one asset's funding on every venue")
+    funding.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
+    funding.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
+    funding.add_argument("--json", action="store_true", help="machine-readable output")
+
+    chart = sub.add_parser("chart", help="a PNG of one asset's funding per venue over time")
+    chart.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
+    chart.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG to write")
+    chart.add_argument("--window", choices=list(WINDOWS_H), default="7d", help="default 7d")
+    chart.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
+
+    sub.add_parser("run", help="start the Telegram bot")
+    return parser
+
+
+async def take_snapshot(settings: Settings, venues: Sequence[str] | None) -> MarketSnapshot:
+    market = Market(make_clients(settings, tuple(venues or ())), settings.venue_deadline_s)
+    try:
+        return await market.snapshot()
+    finally:
+        await market.close()
+
+
+async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    snapshot = await take_snapshot(settings, args.venues)
+    params = replace(
+        settings.scan_params(), min_apr=args.min_apr, best_per_asset=not args.all_pairs
+    )
+    top = args.top if args.top is not None else (None if args.json else DEFAULT_TOP)
+    report = scan_report(snapshot, params, top or None)
+    print(dumps(scan_json(report)) if args.json else scan_text(report))
+    return 0 if any(s.ok for s in snapshot.statuses) else 1
+
+
+async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
+    snapshot = await take_snapshot(settings, args.venues)
+    report = funding_report(snapshot, args.asset, settings.scan_params())
+    print(dumps(funding_json(report)) if args.json else funding_text(report))
+    return 0 if any(s.ok for s in snapshot.statuses) else 1
+
+
+async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
+    """The venues' own settled history over the window, plus the live quotes: no database."""
+    market = Market(make_clients(settings, tuple(args.venues or ())), settings.venue_deadline_s)
+    try:
+        snapshot = await market.snapshot()
+        quotes = snapshot.for_asset(args.asset)
+        if not quotes:
+            print(f"arb-bot chart: no venue lists {args.asset} right now", file=sys.stderr)
+            return 1
+        now = snapshot.taken_at
+        start = now - WINDOWS_H[args.window] * HOUR_S
+        rows, errors = await fetch_settled(
+            market.clients, quotes, start, now, settings.venue_deadline_s
+        )
+    finally:
+        await market.close()
+    for e in errors.values():
+        print(f"warning: {e}", file=sys.stderr)
+    history = with_live(grouped(rows), quotes)
+    points = recorded_points(history, start, now)
+    if not any(points.values()):
+        print(f"arb-bot chart: no funding history for {args.asset} over the last "
+              f"{args.window}, so no chart", file=sys.stderr)  # fmt: skip
+        return 1
+    best = best_carry(args.asset, quotes, settings.scan_params(), now).best
+    pair = (best.long_venue, best.short_venue) if best else None
+    png = render_chart(args.asset, history, start, now, args.window, pair)
+    try:
+        with open(args.output, "wb") as f:
+            f.write(png)
+    except OSError as e:
+        print(f"arb-bot chart: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return 2
+    width, height = png_size(png)
+    per_venue = ", ".join(f"{venue_label(v)} {n}" for v, n in sorted(points.items()))
+    print(f"{args.output}: {width}x{height} PNG, {args.asset} over {args.window}; "
+          f"settled points per venue: {per_venue}; and the live rates")  # fmt: skip
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli.main(argv, run=run)
+    """The `arb-bot` script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        print(f"arb-bot: {e}", file=sys.stderr)
+        return 2
+    if args.command == "run":
+        setup_logging(settings.log_level, settings.secrets())
+        from bot.app import run  # Telegram only for `run`: scan and funding start faster
+
+        return run(settings)
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
+    command = {"scan": cmd_scan, "funding": cmd_funding, "chart": cmd_chart}[args.command]
+    try:
+        return asyncio.run(command(args, settings))
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

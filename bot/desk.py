@@ -6,7 +6,6 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
@@ -19,12 +18,10 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
 from arb.spread import ScanParams
+from bot.alerts import Alerts
 from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
-
-if TYPE_CHECKING:
-    from bot.alerts import Alerts
 
 DESK_KEY = "desk"
 BACKFILL_RETRY_S = 3600.0  # a venue with no older data is not asked again for an hour
@@ -61,7 +58,7 @@ class Desk:
     history: HistoryStore
     recorder: HistoryRecorder
     accounts: AccountService
-    alerts: Alerts = field(init=False)
+    alerts: Alerts = field(init=False)  # built from the fields above, in __post_init__
     backfills: Backfills = field(default_factory=Backfills)
     feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
     version: str = field(default_factory=version)
@@ -69,6 +66,12 @@ class Desk:
     refused_chats: set[int] = field(default_factory=set)
     admin_cache: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
     throttle: Throttle = field(default_factory=Throttle)  # command spam, per chat and user
+
+    def __post_init__(self) -> None:
+        self.alerts = Alerts(
+            self.settings, self.service, self.params, self.store, self.recorder, self.signaler,
+            snapshot=self.snapshot,
+        )  # fmt: skip
 
     @property
     def max_age_s(self) -> float:

@@ -14,8 +14,8 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.delivery import STORAGE_ERRORS
 from bot.send import reply_html
+from storage.db import STORAGE_ERRORS
 
 log = logging.getLogger(__name__)
 

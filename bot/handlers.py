@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 SCAN_DEFAULT_N = 10
 SCAN_MAX_N = 30
-SHOWN_ARG = 40  # characters of a bad argument echoed back
 
 COMMANDS = [
     ("funding", "One asset on every venue: /funding BTC"),
@@ -68,12 +67,6 @@ HELP = "\n".join(
 )
 
 
-def shown(text: str) -> str:
-    """A user's argument, cut and escaped, for quoting it back."""
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return render.esc(text if len(text) <= SHOWN_ARG else text[: SHOWN_ARG - 1] + "…")
-
-
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply_html(update, context, HELP)
 
@@ -90,7 +83,7 @@ async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         normalize_asset(args[0])
     except ValueError:
         await reply_html(
-            update, context, f"“{shown(args[0])}” is not an asset name. Try /funding BTC"
+            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /funding BTC"
         )
         return
     await reply_html(update, context, await funding_text(context, args[0]))
@@ -121,9 +114,9 @@ def parse_scan_args(args: list[str]) -> tuple[int, float | None]:
         try:
             value = float(arg.removesuffix("%"))
         except ValueError:
-            raise ScanArgsError(f"“{shown(arg)}” is not a number") from None
+            raise ScanArgsError(f"“{render.shown(arg)}” is not a number") from None
         if not math.isfinite(value):
-            raise ScanArgsError(f"“{shown(arg)}” is not a number")
+            raise ScanArgsError(f"“{render.shown(arg)}” is not a number")
         if n is None and min_apr is None and not is_pct and value.is_integer():
             if not 1 <= value <= SCAN_MAX_N:
                 raise ScanArgsError(f"N must be from 1 to {SCAN_MAX_N}")

@@ -16,15 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
 
 from telegram import Bot
 
-from arb.alerts import crosses
+from arb.alerts import WatchLevels, crosses
 from arb.carry import best_carry
-
-if TYPE_CHECKING:
-    from bot.alerts import Alerts
+from arb.models import Quote
+from arb.spread import ScanParams
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +33,28 @@ NEVER = float("-inf")
 
 
 class LiveTrigger:
-    def __init__(self, alerts: Alerts) -> None:
-        self.alerts = alerts
+    """Decides which assets a live update should run the alerts for, and when.
+
+    `quotes_for(asset)` reads the live book, `levels()` gives the subscribed levels,
+    `seen_spread` each asset's best spread at its last alert run, and `run(bot, assets)`
+    runs the alert path for those assets.
+    """
+
+    def __init__(
+        self,
+        quotes_for: Callable[[str], list[Quote]],
+        params: ScanParams,
+        levels: Callable[[], WatchLevels],
+        seen_spread: Mapping[str, float],
+        run: Callable[[Bot, set[str]], Awaitable[object]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.quotes_for = quotes_for
+        self.params = params
+        self.levels = levels
+        self.seen_spread = seen_spread
+        self.run = run
         self.urgent: set[str] = set()  # crossed a level: run now
         self.pending: set[str] = set()  # changed: run within the second
         self.last_run: dict[str, float] = {}  # asset -> when a live run last covered it
@@ -46,15 +65,14 @@ class LiveTrigger:
 
     def poke(self, bot: Bot, assets: set[str]) -> None:
         """The book changed these assets (called for every live update)."""
-        alerts, desk = self.alerts, self.alerts.desk
-        now = time.time()
+        now, watched = self.clock(), self.levels()
         for asset in assets:
-            levels = alerts.levels.for_asset(asset)
+            levels = watched.for_asset(asset)
             if not levels:
                 continue  # nobody is subscribed to it
-            best = best_carry(asset, desk.service.quotes_for(asset), desk.params, now).best
+            best = best_carry(asset, self.quotes_for(asset), self.params, now).best
             spread = best.spread_8h if best is not None else None
-            if crosses(alerts.seen_spread.get(asset), spread, levels):
+            if crosses(self.seen_spread.get(asset), spread, levels):
                 self.urgent.add(asset)
             else:
                 self.pending.add(asset)
@@ -89,7 +107,7 @@ class LiveTrigger:
             self.runs += 1
             try:
                 assert self._bot is not None
-                await self.alerts.cycle(self._bot, refresh=False, assets=due)
+                await self.run(self._bot, due)
             except Exception:
                 log.exception("live alert run failed")
 

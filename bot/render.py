@@ -12,21 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from arb.alerts import Crossing
 from arb.feeds.base import FeedState
+from arb.formats import ago, apr_pct, bps, countdown, hours, interval, money, pct, table
+from arb.formats import venue_label as venue  # the labels the charts use too
 from arb.history import WINDOWS_H, HistoryReport, PairStats, Pending
 from arb.models import Opportunity, Quote
-from arb.render import (
-    LEFT_OUT_MARK,
-    ago,
-    apr_pct,
-    bps,
-    countdown,
-    hours,
-    interval,
-    money,
-    pct,
-    table,
-)
-from arb.render import venue_label as venue  # the labels the charts use too
+from arb.render import LEFT_OUT_MARK
 from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 from arb.signaler import Prices, Signal
@@ -37,8 +27,17 @@ from storage.store import LlmUsage
 MAX_MESSAGE = 4096
 
 
+SHOWN_ARG = 40  # characters of a bad argument echoed back
+
+
 def esc(value: object) -> str:
     return html.escape(str(value), quote=False)
+
+
+def shown(text: str) -> str:
+    """A user's argument, cut and escaped, for quoting it back."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return esc(text if len(text) <= SHOWN_ARG else text[: SHOWN_ARG - 1] + "…")
 
 
 def clock(ts: float) -> str:

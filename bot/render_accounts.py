@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from arb.accounts.hedge import Book, books, funding_totals
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.render import price, utc
+from arb.formats import price, utc
 from bot.render import clock, esc, narrow_table, pre, venue
 
 STATUS_MARK = {"hedged": "✅ hedged", "imbalanced": "⚖ imbalanced", "unhedged": "⚠ unhedged"}

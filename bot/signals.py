@@ -8,28 +8,22 @@ are edited into an alert after it went out, so a slow model never delays one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from arb.history import HOUR_S, pair_stats
-from arb.models import Opportunity
 from arb.signaler import Facts
 from arb.symbols import normalize_asset
 from bot import render
 from bot.access import is_global_admin
-from bot.desk import Desk, desk_of
-from bot.handlers import shown
-from bot.send import edit_html, keep_typing, reply_html, thread_of
+from bot.desk import desk_of
+from bot.send import keep_typing, reply_html, thread_of
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
-MAX_NOTES = 5  # assets per alert that get a model note
 
 
 async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -41,7 +35,7 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         asset = normalize_asset(args[0])
     except ValueError:
         await reply_html(
-            update, context, f"“{shown(args[0])}” is not an asset name. Try /signal BTC"
+            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /signal BTC"
         )
         return
     desk = desk_of(context)
@@ -83,48 +77,3 @@ async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         windows, desk.signaler.model, desk.signaler.prices, desk.signaler.cache_hits
     )
     await reply_html(update, context, text)
-
-
-async def annotate_alert(
-    desk: Desk,
-    message: Message,
-    text: str,
-    keyboard: InlineKeyboardMarkup | None,
-    opportunities: list[Opportunity],
-    now: float,
-) -> None:
-    """Edit the model's one-line notes into an alert that has already been sent."""
-    try:
-        signals = await asyncio.gather(
-            *(desk.signaler.signal(Facts(o, now)) for o in opportunities[:MAX_NOTES])
-        )
-        notes = [render.alert_note(s) for s in signals if s.source == "model"]
-        if not notes:
-            return
-        annotated = text + "\n\n" + "\n".join(notes)
-        if len(render.split_message(annotated)) > 1:
-            return  # an alert is one message; the notes are not worth a second one
-        await edit_html(message, annotated, keyboard)
-    except TelegramError as e:
-        log.warning("could not add notes to alert %s: %s", message.message_id, e)
-    except Exception:
-        log.exception("alert notes failed")
-
-
-class NoteTasks:
-    """Background note tasks, cancelled at shutdown."""
-
-    def __init__(self) -> None:
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, coro) -> None:
-        task = asyncio.create_task(coro, name="alert-notes")
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -26,7 +26,7 @@ from arb.alerts import (
     parse_subscribe,
     threshold_to_apr,
 )
-from arb.render import apr_pct, pct
+from arb.formats import apr_pct, pct
 from arb.symbols import normalize_asset
 from bot.access import can_change_chat
 from bot.desk import Desk, desk_of

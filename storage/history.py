@@ -14,8 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
-from arb.history import HOUR_S, Point, from_quotes
-from arb.models import Quote
+from arb.models import HOUR_S, Point
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -81,11 +80,12 @@ class HistoryRecorder:
         self.last_saved = float("-inf")
         self.last_pruned = float("-inf")
 
-    async def record(self, quotes: Iterable[Quote], now: float) -> int:
-        """Rows saved now (0 when not due). Quotes carry their own receive time."""
+    async def record(self, rows: Iterable[tuple[str, str, Point]], now: float) -> int:
+        """Rows saved now (0 when not due): (asset, venue, point), e.g. a scan's quotes
+        through `arb.history.from_quotes`."""
         saved = 0
         if self.every_s > 0 and now - self.last_saved >= self.every_s:
-            saved = await self.store.save(from_quotes(quotes))
+            saved = await self.store.save(rows)
             self.last_saved = now
         if now - self.last_pruned >= self.PRUNE_EVERY_S:
             dropped = await self.store.prune(before=now - self.keep_s)

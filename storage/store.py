@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from arb.alerts import AlertKey, AlertState, Subscription
-from arb.signaler.service import LlmCall
+from arb.models import AlertKey, AlertState, LlmCall, Subscription
 from storage.db import Database
 
 NO_THREAD = 0  # alert_state keys need a non-null topic

@@ -10,8 +10,17 @@ from arb.alerts import AlertKey, Crossing
 from arb.models import Quote
 from arb.signaler import Facts, Signal, Verdict
 from arb.spread import DEFAULT_TAKER_FEES, opportunity
-from bot.handlers import SCAN_DEFAULT_N, ScanArgsError, parse_scan_args, shown
-from bot.render import ago, alert_html, alert_note, esc, signal_html, split_message, utf16_len
+from bot.handlers import SCAN_DEFAULT_N, ScanArgsError, parse_scan_args
+from bot.render import (
+    ago,
+    alert_html,
+    alert_note,
+    esc,
+    shown,
+    signal_html,
+    split_message,
+    utf16_len,
+)
 from tests.fakes.telegram import check_html
 
 

@@ -70,7 +70,7 @@ def clean_env(fake, **extra: str) -> dict[str, str]:
 
 async def arb_bot(fake, *args: str, tmp_path: Path, **env: str) -> tuple[int, str, str]:
     script = Path(sys.executable).with_name("arb-bot")
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "arb.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         *args,

@@ -20,6 +20,7 @@ from arb.history import (
     Point,
     apr_steps,
     from_quote,
+    from_quotes,
     from_settlements,
     history_report,
     live_point,
@@ -332,8 +333,8 @@ async def store(tmp_path):
 async def test_scans_are_kept_at_their_cadence_and_settled_rows_never_overwrite_them(store):
     rec = HistoryRecorder(store, every_s=900, keep_days=30)
     q = [quote("okx", 0.0001), quote("bybit", 0.0003)]
-    assert await rec.record(q, NOW) == 2
-    assert await rec.record(q, NOW + 60) == 0  # not due yet
+    assert await rec.record(from_quotes(q), NOW) == 2
+    assert await rec.record(from_quotes(q), NOW + 60) == 0  # not due yet
     settled = [("ETH", "okx", Point(NOW, 0.5, 8.0)), ("ETH", "okx", Point(NOW - 8 * H, 0.1, 8.0))]
     await store.save(settled, SETTLED)
     got = await store.series("ETH", NOW - 24 * H, NOW)

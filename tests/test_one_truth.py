@@ -120,7 +120,8 @@ def alerted(snapshot: MarketSnapshot, params: ScanParams) -> dict[str, Opportuni
     """What the bot's alert run plans (`Alerts._plan`: its pairs, then `arb.alerts.plan`)
     for one catch-all subscription with a tiny threshold, per asset."""
     alert_settings = SimpleNamespace(alert_cooldown_s=3600.0, alert_min_gap_s=900.0)
-    alerts = Alerts(SimpleNamespace(params=params, settings=alert_settings))  # type: ignore[arg-type]
+    service = SimpleNamespace(quotes_for=lambda asset: [], clock=lambda: NOW)
+    alerts = Alerts(alert_settings, service, params, None, None, None, None)  # type: ignore[arg-type]
     alerts.index = ThresholdIndex([Subscription(1, 1001, None, TINY_THRESHOLD_8H, frozenset())])
     planned = alerts._plan(snapshot, None, NOW, CycleReport(started=0.0))
     out: dict[str, Opportunity] = {}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arb.render import apr_pct, countdown, interval, money, pct, price, table
+from arb.formats import apr_pct, countdown, interval, money, pct, price, table
 from arb.report import dumps
 
 NOW = 1789015942.967  # 04:52:22.967Z (the fixture README says 04:12, a typo)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from arb.render import apr_pct, hours, money
+from arb.formats import apr_pct, hours, money
 from arb.signaler.facts import Facts
 
 VerdictName = Literal["take", "watch", "skip"]

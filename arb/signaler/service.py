@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from arb.models import LlmCall
 from arb.signaler.answer import AnswerError, parse_answer
 from arb.signaler.client import LlmClient, LlmError, Usage
 from arb.signaler.facts import Facts
@@ -40,21 +41,6 @@ class Prices:
 def cost_usd(usage: Usage, prices: Prices) -> float:
     prompt = usage.prompt_tokens * prices.prompt_per_m
     return (prompt + usage.completion_tokens * prices.completion_per_m) / 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class LlmCall:
-    """One request to the model, as stored for /usage."""
-
-    at: float
-    asset: str
-    model: str
-    outcome: str  # ok, invalid, contradiction, or an LlmError kind
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    latency_s: float
-    chat_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

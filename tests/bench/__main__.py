@@ -35,7 +35,6 @@ import aiohttp
 import ccxt.async_support as ccxt
 import msgspec
 
-from arb.cli import scan_params
 from arb.http import VenueHttp
 from arb.market import Market, MarketSnapshot
 from arb.models import Opportunity
@@ -333,7 +332,7 @@ class ScanFigures:
 
 async def bench_scans(base_url: str) -> ScanFigures:
     settings = settings_for(base_url)
-    params = scan_params(settings)
+    params = settings.scan_params()
     section("Full scan: Market(clients).snapshot() + spread.scan()")
     market = new_market(settings)
     try:
@@ -571,7 +570,7 @@ async def time_fetch_funding_rates(exchanges: dict[str, Any]) -> None:
 async def time_full_scans_in_turn(exchanges: dict[str, Any], base_url: str) -> tuple[Stats, Stats]:
     """ccxt's 3 calls gathered, and our warm scan of the same venues, alternately."""
     settings = settings_for(base_url)
-    params = scan_params(settings)
+    params = settings.scan_params()
     market = new_market(settings)
     try:
         return await time_in_turn(
