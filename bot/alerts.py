@@ -55,7 +55,7 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
 from arb.spread import ScanParams, scan
-from bot import render
+from bot import render, render_alerts
 from bot.delivery import STORAGE_ERRORS, Fate, Outcome, send_alert
 from bot.live_alerts import LiveTrigger
 from bot.notes import NoteTasks, annotate_alert
@@ -325,7 +325,7 @@ class Alerts:
     ) -> Delivery:
         """The message for one chat topic; its keys' state moves on in memory at once, so
         no later run plans them again while it is on its way."""
-        text, shown = render.alert_html(crossings, now, note)
+        text, shown = render_alerts.alert_html(crossings, now, note)
         if prior is None:
             prior = {s.key: self.states.get(s.key) for s in states}
         for s in states:

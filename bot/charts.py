@@ -30,7 +30,7 @@ from arb.history import (
 )
 from arb.models import Quote
 from arb.symbols import normalize_asset
-from bot import render
+from bot import render, render_history
 from bot.desk import Desk, desk_of
 from bot.send import keep_typing, reply_html, send_photo, thread_of
 from storage.history import SETTLED
@@ -98,7 +98,7 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         start = now - WINDOWS_H[window] * HOUR_S
         history, errors = await load_history(desk, asset, quotes, start, now)
         if not any(recorded_points(history, start, now).values()):
-            await reply_html(update, context, render.no_history(asset, window, errors))
+            await reply_html(update, context, render_history.no_history(asset, window, errors))
             return
         best = await desk.best_carry(asset)
         pair = (best.long_venue, best.short_venue) if best else None
@@ -109,7 +109,9 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             hours = WINDOWS_H[window]
             stats = pair_stats(history, best.long_venue, best.short_venue, now, hours, threshold)
             pending = pending_carry(history, best.long_venue, best.short_venue, now)
-        caption = render.chart_caption(asset, window, best, stats, threshold, errors, pending)
+        caption = render_history.chart_caption(
+            asset, window, best, stats, threshold, errors, pending
+        )
     await send_photo(
         context.bot, chat.id, InputFile(png, filename=f"{asset}-{window}.png"), caption, thread
     )
@@ -148,7 +150,9 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         threshold = await chat_threshold(desk, chat.id, thread, asset)
         report = history_report(asset, history, quotes, await desk.best_carry(asset), now,
                                 threshold or DEFAULT_THRESHOLD_8H)  # fmt: skip
-    await reply_html(update, context, render.history_html(report, threshold is not None, errors))
+    await reply_html(
+        update, context, render_history.history_html(report, threshold is not None, errors)
+    )
 
 
 async def chat_threshold(

@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 
 from arb.report import funding_report, scan_report
 from arb.symbols import normalize_asset
-from bot import render
+from bot import render, render_market
 from bot.access import is_global_admin
 from bot.desk import desk_of
 from bot.send import edit_html, keep_typing, reply_html, thread_of
@@ -93,7 +93,7 @@ async def funding_text(context: ContextTypes.DEFAULT_TYPE, asset: str) -> str:
     desk = desk_of(context)
     snapshot = await desk.snapshot()
     report = funding_report(snapshot, asset, desk.params)
-    return render.funding_html(report, desk.service.health(), desk.max_age_s)
+    return render_market.funding_html(report, desk.service.health(), desk.max_age_s)
 
 
 # --- /scan -------------------------------------------------------------------
@@ -144,7 +144,7 @@ async def scan_view(
     desk = desk_of(context)
     snapshot = await desk.snapshot()
     report = scan_report(snapshot, replace(desk.params, min_apr=min_apr), n)
-    text = render.scan_html(report, desk.service.health(), desk.max_age_s)
+    text = render_market.scan_html(report, desk.service.health(), desk.max_age_s)
     return text, scan_keyboard([o.asset for o in report.opportunities], n, min_apr)
 
 
@@ -164,7 +164,7 @@ async def scan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     desk = desk_of(context)
     now = desk.service.clock()
-    text = render.status_html(
+    text = render_market.status_html(
         desk.service.health(),
         now,
         uptime_s=now - desk.started_at,

@@ -16,7 +16,7 @@ from telegram.error import TelegramError
 
 from arb.models import Opportunity
 from arb.signaler import Facts, Signaler
-from bot import render
+from bot import render, render_signals
 from bot.send import edit_html
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ async def annotate_alert(
         signals = await asyncio.gather(
             *(signaler.signal(Facts(o, now)) for o in opportunities[:MAX_NOTES])
         )
-        notes = [render.alert_note(s) for s in signals if s.source == "model"]
+        notes = [render_signals.alert_note(s) for s in signals if s.source == "model"]
         if not notes:
             return
         annotated = text + "\n\n" + "\n".join(notes)

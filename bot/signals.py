@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 from arb.history import HOUR_S, pair_stats
 from arb.signaler import Facts
 from arb.symbols import normalize_asset
-from bot import render
+from bot import render, render_signals
 from bot.access import is_global_admin
 from bot.desk import desk_of
 from bot.send import keep_typing, reply_html, thread_of
@@ -58,7 +58,7 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             for hours in (24.0, 168.0)
         )
         signal = await desk.signaler.signal(Facts(best, now, record), chat_id=chat.id)
-    await reply_html(update, context, render.signal_html(signal))
+    await reply_html(update, context, render_signals.signal_html(signal))
 
 
 async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -73,7 +73,7 @@ async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         ("today UTC", await desk.store.llm_usage(since=midnight)),
         ("30 days", await desk.store.llm_usage(since=now - 30 * DAY_S)),
     ]
-    text = render.usage_html(
+    text = render_signals.usage_html(
         windows, desk.signaler.model, desk.signaler.prices, desk.signaler.cache_hits
     )
     await reply_html(update, context, text)

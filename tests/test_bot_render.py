@@ -7,20 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arb.alerts import AlertKey, Crossing
+from arb.formats import ago
 from arb.models import Quote
 from arb.signaler import Facts, Signal, Verdict
 from arb.spread import DEFAULT_TAKER_FEES, opportunity
 from bot.handlers import SCAN_DEFAULT_N, ScanArgsError, parse_scan_args
-from bot.render import (
-    ago,
-    alert_html,
-    alert_note,
-    esc,
-    shown,
-    signal_html,
-    split_message,
-    utf16_len,
-)
+from bot.render import esc, shown, split_message, utf16_len
+from bot.render_alerts import alert_html
+from bot.render_signals import alert_note, signal_html
 from tests.fakes.telegram import check_html
 
 

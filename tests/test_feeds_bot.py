@@ -15,7 +15,7 @@ import pytest
 
 from arb.feeds.base import FeedState, Update
 from arb.service import VenueHealth
-from bot.render import status_html
+from bot.render_market import status_html
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
 from tests.fakes.venues import BYBIT_TICKERS, FakeVenues

@@ -32,7 +32,7 @@ from arb.history import (
 )
 from arb.models import Opportunity, Quote
 from arb.venues.base import FundingPoint
-from bot.render import chart_caption, history_html
+from bot.render_history import chart_caption, history_html
 from storage.db import Database
 from storage.history import SCAN, SETTLED, HistoryRecorder, HistoryStore
 

@@ -1,0 +1,186 @@
+"""Telegram HTML for /funding, /scan and /status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from arb.feeds.base import FeedState
+from arb.formats import ago, apr_pct, bps, countdown, hours, pct
+from arb.models import Opportunity, Quote
+from arb.render import LEFT_OUT_MARK
+from arb.report import FundingReport, ScanReport
+from arb.service import VenueHealth
+from bot.render import clock, esc, narrow_table, pre, venue
+from storage.health import StorageHealth
+
+
+def _usdc_margined(q: Quote) -> bool:
+    return q.settle == "USDC" and q.venue != "hyperliquid"  # all of Hyperliquid is USDC
+
+
+def _leg_label(q: Quote) -> str:
+    return venue(q.venue) + ("*" if _usdc_margined(q) else "")
+
+
+# --- /funding ------------------------------------------------------------------
+
+
+NO_BEST_PAIR = "No best pair: fewer than two venues have a leg fresh and liquid enough."
+
+
+def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
+    now = r.taken_at
+    title = f"<b>{esc(r.asset)} funding</b> · {clock(now)}"
+    if not r.quotes:
+        missing = f"No venue lists {esc(r.asset)} right now."
+        return "\n".join([title, missing, *_health_notes(health, now, max_age_s)])
+    marked = any(_usdc_margined(q) for q in r.quotes)
+    rows = [["venue", "rate", "int", "apr", "next"]]
+    rows += [
+        [
+            _leg_label(q),
+            pct(q.rate),
+            f"{q.interval_h:g}h",
+            apr_pct(q.apr),
+            countdown(q.next_funding_time, now),
+        ]
+        for q in r.quotes
+    ]
+    left_out = {(x.quote.venue, x.quote.symbol) for x in r.left_out}
+    for q, row in zip(r.quotes, rows[1:], strict=True):
+        if (q.venue, q.symbol) in left_out:
+            row[0] += LEFT_OUT_MARK  # still shown: the desk sees every venue's rate
+    lines = [title, pre(narrow_table(rows))]
+    if marked:
+        lines.append("* USDC-margined")
+    lines.append(_best(r.best) if r.best is not None else NO_BEST_PAIR)
+    lines += [
+        f"{LEFT_OUT_MARK} {esc(venue(x.quote.venue))} {esc(x.quote.symbol)} left out of the "
+        f"best pair: {esc(x.reason)}"
+        for x in r.left_out
+    ]
+    # A venue with a leg here is spoken for by that leg (used, or left out and why); its
+    # venue-wide "left out" note could contradict a leg a live feed keeps fresh.
+    quoted = {q.venue for q in r.quotes}
+    lines += _health_notes([h for h in health if h.venue not in quoted], now, max_age_s)
+    return "\n".join(lines)
+
+
+def _best(o: Opportunity) -> str:
+    return (
+        f"Best: long <b>{esc(venue(o.long_venue))}</b>, short <b>{esc(venue(o.short_venue))}</b>\n"
+        f"{pct(o.spread_8h)}/8h · APR {apr_pct(o.apr_gross)} · net {apr_pct(o.apr_net)} "
+        f"({o.horizon_h:g}h)\n"
+        f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp"
+    )
+
+
+# --- /scan ---------------------------------------------------------------------
+
+
+def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
+    now = r.taken_at
+    floor = f" · net ≥ {apr_pct(r.params.min_apr)}" if r.params.min_apr is not None else ""
+    title = (
+        f"<b>Top {len(r.opportunities)} of {r.total} carry</b>{floor}\n"
+        f"net APR over {r.params.horizon_h:g}h after fees · {clock(now)}"
+    )
+    if not r.opportunities:
+        body = ["No opportunity passes the filters."]
+    else:
+        blocks: list[str] = []
+        for i, o in enumerate(r.opportunities, 1):
+            nxt = f"{countdown(o.long.next_funding_time, now)}|"
+            nxt += countdown(o.short.next_funding_time, now)
+            blocks += [
+                f"{i}. {o.asset}  long {venue(o.long_venue)} / short {venue(o.short_venue)}",
+                f"   {pct(o.spread_8h)}/8h  APR {apr_pct(o.apr_gross)}  net {apr_pct(o.apr_net)}",
+                f"   b/e {hours(o.breakeven_h)}  basis {bps(o.basis_bps)}bp  next {nxt}",
+            ]
+        body = [pre(blocks)]
+    return "\n".join([title, *body, *_health_notes(health, now, max_age_s)])
+
+
+# --- /status -------------------------------------------------------------------
+
+
+def status_html(
+    health: Sequence[VenueHealth],
+    now: float,
+    uptime_s: float,
+    version: str,
+    snapshot_age_s: float | None,
+    interval_s: float,
+    max_age_s: float,
+    feeds: Mapping[str, FeedState] | None = None,
+    storage: StorageHealth | None = None,
+    held_alerts: int = 0,
+) -> str:
+    rows = [["venue", "age", "quotes", "state"]]
+    for h in health:
+        if h.last_error:
+            state = "error"
+        elif h.last_ok_at is None:
+            state = "waiting"
+        else:
+            state = "degraded" if h.warnings else "ok"
+        rows.append([venue(h.venue), ago(h.age_s(now)), str(h.quote_count), state])
+    lines = [
+        f"<b>Status</b> · up {ago(uptime_s)} · v{esc(version)}",
+        pre(narrow_table(rows)),
+        f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
+    ]
+    if storage is not None:
+        lines.append(_storage_line(storage, now, held_alerts))
+    if feeds:
+        frows = [["feed", "state", "last msg", "drops"]]
+        for name, f in feeds.items():
+            last = "-" if f.last_message_at is None else ago(now - f.last_message_at)
+            frows.append([venue(name), _feed_state(f, now), last, str(f.reconnects)])
+        lines.append(pre(narrow_table(frows)))
+        lines += [
+            f"{esc(venue(name))} feed: {esc(f.last_error)}; polling by REST"
+            for name, f in feeds.items()
+            if not f.connected and f.last_error
+        ]
+    for h in health:
+        if h.last_error:
+            since = ago(now - (h.last_error_at or now))
+            lines.append(f"{esc(venue(h.venue))}: {esc(h.last_error)} ({since} ago)")
+        for w in h.warnings:
+            lines.append(f"{esc(venue(h.venue))}: {esc(w)}")
+    return "\n".join(lines)
+
+
+def _storage_line(h: StorageHealth, now: float, held_alerts: int) -> str:
+    if h.failing:
+        since = ago(now - (h.failing_since or now))
+        held = f"; {held_alerts} alert(s) held until it recovers" if held_alerts else ""
+        return f"⚠ Storage failing for {since}: {esc(h.cause or 'unknown error')}{held}"
+    last = "none yet" if h.last_write_at is None else f"{ago(now - h.last_write_at)} ago"
+    return f"Storage ok; last write {last}."
+
+
+def _feed_state(f: FeedState, now: float) -> str:
+    """live only while messages arrive: an open connection quiet past the dialect's
+    allowance is `silent 26s`, one that has not spoken yet `connected`."""
+    if not f.connected:
+        return "connecting" if f.disconnected_at is None else f"down {ago(now - f.disconnected_at)}"
+    silent = f.silent_for(now)
+    if silent is not None:
+        return f"silent {ago(silent)}"
+    return "live" if f.heard_since_connect else "connected"
+
+
+def _health_notes(health: Sequence[VenueHealth], now: float, max_age_s: float) -> list[str]:
+    """One line per venue whose data is missing or too old to use."""
+    notes = []
+    for h in health:
+        age = h.age_s(now)
+        if age is None:
+            why = f": {h.last_error}" if h.last_error else ""
+            notes.append(f"⚠ {venue(h.venue)}: no data yet{why}")
+        elif age > max_age_s:
+            why = f" ({h.last_error})" if h.last_error else ""
+            notes.append(f"⚠ {venue(h.venue)}: data {ago(age)} old, left out{why}")
+    return [esc(n if len(n) <= 200 else n[:199] + "…") for n in notes]
