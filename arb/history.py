@@ -335,6 +335,7 @@ class HistoryReport:
     threshold_8h: float
     pairs: list[PairHistory]  # the best pair now first, then by 7-day average spread
     best: Opportunity | None
+    errors: tuple[str, ...] = ()  # venues whose history could not be fetched, and why
 
 
 def history_report(
@@ -344,6 +345,7 @@ def history_report(
     best: Opportunity | None,
     now: float,
     threshold_8h: float,
+    errors: Sequence[str] = (),
 ) -> HistoryReport:
     """Every venue pair of `asset`, oriented as it would be entered now (short the higher)."""
     legs = sorted(quotes, key=lambda q: (q.hourly, q.venue))
@@ -364,7 +366,7 @@ def history_report(
         week = p.windows["7d"].avg_spread_8h
         return (not is_best, -(week if week is not None else float("-inf")))
 
-    return HistoryReport(asset, now, threshold_8h, sorted(pairs, key=order), best)
+    return HistoryReport(asset, now, threshold_8h, sorted(pairs, key=order), best, tuple(errors))
 
 
 # --- backfill from the venues' settled history -----------------------------------------

@@ -1,4 +1,4 @@
-"""The terminal's text of the scan and funding reports (`arb-bot scan`, `arb-bot funding`).
+"""The terminal's text of the reports (`arb-bot scan`, `arb-bot funding`, `arb-bot chart`).
 
 Figures are written by `arb.formats`, as in the bot's replies; the bot wraps the same
 tables in `<pre>` (escaped).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from arb.chart import png_size
+from arb.commands import ChartReport
 from arb.formats import (
     apr_pct,
     bps,
@@ -19,6 +21,7 @@ from arb.formats import (
     price,
     table,
     utc,
+    venue_label,
 )
 from arb.market import VenueStatus
 from arb.report import FundingReport, ScanReport
@@ -159,3 +162,14 @@ def funding_text(r: FundingReport) -> str:
     if problems:
         lines += ["", *problems]
     return "\n".join(lines)
+
+
+def chart_text(r: ChartReport, path: str) -> str:
+    """One line on the PNG written to `path`: its size and what it was drawn from."""
+    assert r.png is not None
+    width, height = png_size(r.png)
+    per_venue = ", ".join(f"{venue_label(v)} {n}" for v, n in sorted(r.points.items()))
+    return (
+        f"{path}: {width}x{height} PNG, {r.asset} over {r.window}; "
+        f"settled points per venue: {per_venue}; and the live rates"
+    )

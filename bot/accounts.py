@@ -41,6 +41,7 @@ def _refusal(update: Update, desk: Desk) -> str | None:
 
 
 async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/balance, admins only: each venue account's equity, available margin and uPnL."""
     desk = desk_of(context)
     if (why := _refusal(update, desk)) is not None:
         await reply_html(update, context, why)
@@ -52,6 +53,7 @@ async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/positions, admins only: open legs, matched into hedged pairs."""
     desk = desk_of(context)
     if (why := _refusal(update, desk)) is not None:
         await reply_html(update, context, why)
@@ -63,6 +65,7 @@ async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/pnl [7d|30d], admins only: the funding the desk's accounts earned."""
     desk = desk_of(context)
     args = context.args or []
     days = PNL_DAYS.get(args[0].lower()) if len(args) == 1 else 7 if not args else None

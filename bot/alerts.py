@@ -169,6 +169,11 @@ class Alerts:
         self.subs, self.index, self.levels = subs, index, index.levels
         self._subs_loaded = True
 
+    @property
+    def held_crossings(self) -> int:
+        """Crossings held while storage refuses writes (/status says how many)."""
+        return sum(len(d.crossings) for d in self.held)
+
     async def threshold_index(self) -> ThresholdIndex:
         """Which threshold applies to (chat, topic, asset), as alerting uses it; loaded
         from storage only before the first run or change."""
@@ -263,7 +268,7 @@ class Alerts:
                     log.error("alert delivery to %s failed", target, exc_info=result)
                 result = "interrupted"  # its row stays open: the next start sends it
             report.results[target] = result
-        report.held = sum(len(d.crossings) for d in self.held)
+        report.held = self.held_crossings
         for result in report.results.values():
             report.sent += result in ("sent", "migrated")
             report.failed += result == "failed"

@@ -102,28 +102,32 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         account_service,
     )  # fmt: skip
     app.bot_data[DESK_KEY] = desk
-    app.add_handler(TypeHandler(Update, gate), group=-1)
-    app.add_handler(CommandHandler(["start", "help"], handlers.help_command))
-    app.add_handler(CommandHandler("funding", handlers.funding))
-    app.add_handler(CommandHandler("scan", handlers.scan))
-    app.add_handler(CommandHandler("status", handlers.status))
-    app.add_handler(CommandHandler("refresh", handlers.refresh_command))
-    app.add_handler(CommandHandler("signal", signals.signal_command))
-    app.add_handler(CommandHandler("usage", signals.usage_command))
-    app.add_handler(CommandHandler("chart", charts.chart_command))
-    app.add_handler(CommandHandler("history", charts.history_command))
-    app.add_handler(CommandHandler("balance", accounts.balance))
-    app.add_handler(CommandHandler("positions", accounts.positions))
-    app.add_handler(CommandHandler("pnl", accounts.pnl))
-    app.add_handler(CommandHandler("subscribe", subscriptions.subscribe))
-    app.add_handler(CommandHandler("unsubscribe", subscriptions.unsubscribe))
-    app.add_handler(CommandHandler("subscriptions", subscriptions.subscriptions))
-    app.add_handler(CallbackQueryHandler(handlers.on_button))
-    app.add_handler(MessageHandler(filters.COMMAND, handlers.unknown_command))
-    app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.plain_text
-        )
+    app.add_handler(TypeHandler(Update, gate), group=-1)  # access and spam, before the rest
+    app.add_handlers(
+        [
+            CommandHandler(["start", "help"], handlers.help_command),
+            CommandHandler("funding", handlers.funding),
+            CommandHandler("scan", handlers.scan),
+            CommandHandler("signal", signals.signal_command),
+            CommandHandler("chart", charts.chart_command),
+            CommandHandler("history", charts.history_command),
+            CommandHandler("subscribe", subscriptions.subscribe),
+            CommandHandler("unsubscribe", subscriptions.unsubscribe),
+            CommandHandler("subscriptions", subscriptions.subscriptions),
+            CommandHandler("status", handlers.status),
+            # admins
+            CommandHandler("refresh", handlers.refresh_command),
+            CommandHandler("usage", signals.usage_command),
+            CommandHandler("balance", accounts.balance),
+            CommandHandler("positions", accounts.positions),
+            CommandHandler("pnl", accounts.pnl),
+            # the rest
+            CallbackQueryHandler(handlers.on_button),
+            MessageHandler(filters.COMMAND, handlers.unknown_command),
+            MessageHandler(
+                filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.plain_text
+            ),
+        ]
     )
     app.add_error_handler(on_error)
     assert app.job_queue is not None, "install python-telegram-bot[job-queue]"

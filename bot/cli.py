@@ -1,7 +1,7 @@
 """`arb-bot`: scan the market or one asset from a terminal, or run the bot.
 
-The terminal's side of the app, as `bot.app` is Telegram's: both call `arb`'s plain
-functions and render their reports (text and JSON here, HTML there).
+The terminal's side of the app, as `bot.app` is Telegram's: both call the same plain
+functions (`arb.commands`) and render their reports (text and JSON here, HTML there).
 
 Exit status: 0 when at least one venue answered, 1 when none did (for
 `chart`, also when no venue has history for the window: no empty chart), 2
@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
-from arb.carry import best_carry
-from arb.chart import png_size, render_chart
-from arb.formats import venue_label
-from arb.history import HOUR_S, WINDOWS_H, fetch_settled, grouped, recorded_points, with_live
+from arb import commands
+from arb.backfill import HistoryLoader, VenueHistory
+from arb.history import WINDOWS_H
 from arb.logs import setup_logging
-from arb.market import Market, MarketSnapshot
-from arb.render import funding_text, scan_text
-from arb.report import dumps, funding_json, funding_report, scan_json, scan_report
+from arb.market import Market
+from arb.render import chart_text, funding_text, scan_text
+from arb.report import dumps, funding_json, scan_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
 from arb.venues import make_clients
@@ -111,69 +111,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def take_snapshot(settings: Settings, venues: Sequence[str] | None) -> MarketSnapshot:
+@contextlib.asynccontextmanager
+async def open_market(settings: Settings, venues: Sequence[str] | None) -> AsyncIterator[Market]:
+    """The venues asked, for one command: no shared snapshot, no database."""
     market = Market(make_clients(settings, tuple(venues or ())), settings.venue_deadline_s)
     try:
-        return await market.snapshot()
+        yield market
     finally:
         await market.close()
 
 
 async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
-    snapshot = await take_snapshot(settings, args.venues)
     params = replace(
         settings.scan_params(), min_apr=args.min_apr, best_per_asset=not args.all_pairs
     )
     top = args.top if args.top is not None else (None if args.json else DEFAULT_TOP)
-    report = scan_report(snapshot, params, top or None)
+    async with open_market(settings, args.venues) as market:
+        report = await commands.scan(market, params, top or None)
     print(dumps(scan_json(report)) if args.json else scan_text(report))
-    return 0 if any(s.ok for s in snapshot.statuses) else 1
+    return 0 if any(s.ok for s in report.statuses) else 1
 
 
 async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
-    snapshot = await take_snapshot(settings, args.venues)
-    report = funding_report(snapshot, args.asset, settings.scan_params())
+    async with open_market(settings, args.venues) as market:
+        report = await commands.funding(market, args.asset, settings.scan_params())
     print(dumps(funding_json(report)) if args.json else funding_text(report))
-    return 0 if any(s.ok for s in snapshot.statuses) else 1
+    return 0 if any(s.ok for s in report.statuses) else 1
 
 
 async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
-    """The venues' own settled history over the window, plus the live quotes: no database."""
-    market = Market(make_clients(settings, tuple(args.venues or ())), settings.venue_deadline_s)
-    try:
-        snapshot = await market.snapshot()
-        quotes = snapshot.for_asset(args.asset)
-        if not quotes:
-            print(f"arb-bot chart: no venue lists {args.asset} right now", file=sys.stderr)
-            return 1
-        now = snapshot.taken_at
-        start = now - WINDOWS_H[args.window] * HOUR_S
-        rows, errors = await fetch_settled(
-            market.clients, quotes, start, now, settings.venue_deadline_s
+    """`/chart`'s command over the venues' own settled history and the live quotes, kept in
+    memory for this run: no database."""
+    async with open_market(settings, args.venues) as market:
+        loader = HistoryLoader(VenueHistory(), market.clients, settings.venue_deadline_s)
+        report = await commands.chart(
+            market, loader, args.asset, args.window, settings.scan_params()
         )
-    finally:
-        await market.close()
-    for e in errors.values():
+    if report is None:
+        print(f"arb-bot chart: no venue lists {args.asset} right now", file=sys.stderr)
+        return 1
+    for e in report.errors:
         print(f"warning: {e}", file=sys.stderr)
-    history = with_live(grouped(rows), quotes)
-    points = recorded_points(history, start, now)
-    if not any(points.values()):
+    if report.png is None:
         print(f"arb-bot chart: no funding history for {args.asset} over the last "
               f"{args.window}, so no chart", file=sys.stderr)  # fmt: skip
         return 1
-    best = best_carry(args.asset, quotes, settings.scan_params(), now).best
-    pair = (best.long_venue, best.short_venue) if best else None
-    png = render_chart(args.asset, history, start, now, args.window, pair)
     try:
         with open(args.output, "wb") as f:
-            f.write(png)
+            f.write(report.png)
     except OSError as e:
         print(f"arb-bot chart: cannot write {args.output}: {e.strerror}", file=sys.stderr)
         return 2
-    width, height = png_size(png)
-    per_venue = ", ".join(f"{venue_label(v)} {n}" for v, n in sorted(points.items()))
-    print(f"{args.output}: {width}x{height} PNG, {args.asset} over {args.window}; "
-          f"settled points per venue: {per_venue}; and the live rates")  # fmt: skip
+    print(chart_text(report, args.output))
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Command and button handlers: parse, ask `arb` for a report, render, reply.
+"""Command and button handlers: parse, ask `arb.commands` for a report, render, reply.
 
-Handlers stay thin: the market logic is `arb.report`'s plain functions over the
-shared snapshot, the HTML is `bot.render`'s.
+Handlers stay thin: a command's logic is its plain function in `arb.commands` (the
+terminal calls the same ones), the HTML is `bot.render_market`'s.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from arb.report import funding_report, scan_report
+from arb import commands
 from arb.symbols import normalize_asset
 from bot import render, render_market
 from bot.access import is_global_admin
-from bot.desk import desk_of
+from bot.desk import Desk, desk_of
 from bot.send import edit_html, keep_typing, reply_html, thread_of
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ HELP = "\n".join(
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help, /start: what the bot does."""
     await reply_html(update, context, HELP)
 
 
@@ -75,6 +76,7 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/funding ASSET: every venue's rate for one asset, and its best carry."""
     args = context.args or []
     if len(args) != 1:
         await reply_html(update, context, "Usage: /funding ASSET, e.g. /funding BTC")
@@ -86,13 +88,12 @@ async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             update, context, f"“{render.shown(args[0])}” is not an asset name. Try /funding BTC"
         )
         return
-    await reply_html(update, context, await funding_text(context, args[0]))
+    await reply_html(update, context, await funding_html(desk_of(context), args[0]))
 
 
-async def funding_text(context: ContextTypes.DEFAULT_TYPE, asset: str) -> str:
-    desk = desk_of(context)
-    snapshot = await desk.snapshot()
-    report = funding_report(snapshot, asset, desk.params)
+async def funding_html(desk: Desk, asset: str) -> str:
+    """/funding's reply (also behind the 🔎 buttons under /scan)."""
+    report = await commands.funding(desk, asset, desk.params)
     return render_market.funding_html(report, desk.service.health(), desk.max_age_s)
 
 
@@ -138,23 +139,21 @@ def scan_keyboard(assets: list[str], n: int, min_apr: float | None) -> InlineKey
     return InlineKeyboardMarkup(rows)
 
 
-async def scan_view(
-    context: ContextTypes.DEFAULT_TYPE, n: int, min_apr: float | None
-) -> tuple[str, InlineKeyboardMarkup]:
-    desk = desk_of(context)
-    snapshot = await desk.snapshot()
-    report = scan_report(snapshot, replace(desk.params, min_apr=min_apr), n)
+async def scan_view(desk: Desk, n: int, min_apr: float | None) -> tuple[str, InlineKeyboardMarkup]:
+    """/scan's reply and its buttons (also the 🔄 Refresh button's)."""
+    report = await commands.scan(desk, replace(desk.params, min_apr=min_apr), n)
     text = render_market.scan_html(report, desk.service.health(), desk.max_age_s)
     return text, scan_keyboard([o.asset for o in report.opportunities], n, min_apr)
 
 
 async def scan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/scan [N] [min APR %]: the best carry per asset, ranked by net APR."""
     try:
         n, min_apr = parse_scan_args(context.args or [])
     except ScanArgsError as e:
         await reply_html(update, context, f"{e}. Usage: /scan [N] [min APR %], e.g. /scan 5 20")
         return
-    text, keyboard = await scan_view(context, n, min_apr)
+    text, keyboard = await scan_view(desk_of(context), n, min_apr)
     await reply_html(update, context, text, keyboard)
 
 
@@ -162,25 +161,22 @@ async def scan(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/status: each venue's data age, the live feeds, storage and held alerts."""
     desk = desk_of(context)
-    now = desk.service.clock()
-    text = render_market.status_html(
-        desk.service.health(),
-        now,
-        uptime_s=now - desk.started_at,
+    report = await commands.status(
+        desk.service,
+        started_at=desk.started_at,
         version=desk.version,
-        snapshot_age_s=desk.service.age_s(),
         interval_s=desk.settings.scan_interval_s,
-        max_age_s=desk.max_age_s,
-        feeds=desk.feeds.states() if desk.feeds else None,
+        feeds=desk.feeds,
         storage=desk.store.db.health,
-        held_alerts=sum(len(d.crossings) for d in desk.alerts.held),
+        held_alerts=desk.alerts.held_crossings,
     )
-    await reply_html(update, context, text)
+    await reply_html(update, context, render_market.status_html(report))
 
 
 async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Admins only: fetch every venue now instead of waiting for the next cycle."""
+    """/refresh, admins only: fetch every venue now instead of waiting for the cycle."""
     desk = desk_of(context)
     user = update.effective_user
     if not is_global_admin(desk, user.id if user else None):
@@ -203,6 +199,7 @@ async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The buttons under /scan: 🔎 an asset's /funding, 🔄 the same /scan again."""
     query = update.callback_query
     if query is None:
         return
@@ -210,7 +207,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     kind, _, rest = data.partition(":")
     if kind == "f" and _is_asset(rest):
         await query.answer()
-        await reply_html(update, context, await funding_text(context, rest))
+        await reply_html(update, context, await funding_html(desk_of(context), rest))
     elif kind == "s" and query.message is not None:
         await query.answer("Refreshing…")
         n_text, _, apr_text = rest.partition(":")
@@ -218,7 +215,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             n, min_apr = parse_scan_args([n_text, f"{apr_text}%"] if apr_text else [n_text])
         except ScanArgsError:
             n, min_apr = SCAN_DEFAULT_N, None
-        text, keyboard = await scan_view(context, n, min_apr)
+        text, keyboard = await scan_view(desk_of(context), n, min_apr)
         await edit_html(query.message, text, keyboard)  # type: ignore[arg-type]
     else:
         await query.answer("This button has expired.")
@@ -233,10 +230,12 @@ def _is_asset(text: str) -> bool:
 
 
 async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot does not know: pointed to /help, in private chats only."""
     chat = update.effective_chat
     if chat is not None and chat.type == ChatType.PRIVATE:
         await reply_html(update, context, "Unknown command. /help lists what I can do.")
 
 
 async def plain_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Text that is not a command, in a private chat: a hint."""
     await reply_html(update, context, "I answer commands: try /funding BTC or /scan. /help")

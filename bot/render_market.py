@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
+from arb.commands import StatusReport, StorageState
 from arb.feeds.base import FeedState
 from arb.formats import ago, apr_pct, bps, countdown, hours, pct
 from arb.models import Opportunity, Quote
@@ -11,7 +12,6 @@ from arb.render import LEFT_OUT_MARK
 from arb.report import FundingReport, ScanReport
 from arb.service import VenueHealth
 from bot.render import clock, esc, narrow_table, pre, venue
-from storage.health import StorageHealth
 
 
 def _usdc_margined(q: Quote) -> bool:
@@ -104,18 +104,8 @@ def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) ->
 # --- /status -------------------------------------------------------------------
 
 
-def status_html(
-    health: Sequence[VenueHealth],
-    now: float,
-    uptime_s: float,
-    version: str,
-    snapshot_age_s: float | None,
-    interval_s: float,
-    max_age_s: float,
-    feeds: Mapping[str, FeedState] | None = None,
-    storage: StorageHealth | None = None,
-    held_alerts: int = 0,
-) -> str:
+def status_html(r: StatusReport) -> str:
+    health, now, feeds = r.health, r.now, r.feeds
     rows = [["venue", "age", "quotes", "state"]]
     for h in health:
         if h.last_error:
@@ -126,12 +116,12 @@ def status_html(
             state = "degraded" if h.warnings else "ok"
         rows.append([venue(h.venue), ago(h.age_s(now)), str(h.quote_count), state])
     lines = [
-        f"<b>Status</b> · up {ago(uptime_s)} · v{esc(version)}",
+        f"<b>Status</b> · up {ago(r.uptime_s)} · v{esc(r.version)}",
         pre(narrow_table(rows)),
-        f"Refresh every {interval_s:g}s; last {ago(snapshot_age_s)} ago.",
+        f"Refresh every {r.interval_s:g}s; last {ago(r.snapshot_age_s)} ago.",
     ]
-    if storage is not None:
-        lines.append(_storage_line(storage, now, held_alerts))
+    if r.storage is not None:
+        lines.append(_storage_line(r.storage, now, r.held_alerts))
     if feeds:
         frows = [["feed", "state", "last msg", "drops"]]
         for name, f in feeds.items():
@@ -152,7 +142,7 @@ def status_html(
     return "\n".join(lines)
 
 
-def _storage_line(h: StorageHealth, now: float, held_alerts: int) -> str:
+def _storage_line(h: StorageState, now: float, held_alerts: int) -> str:
     if h.failing:
         since = ago(now - (h.failing_since or now))
         held = f"; {held_alerts} alert(s) held until it recovers" if held_alerts else ""

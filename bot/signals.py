@@ -1,9 +1,10 @@
 """`/signal ASSET`, `/usage`, and the model's notes under alerts.
 
-`/signal` shows "typing" while it waits, takes the asset's best fresh carry
-(the pair /scan would show), and replies with the signaler's verdict: the
-model's when it answered well, else the rules' with the reason. Alert notes
-are edited into an alert after it went out, so a slow model never delays one.
+`/signal` shows "typing" while `arb.commands.signal` takes the asset's best fresh
+carry (the pair /scan would show) and asks the signaler, then replies with the
+verdict: the model's when it answered well, else the rules' with the reason.
+Alert notes are edited into an alert after it went out, so a slow model never
+delays one.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import logging
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from arb.history import HOUR_S, pair_stats
-from arb.signaler import Facts
+from arb import commands
 from arb.symbols import normalize_asset
 from bot import render, render_signals
 from bot.access import is_global_admin
@@ -27,6 +27,7 @@ DAY_S = 86_400.0
 
 
 async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/signal ASSET: the signaler's take/watch/skip note on the asset's best carry."""
     args = context.args or []
     if len(args) != 1:
         await reply_html(update, context, "Usage: /signal ASSET, e.g. /signal BTC")
@@ -42,26 +43,22 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat = update.effective_chat
     assert chat is not None
     async with keep_typing(context.bot, chat.id, thread_of(update.effective_message)):
-        best = await desk.best_carry(asset)
-        if best is None:
-            await reply_html(
-                update,
-                context,
-                f"No fresh cross-venue carry for {render.esc(asset)} passes the filters right "
-                f"now, so there is nothing to judge. /funding {render.esc(asset)} shows its rates.",
-            )
-            return
-        now = desk.service.clock()
-        history = await desk.history.series(asset, now - 168 * HOUR_S, now)
-        record = tuple(
-            pair_stats(history, best.long_venue, best.short_venue, now, hours, best.spread_8h)
-            for hours in (24.0, 168.0)
+        signal = await commands.signal(
+            desk, desk.history, desk.signaler, asset, desk.params, chat_id=chat.id
         )
-        signal = await desk.signaler.signal(Facts(best, now, record), chat_id=chat.id)
+    if signal is None:
+        await reply_html(
+            update,
+            context,
+            f"No fresh cross-venue carry for {render.esc(asset)} passes the filters right "
+            f"now, so there is nothing to judge. /funding {render.esc(asset)} shows its rates.",
+        )
+        return
     await reply_html(update, context, render_signals.signal_html(signal))
 
 
 async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/usage, admins only: the model's calls, tokens and cost today and over 30 days."""
     desk = desk_of(context)
     user = update.effective_user
     if not is_global_admin(desk, user.id if user else None):

@@ -48,6 +48,7 @@ def describe(threshold_8h: float, assets: frozenset[str]) -> str:
 
 
 async def subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/subscribe THRESHOLD [ASSETS]: alert this chat topic when a best spread crosses."""
     if not await can_change_chat(update, context):
         await reply_html(update, context, NOT_ADMIN)
         return
@@ -129,6 +130,7 @@ def asset_list(assets: frozenset[str]) -> str:
 
 
 async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/unsubscribe [ASSETS|all]: end this chat topic's alerts, or some assets of them."""
     if not await can_change_chat(update, context):
         await reply_html(update, context, NOT_ADMIN)
         return
@@ -157,6 +159,7 @@ async def unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def subscriptions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/subscriptions: this chat's alerts, and which threshold applies where they overlap."""
     chat = update.effective_chat
     assert chat is not None
     thread = thread_of(update.effective_message)

@@ -40,6 +40,10 @@ class HistoryStore:
             )
         return len(params)
 
+    async def save_settled(self, rows: Iterable[tuple[str, str, Point]]) -> int:
+        """Store the venues' settled rates (a backfill): never over a scan's row."""
+        return await self.save(rows, SETTLED)
+
     async def series(self, asset: str, start: float, end: float) -> dict[str, list[Point]]:
         """Each venue's points for `asset` that are in force at some time in [start, end]."""
         rows = await self.db.fetchall(

@@ -208,13 +208,13 @@ async def test_a_crash_gets_an_apology_with_the_logged_error_id(bot, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("internal detail: do not show")
 
-    monkeypatch.setattr("bot.handlers.funding_report", broken)
+    monkeypatch.setattr("arb.commands.funding_report", broken)
     with caplog.at_level(logging.ERROR, logger="bot.errors"):
         reply = await bot.ask("/funding BTC")
     found = re.search(r"error ([0-9a-f]{8})", reply.text)
     assert found and "internal detail" not in reply.text and "RuntimeError" not in reply.text
     assert any(found.group(1) in r.getMessage() for r in caplog.records)
-    monkeypatch.setattr("bot.handlers.funding_report", funding_report)
+    monkeypatch.setattr("arb.commands.funding_report", funding_report)
     assert (await bot.ask("/funding BTC")).text.startswith("<b>BTC funding</b>")
 
 

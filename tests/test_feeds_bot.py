@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from arb.commands import StatusReport
 from arb.feeds.base import FeedState, Update
 from arb.service import VenueHealth
 from bot.render_market import status_html
@@ -134,7 +135,7 @@ def test_status_shows_a_feed_live_only_while_its_messages_arrive():
     }
     empty = "okx: answered an empty list; keeping the data from 3m ago"
     health = [VenueHealth("okx", now - 180, 20, empty, now - 5)]
-    text = status_html(health, now, 60, "1", 5, 60, 300, feeds)
+    text = status_html(StatusReport(tuple(health), now, 60, "1", 5, 60, feeds))
     venues, feed_rows = (
         [line.split() for line in block.split("</pre>")[0].splitlines()[1:]]
         for block in text.split("<pre>")[1:]

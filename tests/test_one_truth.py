@@ -1,4 +1,4 @@
-"""One truth for every number: /funding, /scan, /signal (Desk.best_carry) and the alerts
+"""One truth for every number: /funding, /scan, /signal (arb.commands.signal) and the alerts
 name the same best pair for an asset, and none of them uses a leg the filters leave out.
 
 The property runs the real code paths on random markets (several assets on 2 to 6
@@ -19,14 +19,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from arb import commands
 from arb.alerts import Subscription, ThresholdIndex
+from arb.backfill import VenueHistory
 from arb.carry import best_carry
 from arb.market import MarketSnapshot
 from arb.models import Opportunity, Quote
 from arb.report import funding_report, scan_report
+from arb.signaler import Signaler
 from arb.spread import DEFAULT_TAKER_FEES, ScanParams, opportunity, rank_key, scan
 from bot.alerts import Alerts, CycleReport
-from bot.desk import Desk
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
 from tests.fakes.venues import BYBIT_TICKERS, FakeVenues, Fault
@@ -106,14 +108,16 @@ def markets(draw) -> list[Quote]:
 # --- each caller's answer, through its own code path ------------------------------------
 
 
-def desk_best_carry(snapshot: MarketSnapshot, params: ScanParams, asset: str):
-    """`Desk.best_carry` itself (what /signal, /chart and /history ask), on this snapshot."""
+def signalled(snapshot: MarketSnapshot, params: ScanParams, asset: str):
+    """The pair `/signal` judges: `arb.commands.signal` itself, rule-based, on this snapshot
+    (`/chart` and `/history` take their pair the same way, `carry_in`)."""
 
     async def current() -> MarketSnapshot:
         return snapshot
 
-    desk = SimpleNamespace(snapshot=current, params=params)
-    return asyncio.run(Desk.best_carry(desk, asset))  # type: ignore[arg-type]
+    market = SimpleNamespace(snapshot=current, clock=lambda: NOW)
+    found = asyncio.run(commands.signal(market, VenueHistory(), Signaler(None), asset, params))
+    return None if found is None else found.facts.opportunity
 
 
 def alerted(snapshot: MarketSnapshot, params: ScanParams) -> dict[str, Opportunity]:
@@ -180,7 +184,7 @@ def test_every_caller_names_the_same_best_pair_and_never_a_left_out_leg(quotes, 
         # One pair, with the very same figures, whoever asks.
         assert best == brute_force_best(legs_here, params)
         assert best == scanned.get(asset)
-        assert best == desk_best_carry(snapshot, desk_params, asset)
+        assert best == signalled(snapshot, desk_params, asset)
         assert best == best_carry(asset, legs_here, params, NOW).best
         assert best == first_pair.get(asset)  # --all-pairs: an asset's first is its best
         if best is not None and best.spread_8h >= TINY_THRESHOLD_8H:

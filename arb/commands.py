@@ -1,0 +1,251 @@
+"""The desk's commands as plain async functions: what they read in, a report out.
+
+`/funding` and `arb-bot funding`, `/scan` and `arb-bot scan`, `/chart` and `arb-bot chart`
+call the same function here, so the bot and the terminal cannot compute different
+figures; `/signal`, `/history` and `/status` are the bot's alone. Each function takes
+what it reads as parameters: the market (the bot's shared snapshot, or a one-shot
+`arb.market.Market` in the terminal), the history (`arb.backfill.HistoryLoader` over the
+database or over memory), the signaler, the threshold that applies to the asking chat
+(the caller looks it up), and returns a report: `arb.report`'s, `arb.history`'s,
+`arb.signaler`'s, or one below. Nothing here knows Telegram, HTML or a terminal: the bot
+renders reports to HTML (`bot.render_*`), the terminal to text and JSON (`arb.render`,
+`arb.report`).
+
+Every command that names an asset's best pair takes it from the snapshot it answers
+from (`arb.carry.carry_in`), at the snapshot's time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
+
+from arb.backfill import HistoryLoader, HistorySource
+from arb.carry import carry_in
+from arb.chart import render_chart
+from arb.history import (
+    WINDOWS_H,
+    HistoryReport,
+    PairStats,
+    Pending,
+    history_report,
+    pair_stats,
+    pending_carry,
+    recorded_points,
+)
+from arb.market import MarketSnapshot
+from arb.models import HOUR_S, Opportunity
+from arb.report import FundingReport, ScanReport, funding_report, scan_report
+from arb.spread import ScanParams
+from arb.symbols import normalize_asset
+
+if TYPE_CHECKING:  # at run time only where used: the terminal starts without them
+    from arb.feeds.base import FeedState
+    from arb.service import VenueHealth
+    from arb.signaler import Signal, Signaler
+
+DEFAULT_THRESHOLD_8H = 0.0005  # what /chart and /history measure against without an alert
+RECORD_WINDOWS_H = (24.0, 168.0)  # the pair's record a signal is given
+
+
+class MarketView(Protocol):
+    """The market a command answers from: the bot's `Desk`, the terminal's `Market`."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    async def snapshot(self) -> MarketSnapshot: ...
+
+
+class MarketHealth(Protocol):
+    """What /status reads of the market: `arb.service.MarketService`."""
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+    def health(self) -> Sequence[VenueHealth]: ...
+
+    def age_s(self) -> float | None: ...
+
+
+class FeedStates(Protocol):
+    """The live feeds: `arb.feeds.manager.Feeds`."""
+
+    def states(self) -> Mapping[str, FeedState]: ...
+
+
+class StorageState(Protocol):
+    """Whether the database takes writes: `storage.health.StorageHealth`."""
+
+    @property
+    def failing(self) -> bool: ...
+
+    @property
+    def cause(self) -> str | None: ...
+
+    @property
+    def failing_since(self) -> float | None: ...
+
+    @property
+    def last_write_at(self) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChartReport:
+    """One asset's funding per venue over a window, drawn, and the figures under it."""
+
+    asset: str
+    window: str  # a key of arb.history.WINDOWS_H
+    start: float
+    now: float
+    points: dict[str, int]  # stored or settled points per venue in the window (not live)
+    png: bytes | None  # None: no stored or settled point in the window, so no chart
+    best: Opportunity | None  # the pair /funding and /scan name now, shaded on the chart
+    stats: PairStats | None  # the best pair over the window (None: no chart or no pair)
+    pending: Pending | None  # what the best pair's intervals in progress will pay
+    threshold_8h: float  # what `stats.share_above` measures against
+    errors: tuple[str, ...]  # venues whose history could not be fetched, and why
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Venue health, feeds and storage, as /status shows them."""
+
+    health: tuple[VenueHealth, ...]
+    now: float
+    uptime_s: float
+    version: str
+    snapshot_age_s: float | None  # since the data last changed
+    interval_s: float  # between REST refreshes
+    feeds: Mapping[str, FeedState] | None = None  # None: REST polling only
+    storage: StorageState | None = None
+    held_alerts: int = 0  # crossings held while storage refuses writes
+
+
+async def funding(market: MarketView, asset: str, params: ScanParams) -> FundingReport:
+    """Every venue's funding for one asset and its best carry, with the legs left out and
+    why. Raises ValueError when `asset` cannot be an asset name."""
+    return funding_report(await market.snapshot(), asset, params)
+
+
+async def scan(market: MarketView, params: ScanParams, top: int | None = None) -> ScanReport:
+    """The market's carry ranked (each asset's best pair, or every pair when
+    `params.best_per_asset` is off), the first `top` of it."""
+    return scan_report(await market.snapshot(), params, top)
+
+
+async def signal(
+    market: MarketView,
+    history: HistorySource,
+    signaler: Signaler,
+    asset: str,
+    params: ScanParams,
+    *,
+    chat_id: int | None = None,
+) -> Signal | None:
+    """The signaler's verdict on the asset's best carry, given the pair's stored record
+    over the last 24 h and 7 d; None when no fresh pair passes the filters."""
+    name = normalize_asset(asset)
+    best = carry_in(await market.snapshot(), name, params).best
+    if best is None:
+        return None
+    now = market.clock()
+    stored = await history.series(name, now - max(RECORD_WINDOWS_H) * HOUR_S, now)
+    record = tuple(
+        pair_stats(stored, best.long_venue, best.short_venue, now, hours, best.spread_8h)
+        for hours in RECORD_WINDOWS_H
+    )
+    from arb.signaler import Facts  # here: `arb-bot scan` starts without the signaler
+
+    return await signaler.signal(Facts(best, now, record), chat_id=chat_id)
+
+
+async def chart(
+    market: MarketView,
+    loader: HistoryLoader,
+    asset: str,
+    window: str,
+    params: ScanParams,
+    threshold_8h: float | None = None,
+) -> ChartReport | None:
+    """Each venue's funding over the window (a key of WINDOWS_H) as a PNG, backfilled where
+    the record is short, with the best pair's figures over it; None when no venue lists
+    the asset. Without any stored or settled point in the window there is no PNG."""
+    name = normalize_asset(asset)
+    snapshot = await market.snapshot()
+    quotes = snapshot.for_asset(name)
+    if not quotes:
+        return None
+    now = market.clock()
+    start = now - WINDOWS_H[window] * HOUR_S
+    history, errors = await loader.load(name, quotes, start, now)
+    best = carry_in(snapshot, name, params).best
+    threshold = DEFAULT_THRESHOLD_8H if threshold_8h is None else threshold_8h
+    points = recorded_points(history, start, now)
+    report = ChartReport(
+        name, window, start, now, points, None, best, None, None, threshold, tuple(errors)
+    )
+    if not any(points.values()):
+        return report
+    pair = (best.long_venue, best.short_venue) if best else None
+    # In a worker thread: the event loop keeps answering while matplotlib draws.
+    png = await asyncio.to_thread(render_chart, name, history, start, now, window, pair)
+    if best is None:
+        return replace(report, png=png)
+    long, short = best.long_venue, best.short_venue
+    return replace(
+        report,
+        png=png,
+        stats=pair_stats(history, long, short, now, WINDOWS_H[window], threshold),
+        pending=pending_carry(history, long, short, now),
+    )
+
+
+async def history(
+    market: MarketView,
+    loader: HistoryLoader,
+    asset: str,
+    params: ScanParams,
+    threshold_8h: float | None = None,
+) -> HistoryReport | None:
+    """Every venue pair of the asset over 24 h, 7 d and 30 d, backfilled where the record
+    is short; None when fewer than two venues list the asset."""
+    name = normalize_asset(asset)
+    snapshot = await market.snapshot()
+    quotes = snapshot.for_asset(name)
+    if len({q.venue for q in quotes}) < 2:
+        return None
+    now = market.clock()
+    start = now - max(WINDOWS_H.values()) * HOUR_S
+    history, errors = await loader.load(name, quotes, start, now)
+    best = carry_in(snapshot, name, params).best
+    threshold = DEFAULT_THRESHOLD_8H if threshold_8h is None else threshold_8h
+    return history_report(name, history, quotes, best, now, threshold, errors)
+
+
+async def status(
+    market: MarketHealth,
+    *,
+    started_at: float,
+    version: str,
+    interval_s: float,
+    feeds: FeedStates | None = None,
+    storage: StorageState | None = None,
+    held_alerts: int = 0,
+) -> StatusReport:
+    """Each venue's data age, quote count and last error, the live feeds, storage and the
+    alerts it holds, now."""
+    now = market.clock()
+    return StatusReport(
+        health=tuple(market.health()),
+        now=now,
+        uptime_s=now - started_at,
+        version=version,
+        snapshot_age_s=market.age_s(),
+        interval_s=interval_s,
+        feeds=feeds.states() if feeds is not None else None,
+        storage=storage,
+        held_alerts=held_alerts,
+    )
