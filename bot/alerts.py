@@ -35,6 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
@@ -146,7 +147,7 @@ class Alerts:
             params,
             lambda: self.levels,
             self.seen_spread,
-            lambda bot, assets: self.cycle(bot, refresh=False, assets=assets),
+            lambda bot, assets: self.cycle(bot, refresh=False, assets=assets, wait=False),
             clock=service.clock,
         )
         self.dirty: dict[AlertKey, AlertState] = {}  # state changes storage has not taken
@@ -157,7 +158,7 @@ class Alerts:
         self._started = False
         self._stopping = False
         self._sends = asyncio.Semaphore(MAX_PARALLEL_SENDS)
-        self._inflight: set[asyncio.Task[str]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()  # deliveries on their way
 
     # --- subscriptions and state in memory ------------------------------------------
 
@@ -229,12 +230,18 @@ class Alerts:
         await self.notes.close()
 
     async def cycle(
-        self, bot: Bot, refresh: bool = True, assets: set[str] | None = None
+        self,
+        bot: Bot,
+        refresh: bool = True,
+        assets: set[str] | None = None,
+        wait: bool = True,
     ) -> CycleReport:
         """One run: plan and queue under the lock (never two at once), then deliver.
 
         `refresh` polls the venues without a live feed first; `assets` limits the run to
-        those assets (a live update's), leaving every other key's state alone.
+        those assets (a live update's), leaving every other key's state alone. `wait`:
+        return once the messages are delivered (else at once, delivering in the
+        background: a live run must not wait for a chat the rate limiter is pacing).
         """
         report = CycleReport(started=time.monotonic())
         if self._stopping:
@@ -254,7 +261,19 @@ class Alerts:
             queued = await self._queue(planned + released)
             if assets is None:
                 await self._housekeeping(snapshot, now)
-        deliveries = reopened + queued
+        delivering = self._deliver_all(bot, reopened + queued, report)
+        if wait:
+            await delivering
+        else:
+            task = asyncio.create_task(delivering, name="alert-delivery")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        self.cycles += 1
+        self.cycled.set()
+        return report
+
+    async def _deliver_all(self, bot: Bot, deliveries: list[Delivery], report: CycleReport) -> None:
+        """Each message at once (the rate limiter paces them), then the run's tally."""
         targets = [d.target for d in deliveries]  # as planned: a migration moves a delivery
         tasks = [asyncio.create_task(self._deliver(bot, d)) for d in deliveries]
         self._inflight.update(tasks)
@@ -285,9 +304,6 @@ class Alerts:
                 report.unknown, report.held, report.finished - report.started,
             )  # fmt: skip
         self.last = report
-        self.cycles += 1
-        self.cycled.set()
-        return report
 
     def _plan(
         self, snapshot: MarketSnapshot, assets: set[str] | None, now: float, report: CycleReport

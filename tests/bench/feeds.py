@@ -10,9 +10,13 @@ child process, so that this process measures the bot alone:
 - latency: from a probe update leaving the fake WebSocket server to the fake Bot API
   receiving the alert's sendMessage, p50/p99 over the probes (target p99 under 250 ms).
 
-A chat subscribes to every asset at 0.5 % per 8 h; background updates move rates by a
-hair and never cross it. Every 0.5 s a probe pushes one asset's Bybit rate far above the
-threshold (an alert), and 2 s later back (re-arm), on a rotation of 20 liquid assets.
+A chat subscribes to every asset at 0.5 % per 8 h, so every update is looked at;
+background updates move rates by a hair and never cross it. Every 0.5 s a probe pushes
+one asset's Bybit rate far above the threshold (an alert), and 2 s later back, each probe
+a different liquid asset (a key alerts at most once per ARB_ALERT_MIN_GAP_S). Each probe
+asset also has a chat of its own subscribed to it, and the latency is measured there:
+one chat gets about one message a second from Telegram (the rate limiter paces it), so
+two alerts a second into the catch-all chat would measure that pacing, not the bot.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ PERPS = 500
 SECONDS = 20.0
 BURST_EVERY_S = 5.0
 PROBE_EVERY_S = 0.5
-PROBE_ASSETS = 20
+PROBE_ASSETS = 40  # one per probe: SECONDS / PROBE_EVERY_S
+PROBE_CHAT = 2000  # + the probe asset's index: the chat subscribed to that asset alone
 PROBE_HOLD_S = 2.0  # a probe's rate stays up this long, then goes back (re-arm)
 THRESHOLD = "0.5%"
 TARGETS = {"cpu_pct": 15.0, "rss_mb": 150.0, "p99_ms": 250.0}
@@ -130,8 +135,12 @@ async def load() -> None:
         mark = len(tg.sent)
         tg.user_message(f"/subscribe {THRESHOLD}", chat_id=1001)
         await tg.wait_for(lambda m: m.chat_id == 1001, after=mark, timeout=10)
+        for i, p in enumerate(probe_perps):
+            tg.user_message(f"/subscribe {THRESHOLD} {p.asset}", chat_id=PROBE_CHAT + i)
+        for i in range(len(probe_perps)):
+            await tg.wait_for(lambda m, c=PROBE_CHAT + i: m.chat_id == c, after=mark, timeout=10)
         counted[0] = 0
-        probes: list[tuple[str, float]] = []
+        probes: list[tuple[str, int, float]] = []
         started = time.monotonic()
         next_burst, probe_i = BURST_EVERY_S, 0
         loop = asyncio.get_running_loop()
@@ -141,10 +150,10 @@ async def load() -> None:
                 next_burst += BURST_EVERY_S
                 for venue in VENUES:
                     counted[0] += await push_venue(venue, market.venues[venue])
-            p = probe_perps[probe_i % PROBE_ASSETS]
+            p = probe_perps[probe_i % len(probe_perps)]
             probe_i += 1
             rates[("bybit", p.asset)] = 0.05 * p.interval_h / 8  # far above the threshold
-            probes.append((p.asset, time.monotonic()))
+            probes.append((p.asset, PROBE_CHAT + probe_perps.index(p), time.monotonic()))
             await bybit.push_quote(bybit_symbol(p), rate=rates[("bybit", p.asset)])
 
             def back(p=p) -> None:  # type: ignore[no-untyped-def]
@@ -159,9 +168,10 @@ async def load() -> None:
         pusher.cancel()
         await asyncio.sleep(1.0)  # let the last probes' alerts arrive
         latencies, missed = [], []
-        for i, (asset, t0) in enumerate(probes):
+        for i, (asset, chat, t0) in enumerate(probes):
             tag = f"<b>{asset}</b>"
-            hit = next((m.at for m in tg.sent if m.at >= t0 and tag in (m.text or "")), None)
+            mine = (m for m in tg.sent if m.chat_id == chat and m.at >= t0)
+            hit = next((m.at for m in mine if tag in (m.text or "")), None)
             if hit is None:
                 missed.append(f"{i}:{asset}")
             else:
