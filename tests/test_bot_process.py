@@ -149,7 +149,7 @@ async def test_sigkill_during_a_burst_of_subscribes_loses_nothing_confirmed(tmp_
 
 
 async def test_sigkill_during_an_alert_fan_out_then_restart_repeats_nothing_unmarked(tmp_path):
-    """Killed twice at random points of a 90-chat fan-out (paced at Telegram's 30 a second,
+    """Killed twice at random points of a 60-chat fan-out (paced at Telegram's 30 a second,
     which the fake enforces), then left to finish: every chat has its alert, at most one
     unmarked copy of it, and any other copy carries the "may repeat" mark."""
     from storage.db import Database
@@ -157,7 +157,7 @@ async def test_sigkill_during_an_alert_fan_out_then_restart_repeats_nothing_unma
     from tests.conftest import desk_market
 
     db_path = tmp_path / "fanout.sqlite3"
-    chats = range(7001, 7091)
+    chats = range(7001, 7061)
     db = await Database.open(str(db_path))
     store = Store(db)
     for chat in chats:
@@ -174,7 +174,7 @@ async def test_sigkill_during_an_alert_fan_out_then_restart_repeats_nothing_unma
             return [m for m in tg.sent if m.text and "Funding carry alert" in m.text]
 
         rng = random.Random(14)
-        for kill_at in (rng.randint(5, 35), rng.randint(40, 75)):
+        for kill_at in (rng.randint(5, 25), rng.randint(30, 50)):
             proc = await start_bot(env, tmp_path, **quiet)
             try:
                 await tg.wait_for(lambda m, n=kill_at: len(alerts()) >= n, timeout=30)
