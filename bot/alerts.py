@@ -40,14 +40,11 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from arb.alerts import (
-    NO_LEVELS,
     AlertKey,
     AlertState,
     Crossing,
-    Subscription,
     Target,
     ThresholdIndex,
-    WatchLevels,
     plan,
 )
 from arb.history import from_quotes
@@ -67,7 +64,6 @@ from storage.store import OpenDelivery, QueuedAlert, Store
 
 log = logging.getLogger(__name__)
 
-MAX_PARALLEL_SENDS = 64  # the rate limiter paces them; this bounds open requests
 NOT_SENT_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # waits before retrying a send that never left
 MIGRATIONS = 2  # a group followed to its supergroup at most this often per message
 PRUNE_EVERY_S = 86_400.0
@@ -136,16 +132,14 @@ class Alerts:
         self.cycles = 0
         self.cycled = asyncio.Event()  # set once the first cycle has run
         self.notes = NoteTasks()
-        self.subs: list[Subscription] = []
-        self.index = ThresholdIndex()  # which threshold applies, built from `subs`
+        self.index = ThresholdIndex()  # which threshold applies: the subscriptions, in memory
         self._subs_loaded = False
         self.states: dict[AlertKey, AlertState] = {}
-        self.levels: WatchLevels = NO_LEVELS
         self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
         self.live = LiveTrigger(
             service.quotes_for,
             params,
-            lambda: self.levels,
+            lambda: self.index.levels,
             self.seen_spread,
             lambda bot, assets: self.cycle(bot, refresh=False, assets=assets, wait=False),
             clock=service.clock,
@@ -157,7 +151,6 @@ class Alerts:
         self.last_pruned = float("-inf")
         self._started = False
         self._stopping = False
-        self._sends = asyncio.Semaphore(MAX_PARALLEL_SENDS)
         self._inflight: set[asyncio.Task[Any]] = set()  # deliveries on their way
 
     # --- subscriptions and state in memory ------------------------------------------
@@ -165,9 +158,7 @@ class Alerts:
     async def reload_subscriptions(self) -> None:
         """Subscriptions changed: the next run, the live trigger, /history and /chart use
         the new set, through one threshold index."""
-        subs = await self.store.subscriptions()
-        index = ThresholdIndex(subs)
-        self.subs, self.index, self.levels = subs, index, index.levels
+        self.index = ThresholdIndex(await self.store.subscriptions())
         self._subs_loaded = True
 
     @property
@@ -377,12 +368,8 @@ class Alerts:
     # --- delivering one message -----------------------------------------------------
 
     async def _deliver(self, bot: Bot, d: Delivery) -> str:
-        """Send `d` once; resend it only marked when its first outcome is unknown."""
-        assert d.id is not None
-        async with self._sends:
-            return await self._deliver_now(bot, d)
-
-    async def _deliver_now(self, bot: Bot, d: Delivery) -> str:
+        """Send `d` once; resend it only marked when its first outcome is unknown. The
+        rate limiter paces every waiting message, however many there are."""
         store = self.store
         delivery_id = d.id
         assert delivery_id is not None

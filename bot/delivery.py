@@ -27,7 +27,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.ratelimit import RateLimiterClosed
+from bot.ratelimit import RateLimiterClosed, retry_after_s
 from storage.db import STORAGE_ERRORS
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -85,9 +85,7 @@ async def send_alert(
     except ChatMigrated as e:
         return Outcome(Fate.MIGRATED, error=e.message, new_chat_id=e.new_chat_id)
     except RetryAfter as e:
-        wait = e.retry_after
-        seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
-        return Outcome(Fate.NOT_SENT, error=e.message, retry_after_s=seconds)
+        return Outcome(Fate.NOT_SENT, error=e.message, retry_after_s=retry_after_s(e))
     except BadRequest as e:
         lowered = e.message.lower()
         if any(g in lowered for g in TOPIC_GONE):

@@ -2,9 +2,10 @@
 
 Telegram's flood limits are kept, and RetryAfter waited out, by
 bot.ratelimit.DeskRateLimiter; transient network failures are retried here a
-few times with backoff. A BadRequest is
-not a network failure (although PTB derives it from NetworkError) and is
-never retried.
+few times with backoff. A BadRequest is not a network failure (although PTB
+derives it from NetworkError) and is never retried. A reply to a person may
+thus, rarely, land twice after a timeout; alerts, whose repeats a desk must be
+able to trust, go through bot.delivery instead, which never resends unmarked.
 """
 
 from __future__ import annotations
