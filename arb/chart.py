@@ -24,16 +24,9 @@ from datetime import UTC, datetime
 
 from arb.formats import venue_label
 from arb.history import Series, apr_steps, spread_steps, value_at
+from arb.venues.registry import SPECS
 
 WIDTH_PX, HEIGHT_PX, DPI = 1280, 800, 100
-VENUE_COLORS = {  # none of them green or red: those say whether the carry pays
-    "binance": "#4e79a7",
-    "bybit": "#f28e2b",
-    "okx": "#333333",
-    "hyperliquid": "#b07aa1",
-    "bitget": "#76b7b2",
-    "gate": "#9c755f",
-}
 OTHER_VENUE_COLOR = "#bab0ac"
 POSITIVE_COLOR = "#2ca02c"  # the carry pays
 NEGATIVE_COLOR = "#d62728"  # the carry costs
@@ -91,7 +84,7 @@ def render_chart(
                 continue
             xs = [_dt(t) for t, _ in corners]
             ys = [math.nan if v is None else v * 100 for _, v in corners]
-            color = VENUE_COLORS.get(venue, OTHER_VENUE_COLOR)
+            color = SPECS[venue].colour if venue in SPECS else OTHER_VENUE_COLOR
             ax.plot(xs, ys, color=color, linewidth=3, label=label(venue))
             drawn += 1
         if pair is not None and spread_ax is not None:

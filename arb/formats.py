@@ -8,13 +8,23 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from arb.models import Quote
+from arb.venues.registry import SPECS
+
 MISSING = "-"
-SHORT_VENUE = {"hyperliquid": "hl"}  # how replies and charts name a venue, where not as is
 
 
 def venue_label(name: str) -> str:
-    """The venue's name in replies and on charts: 'hl' for hyperliquid."""
-    return SHORT_VENUE.get(name, name)
+    """The venue's name in replies and on charts: its spec's short name, if it has one."""
+    spec = SPECS.get(name)
+    return name if spec is None else spec.shown
+
+
+def usdc_margined(q: Quote) -> bool:
+    """Whether a leg is marked as USDC-margined: on a venue where every contract is, it
+    goes without saying."""
+    spec = SPECS.get(q.venue)
+    return q.settle == "USDC" and not (spec is not None and spec.usdc_only)
 
 
 def pct(x: float | None, places: int = 4) -> str:

@@ -13,11 +13,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from arb.http import VenueError
+from arb.http import RetryPolicy, VenueError, VenueHttp
 from arb.models import Quote
 from arb.symbols import normalize_asset
 from arb.venues.base import VenueClient
+from arb.venues.registry import SPECS
+
+if TYPE_CHECKING:
+    from arb.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +127,20 @@ class Market:
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()))
+
+
+def make_clients(settings: Settings, venues: Sequence[str] | None = None) -> list[VenueClient]:
+    """One public client (one HTTP session) per enabled venue."""
+    clients = []
+    for name in venues or settings.venues:
+        vs = settings.venue[name]
+        http = VenueHttp(
+            name,
+            vs.rest_url,
+            timeout_s=settings.http_timeout_s,
+            retry=RetryPolicy(attempts=settings.http_attempts),
+            max_cooldown_s=settings.max_cooldown_s,
+            max_reply_bytes=settings.max_reply_bytes,
+        )
+        clients.append(SPECS[name].client_class()(http))
+    return clients

@@ -158,3 +158,22 @@ class LlmCall:
     cost_usd: float
     latency_s: float
     chat_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteUpdate:
+    """What one frame says about one symbol, after merging it into the dialect's state.
+
+    Fields the venue's stream does not carry stay None: the book keeps what the
+    REST snapshot said for them (e.g. Binance's stream has no turnover).
+    """
+
+    venue: str
+    symbol: str
+    received_at: float
+    rate: float | None = None
+    next_funding_time: int | None = None  # ms
+    mark_price: float | None = None
+    interval_h: float | None = None
+    turnover_24h: float | None = None
+    open_interest_value: float | None = None

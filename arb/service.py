@@ -20,10 +20,9 @@ from dataclasses import dataclass, replace
 
 import msgspec
 
-from arb.feeds.base import Update
 from arb.formats import ago
 from arb.market import Market, MarketSnapshot, VenueStatus
-from arb.models import Quote
+from arb.models import Quote, QuoteUpdate
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +188,7 @@ class MarketService:
         await self.refresh(venues=[venue])
         return list(self._quotes.get(venue, {}))
 
-    def apply(self, updates: Iterable[Update]) -> set[str]:
+    def apply(self, updates: Iterable[QuoteUpdate]) -> set[str]:
         """Merge live updates into the book; returns the assets whose quotes changed.
 
         Symbols the last REST snapshot did not list are ignored until the next one.

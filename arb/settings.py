@@ -14,28 +14,12 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
-from arb.spread import DEFAULT_TAKER_FEES, ScanParams
+from arb.spread import ScanParams
+from arb.venues.registry import SPECS
 
 T = TypeVar("T")
 
-VENUE_NAMES = ("bybit", "binance", "okx", "hyperliquid", "bitget", "gate")
-DEFAULT_VENUES = VENUE_NAMES
-DEFAULT_REST_URLS = {
-    "bybit": "https://api.bybit.com",
-    "binance": "https://fapi.binance.com",
-    "okx": "https://www.okx.com",
-    "hyperliquid": "https://api.hyperliquid.xyz",
-    "bitget": "https://api.bitget.com",
-    "gate": "https://api.gateio.ws",
-}
-DEFAULT_WS_URLS = {
-    "bybit": "wss://stream.bybit.com/v5/public/linear",
-    "binance": "wss://fstream.binance.com/market",
-    "okx": "wss://ws.okx.com:8443/ws/v5/public",
-    "hyperliquid": "wss://api.hyperliquid.xyz/ws",
-    "bitget": "wss://ws.bitget.com/v2/ws/public",
-    "gate": "wss://fx-ws.gateio.ws/v4/ws/usdt",
-}
+VENUE_NAMES = tuple(SPECS)
 DEFAULT_TELEGRAM_API = "https://api.telegram.org/bot"
 
 
@@ -151,20 +135,20 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
 
     venues = typed(
         "ARB_VENUES",
-        DEFAULT_VENUES,
+        VENUE_NAMES,
         _venue_list,
         f"a comma-separated list of venues from {', '.join(VENUE_NAMES)}",
     )
     per_venue: dict[str, VenueSettings] = {}
-    for name in VENUE_NAMES:
+    for name, spec in SPECS.items():
         up = name.upper()
         per_venue[name] = VenueSettings(
             name=name,
-            rest_url=typed(f"{up}_REST_URL", DEFAULT_REST_URLS[name], _http_url, "an http(s) URL"),
-            ws_url=typed(f"{up}_WS_URL", DEFAULT_WS_URLS[name], _ws_url, "a ws(s) URL"),
+            rest_url=typed(f"{up}_REST_URL", spec.rest_url, _http_url, "an http(s) URL"),
+            ws_url=typed(f"{up}_WS_URL", spec.ws_url, _ws_url, "a ws(s) URL"),
             taker_fee=number(
                 f"{up}_TAKER_FEE",
-                DEFAULT_TAKER_FEES[name],
+                spec.taker_fee,
                 0.0,
                 0.01,
                 "a decimal fee between 0 and 0.01 (0.0005 = 0.05%)",
@@ -178,7 +162,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         if bool(vs.api_key) != bool(vs.api_secret):
             missing = f"{up}_API_SECRET" if vs.api_key else f"{up}_API_KEY"
             raise SettingsError(f"{missing} must be set too: account keys come in pairs")
-        if name in ("okx", "bitget") and vs.api_key and not vs.api_passphrase:
+        if SPECS[name].passphrase and vs.api_key and not vs.api_passphrase:
             raise SettingsError(f"{up}_API_PASSPHRASE must be set too: {name} signs with it")
     llm_base_url = typed("LLM_BASE_URL", None, _http_url, "an http(s) URL")
     llm_model = get("LLM_MODEL")

@@ -12,16 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from arb.models import HOURS_PER_YEAR, Opportunity, Quote
+from arb.venues.registry import SPECS
 
 # Taker fees per venue (decimal), public base tier; override per venue in settings.
-DEFAULT_TAKER_FEES: Mapping[str, float] = {
-    "bybit": 0.00055,
-    "binance": 0.0005,
-    "okx": 0.0005,
-    "hyperliquid": 0.00045,
-    "bitget": 0.0006,
-    "gate": 0.0005,
-}
+DEFAULT_TAKER_FEES: Mapping[str, float] = {s.name: s.taker_fee for s in SPECS.values()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from arb.venues.registry import account_venues, key_variables
 from bot import render_accounts
 from bot.access import is_global_admin
 from bot.desk import Desk, desk_of
@@ -21,8 +22,9 @@ NOT_HERE = (
     "ARB_ALLOWED_CHATS."
 )
 NO_KEYS = (
-    "No venue keys are set. Put read-only keys in .env: BYBIT_API_KEY/BYBIT_API_SECRET, "
-    "BINANCE_API_KEY/BINANCE_API_SECRET, OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE."
+    "No venue keys are set. Put read-only keys in .env: "
+    + ", ".join("/".join(key_variables(name)) for name in account_venues())
+    + "."
 )
 PNL_DAYS = {"7d": 7, "30d": 30}
 

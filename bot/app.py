@@ -34,11 +34,10 @@ from telegram.ext import (
 
 from arb.accounts.service import AccountService, private_clients
 from arb.feeds.manager import Feeds
-from arb.market import Market
+from arb.market import Market, make_clients
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
-from arb.venues import make_clients
 from bot import accounts, charts, handlers, signals, subscriptions
 from bot.access import gate
 from bot.desk import DESK_KEY, Desk, desk_of

@@ -23,12 +23,11 @@ from arb import commands
 from arb.backfill import HistoryLoader, VenueHistory
 from arb.history import WINDOWS_H
 from arb.logs import setup_logging
-from arb.market import Market
+from arb.market import Market, make_clients
 from arb.render import chart_text, funding_text, scan_text
 from arb.report import dumps, funding_json, scan_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
-from arb.venues import make_clients
 
 DEFAULT_TOP = 20
 

@@ -42,7 +42,7 @@ COMMANDS = [
 HELP = "\n".join(
     [
         "<b>Funding carry desk</b>",
-        "Cross-venue perpetual funding on Bybit, Binance, OKX, Hyperliquid (hl), Bitget and Gate.",
+        render.COVERAGE,
         "",
         "/funding BTC: every venue's rate, interval, APR and next funding for one asset"
         " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE, kPEPE, SHIB1000 all work).",

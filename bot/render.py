@@ -13,9 +13,11 @@ import time
 from collections.abc import Iterable, Sequence
 
 from arb.formats import table, venue_label
+from arb.venues.registry import labels
 
 MAX_MESSAGE = 4096
 SHOWN_ARG = 40  # characters of a bad argument echoed back
+COVERAGE = f"Cross-venue perpetual funding on {labels()}."
 
 
 def esc(value: object) -> str:
@@ -23,7 +25,7 @@ def esc(value: object) -> str:
 
 
 def venue(name: str) -> str:
-    """A venue as every reply and chart names it (hyperliquid: hl)."""
+    """A venue as every reply and chart names it (its short name, if it has one)."""
     return venue_label(name)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from arb.commands import StatusReport, StorageState
 from arb.feeds.base import FeedState
-from arb.formats import ago, apr_pct, bps, countdown, hours, pct
+from arb.formats import ago, apr_pct, bps, countdown, hours, pct, usdc_margined
 from arb.models import Opportunity, Quote
 from arb.render import LEFT_OUT_MARK
 from arb.report import FundingReport, ScanReport
@@ -14,12 +14,8 @@ from arb.service import VenueHealth
 from bot.render import clock, esc, narrow_table, pre, venue
 
 
-def _usdc_margined(q: Quote) -> bool:
-    return q.settle == "USDC" and q.venue != "hyperliquid"  # all of Hyperliquid is USDC
-
-
 def _leg_label(q: Quote) -> str:
-    return venue(q.venue) + ("*" if _usdc_margined(q) else "")
+    return venue(q.venue) + ("*" if usdc_margined(q) else "")
 
 
 # --- /funding ------------------------------------------------------------------
@@ -34,7 +30,7 @@ def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: flo
     if not r.quotes:
         missing = f"No venue lists {esc(r.asset)} right now."
         return "\n".join([title, missing, *_health_notes(health, now, max_age_s)])
-    marked = any(_usdc_margined(q) for q in r.quotes)
+    marked = any(usdc_margined(q) for q in r.quotes)
     rows = [["venue", "rate", "int", "apr", "next"]]
     rows += [
         [

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from arb.settings import Settings, parse_settings
+from arb.venues.registry import env_prefixes
 from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -41,7 +42,7 @@ async def fake_market(market: FakeMarket):
 def clean_environ(**extra: str) -> dict[str, str]:
     """This process's environment without any of the app's own settings, plus `extra`:
     for subprocesses that must not pick up a developer's configuration."""
-    prefixes = ("ARB_", "TELEGRAM_", "LLM_", "BYBIT_", "BINANCE_", "OKX_", "HYPERLIQUID_")
+    prefixes = ("ARB_", "TELEGRAM_", "LLM_", *env_prefixes())
     return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
 
 

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from arb.feeds.base import Backoff, Dialect, Feed, Update
+from arb.feeds.base import Backoff, Dialect, Feed
+from arb.models import QuoteUpdate
 
 WAIT_S = 5.0
 
@@ -49,15 +50,15 @@ class Reseed:
 class Updates:
     """`on_updates` for the feed: keeps every update and hands out each symbol's in order."""
 
-    received: list[Update] = field(default_factory=list)
+    received: list[QuoteUpdate] = field(default_factory=list)
     taken: Counter[str] = field(default_factory=Counter)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __call__(self, updates: list[Update]) -> None:
+    def __call__(self, updates: list[QuoteUpdate]) -> None:
         self.received += updates
         self.arrived.set()
 
-    async def next(self, symbol: str) -> Update:
+    async def next(self, symbol: str) -> QuoteUpdate:
         async with asyncio.timeout(WAIT_S):
             while True:
                 mine = [u for u in self.received if u.symbol == symbol]
@@ -74,7 +75,7 @@ class Running:
     reseed: Reseed
     updates: Updates
 
-    async def next_update(self, symbol: str) -> Update:
+    async def next_update(self, symbol: str) -> QuoteUpdate:
         return await self.updates.next(symbol)
 
 

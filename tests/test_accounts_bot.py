@@ -16,11 +16,12 @@ import pytest
 
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
-from tests.fakes import private_binance, private_bybit
-from tests.fakes.private_binance import FakeBinancePrivate
-from tests.fakes.private_bybit import FakeBybitPrivate
-from tests.fakes.private_okx import FakeOkxPrivate
 from tests.fakes.venues import FakeVenues
+from tests.venues.binance import fake_account as private_binance
+from tests.venues.binance.fake_account import FakeBinancePrivate
+from tests.venues.bybit import fake_account as private_bybit
+from tests.venues.bybit.fake_account import FakeBybitPrivate
+from tests.venues.okx.fake_account import FakeOkxPrivate
 
 ADMIN, MEMBER, GROUP = 5, 6, -100777
 DAY_MS = 86_400_000

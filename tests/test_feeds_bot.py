@@ -14,14 +14,15 @@ import time
 import pytest
 
 from arb.commands import StatusReport
-from arb.feeds.base import FeedState, Update
+from arb.feeds.base import FeedState
+from arb.models import QuoteUpdate
 from arb.service import VenueHealth
 from bot.render_market import status_html
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
 from tests.fakes.venues import BYBIT_TICKERS, FakeVenues
-from tests.fakes.ws_bybit import FakeBybitWs
-from tests.fakes.ws_okx import FakeOkxWs
+from tests.venues.bybit.fake_stream import FakeBybitWs
+from tests.venues.okx.fake_stream import FakeOkxWs
 
 HOUR_MS = 3_600_000
 
@@ -159,10 +160,12 @@ async def test_stale_quotes_never_alert_and_are_marked(tmp_path):
         async with running_bot(venues, ARB_DB=str(tmp_path / "s.db"), **env) as b:
             await b.ask("/subscribe 0.2% APE")
             old = time.time() - 400
-            assert b.desk.service.apply([Update("bybit", "APEUSDT", old, rate=0.0005)]) == {"APE"}
+            assert b.desk.service.apply([QuoteUpdate("bybit", "APEUSDT", old, rate=0.0005)]) == {
+                "APE"
+            }
             report = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
             reply = await b.ask("/funding APE")
-            b.desk.service.apply([Update("bybit", "APEUSDT", time.time(), rate=0.0005)])
+            b.desk.service.apply([QuoteUpdate("bybit", "APEUSDT", time.time(), rate=0.0005)])
             fresh = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
     assert report.crossings == 0
     assert "† bybit APEUSDT left out of the best pair: data 6m old" in reply.plain

@@ -16,8 +16,12 @@ from arb.http import (
     VenueHttp,
     VenueHTTPError,
 )
-from arb.venues import CLIENTS, binance, bybit, hyperliquid, okx
 from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint, VenueClient
+from arb.venues.binance import rest as binance
+from arb.venues.bybit import rest as bybit
+from arb.venues.hyperliquid import rest as hyperliquid
+from arb.venues.okx import rest as okx
+from arb.venues.registry import SPECS
 from tests.conftest import T0_MS, fixture_bytes
 from tests.fakes.venues import (
     BINANCE_FUNDING_RATE,
@@ -43,7 +47,7 @@ VENUES = tuple(PATHS)
 
 def client_for(fake: FakeVenues, venue: str) -> VenueClient:
     http = VenueHttp(venue, fake.url(venue), timeout_s=2, retry=RetryPolicy(attempts=1))
-    return CLIENTS[venue](http)
+    return SPECS[venue].client_class()(http)
 
 
 def pepe_market(interval_h: float = 1.0, **history: list[tuple[int, float]]) -> FakeMarket:

@@ -21,11 +21,11 @@ from arb.http import (
     VenueReplyTooLarge,
     VenueTimeout,
 )
-from arb.venues import make_clients
-from arb.venues.binance import BinanceClient
-from arb.venues.bybit import BybitClient
-from arb.venues.hyperliquid import HyperliquidClient
-from arb.venues.okx import OkxClient
+from arb.market import make_clients
+from arb.venues.binance.rest import BinanceClient
+from arb.venues.bybit.rest import BybitClient
+from arb.venues.hyperliquid.rest import HyperliquidClient
+from arb.venues.okx.rest import OkxClient
 from tests.conftest import settings_for
 from tests.fakes.venues import (
     BINANCE_PREMIUM,

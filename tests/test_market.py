@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from arb.market import Market
+from arb.market import Market, make_clients
 from arb.render import venue_problems
-from arb.venues import make_clients
-from arb.venues.binance import BinanceClient
+from arb.venues.binance.rest import BinanceClient
 from tests.conftest import settings_for
-from tests.fakes.rest_bitget import BITGET_TICKERS
-from tests.fakes.rest_gate import GATE_CONTRACTS
 from tests.fakes.venues import (
     BINANCE_EXCHANGE_INFO,
     BINANCE_FUNDING_INFO,
@@ -22,6 +19,8 @@ from tests.fakes.venues import (
     OKX_MARK,
     Fault,
 )
+from tests.venues.bitget.fake_rest import BITGET_TICKERS
+from tests.venues.gate.fake_rest import GATE_CONTRACTS
 
 
 async def snapshot(fake, **env):

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
-from tests.fakes import rest_gate
-from tests.fakes.private_bitget import FakeBitgetPrivate
-from tests.fakes.private_gate import FakeGatePrivate
 from tests.fakes.venues import FakePerp, FakeVenues
-from tests.fakes.ws_bitget import FakeBitgetWs
-from tests.fakes.ws_gate import FakeGateWs
+from tests.venues.bitget.fake_account import FakeBitgetPrivate
+from tests.venues.bitget.fake_stream import FakeBitgetWs
+from tests.venues.gate import fake_rest as rest_gate
+from tests.venues.gate.fake_account import FakeGatePrivate
+from tests.venues.gate.fake_stream import FakeGateWs
 
 ADMIN = 5
 DAY_MS = 86_400_000

@@ -6,7 +6,10 @@ import msgspec
 import pytest
 
 from arb.http import ReplyError, ReplyShapeError
-from arb.venues import binance, bybit, hyperliquid, okx
+from arb.venues.binance import rest as binance
+from arb.venues.bybit import rest as bybit
+from arb.venues.hyperliquid import rest as hyperliquid
+from arb.venues.okx import rest as okx
 from tests.conftest import T0, fixture_bytes
 
 

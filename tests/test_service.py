@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from arb.market import Market
+from arb.market import Market, make_clients
+from arb.models import QuoteUpdate
 from arb.service import MarketService
-from arb.venues import make_clients
 from tests.conftest import settings_for
 from tests.fakes.venues import BYBIT_TICKERS, OKX_FUNDING, Fault
 
@@ -126,7 +126,6 @@ async def test_a_venue_that_never_answered_has_no_age(fake_venues):
 
 
 async def test_live_updates_merge_into_the_rest_book_and_notify(fake_venues):
-    from arb.feeds.base import Update
 
     t = [1_000.0]
     service = service_for(fake_venues, clock=lambda: t[0])
@@ -137,8 +136,8 @@ async def test_live_updates_merge_into_the_rest_book_and_notify(fake_venues):
         (btc,) = [q for q in service.snapshot.quotes if (q.venue, q.symbol) == ("bybit", "BTCUSDT")]
         t[0] += 5
         changed = service.apply([
-            Update("bybit", btc.symbol, t[0], rate=0.0005, mark_price=None),
-            Update("bybit", "NOTLISTEDUSDT", t[0], rate=0.1),  # unknown until the next REST seed
+            QuoteUpdate("bybit", btc.symbol, t[0], rate=0.0005, mark_price=None),
+            QuoteUpdate("bybit", "NOTLISTEDUSDT", t[0], rate=0.1),  # unknown until a REST seed
         ])  # fmt: skip
         assert changed == {"BTC"} and seen == [{"BTC"}]
         (live,) = [

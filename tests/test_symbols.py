@@ -112,7 +112,7 @@ def test_only_ascii_names_are_read(text):
 
 
 def suffix_quotes():
-    from arb.venues import bybit
+    from arb.venues.bybit import rest as bybit
     from tests.conftest import T0, fixture_bytes
 
     body = fixture_bytes("bybit/v5_market_tickers_linear_suffix.json")
@@ -136,7 +136,9 @@ def test_bybit_shib1000_pairs_with_shib_elsewhere_and_prices_compare_per_coin():
     import json
 
     from arb.spread import ScanParams, scan
-    from arb.venues import binance, hyperliquid, okx
+    from arb.venues.binance import rest as binance
+    from arb.venues.hyperliquid import rest as hyperliquid
+    from arb.venues.okx import rest as okx
     from tests.conftest import T0
 
     bybit_shib = suffix_quotes()["SHIB1000USDT"]
@@ -195,9 +197,9 @@ def test_bybit_shib1000_pairs_with_shib_elsewhere_and_prices_compare_per_coin():
 
 
 def test_bybit_shib1000_position_is_shib_in_coins():
-    from arb.accounts import bybit as bybit_accounts
     from arb.accounts.hedge import books
     from arb.accounts.models import Position
+    from arb.venues.bybit import account as bybit_accounts
 
     row = bybit_accounts.PositionRow(
         symbol="SHIB1000USDT", side="Sell", size="2000000", avgPrice="0.012510",

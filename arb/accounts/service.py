@@ -17,43 +17,26 @@ from arb.accounts.base import Credentials, PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import RetryPolicy, VenueError, VenueHttp
 from arb.settings import Settings
+from arb.venues.registry import SPECS, account_venues
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ACCOUNT_VENUES = ("bybit", "binance", "okx", "bitget", "gate")
 DAY_MS = 86_400_000
 
 
 def client_class(venue: str) -> type[PrivateClient]:
-    if venue == "bybit":
-        from arb.accounts.bybit import BybitPrivate
-
-        return BybitPrivate
-    if venue == "binance":
-        from arb.accounts.binance import BinancePrivate
-
-        return BinancePrivate
-    if venue == "okx":
-        from arb.accounts.okx import OkxPrivate
-
-        return OkxPrivate
-    if venue == "bitget":
-        from arb.accounts.bitget import BitgetPrivate
-
-        return BitgetPrivate
-    if venue == "gate":
-        from arb.accounts.gate import GatePrivate
-
-        return GatePrivate
-    raise ValueError(f"no account client for {venue!r}")
+    cls = SPECS[venue].account_class()
+    if cls is None:
+        raise ValueError(f"no account client for {venue!r}")
+    return cls
 
 
 def private_clients(settings: Settings) -> dict[str, PrivateClient]:
     """A client per venue whose keys are set (settings have checked they come complete)."""
     out: dict[str, PrivateClient] = {}
-    for venue in ACCOUNT_VENUES:
+    for venue in account_venues():
         vs = settings.venue[venue]
         if not (vs.api_key and vs.api_secret):
             continue

@@ -1,7 +1,7 @@
 """One venue's live WebSocket feed: connect, subscribe, heartbeat, read, reconnect.
 
 A `Dialect` is what differs per venue (URL, subscribe messages and their
-batching, the heartbeat, parsing frames into `Update`s, delta state); `Feed`
+batching, the heartbeat, parsing frames into `QuoteUpdate`s, delta state); `Feed`
 is what every venue shares: the connection loop. It reconnects with
 exponential backoff and jitter after any failure, treats a connection that
 has been silent for the dialect's `silence_s` as dead, re-seeds the book from
@@ -25,6 +25,8 @@ from typing import ClassVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from arb.models import QuoteUpdate
+
 log = logging.getLogger(__name__)
 
 
@@ -38,25 +40,6 @@ MAX_QUEUE = 16
 
 class FeedError(Exception):
     """The venue refused a subscription or sent something the dialect cannot accept."""
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """What one frame says about one symbol, after merging it into the dialect's state.
-
-    Fields the venue's stream does not carry stay None: the book keeps what the
-    REST snapshot said for them (e.g. Binance's stream has no turnover).
-    """
-
-    venue: str
-    symbol: str
-    received_at: float
-    rate: float | None = None
-    next_funding_time: int | None = None  # ms
-    mark_price: float | None = None
-    interval_h: float | None = None
-    turnover_24h: float | None = None
-    open_interest_value: float | None = None
 
 
 class Dialect(ABC):
@@ -93,7 +76,7 @@ class Dialect(ABC):
         return min(self.silence_s, (self.ping_every_s + self.silence_s) / 2)
 
     @abstractmethod
-    def parse(self, frame: str | bytes, received_at: float) -> list[Update]:
+    def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
         """Updates in one frame; [] for acks and pongs. Raise FeedError when the venue
         refused a subscription."""
 
@@ -157,7 +140,7 @@ class Feed:
         dialect: Dialect,
         base_url: str,
         symbols: Callable[[], Awaitable[Sequence[str]]],
-        on_updates: Callable[[list[Update]], None],
+        on_updates: Callable[[list[QuoteUpdate]], None],
         *,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,25 +16,14 @@ from collections.abc import Callable
 from arb.feeds.base import Dialect, Feed, FeedState
 from arb.service import MarketService
 from arb.settings import Settings
+from arb.venues.registry import SPECS
 
 log = logging.getLogger(__name__)
 
-DIALECTS = {
-    "bybit": ("arb.feeds.bybit", "BybitDialect"),
-    "binance": ("arb.feeds.binance", "BinanceDialect"),
-    "okx": ("arb.feeds.okx", "OkxDialect"),
-    "hyperliquid": ("arb.feeds.hyperliquid", "HyperliquidDialect"),
-    "bitget": ("arb.feeds.bitget", "BitgetDialect"),
-    "gate": ("arb.feeds.gate", "GateDialect"),
-}
-
 
 def dialect_for(venue: str) -> Dialect | None:
-    found = DIALECTS.get(venue)
-    if found is None:
-        return None
-    module, name = found
-    return getattr(importlib.import_module(module), name)()
+    cls = SPECS[venue].dialect_class()
+    return None if cls is None else cls()
 
 
 class Feeds:

@@ -15,11 +15,11 @@ import msgspec
 
 from arb.signaler.facts import Facts
 from arb.signaler.rules import Verdict
+from arb.venues.registry import resolve
 
 MAX_RATIONALE = 400
 MAX_RISK = 160
 MAX_RISKS = 4
-VENUE_ALIASES = {"hl": "hyperliquid", "okex": "okx"}
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 
@@ -73,8 +73,7 @@ def parse_answer(content: str, facts: Facts) -> Verdict:
 
 
 def _venue(name: str) -> str:
-    key = name.strip().lower()
-    return VENUE_ALIASES.get(key, key)
+    return resolve(name) or name.strip().lower()
 
 
 def clean(text: str, limit: int) -> str:

@@ -36,11 +36,14 @@ import ccxt.async_support as ccxt
 import msgspec
 
 from arb.http import VenueHttp
-from arb.market import Market, MarketSnapshot
+from arb.market import Market, MarketSnapshot, make_clients
 from arb.models import Opportunity
 from arb.settings import Settings, parse_settings
 from arb.spread import ScanParams, scan
-from arb.venues import binance, bybit, hyperliquid, make_clients, okx
+from arb.venues.binance import rest as binance
+from arb.venues.bybit import rest as bybit
+from arb.venues.hyperliquid import rest as hyperliquid
+from arb.venues.okx import rest as okx
 from tests.bench import alerts, bot_latency, feeds, history, reply_size
 
 T = TypeVar("T")

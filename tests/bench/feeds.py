@@ -55,9 +55,9 @@ async def load() -> None:
         okx_symbol,
         synthetic_market,
     )
-    from tests.fakes.ws_binance import FakeBinanceWs, mark_price_row
-    from tests.fakes.ws_bybit import FakeBybitWs
-    from tests.fakes.ws_okx import FakeOkxWs, funding_rate_frame
+    from tests.venues.binance.fake_stream import FakeBinanceWs, mark_price_row
+    from tests.venues.bybit.fake_stream import FakeBybitWs
+    from tests.venues.okx.fake_stream import FakeOkxWs, funding_rate_frame
 
     full = synthetic_market(PERPS)
     market = FakeMarket({v: full.venues[v] for v in VENUES})

@@ -247,7 +247,8 @@ class FakeVenues:
             ("fake", "GET", FAKE_HITS): self.fake_hits,
         }
         # Bitget and Gate render the same market from their own modules.
-        from tests.fakes import rest_bitget, rest_gate
+        from tests.venues.bitget import fake_rest as rest_bitget
+        from tests.venues.gate import fake_rest as rest_gate
 
         rest_bitget.install(self)
         rest_gate.install(self)

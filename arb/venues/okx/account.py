@@ -1,0 +1,424 @@
+"""OKX v5 signed account reads: the balance, swap positions and funding bills.
+
+Every private call is a GET signed as Base64(HMAC-SHA256(secret, timestamp + "GET" +
+requestPath)), where requestPath carries the query string exactly as it is sent and
+the timestamp is ISO-8601 UTC with milliseconds. OKX refuses a timestamp more than
+30 s from its clock (50102); `PrivateClient` keeps the offset from the public time
+endpoint and resyncs once on that code.
+
+Positions come in contracts: `ctVal` (coins per contract) from the public instrument
+list, cached, turns them into coins of `ctValCcy`, the asset the public client quotes.
+Funding payments are bills of type 8 (subType 173 paid, 174 received) whose signed
+amount is `pnl`: the last 7 days are at `/account/bills`, older ones only at
+`/account/bills-archive` (3 months). Both list newest first, 100 a page, paged back
+with `after=<billId>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import msgspec
+
+from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.models import Balance, FundingPayment, Position
+from arb.http import ReplyError, ReplyShapeError, VenueHttp
+from arb.venues.base import USD_SETTLES, RawNum, TtlCache, to_decimal, to_number, to_positive
+from arb.venues.okx.rest import (
+    INSTRUMENTS,
+    INSTRUMENTS_TTL_S,
+    NAME,
+    RETRYABLE_CODES,
+    STALE_S,
+    Envelope,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SERVER_TIME = "/api/v5/public/time"
+BALANCE = "/api/v5/account/balance"
+POSITIONS = "/api/v5/account/positions"
+BILLS = "/api/v5/account/bills"  # the last 7 days, 5 requests/s
+BILLS_ARCHIVE = "/api/v5/account/bills-archive"  # the last 3 months, 5 requests/2 s
+FUNDING_BILL = "8"
+BILLS_LIMIT = 100  # the most a bills page holds
+
+HOUR_MS = 3_600_000
+RECENT_MS = 7 * 24 * HOUR_MS  # how far back `/account/bills` reaches
+# Bills within this much of the 7-day edge are asked of the archive, so that one ageing
+# out of the recent list between our clock and OKX's is not lost.
+RECENT_MARGIN_MS = HOUR_MS
+# Pages one `funding` call may ask for, over both endpoints: 2,500 settlements, e.g. 30
+# days of hourly funding on three swaps. Past it the newest settlements are kept. With
+# the pacing below the worst case takes about 10 s of waiting.
+MAX_FUNDING_REQUESTS = 25
+# Seconds between two pages of one endpoint, to stay inside its rate limit.
+PAGE_GAP_S = {BILLS: 0.2, BILLS_ARCHIVE: 0.4}
+
+# The key, passphrase, IP or permissions were refused (50100 frozen key, 50101 key of the
+# other environment, 50103-50107 missing or wrong headers, 50110 IP not whitelisted,
+# 50111 invalid key, 50113 invalid signature, 50114 invalid authorization).
+AUTH_CODES = frozenset(
+    {
+        *("50100", "50101", "50103", "50104", "50105", "50106", "50107"),
+        *("50110", "50111", "50113", "50114"),
+    }
+)
+TIMESTAMP_CODES = frozenset({"50102"})
+
+
+# --- the replies ---------------------------------------------------------------
+
+
+class ServerTime(msgspec.Struct, gc=False):
+    ts: RawNum = None
+
+
+class BalanceDetail(msgspec.Struct, gc=False):
+    ccy: str = ""
+    eq: RawNum = None  # in `ccy`
+    eqUsd: RawNum = None
+    availEq: RawNum = None  # in `ccy`
+    upl: RawNum = None  # in `ccy`
+
+
+class Account(msgspec.Struct, gc=False):
+    totalEq: RawNum = None  # USD
+    upl: RawNum = None  # USD, only in multi-currency and portfolio margin modes
+    details: list[BalanceDetail] = []
+
+
+class PositionRow(msgspec.Struct, gc=False):
+    instId: str = ""
+    instType: str = ""
+    pos: RawNum = None  # contracts; signed in net mode
+    posSide: str = ""  # net, long or short
+    avgPx: RawNum = None
+    markPx: RawNum = None
+    upl: RawNum = None
+    lever: RawNum = None
+    liqPx: RawNum = None
+
+
+class Bill(msgspec.Struct, gc=False):
+    billId: str = ""
+    instId: str = ""
+    instType: str = ""
+    type: str = ""
+    ccy: str = ""
+    pnl: RawNum = None  # the funding paid (negative) or received
+    balChg: RawNum = None
+    ts: RawNum = None
+
+
+class InstrumentRow(msgspec.Struct, gc=False):
+    instId: str
+    ctType: str = ""
+    ctVal: RawNum = None
+    ctMult: RawNum = None
+    ctValCcy: str = ""
+    settleCcy: str = ""
+    uly: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """What one contract of a linear USDT/USDC swap is worth in coins of `asset`."""
+
+    asset: str
+    coins: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BillsPage:
+    payments: list[FundingPayment]
+    rows: int  # rows sent, junk included: a full page may have more behind it
+    oldest_bill_id: str | None  # the `after` cursor for the next page
+
+
+def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
+    decode = msgspec.json.Decoder(Envelope[row], strict=False).decode  # type: ignore[valid-type]
+
+    def unwrap(body: bytes) -> list[T]:
+        # OKX sends errors with HTTP 200 too, and `code` is a string.
+        env = decode(body)
+        if env.code != "0":
+            raise ReplyError(env.code, env.msg, retryable=env.code in RETRYABLE_CODES)
+        return env.data
+
+    return unwrap
+
+
+_server_time = _unwrapper(ServerTime)
+_accounts = _unwrapper(Account)
+decode_positions = _unwrapper(PositionRow)
+_bills = _unwrapper(Bill)
+_instruments = _unwrapper(InstrumentRow)
+
+
+def parse_server_time(body: bytes) -> int:
+    rows = _server_time(body)
+    ts = to_number(rows[0].ts) if rows else None
+    if ts is None:
+        raise ReplyShapeError("no ts in the time reply")
+    return int(ts)
+
+
+def _usd(detail: BalanceDetail, value: RawNum) -> float | None:
+    """A currency amount in USD at the rate the detail itself gives (eqUsd / eq)."""
+    x, eq, eq_usd = to_number(value), to_number(detail.eq), to_number(detail.eqUsd)
+    if x is None or not eq or eq_usd is None:
+        return None
+    return x * eq_usd / eq
+
+
+def _sum_usd(details: list[BalanceDetail], field: str) -> float | None:
+    values = [v for d in details if (v := _usd(d, getattr(d, field))) is not None]
+    return sum(values) if values else None
+
+
+def parse_balances(body: bytes) -> list[Balance]:
+    """One Balance per account, in USD as OKX totals (`totalEq`). Available is the sum of
+    the currencies' available equity in USD; unrealised PnL is the account's `upl` where
+    the margin mode gives one, else the currencies' sum."""
+    out: list[Balance] = []
+    for a in _accounts(body):
+        equity = to_number(a.totalEq)
+        if equity is None:
+            continue
+        upl = to_number(a.upl)
+        out.append(
+            Balance(
+                venue=NAME,
+                currency="USD",
+                equity=equity,
+                available=_sum_usd(a.details, "availEq"),
+                unrealised_pnl=upl if upl is not None else _sum_usd(a.details, "upl"),
+            )
+        )
+    return out
+
+
+def parse_contracts(body: bytes) -> dict[str, Contract]:
+    """Every linear USDT/USDC swap, live or not: a delisting swap still held must size."""
+    out: dict[str, Contract] = {}
+    for i in _instruments(body):
+        if i.ctType != "linear" or i.settleCcy not in USD_SETTLES:
+            continue
+        ct_val, ct_mult = to_decimal(i.ctVal), to_decimal(i.ctMult) or Decimal(1)
+        asset = i.ctValCcy or i.uly.split("-", 1)[0]
+        if ct_val is not None and ct_val > 0 and ct_mult > 0 and asset:
+            out[i.instId] = Contract(asset, ct_val * ct_mult)
+    return out
+
+
+def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> list[Position]:
+    """Open linear USD swap positions in coins. In net mode `pos` is signed; in long/short
+    mode it is positive and `posSide` gives the side. Rows of other swaps, of no size or
+    with junk sizes are skipped."""
+    out: list[Position] = []
+    for r in rows:
+        contract = contracts.get(r.instId)
+        pos = to_decimal(r.pos)
+        if r.instType != "SWAP" or contract is None or not pos:
+            continue
+        side = r.posSide if r.posSide in ("long", "short") else "long" if pos > 0 else "short"
+        out.append(
+            Position(
+                venue=NAME,
+                asset=contract.asset,
+                symbol=r.instId,
+                side=side,
+                size=float(abs(pos) * contract.coins),
+                entry_price=to_positive(r.avgPx),
+                mark_price=to_positive(r.markPx),
+                unrealised_pnl=to_number(r.upl),
+                leverage=to_positive(r.lever),
+                liquidation_price=to_positive(r.liqPx),
+            )
+        )
+    return out
+
+
+def _payment(bill: Bill) -> FundingPayment | None:
+    """A USDT/USDC swap's funding bill; `pnl` is already positive when received."""
+    if bill.type != FUNDING_BILL or bill.instType != "SWAP" or bill.ccy not in USD_SETTLES:
+        return None
+    amount = to_number(bill.pnl)
+    if amount is None:
+        amount = to_number(bill.balChg)
+    ts = to_number(bill.ts)
+    if amount is None or ts is None or not bill.instId:
+        return None
+    return FundingPayment(
+        venue=NAME,
+        asset=bill.instId.split("-", 1)[0],
+        symbol=bill.instId,
+        amount=amount,
+        currency=bill.ccy,
+        time_ms=int(ts),
+    )
+
+
+def parse_bills_page(body: bytes) -> BillsPage:
+    """A bills reply (newest first): its funding payments in the venue's order, how many
+    rows it held and the cursor to the older ones."""
+    bills = _bills(body)
+    payments = [p for b in bills if (p := _payment(b)) is not None]
+    oldest = next((b.billId for b in reversed(bills) if b.billId), None)
+    return BillsPage(payments, len(bills), oldest)
+
+
+def bill_segments(start_ms: int, end_ms: int, now_ms: int) -> list[tuple[str, int, int]]:
+    """[start, end) split into (endpoint, start, end) pieces, newest first: what is within
+    the last 7 days (less a margin) from `/bills`, what is older from the archive."""
+    edge = now_ms - RECENT_MS + RECENT_MARGIN_MS
+    pieces = [(BILLS, max(start_ms, edge), end_ms), (BILLS_ARCHIVE, start_ms, min(end_ms, edge))]
+    return [(path, lo, hi) for path, lo, hi in pieces if lo < hi]
+
+
+# --- signing -------------------------------------------------------------------
+
+
+def iso_timestamp(ms: int) -> str:
+    """OKX wants ISO-8601 UTC with milliseconds (`2020-12-08T09:08:57.715Z`), not epoch."""
+    seconds, millis = divmod(ms, 1000)
+    when = datetime.fromtimestamp(seconds, tz=UTC)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def request_path(path: str, params: Mapping[str, str] | None) -> str:
+    """The path and query as aiohttp sends them: for the ASCII letters and digits we
+    send, urlencode writes the same bytes as yarl."""
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def prehash(timestamp: str, method: str, path: str, body: str = "") -> str:
+    return timestamp + method.upper() + path + body
+
+
+def sign(secret: str, message: str) -> str:
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def auth_headers(
+    credentials: Credentials,
+    ts_ms: int,
+    method: str,
+    path: str,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The four OK-ACCESS headers for one bodiless request. Only ever handed to VenueHttp."""
+    timestamp = iso_timestamp(ts_ms)
+    message = prehash(timestamp, method, request_path(path, params))
+    return {
+        "OK-ACCESS-KEY": credentials.key,
+        "OK-ACCESS-SIGN": sign(credentials.secret, message),
+        "OK-ACCESS-TIMESTAMP": timestamp,
+        "OK-ACCESS-PASSPHRASE": credentials.passphrase or "",
+    }
+
+
+# --- the client ----------------------------------------------------------------
+
+
+class OkxPrivate(PrivateClient):
+    name = NAME
+    timestamp_codes = TIMESTAMP_CODES
+    auth_codes = AUTH_CODES
+
+    def __init__(
+        self,
+        http: VenueHttp,
+        credentials: Credentials,
+        resync_s: float = 300.0,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        if not credentials.passphrase:
+            raise ValueError("okx signs with a passphrase: set OKX_API_PASSPHRASE")
+        super().__init__(http, credentials, resync_s)
+        self._sleep = sleep
+        self.contracts = TtlCache(
+            lambda: self.http.get(INSTRUMENTS, {"instType": "SWAP"}, decode=parse_contracts),
+            INSTRUMENTS_TTL_S,
+            STALE_S,
+        )
+
+    async def server_time_ms(self) -> int:
+        return await self.http.get(SERVER_TIME, decode=parse_server_time)
+
+    async def _get(
+        self, path: str, params: dict[str, str] | None, decode: Callable[[bytes], T]
+    ) -> T:
+        async def send(ts_ms: int) -> T:
+            headers = auth_headers(self.credentials, ts_ms, "GET", path, params)
+            return await self.http.request(
+                "GET", path, params=params, headers=headers, decode=decode
+            )
+
+        return await self.signed(send)
+
+    async def balances(self) -> list[Balance]:
+        return await self._get(BALANCE, None, parse_balances)
+
+    async def positions(self) -> list[Position]:
+        rows = await self._get(POSITIONS, {"instType": "SWAP"}, decode_positions)
+        contracts = await self.contracts.get()
+        held = {r.instId for r in rows if r.instType == "SWAP" and to_decimal(r.pos)}
+        if held - contracts.keys():
+            self.contracts.invalidate()  # a swap listed since the list was cached
+            contracts = await self.contracts.get()
+        if unsized := sorted(held - contracts.keys()):
+            log.warning("okx: no contract size for %s; left out", ", ".join(unsized))
+        return to_positions(rows, contracts)
+
+    async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
+        """Newest pages first, at most MAX_FUNDING_REQUESTS of them (each resent at most
+        once after a clock resync); past the bound the oldest payments are left out and a
+        warning says from when the list is complete."""
+        await self.clock.ensure()
+        payments: list[FundingPayment] = []
+        budget = MAX_FUNDING_REQUESTS
+        for path, lo, hi in bill_segments(start_ms, end_ms, self.clock.now_ms()):
+            after: str | None = None
+            while True:
+                if budget == 0:
+                    complete_from = min((p.time_ms for p in payments), default=hi)
+                    log.warning(
+                        "okx: funding cut at %d requests; complete from %d ms only",
+                        MAX_FUNDING_REQUESTS,
+                        complete_from,
+                    )
+                    self.funding_complete_from = complete_from
+                    return _oldest_first(payments)
+                if after is not None:
+                    await self._sleep(PAGE_GAP_S[path])
+                params = {"instType": "SWAP", "type": FUNDING_BILL}
+                params |= {"begin": str(lo), "end": str(hi), "limit": str(BILLS_LIMIT)}
+                if after is not None:
+                    params["after"] = after
+                page = await self._get(path, params, parse_bills_page)
+                budget -= 1
+                payments += [p for p in page.payments if lo <= p.time_ms < hi]
+                if page.rows < BILLS_LIMIT or page.oldest_bill_id in (None, after):
+                    break
+                after = page.oldest_bill_id
+        return _oldest_first(payments)
+
+
+def _oldest_first(payments: list[FundingPayment]) -> list[FundingPayment]:
+    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))

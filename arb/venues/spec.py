@@ -1,0 +1,54 @@
+"""What the rest of the app knows about a venue: one `VenueSpec`, declared in the venue's
+own package (`arb/venues/<name>/__init__.py`) and listed once in `arb.venues.registry`.
+
+A spec is plain data plus the names of the venue's classes, imported only when asked
+for: settings, rendering and charts read a venue's facts without loading its clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arb.accounts.base import PrivateClient
+    from arb.feeds.base import Dialect
+    from arb.venues.base import VenueClient
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    name: str  # as in ARB_VENUES, Quote.venue and the <NAME>_* variables
+    label: str  # as a person writes it: "Hyperliquid"
+    rest_url: str  # the default <NAME>_REST_URL
+    ws_url: str  # the default <NAME>_WS_URL
+    taker_fee: float  # public base tier, decimal; <NAME>_TAKER_FEE overrides it
+    colour: str  # its line on charts: never green or red, those say whether a carry pays
+    client: str  # the public client's class in `arb.venues.<name>.rest`
+    dialect: str | None = None  # the live feed's class in `arb.venues.<name>.stream`
+    account: str | None = None  # the signed client's class in `arb.venues.<name>.account`
+    passphrase: bool = False  # its API keys come with a passphrase
+    short: str | None = None  # how replies and charts name it, where not by `name`
+    aliases: tuple[str, ...] = ()  # other names a person (or a model) may use for it
+    usdc_only: bool = False  # every contract settles in USDC (no need to say so per quote)
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper() + "_"
+
+    @property
+    def shown(self) -> str:
+        return self.short or self.name
+
+    def client_class(self) -> type[VenueClient]:
+        return self._load("rest", self.client)
+
+    def dialect_class(self) -> type[Dialect] | None:
+        return None if self.dialect is None else self._load("stream", self.dialect)
+
+    def account_class(self) -> type[PrivateClient] | None:
+        return None if self.account is None else self._load("account", self.account)
+
+    def _load(self, module: str, name: str):
+        return getattr(import_module(f"arb.venues.{self.name}.{module}"), name)

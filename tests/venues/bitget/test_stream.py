@@ -1,0 +1,374 @@
+"""Bitget's live feed: the dialect on the recorded frames, its subscribe batching within the
+venue's limits, and the shared `Feed` loop against a fake of the venue's stream (updates,
+heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from arb.feeds.base import FeedError
+from arb.models import QuoteUpdate
+from arb.venues.bitget.stream import PUBLIC_PATH, BitgetDialect, asset_of, subscribe_requests
+from tests import feed_harness
+from tests.conftest import T0, T0_MS, fixture_bytes
+from tests.feed_harness import Running
+from tests.venues.bitget.fake_stream import FakeBitgetWs, ticker_arg, ticker_frame
+
+NEXT_FUNDING_MS = 1789027200000  # the next 8 h and 4 h settlement at T0
+NEXT_HOUR_MS = 1789016400000  # the next 1 h settlement at T0
+WAIT_S = 5.0
+# The venue's documented limits (api-doc/common/websocket-intro).
+DOC_REQUEST_BYTES = 4096  # "the total length of multiple channels" of one subscribe
+DOC_MESSAGES_PER_SECOND = 10  # per connection; Feed sends every subscribe at once
+DOC_CHANNELS_PER_CONNECTION = 1000
+
+
+def frame(name: str) -> bytes:
+    return fixture_bytes(f"bitget/{name}")
+
+
+def parse(dialect: BitgetDialect, raw: str | bytes) -> list[QuoteUpdate]:
+    return dialect.parse(raw, T0)
+
+
+def push_of(*rows: Any, arg: dict[str, str] | None = None) -> str:
+    """A ticker push carrying `rows` as they are, junk included."""
+    arg = arg or ticker_arg("BTCUSDT")
+    return json.dumps({"action": "snapshot", "arg": arg, "data": list(rows), "ts": T0_MS})
+
+
+def row(symbol: str, **fields: Any) -> dict[str, Any]:
+    return {"instId": symbol, "symbol": symbol, **fields}
+
+
+# --- parsing the recorded frames ----------------------------------------------------
+
+
+def test_snapshot_fixture():
+    [update] = parse(BitgetDialect(), frame("ws_ticker_snapshot.json"))
+    assert update == QuoteUpdate(
+        venue="bitget",
+        symbol="BTCUSDT",
+        received_at=T0,
+        rate=0.000034,
+        next_funding_time=NEXT_FUNDING_MS,
+        mark_price=77606.2,
+        interval_h=None,  # the stream has none: the book keeps the REST interval
+        turnover_24h=1440479188.1413,
+        # holdingAmount 7424.5586 BTC at the row's mark 77606.2
+        open_interest_value=pytest.approx(576_191_779.62332),
+    )
+
+
+def test_demo_page_shape_with_last_and_numeric_times():
+    """The demo page writes `last`, a numeric nextFundingTime and `quantity` instead of
+    holdingAmount: the row still parses, and open interest is left to REST, not guessed."""
+    [update] = parse(BitgetDialect(), frame("ws_ticker_snapshot_last.json"))
+    assert update == QuoteUpdate(
+        venue="bitget",
+        symbol="APEUSDT",
+        received_at=T0,
+        rate=0.000264,
+        next_funding_time=NEXT_HOUR_MS,
+        mark_price=0.1378,
+        turnover_24h=12689205.6647,
+    )
+
+
+def test_acks_and_pongs_give_nothing():
+    dialect = BitgetDialect()
+    assert parse(dialect, frame("ws_subscribe_ack.json")) == []
+    assert parse(dialect, frame("ws_pong.txt").decode()) == []
+    assert parse(dialect, frame("ws_pong.txt")) == []
+
+
+def test_refused_subscription_raises_with_the_venue_message():
+    expected = (
+        r"subscribe refused: 30001 instType:USDT-FUTURES,channel:ticker,instId:NOPEUSDT "
+        r"doesn't exist"
+    )
+    with pytest.raises(FeedError, match=expected):
+        parse(BitgetDialect(), frame("ws_subscribe_error.json"))
+
+
+def test_an_unrecognized_request_raises():
+    refused = '{"event":"error","code":30002,"msg":"Unrecognized request:{\\"op\\":\\"ping\\"}"}'
+    with pytest.raises(FeedError, match=r"request refused: 30002 Unrecognized request"):
+        parse(BitgetDialect(), refused)
+
+
+def test_ping_and_subscribe_match_the_recorded_requests():
+    dialect = BitgetDialect()
+    assert dialect.ping() == frame("ws_ping.txt").decode()
+    # USDC-margined, coin-margined, dated and blank names are out of scope; a repeat is
+    # sent once.
+    [request] = dialect.subscribe(["BTCUSDT", "BTCPERP", "BTCUSD", "BTC_USDT", "", "BTCUSDT"])
+    assert json.loads(request) == json.loads(frame("ws_subscribe_request.json"))
+
+
+def test_one_update_per_row_and_multiplier_marks_stay_per_contract():
+    """1000BONKUSDT's mark is per 1000 BONK, as the REST Quote keeps it (its multiplier
+    comes from the same split of the symbol)."""
+    bonk = row("1000BONKUSDT", fundingRate="-0.00012", markPrice="0.01712", quoteVolume="0")
+    btc = row("BTCUSDT", fundingRate="0.0001", nextFundingTime="1789027200000")
+    updates = parse(BitgetDialect(), push_of(bonk, btc))
+    assert updates == [
+        QuoteUpdate(
+            "bitget", "1000BONKUSDT", T0, rate=-0.00012, mark_price=0.01712, turnover_24h=0.0
+        ),
+        QuoteUpdate("bitget", "BTCUSDT", T0, rate=0.0001, next_funding_time=NEXT_FUNDING_MS),
+    ]
+    assert asset_of("1000BONKUSDT") == "BONK"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        push_of(row("ETHUSDT", fundingRate="0.0001", symbolType=2)),
+        push_of(row("BTCPERP", fundingRate="0.0001")),
+        push_of(row("BTCUSDT", fundingRate="", markPrice="0", nextFundingTime="0")),
+        push_of(
+            row("BTCUSDT", fundingRate="0.0001"), arg={**ticker_arg("BTCUSDT"), "channel": "books"}
+        ),
+        push_of(
+            row("BTCUSD", fundingRate="0.0001"),
+            arg={**ticker_arg("BTCUSD"), "instType": "COIN-FUTURES"},
+        ),
+    ],
+    ids=["delivery", "usdc-perp", "nothing-known", "other-channel", "coin-margined"],
+)
+def test_rows_out_of_scope_give_nothing(raw):
+    assert parse(BitgetDialect(), raw) == []
+
+
+def test_junk_rows_are_skipped_and_the_others_kept():
+    good = row("SOPHUSDT", fundingRate="-0.000815", markPrice="0.004149")
+    junk = [
+        row("BTCUSDT", fundingRate="n/a"),
+        5,
+        {"fundingRate": [1]},
+        row("BTCUSDT", symbolType="x"),
+    ]
+    [update] = parse(BitgetDialect(), push_of(*junk, good))
+    assert (update.symbol, update.rate, update.mark_price) == ("SOPHUSDT", -0.000815, 0.004149)
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "[1, 2]",
+        '"pong"',
+        '{"action":"snapshot","arg":{"instType":"USDT-FUTURES","channel":"ticker"},"data":{}}',
+        '{"arg":"ticker","data":[]}',
+    ],
+)
+def test_junk_frames_give_nothing(junk):
+    assert parse(BitgetDialect(), junk) == []
+
+
+@pytest.mark.parametrize("not_json", ["hello", b"\x00\x01", '{"action":"snap', "<html>502</html>"])
+def test_a_frame_that_is_not_json_raises_value_error(not_json):
+    with pytest.raises(ValueError, match="not JSON"):
+        parse(BitgetDialect(), not_json)
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ("wss://ws.bitget.com/v2/ws/public", "wss://ws.bitget.com/v2/ws/public"),
+        ("wss://ws.bitget.com", "wss://ws.bitget.com/v2/ws/public"),
+        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v2/ws/public"),
+    ],
+)
+def test_url(configured, expected):
+    assert BitgetDialect().url(configured) == expected
+
+
+# --- subscribe batching -----------------------------------------------------------
+
+
+def instids_of(requests: Sequence[str]) -> list[list[str]]:
+    decoded = [json.loads(r) for r in requests]
+    assert all(r["op"] == "subscribe" for r in decoded)
+    assert all(a == ticker_arg(a["instId"]) for r in decoded for a in r["args"])
+    return [[a["instId"] for a in r["args"]] for r in decoded]
+
+
+def assert_within_the_limits(requests: Sequence[str]) -> None:
+    assert all(len(r.encode()) <= DOC_REQUEST_BYTES for r in requests)
+    assert len(requests) <= DOC_MESSAGES_PER_SECOND
+    assert sum(map(len, instids_of(requests))) <= DOC_CHANNELS_PER_CONNECTION
+
+
+def test_600_symbols_fit_one_connection_within_the_limits(caplog):
+    symbols = [f"S{i:03d}USDT" for i in range(600)]  # 8 characters, like most of the venue's
+    with caplog.at_level(logging.WARNING, logger="arb.venues.bitget.stream"):
+        requests = subscribe_requests(symbols)
+    assert_within_the_limits(requests)
+    assert [len(batch) for batch in instids_of(requests)] == [60] * 10
+    assert [s for batch in instids_of(requests) for s in batch] == symbols
+    assert caplog.text == ""
+
+
+def test_symbols_past_the_budget_are_left_out_with_a_warning(caplog):
+    """Non-ASCII ids (the venue lists a few) count in UTF-8 bytes, not characters."""
+    symbols = [f"牛来{i:04d}USDT" for i in range(1000)]
+    with caplog.at_level(logging.WARNING, logger="arb.venues.bitget.stream"):
+        requests = subscribe_requests(symbols)
+    assert_within_the_limits(requests)
+    subscribed = [s for batch in instids_of(requests) for s in batch]
+    assert len(requests) == DOC_MESSAGES_PER_SECOND
+    assert subscribed == symbols[: len(subscribed)]
+    # Every request is full: its next symbol would have passed the byte limit.
+    for request, next_symbol in zip(requests, symbols[len(subscribed) :], strict=False):
+        arg = json.dumps(ticker_arg(next_symbol), separators=(",", ":"), ensure_ascii=False)
+        assert len(request.encode()) + 1 + len(arg.encode()) > DOC_REQUEST_BYTES
+    assert f"{1000 - len(subscribed)} of 1000 symbols" in caplog.text
+
+
+# --- the fake venue speaks the recorded shapes --------------------------------------
+
+
+async def test_fake_acks_refuses_and_pongs_as_recorded(fake):
+    fake.refused = {"NOPEUSDT"}
+    async with connect(fake.url) as ws:
+        await ws.send(frame("ws_subscribe_request.json").decode())
+        assert json.loads(await ws.recv()) == json.loads(frame("ws_subscribe_ack.json"))
+        snapshot = json.loads(await ws.recv())
+        assert snapshot["arg"] == ticker_arg("BTCUSDT") and snapshot["action"] == "snapshot"
+        await ws.send(json.dumps({"op": "subscribe", "args": [ticker_arg("NOPEUSDT")]}))
+        assert json.loads(await ws.recv()) == json.loads(frame("ws_subscribe_error.json"))
+        await ws.send(frame("ws_ping.txt").decode())
+        assert await ws.recv() == frame("ws_pong.txt").decode()
+    assert fake.pings == 1 and len(fake.subscribes) == 2
+
+
+# --- the Feed loop against the fake venue -----------------------------------------
+
+
+class FastBitget(BitgetDialect):
+    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
+
+    ping_every_s = 0.02
+    silence_s = 0.25
+
+
+def running_feed(
+    fake: FakeBitgetWs, *lists: list[str], dialect: BitgetDialect | None = None
+) -> contextlib.AbstractAsyncContextManager[Running]:
+    return feed_harness.running_feed(dialect or BitgetDialect(), fake.url, *lists)
+
+
+@pytest.fixture
+async def fake():
+    async with FakeBitgetWs() as server:
+        server.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
+        server.set_quote("SOPHUSDT", rate=-0.000815, turnover=4706019.7335, mark=0.004149)
+        yield server
+
+
+async def test_fake_url_is_the_dialects_url(fake):
+    assert fake.url.endswith(PUBLIC_PATH)
+    assert BitgetDialect().url(fake.url) == fake.url
+
+
+async def test_updates_reach_on_updates(fake):
+    async with running_feed(fake, ["BTCUSDT", "SOPHUSDT"]) as run:
+        btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
+        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
+            0.0001,
+            NEXT_FUNDING_MS,
+            77600.0,
+        )
+        soph = await run.next_update("SOPHUSDT")
+        assert (soph.rate, soph.mark_price, soph.turnover_24h) == (
+            -0.000815,
+            0.004149,
+            4706019.7335,
+        )
+
+        assert await fake.push_quote("BTCUSDT", rate=0.00025) == 1  # the whole row again
+        btc = await run.next_update("BTCUSDT")
+        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
+            0.00025,
+            NEXT_FUNDING_MS,
+            77600.0,
+        )
+        assert run.feed.state.connected and run.feed.state.last_error is None
+
+
+async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
+    async with running_feed(fake, ["BTCUSDT"], dialect=FastBitget()) as run:
+        await fake.wait_subscribed(1)
+        # 20 pings take at least 0.4 s, longer than the silence limit: only the pongs,
+        # answered to each text `ping` (anything else is refused), kept it open that long.
+        await fake.wait_pings(20)
+        assert fake.accepted == 1 and run.feed.state.reconnects == 0
+        assert run.feed.state.last_error is None
+
+
+async def test_drop_reconnects_reseeds_and_resubscribes(fake):
+    async with running_feed(fake, ["BTCUSDT"]) as run:
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        await run.next_update("BTCUSDT")
+        await fake.drop()
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
+        assert fake.accepted == 2 and run.feed.state.reconnects == 1
+        assert [r["args"] for r in fake.subscribes] == [[ticker_arg("BTCUSDT")]] * 2
+        await run.next_update("BTCUSDT")  # the new connection's snapshot
+        await fake.push_quote("BTCUSDT", mark=77650.5)
+        btc = await run.next_update("BTCUSDT")
+        assert (btc.rate, btc.mark_price) == (0.0001, 77650.5)
+
+
+async def test_silent_connection_is_replaced(fake):
+    async with running_feed(fake, ["BTCUSDT"], dialect=FastBitget()) as run:
+        assert (await run.next_update("BTCUSDT")).rate == 0.0001
+        fake.silent = True
+        await fake.wait_until(lambda: len(fake.subscribes) == 2)  # the next connection's
+        fake.silent = False
+        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
+        # Whichever connection is open gets the new rate: by push, or in its snapshot.
+        await fake.push_quote("BTCUSDT", rate=0.0003)
+        assert (await run.next_update("BTCUSDT")).rate == 0.0003
+
+
+async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
+    fake.refused = {"NOPEUSDT"}
+    # The REST seed lists NOPEUSDT twice, then no longer.
+    lists = (["BTCUSDT", "NOPEUSDT"], ["BTCUSDT", "NOPEUSDT"], ["BTCUSDT"])
+    async with running_feed(fake, *lists) as run:
+        # The venue acks BTCUSDT and sends its snapshot before refusing NOPEUSDT, so each
+        # connection gives one BTCUSDT update: the third is the connection that stays.
+        for _ in lists:
+            assert (await run.next_update("BTCUSDT")).rate == 0.0001
+        refused = (
+            "FeedError: subscribe refused: 30001 "
+            "instType:USDT-FUTURES,channel:ticker,instId:NOPEUSDT doesn't exist"
+        )
+        assert run.reseed.errors_seen == [None, refused, refused]
+        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
+        assert fake.accepted == 3 and run.feed.state.last_error is None
+
+
+async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
+    async with running_feed(fake, ["BTCUSDT"]) as run:
+        await fake.wait_subscribed(1)
+        await run.next_update("BTCUSDT")
+        assert await fake.push(ticker_frame("BTCUSDT", {"fundingRate": "n/a"})) == 1
+        await fake.push_quote("BTCUSDT", rate=0.0002)
+        assert (await run.next_update("BTCUSDT")).rate == 0.0002
+        assert fake.accepted == 1
+
+        assert await fake.push("<html>502 Bad Gateway</html>") == 1
+        await fake.wait_until(lambda: len(fake.subscribes) == 2)
+        assert fake.accepted == 2
+        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")

@@ -1,0 +1,354 @@
+"""Bybit's live feed: the dialect on the recorded frames, its subscribe batching within the
+venue's limits, and the shared `Feed` loop against a fake of the venue's stream (updates,
+heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from arb.feeds.base import FeedError
+from arb.models import QuoteUpdate
+from arb.venues.bybit import rest as bybit
+from arb.venues.bybit.stream import (
+    ARGS_PER_REQUEST,
+    LINEAR_PATH,
+    MAX_ARGS_CHARS,
+    BybitDialect,
+    subscribe_requests,
+)
+from tests import feed_harness
+from tests.conftest import T0, fixture_bytes
+from tests.feed_harness import Running
+from tests.venues.bybit.fake_stream import FakeBybitWs, ticker_frame
+
+NEXT_FUNDING_MS = 1789027200000
+WAIT_S = 5.0
+
+
+def frame(name: str) -> bytes:
+    return fixture_bytes(f"bybit/{name}.json")
+
+
+def parse_all(dialect: BybitDialect, *names: str) -> list[list[QuoteUpdate]]:
+    return [dialect.parse(frame(name), T0) for name in names]
+
+
+def snapshot_of(row: dict[str, Any]) -> str:
+    return json.dumps({"topic": f"tickers.{row['symbol']}", "type": "snapshot", "data": row})
+
+
+# --- parsing the recorded frames ----------------------------------------------------
+
+
+def test_snapshot_fixture():
+    [[update]] = parse_all(BybitDialect(), "ws_tickers_snapshot")
+    assert update == QuoteUpdate(
+        venue="bybit",
+        symbol="BTCUSDT",
+        received_at=T0,
+        rate=0.0000412,
+        next_funding_time=NEXT_FUNDING_MS,
+        mark_price=77607.40,
+        interval_h=8.0,
+        turnover_24h=4310241429.5760,
+        open_interest_value=6003610256.80,
+    )
+
+
+def test_delta_merges_into_the_snapshot():
+    *_, [update] = parse_all(BybitDialect(), "ws_tickers_snapshot", "ws_tickers_delta")
+    # The delta's funding rate and mark; the rest is the snapshot's.
+    assert (update.rate, update.mark_price) == (0.00004167, 77610.5)
+    assert (update.interval_h, update.next_funding_time) == (8.0, NEXT_FUNDING_MS)
+    assert (update.turnover_24h, update.open_interest_value) == (4310241429.5760, 6003610256.80)
+
+
+def test_delta_without_funding_keeps_the_snapshot_rate():
+    dialect = BybitDialect()
+    *_, [update] = parse_all(dialect, "ws_tickers_snapshot", "ws_tickers_delta_no_funding")
+    assert (update.rate, update.interval_h, update.mark_price) == (0.0000412, 8.0, 77607.40)
+    assert (update.turnover_24h, update.open_interest_value) == (4310422664.1281, 6003950142.65)
+    # Each delta lands on the one before: the first delta's rate survives the second.
+    [[update]] = parse_all(dialect, "ws_tickers_delta")
+    [[update]] = parse_all(dialect, "ws_tickers_delta_no_funding")
+    assert (update.rate, update.mark_price) == (0.00004167, 77610.5)
+
+
+def test_reset_forgets_the_snapshot():
+    dialect = BybitDialect()
+    parse_all(dialect, "ws_tickers_snapshot")
+    dialect.reset()
+    # A delta with no base says only what it carries: the rest is unknown, not stale.
+    [[update]] = parse_all(dialect, "ws_tickers_delta_no_funding")
+    assert update.turnover_24h == 4310422664.1281
+    assert (update.rate, update.mark_price, update.interval_h) == (None, None, None)
+    assert update.next_funding_time is None
+
+
+def test_acks_and_pongs_give_nothing():
+    assert parse_all(BybitDialect(), "ws_subscribe_ack", "ws_pong") == [[], []]
+
+
+def test_refused_subscription_raises_with_the_venue_message():
+    with pytest.raises(FeedError, match=r"subscribe refused: Invalid topic :\[tickers.NOPEUSDT\]"):
+        BybitDialect().parse(frame("ws_subscribe_fail"), T0)
+
+
+def test_ping_and_subscribe_match_the_recorded_requests():
+    dialect = BybitDialect()
+    assert json.loads(dialect.ping()) == {"op": "ping"}
+    [request] = dialect.subscribe(["BTCUSDT", "APEUSDT", "BTCUSDT-11SEP26", "BTCUSDT"])
+    recorded = json.loads(frame("ws_subscribe_request"))
+    # The dated future is out of scope (as in the REST client), the repeat sent once.
+    assert json.loads(request) == {**recorded, "args": ["tickers.BTCUSDT", "tickers.APEUSDT"]}
+
+
+def test_every_rest_row_parses_to_the_rest_quote():
+    """The stream's ticker has the REST fields: a snapshot of each REST row must give the
+    REST client's quote, in its units (1000PEPEUSDT's mark per 1000 PEPE), or nothing
+    where the REST client skips the row."""
+    body = frame("v5_market_tickers_linear")
+    quotes = {q.symbol: q for q in bybit.parse_tickers(body, T0)}
+    rows = json.loads(body)["result"]["list"]
+    assert "1000PEPEUSDT" in quotes and len(quotes) < len(rows)
+    for row in rows:
+        updates = BybitDialect().parse(snapshot_of(row), T0)
+        quote = quotes.get(row["symbol"])
+        if quote is None:
+            assert updates == [], row["symbol"]
+            continue
+        [u] = updates
+        assert (u.rate, u.interval_h, u.next_funding_time, u.mark_price) == (
+            quote.rate,
+            quote.interval_h,
+            quote.next_funding_time,
+            quote.mark_price,
+        ), row["symbol"]
+        assert (u.turnover_24h, u.open_interest_value) == (
+            quote.turnover_24h,
+            quote.open_interest_value,
+        )
+    [pepe] = [r for r in rows if r["symbol"] == "1000PEPEUSDT"]
+    assert [u.mark_price for u in BybitDialect().parse(snapshot_of(pepe), T0)] == [0.0036339]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        # Blanks and "0" times are unknown, never zero.
+        ({"fundingRate": "", "nextFundingTime": "0", "fundingIntervalHour": ""}, (None,) * 3),
+        ({"fundingRate": "NaN", "nextFundingTime": "", "fundingIntervalHour": "0"}, (None,) * 3),
+        ({"fundingRate": "-0.00102581", "fundingIntervalHour": "4"}, (-0.00102581, None, 4.0)),
+    ],
+)
+def test_blank_fields_are_unknown(changes, expected):
+    row = {"symbol": "SOPHUSDT", "nextFundingTime": "", **changes}
+    [update] = BybitDialect().parse(snapshot_of(row), T0)
+    assert (update.rate, update.next_funding_time, update.interval_h) == expected
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"symbol": "BTCUSDT-11SEP26", "fundingRate": "", "deliveryTime": "1789113600000"},
+        {"symbol": "APEUSDT", "fundingRate": "0.0001", "deliveryTime": "1789113600000"},
+        {"symbol": "NEWUSDT", "fundingRate": "0.0001", "curPreListingPhase": "ContinuousTrading"},
+    ],
+    ids=["dated-future", "delisting", "pre-market"],
+)
+def test_rows_the_rest_client_skips_give_nothing(row):
+    assert BybitDialect().parse(snapshot_of(row), T0) == []
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        '{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","fundingRate":"x"}}',
+        '{"topic":"tickers.BTCUSDT","type":"delta","data":{"fundingRate":"0.0001"}}',
+        '{"topic":"tickers.BTCUSDT","type":"delta","data":[]}',
+        '{"topic":"orderbook.1.BTCUSDT","type":"snapshot","data":{"s":"BTCUSDT"}}',
+        "[1, 2]",
+        '"pong"',
+    ],
+)
+def test_junk_is_skipped_and_keeps_the_state(junk):
+    dialect = BybitDialect()
+    parse_all(dialect, "ws_tickers_snapshot")
+    assert dialect.parse(junk, T0) == []
+    [[update]] = parse_all(dialect, "ws_tickers_delta_no_funding")
+    assert update.rate == 0.0000412
+
+
+@pytest.mark.parametrize("not_json", ["pong", b"\x00\x01", '{"topic":"tickers.BTC'])
+def test_a_frame_that_is_not_json_raises_value_error(not_json):
+    with pytest.raises(ValueError, match="not JSON"):
+        BybitDialect().parse(not_json, T0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        ("wss://stream.bybit.com/v5/public/linear", "wss://stream.bybit.com/v5/public/linear"),
+        ("wss://stream-testnet.bybit.com", "wss://stream-testnet.bybit.com/v5/public/linear"),
+        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v5/public/linear"),
+    ],
+)
+def test_url(configured, expected):
+    assert BybitDialect().url(configured) == expected
+
+
+# --- subscribe batching -----------------------------------------------------------
+
+
+def args_of(requests: Sequence[str]) -> list[list[str]]:
+    decoded = [json.loads(r) for r in requests]
+    assert all(r["op"] == "subscribe" for r in decoded)
+    assert len({r["req_id"] for r in decoded}) == len(decoded)
+    return [r["args"] for r in decoded]
+
+
+def args_chars(batches: Sequence[Sequence[str]]) -> int:
+    """The venue's per-connection count, read as the args arrays' JSON text."""
+    return sum(len(json.dumps(b, separators=(",", ":"))) for b in batches)
+
+
+def test_600_symbols_fit_one_connection_in_batches():
+    symbols = [f"{'1000' if i % 3 else ''}C{i:04d}USDT" for i in range(600)]
+    batches = args_of(subscribe_requests(symbols))
+    assert [len(b) for b in batches] == [ARGS_PER_REQUEST] * 6
+    assert [a for b in batches for a in b] == [f"tickers.{s}" for s in symbols]
+    assert args_chars(batches) <= MAX_ARGS_CHARS
+
+
+def test_symbols_past_the_args_limit_are_left_out_with_a_warning(caplog):
+    symbols = [f"LONGNAME{i:05d}USDT" for i in range(1500)]  # 25-character topics
+    with caplog.at_level(logging.WARNING, logger="arb.venues.bybit.stream"):
+        batches = args_of(subscribe_requests(symbols))
+    subscribed = [a for b in batches for a in b]
+    assert subscribed == [f"tickers.{s}" for s in symbols[: len(subscribed)]]
+    # Within the limit, and one more topic would not have fitted.
+    assert args_chars(batches) <= MAX_ARGS_CHARS < args_chars(batches) + len(subscribed[0]) + 3
+    assert all(len(b) <= ARGS_PER_REQUEST for b in batches)
+    assert f"{1500 - len(subscribed)} of 1500 symbols" in caplog.text
+
+
+# --- the Feed loop against the fake venue -----------------------------------------
+
+
+class FastBybit(BybitDialect):
+    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
+
+    ping_every_s = 0.02
+    silence_s = 0.25
+
+
+def running_feed(
+    fake: FakeBybitWs, *lists: list[str], dialect: BybitDialect | None = None
+) -> contextlib.AbstractAsyncContextManager[Running]:
+    return feed_harness.running_feed(dialect or BybitDialect(), fake.url, *lists)
+
+
+@pytest.fixture
+async def fake():
+    async with FakeBybitWs() as server:
+        server.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
+        server.set_quote("1000PEPEUSDT", rate=-0.00002, interval_h=4, mark=0.0036339)
+        yield server
+
+
+async def test_fake_url_is_the_dialects_url(fake):
+    assert fake.url.endswith(LINEAR_PATH)
+    assert BybitDialect().url(fake.url) == fake.url
+
+
+async def test_updates_reach_on_updates(fake):
+    async with running_feed(fake, ["BTCUSDT", "1000PEPEUSDT"]) as run:
+        btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
+        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
+            0.0001,
+            NEXT_FUNDING_MS,
+            77600.0,
+        )
+        pepe = await run.next_update("1000PEPEUSDT")
+        assert (pepe.rate, pepe.interval_h, pepe.mark_price) == (-0.00002, 4.0, 0.0036339)
+
+        assert await fake.push_quote("BTCUSDT", rate=0.00025) == 1  # a delta: the rate only
+        btc = await run.next_update("BTCUSDT")
+        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
+            0.00025,
+            NEXT_FUNDING_MS,
+            77600.0,
+        )
+        assert run.feed.state.connected and run.feed.state.last_error is None
+
+
+async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
+    async with running_feed(fake, ["BTCUSDT"], dialect=FastBybit()) as run:
+        await fake.wait_subscribed(1)
+        # 25 pings take at least 0.5 s, twice the silence limit: only the pongs,
+        # answered to each ping, kept the connection open that long.
+        await fake.wait_pings(25)
+        assert fake.accepted == 1 and run.feed.state.reconnects == 0
+        assert run.feed.state.last_error is None
+
+
+async def test_drop_reconnects_reseeds_and_resubscribes(fake):
+    async with running_feed(fake, ["BTCUSDT"]) as run:
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        await run.next_update("BTCUSDT")
+        await fake.drop()
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
+        assert fake.accepted == 2 and run.feed.state.reconnects == 1
+        assert [r["args"] for r in fake.subscribes] == [["tickers.BTCUSDT"]] * 2
+        # The new connection starts over from a snapshot, and deltas merge into it.
+        await run.next_update("BTCUSDT")
+        await fake.push_quote("BTCUSDT", mark=77650.5)
+        btc = await run.next_update("BTCUSDT")
+        assert (btc.rate, btc.mark_price) == (0.0001, 77650.5)
+
+
+async def test_silent_connection_is_replaced(fake):
+    async with running_feed(fake, ["BTCUSDT"], dialect=FastBybit()) as run:
+        assert (await run.next_update("BTCUSDT")).rate == 0.0001
+        fake.silent = True
+        await fake.wait_until(lambda: len(fake.subscribes) == 2)  # the next connection's
+        fake.silent = False
+        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
+        await fake.push_quote("BTCUSDT", rate=0.0003)
+        assert (await run.next_update("BTCUSDT")).rate == 0.0003
+
+
+async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
+    fake.refused = {"NOPEUSDT"}
+    # The REST seed lists NOPEUSDT twice, then no longer.
+    lists = (["BTCUSDT", "NOPEUSDT"], ["BTCUSDT", "NOPEUSDT"], ["BTCUSDT"])
+    async with running_feed(fake, *lists) as run:
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        refused = "FeedError: subscribe refused: Invalid topic :[tickers.NOPEUSDT]"
+        assert run.reseed.errors_seen == [None, refused, refused]
+        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
+        assert (await run.next_update("BTCUSDT")).rate == 0.0001
+        assert run.feed.state.last_error is None
+
+
+async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
+    async with running_feed(fake, ["BTCUSDT"]) as run:
+        await fake.wait_subscribed(1)
+        await run.next_update("BTCUSDT")
+        junk = ticker_frame("BTCUSDT", {"fundingRate": "n/a"})
+        assert await fake.push(junk) == 1
+        await fake.push_quote("BTCUSDT", rate=0.0002)
+        assert (await run.next_update("BTCUSDT")).rate == 0.0002
+        assert fake.accepted == 1
+
+        assert await fake.push("<html>502 Bad Gateway</html>") == 1
+        await fake.wait_until(lambda: len(fake.subscribes) == 2)
+        assert fake.accepted == 2
+        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")

@@ -1,0 +1,356 @@
+"""Gate's live feed: the dialect on the docs' frames, its subscribe batching, and the shared
+`Feed` loop against a fake of the venue's stream (updates, heartbeat, reconnect with re-seed,
+silence, refused subscriptions, upgrade notices)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from arb.feeds.base import FeedError
+from arb.models import QuoteUpdate
+from arb.venues.gate.stream import CONTRACTS_PER_REQUEST, USDT_PATH, GateDialect
+from arb.venues.registry import SPECS
+from tests import feed_harness
+from tests.conftest import T0, fixture_bytes
+from tests.feed_harness import Running
+from tests.venues.gate.fake_stream import FakeGateWs, tickers_frame, upgrade_notice
+
+BTC, PEPE, NOPE = "BTC_USDT", "PEPE_USDT", "NOPE_USDT"
+WAIT_S = 5.0  # a bound for failures only: passing waits take milliseconds
+
+
+def frame(name: str) -> bytes:
+    return fixture_bytes(f"gate/{name}.json")
+
+
+def fixture_json(name: str) -> Any:
+    return json.loads(frame(name))
+
+
+def push_of(*rows: Any) -> str:
+    return json.dumps({"channel": "futures.tickers", "event": "update", "result": list(rows)})
+
+
+def figures(u: QuoteUpdate) -> tuple[float | None, ...]:
+    """What an update says, without when it was received."""
+    return (u.rate, u.mark_price, u.turnover_24h, u.interval_h, u.next_funding_time)
+
+
+# --- parsing the docs' frames -------------------------------------------------------
+
+
+def test_tickers_update_fixture():
+    btc, pepe = GateDialect().parse(frame("ws_tickers_update"), T0)
+    # The stream has no interval, next settlement or open-interest value: those stay None,
+    # and the book keeps the REST snapshot's.
+    assert btc == QuoteUpdate(
+        venue="gate",
+        symbol=BTC,
+        received_at=T0,
+        rate=0.000039,
+        mark_price=77587.9,
+        turnover_24h=286489731.0,
+    )
+    assert pepe == QuoteUpdate(
+        venue="gate",
+        symbol=PEPE,
+        received_at=T0,
+        rate=0.000079,
+        mark_price=0.0000036338,
+        turnover_24h=12841386.0,
+    )
+
+
+def test_updates_are_in_the_units_of_rest_contracts():
+    """At T0 REST `contracts` has the same rates (per each contract's own interval) and
+    per-coin marks: PEPE_USDT is priced per PEPE though a contract is 10,000,000 of them."""
+    contracts = {c["name"]: c for c in fixture_json("api_v4_futures_usdt_contracts")}
+    updates = GateDialect().parse(frame("ws_tickers_update"), T0)
+    assert contracts[PEPE]["quanto_multiplier"] == "10000000"
+    for u in updates:
+        rest = contracts[u.symbol]
+        assert (u.rate, u.mark_price) == (float(rest["funding_rate"]), float(rest["mark_price"]))
+
+
+def test_acks_and_pongs_give_nothing():
+    dialect = GateDialect()
+    assert [dialect.parse(frame(n), T0) for n in ("ws_subscribe_ack", "ws_pong")] == [[], []]
+
+
+def test_refused_subscription_raises_with_the_venue_message():
+    with pytest.raises(
+        FeedError, match=r"^futures.tickers subscribe refused: 2 unknown contract: NOPE_USDT$"
+    ):
+        GateDialect().parse(frame("ws_subscribe_error"), T0)
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        frame("ws_system_upgrade"),
+        json.dumps(fixture_json("ws_system_upgrade")["result"]),
+    ],
+    ids=["futures.system", "bare"],
+)
+def test_upgrade_notice_raises_so_the_loop_reconnects(notice):
+    with pytest.raises(FeedError, match="upgrade notice: The connection will soon be closed"):
+        GateDialect().parse(notice, T0)
+
+
+def test_other_system_notices_give_nothing():
+    notice = {
+        "channel": "futures.system",
+        "event": "update",
+        "result": {"type": "outdated_sbe_schema_id", "msg": "Your sbe_schema_id '0' is outdated"},
+    }
+    assert GateDialect().parse(json.dumps(notice), T0) == []
+
+
+def test_ping_and_subscribe_match_the_docs_requests():
+    dialect = GateDialect(clock=lambda: T0)
+    assert json.loads(dialect.ping()) == fixture_json("ws_ping_request")
+    # The repeat is sent once; a name that is not a USDT contract is left out.
+    [request] = dialect.subscribe([BTC, PEPE, BTC, "BTC_USD"])
+    assert json.loads(request) == fixture_json("ws_subscribe_request")
+
+
+ROW = {
+    "contract": "LDO_USDT",
+    "funding_rate": "-0.000088",
+    "mark_price": "0.3499",
+    "volume_24h_quote": "5210442",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, (-0.000088, 0.3499, 5210442.0)),
+        # Blank, NaN, a zero price or a negative turnover is unknown, never 0.
+        ({"funding_rate": ""}, (None, 0.3499, 5210442.0)),
+        ({"funding_rate": "NaN", "mark_price": "0"}, (None, None, 5210442.0)),
+        ({"mark_price": "", "volume_24h_quote": "-5"}, (-0.000088, None, None)),
+        # A zero rate is a rate; JSON numbers read like the venue's strings.
+        ({"funding_rate": "0", "mark_price": 0.35}, (0.0, 0.35, 5210442.0)),
+    ],
+)
+def test_blank_fields_are_unknown(changes, expected):
+    [update] = GateDialect().parse(push_of({**ROW, **changes}), T0)
+    assert (update.rate, update.mark_price, update.turnover_24h) == expected
+
+
+def test_a_row_with_nothing_known_gives_no_update():
+    row = {**ROW, "funding_rate": "", "mark_price": "0", "volume_24h_quote": ""}
+    assert GateDialect().parse(push_of(row), T0) == []
+
+
+def test_junk_rows_are_skipped_and_the_rest_read():
+    junk = [
+        {"funding_rate": "0.0001"},  # no contract
+        {"contract": "ETH_USDT", "funding_rate": "n/a"},
+        {"contract": 7, "funding_rate": "0.0001"},
+        {"contract": "BTC_USD", "funding_rate": "0.0001"},  # not a USDT contract
+        ["ETH_USDT", "0.0001"],
+        None,
+    ]
+    updates = GateDialect().parse(push_of(*junk, ROW, *junk), T0)
+    assert [(u.symbol, u.rate) for u in updates] == [("LDO_USDT", -0.000088)]
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        '{"channel":"futures.tickers","event":"update","result":{"contract":"BTC_USDT"}}',
+        '{"channel":"futures.tickers","event":"update"}',
+        '{"channel":"futures.trades","event":"update","result":[{"contract":"BTC_USDT"}]}',
+        '{"channel":"futures.tickers","event":"update","error":"?","result":[]}',
+        "[1, 2]",
+        '"pong"',
+        "null",
+    ],
+)
+def test_junk_frames_give_nothing(junk):
+    assert GateDialect().parse(junk, T0) == []
+
+
+@pytest.mark.parametrize(
+    "not_json", ["pong", b"\x00\x01", '{"channel":"futures.tick', "<html>502 Bad Gateway</html>"]
+)
+def test_a_frame_that_is_not_json_raises_value_error(not_json):
+    with pytest.raises(ValueError, match="not JSON"):
+        GateDialect().parse(not_json, T0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [
+        (SPECS["gate"].ws_url, "wss://fx-ws.gateio.ws/v4/ws/usdt"),
+        ("wss://fx-ws.gateio.ws", "wss://fx-ws.gateio.ws/v4/ws/usdt"),
+        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v4/ws/usdt"),
+        (
+            "wss://ws-testnet.gate.com/v4/ws/futures/usdt",
+            "wss://ws-testnet.gate.com/v4/ws/futures/usdt",
+        ),
+    ],
+)
+def test_url(configured, expected):
+    assert GateDialect().url(configured) == expected
+
+
+# --- subscribe batching -----------------------------------------------------------
+
+
+def requests_of(contracts: list[str]) -> list[dict[str, Any]]:
+    requests = [json.loads(r) for r in GateDialect(clock=lambda: T0).subscribe(contracts)]
+    for r in requests:
+        assert r.keys() == {"time", "channel", "event", "payload"}
+        assert (r["time"], r["channel"], r["event"]) == (int(T0), "futures.tickers", "subscribe")
+    return requests
+
+
+def test_600_contracts_go_in_six_requests_of_100():
+    contracts = [f"C{i:04d}_USDT" for i in range(600)]
+    requests = requests_of(contracts)
+    assert [len(r["payload"]) for r in requests] == [CONTRACTS_PER_REQUEST] * 6
+    assert [c for r in requests for c in r["payload"]] == contracts
+
+
+def test_a_short_last_request_and_names_left_out_with_a_warning(caplog):
+    contracts = [f"C{i}_USDT" for i in range(150)]
+    with caplog.at_level(logging.WARNING, logger="arb.venues.gate.stream"):
+        requests = requests_of([*contracts, "BTC_USD", "_USDT", "", contracts[0]])
+    assert [len(r["payload"]) for r in requests] == [100, 50]
+    assert [c for r in requests for c in r["payload"]] == contracts
+    assert "3 of 153 symbols are not USDT contracts" in caplog.text
+    assert requests_of([]) == []
+
+
+# --- the Feed loop against the fake venue -----------------------------------------
+
+
+class FastGate(GateDialect):
+    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
+
+    ping_every_s = 0.02
+    silence_s = 0.25
+
+
+def running_feed(
+    fake: FakeGateWs, *lists: list[str], dialect: GateDialect | None = None
+) -> contextlib.AbstractAsyncContextManager[Running]:
+    return feed_harness.running_feed(dialect or GateDialect(), fake.url, *lists)
+
+
+@pytest.fixture
+async def fake():
+    async with FakeGateWs(timeout_s=WAIT_S) as server:
+        yield server
+
+
+async def test_fake_url_is_the_dialects_url(fake):
+    assert fake.url.endswith(USDT_PATH)
+    assert GateDialect().url(fake.url) == fake.url
+
+
+async def test_updates_reach_on_updates(fake):
+    async with running_feed(fake, [BTC, PEPE]) as run:
+        await fake.wait_subscribed(1, [BTC, PEPE])
+        assert await fake.push_quote(BTC, rate=0.0001, mark=77600.0, turnover=2.9e8) == 1
+        btc = await run.updates.next(BTC)
+        assert figures(btc) == (0.0001, 77600.0, 2.9e8, None, None)
+        assert await fake.push_quote(PEPE, rate=-0.00002, mark=0.0000036339) == 1
+        pepe = await run.updates.next(PEPE)
+        # Per coin, as pushed; the turnover is the recorded row's.
+        assert figures(pepe) == (-0.00002, 0.0000036339, 286489731.0, None, None)
+
+        assert await fake.push_quote("ETH_USDT", rate=0.0003) == 0  # not subscribed
+        assert await fake.push_quote(BTC, rate=0.00025) == 1  # whole rows: the mark stays
+        assert figures(await run.updates.next(BTC)) == (0.00025, 77600.0, 2.9e8, None, None)
+        assert run.feed.state.connected and run.feed.state.last_error is None
+        assert fake.accepted == 1
+
+
+async def test_a_whole_market_is_subscribed_in_batches_on_one_connection(fake):
+    contracts = [f"C{i:03d}_USDT" for i in range(250)]
+    async with running_feed(fake, contracts):
+        await fake.wait_subscribed(1, contracts)
+        assert [len(r["payload"]) for r in fake.subscribes] == [100, 100, 50]
+        assert fake.accepted == 1
+
+
+async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
+    async with running_feed(fake, [BTC], dialect=FastGate()) as run:
+        await fake.wait_subscribed(1)
+        # 26 pings take at least 0.52 s, twice the silence limit, and nothing was pushed:
+        # only the pongs, answered to each ping, kept the connection open that long.
+        await fake.wait_pings(26)
+        assert fake.accepted == 1 and run.feed.state.reconnects == 0
+        assert run.feed.state.last_error is None
+
+
+async def test_drop_reconnects_reseeds_and_resubscribes(fake):
+    async with running_feed(fake, [BTC]) as run:
+        await fake.wait_subscribed(1, [BTC])
+        await fake.drop()
+        await fake.wait_subscribed(1, [BTC])
+        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
+        assert run.reseed.errors_seen[1].startswith("ConnectionClosedError")
+        assert fake.accepted == 2 and run.feed.state.reconnects == 1
+        assert [r["payload"] for r in fake.subscribes] == [[BTC], [BTC]]
+        await fake.push_quote(BTC, rate=0.0002, mark=77650.5)
+        assert figures(await run.updates.next(BTC))[:2] == (0.0002, 77650.5)
+
+
+async def test_silent_connection_is_replaced(fake):
+    async with running_feed(fake, [BTC], dialect=FastGate()) as run:
+        await fake.wait_subscribed(1, [BTC])
+        await fake.push_quote(BTC, rate=0.0001)
+        assert (await run.updates.next(BTC)).rate == 0.0001
+        fake.silent = True
+        await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
+        fake.silent = False
+        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
+        await fake.push_quote(BTC, rate=0.0003)
+        assert (await run.updates.next(BTC)).rate == 0.0003
+
+
+async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
+    fake.refused = {NOPE}
+    # The REST seed lists NOPE_USDT twice, then no longer.
+    async with running_feed(fake, [BTC, NOPE], [BTC, NOPE], [BTC]) as run:
+        await fake.wait_subscribed(1, [BTC])
+        refused = "FeedError: futures.tickers subscribe refused: 2 unknown contract: NOPE_USDT"
+        assert run.reseed.errors_seen == [None, refused, refused]
+        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
+        await fake.push_quote(BTC, rate=0.0001)
+        assert (await run.updates.next(BTC)).rate == 0.0001
+        assert run.feed.state.last_error is None  # the ack cleared it
+
+
+async def test_upgrade_notice_reconnects_at_once(fake):
+    async with running_feed(fake, [BTC]) as run:
+        await fake.wait_subscribed(1, [BTC])
+        assert await fake.push(upgrade_notice()) == 1
+        await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
+        assert run.reseed.errors_seen[1].startswith("FeedError: gate service upgrade notice")
+        assert fake.accepted == 2
+
+
+async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
+    async with running_feed(fake, [BTC]) as run:
+        await fake.wait_subscribed(1, [BTC])
+        junk = tickers_frame({"contract": BTC, "funding_rate": "n/a"})
+        assert await fake.push(junk) == 1
+        await fake.push_quote(BTC, rate=0.0002)
+        assert (await run.updates.next(BTC)).rate == 0.0002  # the junk row gave nothing
+        assert fake.accepted == 1
+
+        assert await fake.push("<html>502 Bad Gateway</html>") == 1
+        await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
+        assert fake.accepted == 2
+        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")
