@@ -129,18 +129,21 @@ class Market:
         await asyncio.gather(*(c.close() for c in self.clients.values()))
 
 
+def venue_http(settings: Settings, venue: str) -> VenueHttp:
+    """One venue's session as the settings configure it (URL, timeout, retries, caps)."""
+    return VenueHttp(
+        venue,
+        settings.venue[venue].rest_url,
+        timeout_s=settings.http_timeout_s,
+        retry=RetryPolicy(attempts=settings.http_attempts),
+        max_cooldown_s=settings.max_cooldown_s,
+        max_reply_bytes=settings.max_reply_bytes,
+    )
+
+
 def make_clients(settings: Settings, venues: Sequence[str] | None = None) -> list[VenueClient]:
     """One public client (one HTTP session) per enabled venue."""
     clients = []
     for name in venues or settings.venues:
-        vs = settings.venue[name]
-        http = VenueHttp(
-            name,
-            vs.rest_url,
-            timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(attempts=settings.http_attempts),
-            max_cooldown_s=settings.max_cooldown_s,
-            max_reply_bytes=settings.max_reply_bytes,
-        )
-        clients.append(SPECS[name].client_class()(http))
+        clients.append(SPECS[name].client_class()(venue_http(settings, name)))
     return clients

@@ -15,7 +15,8 @@ from typing import Generic, TypeVar
 
 from arb.accounts.base import Credentials, PrivateClient
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import RetryPolicy, VenueError, VenueHttp
+from arb.http import VenueError
+from arb.market import venue_http
 from arb.settings import Settings
 from arb.venues.registry import SPECS, account_venues
 
@@ -40,16 +41,8 @@ def private_clients(settings: Settings) -> dict[str, PrivateClient]:
         vs = settings.venue[venue]
         if not (vs.api_key and vs.api_secret):
             continue
-        http = VenueHttp(
-            venue,
-            vs.rest_url,
-            timeout_s=settings.http_timeout_s,
-            retry=RetryPolicy(attempts=settings.http_attempts),
-            max_cooldown_s=settings.max_cooldown_s,
-            max_reply_bytes=settings.max_reply_bytes,
-        )
         creds = Credentials(vs.api_key, vs.api_secret, vs.api_passphrase)
-        out[venue] = client_class(venue)(http, creds)
+        out[venue] = client_class(venue)(venue_http(settings, venue), creds)
     return out
 
 

@@ -1,18 +1,16 @@
 """Every venue the app knows, in the order replies and settings list them.
 
-Adding a venue is its package `arb/venues/<name>/` (a `SPEC` and its rest, stream and
-account modules) and its name on the line below: nothing else names it.
+Adding a venue is its package `arb/venues/<name>/` (its facts in `venue.toml`, its rest,
+stream and account modules) and its name on the line below: nothing else names it.
 """
 
 from __future__ import annotations
-
-from importlib import import_module
 
 from arb.venues.spec import VenueSpec
 
 NAMES = ("bybit", "binance", "okx", "hyperliquid", "bitget", "gate")
 
-SPECS: dict[str, VenueSpec] = {name: import_module(f"arb.venues.{name}").SPEC for name in NAMES}
+SPECS: dict[str, VenueSpec] = {name: VenueSpec.load(name) for name in NAMES}
 
 
 def spec(name: str) -> VenueSpec:

@@ -1,5 +1,6 @@
-"""What the rest of the app knows about a venue: one `VenueSpec`, declared in the venue's
-own package (`arb/venues/<name>/__init__.py`) and listed once in `arb.venues.registry`.
+"""What the rest of the app knows about a venue: one `VenueSpec`, declared as data in the
+venue's own package (`arb/venues/<name>/venue.toml`) and listed once in
+`arb.venues.registry`.
 
 A spec is plain data plus the names of the venue's classes, imported only when asked
 for: settings, rendering and charts read a venue's facts without loading its clients.
@@ -7,8 +8,9 @@ for: settings, rendering and charts read a venue's facts without loading its cli
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
-from importlib import import_module
+from importlib import import_module, resources
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,6 +34,13 @@ class VenueSpec:
     short: str | None = None  # how replies and charts name it, where not by `name`
     aliases: tuple[str, ...] = ()  # other names a person (or a model) may use for it
     usdc_only: bool = False  # every contract settles in USDC (no need to say so per quote)
+
+    @classmethod
+    def load(cls, name: str) -> VenueSpec:
+        """The spec in `arb/venues/<name>/venue.toml`."""
+        text = (resources.files(f"arb.venues.{name}") / "venue.toml").read_text("utf-8")
+        facts = tomllib.loads(text)
+        return cls(name=name, **{**facts, "aliases": tuple(facts.get("aliases", ()))})
 
     @property
     def env_prefix(self) -> str:
