@@ -25,6 +25,9 @@ class Fake(PrivateClient):
         self.time_calls += 1
         return self.server_ms[0]
 
+    def sign(self, timestamp_ms, path, params):
+        return params, {}
+
     async def balances(self):
         return []
 

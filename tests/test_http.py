@@ -27,13 +27,11 @@ from arb.venues.bybit.rest import BybitClient
 from arb.venues.hyperliquid.rest import HyperliquidClient
 from arb.venues.okx.rest import OkxClient
 from tests.conftest import settings_for
-from tests.fakes.venues import (
-    BINANCE_PREMIUM,
-    BYBIT_TICKERS,
-    HL_INFO,
-    OKX_FUNDING,
-    Fault,
-)
+from tests.fakes.venues import Fault
+from tests.venues.binance.fake_rest import BINANCE_PREMIUM
+from tests.venues.bybit.fake_rest import BYBIT_TICKERS
+from tests.venues.hyperliquid.fake_rest import HL_INFO
+from tests.venues.okx.fake_rest import OKX_FUNDING
 
 
 class Sleeps:

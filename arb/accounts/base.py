@@ -14,16 +14,19 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import VenueAPIError, VenueError, VenueHttp, VenueHTTPError
+from arb.venues.base import TtlCache
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+C = TypeVar("C")
+Params = Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +90,40 @@ class PrivateClient(ABC):
     timestamp_codes: ClassVar[frozenset[str]]
     # Codes that mean the key, signature, passphrase, IP or permissions were refused.
     auth_codes: ClassVar[frozenset[str]]
+    # The public time endpoint and the decoder of its reply into the venue's time in ms.
+    server_time: ClassVar[tuple[str, Callable[[bytes], int]]]
+    # Whether its keys come with a passphrase (as its spec says; a test holds them equal).
+    signs_with_passphrase: ClassVar[bool] = False
 
-    def __init__(self, http: VenueHttp, credentials: Credentials, resync_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        http: VenueHttp,
+        credentials: Credentials,
+        resync_s: float = 300.0,
+        *,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        if self.signs_with_passphrase and not credentials.passphrase:
+            raise ValueError(
+                f"{self.name} signs with a passphrase: set {self.name.upper()}_API_PASSPHRASE"
+            )
         self.http = http
         self.credentials = credentials
         self.clock = ServerClock(self.server_time_ms, resync_s)
+        self._sleep = sleep  # the pause between pages, where a venue needs one
         # Set by `funding` when its request bound cut the period short: the time (ms) from
         # which the payments it returned are complete.
         self.funding_complete_from: int | None = None
 
-    @abstractmethod
     async def server_time_ms(self) -> int:
         """The venue's time from its public time endpoint."""
+        path, decode = self.server_time
+        return await self.http.get(path, decode=decode)
+
+    @abstractmethod
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        """The query to send and the headers that sign a GET of `path` with `params` at
+        `timestamp_ms`; the headers go to VenueHttp and nowhere else."""
 
     @abstractmethod
     async def balances(self) -> list[Balance]: ...
@@ -131,6 +156,41 @@ class PrivateClient(ABC):
             cls = AuthError if isinstance(e, AuthError) else VenueError
             raise cls(e.venue, e.endpoint, scrubbed) from None
 
+    async def get(self, path: str, params: Params, decode: Callable[[bytes], T]) -> T:
+        """A signed GET: the query signed is the query sent, as a dict given to VenueHttp
+        and never in `path`, so that errors, which name the path, never carry a signature."""
+
+        async def send(timestamp_ms: int) -> T:
+            query, headers = self.sign(timestamp_ms, path, params)
+            return await self.http.request(
+                "GET", path, params=query, headers=headers, decode=decode
+            )
+
+        return await self.signed(send)
+
+    async def sized(self, cache: TtlCache[Mapping[str, C]], held: Iterable[str]) -> Mapping[str, C]:
+        """The contract sizes of the symbols `held`, from `cache`: reloaded once when one is
+        missing (listed since the list was cached); one still missing is left out, said."""
+        held = set(held)
+        contracts = await cache.get()
+        if held - contracts.keys():
+            cache.invalidate()
+            contracts = await cache.get()
+        if unsized := sorted(held - contracts.keys()):
+            log.warning("%s: no contract size for %s; left out", self.name, ", ".join(unsized))
+        return contracts
+
+    def funding_cut(self, requests: int, cut: int) -> None:
+        """Say that `funding` stopped at its request bound and settlements up to `cut` (ms)
+        were left out."""
+        log.warning(
+            "%s funding: stopped after %d requests; settlements up to %d ms left out",
+            self.name,
+            requests,
+            cut,
+        )
+        self.funding_complete_from = cut
+
     async def _auth_checked(self, send: Callable[[int], Awaitable[T]], ts: int) -> T:
         try:
             return await send(ts)
@@ -142,6 +202,19 @@ class PrivateClient(ABC):
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def oldest_first(payments: Iterable[FundingPayment]) -> list[FundingPayment]:
+    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
+
+
+def cut_short(payments: list[FundingPayment], before: int) -> tuple[list[FundingPayment], int]:
+    """What a walk stopped by its request bound can vouch for, and the time at or before
+    which settlements were left out. Pages run newest first and many perpetuals settle at
+    the same instant, so the oldest time fetched may go on in the page not asked for: it
+    is left out too (`before` when nothing was fetched)."""
+    cut = min((p.time_ms for p in payments), default=before)
+    return [p for p in payments if p.time_ms > cut], cut
 
 
 def _scrub(text: str, credentials: Credentials) -> str:

@@ -1,4 +1,5 @@
-"""What every venue client shares: the fetch result, a metadata cache, number parsing."""
+"""What every venue client shares: the fetch result, a metadata cache, the funding-history
+walk, number parsing."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import logging
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
 
 import msgspec
 
@@ -31,6 +32,9 @@ RawNum = str | float | None
 # Requests one `funding_history` call may send: enough for 30 days of hourly funding
 # on every venue, and a bound on what one caller can cost us against the rate limits.
 MAX_HISTORY_REQUESTS = 4
+HOUR_MS = 3_600_000
+# How long a metadata cache whose reloads fail keeps serving its last good value.
+STALE_S = 1800.0
 
 
 @dataclass(slots=True)
@@ -67,7 +71,6 @@ class VenueClient(ABC):
     """Public market data of one venue. Parsing lives in pure module functions."""
 
     name: ClassVar[str]
-    default_rest_url: ClassVar[str]
     # Whether funding_history's rates are hourly whatever the interval (Hyperliquid).
     hourly_history: ClassVar[bool] = False
 
@@ -87,6 +90,16 @@ class VenueClient(ABC):
         At most `MAX_HISTORY_REQUESTS` requests: past that, what was fetched is returned
         (each venue's docstring says which end of the range it keeps).
         """
+
+    def cached(
+        self,
+        path: str,
+        decode: Callable[[bytes], T],
+        ttl_s: float,
+        params: Mapping[str, str] | None = None,
+    ) -> TtlCache[T]:
+        """Slow-moving metadata from one GET, on this client's clock."""
+        return cached_get(self.http, path, decode, ttl_s, params, clock=self.clock)
 
     async def close(self) -> None:
         await self.http.close()
@@ -141,9 +154,101 @@ class TtlCache(Generic[T]):
             return self._value
 
 
+def cached_get(
+    http: VenueHttp,
+    path: str,
+    decode: Callable[[bytes], T],
+    ttl_s: float,
+    params: Mapping[str, str] | None = None,
+    *,
+    stale_s: float = STALE_S,
+    clock: Callable[[], float] = time.time,
+) -> TtlCache[T]:
+    """A TtlCache of one public GET's decoded reply."""
+    return TtlCache(lambda: http.get(path, params, decode=decode), ttl_s, stale_s, clock)
+
+
+async def gather_parts(
+    required: Sequence[Awaitable[Any]], optional: Mapping[str, Awaitable[Any]] | None = None
+) -> tuple[list[Any], list[Any], list[str]]:
+    """Every part of a scan at once. A required part that fails fails the scan; an optional
+    one (named by what it gives: "24h turnover") that fails with a VenueError is an empty
+    table and a warning, `no 24h turnover: <error>`."""
+    optional = optional or {}
+    results = await asyncio.gather(*required, *optional.values(), return_exceptions=True)
+    needed, extra = results[: len(required)], results[len(required) :]
+    for part in needed:
+        if isinstance(part, BaseException):
+            raise part
+    warnings: list[str] = []
+    tables: list[Any] = []
+    for what, part in zip(optional, extra, strict=True):
+        if isinstance(part, VenueError):
+            warnings.append(f"no {what}: {part}")
+            part = {}
+        elif isinstance(part, BaseException):
+            raise part
+        tables.append(part)
+    return needed, tables, warnings
+
+
+async def walk_back(
+    fetch: Callable[[int], Awaitable[HistoryPage]],
+    cursor: int,
+    older: Callable[[HistoryPage, int], int],
+    start_ms: int,
+    end_ms: int,
+    full: int | Callable[[int], bool],
+) -> list[FundingPoint]:
+    """The settlements in [start_ms, end_ms], newest pages first: `fetch(cursor)` asks for
+    a page, `older(page, cursor)` gives the cursor of the one before it. A page that is not
+    `full` (as long as the limit, or a test of its row count) is the last, and so is one
+    that reaches `start_ms`. When `MAX_HISTORY_REQUESTS` stops the walk, the most recent
+    settlements are the ones kept."""
+    return await _walk(fetch, cursor, older, start_ms, end_ms, full, backward=True)
+
+
+async def walk_forward(
+    fetch: Callable[[int], Awaitable[HistoryPage]],
+    start_ms: int,
+    end_ms: int,
+    full: int,
+) -> list[FundingPoint]:
+    """The settlements in [start_ms, end_ms] from an endpoint that answers forward from a
+    start time: `fetch(start)` asks for a page, the next starts past its last settlement.
+    When `MAX_HISTORY_REQUESTS` stops the walk, the oldest settlements are the ones kept."""
+
+    def later(page: HistoryPage, _: int) -> int:
+        return page.points[-1].time_ms + 1
+
+    return await _walk(fetch, start_ms, later, start_ms, end_ms, full, backward=False)
+
+
+async def _walk(
+    fetch: Callable[[int], Awaitable[HistoryPage]],
+    cursor: int,
+    following: Callable[[HistoryPage, int], int],
+    start_ms: int,
+    end_ms: int,
+    full: int | Callable[[int], bool],
+    *,
+    backward: bool,
+) -> list[FundingPoint]:
+    is_full = full if callable(full) else lambda rows: rows >= full
+    points: list[FundingPoint] = []
+    for _ in range(MAX_HISTORY_REQUESTS):
+        page = await fetch(cursor)
+        points += page.points
+        if not is_full(page.rows) or not page.points:
+            break
+        if backward and page.points[0].time_ms <= start_ms:
+            break
+        cursor = following(page, cursor)
+    return settled_in(points, start_ms, end_ms)
+
+
 def next_hour_ms(now_s: float) -> int:
-    hour_ms = 3_600_000
-    return (int(now_s * 1000) // hour_ms + 1) * hour_ms
+    return (int(now_s * 1000) // HOUR_MS + 1) * HOUR_MS
 
 
 def to_number(value: RawNum) -> float | None:
@@ -162,6 +267,23 @@ def to_positive(value: RawNum) -> float | None:
     there is none."""
     x = to_number(value)
     return x if x is not None and x > 0 else None
+
+
+def to_non_negative(value: RawNum) -> float | None:
+    """A volume or an open interest: zero is a figure, less than zero junk."""
+    x = to_number(value)
+    return x if x is not None and x >= 0 else None
+
+
+def per_coin(value: RawNum, multiplier: float) -> float | None:
+    """A price quoted per `multiplier` coins (1000PEPEUSDT's is per 1000 PEPE) as a price
+    per coin, so that a size in coins times it stays the position's value; None where
+    there is none. Divided in decimal: the venue's 0.0036339 becomes 0.0000036339, not
+    0.0000036338999999999996."""
+    d = to_decimal(value)
+    if d is None or d <= 0:
+        return None
+    return float(d / Decimal(repr(float(multiplier))))
 
 
 def to_decimal(value: RawNum) -> Decimal | None:

@@ -16,24 +16,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import NamedTuple, TypeVar
+from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import PrivateClient
+from arb.accounts.base import Params, PrivateClient, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, ReplyShapeError, VenueError
-from arb.symbols import split_multiplier
-from arb.venues.base import USD_SETTLES, RawNum, to_number, to_positive
-from arb.venues.binance.rest import Perp
+from arb.http import ReplyShapeError, VenueError
+from arb.venues.base import USD_SETTLES, RawNum, per_coin, to_number, to_positive
+from arb.venues.binance.common import NAME, perp_of, reply_error, unwrapper
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-NAME = "binance"
 SERVER_TIME = "/fapi/v1/time"
 BALANCE = "/fapi/v2/balance"
 POSITION_RISK = "/fapi/v2/positionRisk"
@@ -55,16 +51,8 @@ MAX_FUNDING_RANGE_MS = 30 * DAY_MS  # older settlements are not asked for
 # symbols on hourly funding held all month).
 MAX_FUNDING_REQUESTS = 20
 
-# Retrying helps only with throttling; the rest are refusals or bugs.
-RETRYABLE_CODES = frozenset({-1003, -1008})
-
 
 # --- reply shapes -------------------------------------------------------------------
-
-
-class ErrorReply(msgspec.Struct):
-    code: int
-    msg: str = ""
 
 
 class ServerTime(msgspec.Struct):
@@ -110,48 +98,21 @@ class IncomePage(NamedTuple):
 
 
 _server_time = msgspec.json.Decoder(ServerTime, strict=False)
-_balances = msgspec.json.Decoder(list[BalanceRow] | ErrorReply, strict=False)
-_positions = msgspec.json.Decoder(list[PositionRow] | ErrorReply, strict=False)
-_income = msgspec.json.Decoder(list[IncomeRow] | ErrorReply, strict=False)
+_balances = unwrapper(BalanceRow)
+_positions = unwrapper(PositionRow)
+_income = unwrapper(IncomeRow)
 
 
 # --- parsing ------------------------------------------------------------------------
 
 
-def _reply_error(code: int, msg: str) -> ReplyError:
-    return ReplyError(str(code), msg, retryable=code in RETRYABLE_CODES)
-
-
-def _rows(reply: list[T] | ErrorReply) -> list[T]:
-    if isinstance(reply, ErrorReply):
-        raise _reply_error(reply.code, reply.msg)
-    return reply
-
-
 def parse_server_time(body: bytes) -> int:
     reply = _server_time.decode(body)
     if reply.code is not None:
-        raise _reply_error(reply.code, reply.msg)
+        raise reply_error(reply.code, reply.msg)
     if reply.serverTime <= 0:
         raise ReplyShapeError("no serverTime")
     return reply.serverTime
-
-
-def perp_of(symbol: str) -> Perp | None:
-    """A USDT or USDC perpetual's canonical asset and multiplier, from its name.
-
-    positionRisk and income rows carry no contract type or base asset. A USDⓈ-M
-    perpetual is named base + quote and a delivery contract adds `_YYMMDD`, so the
-    name decides, with the public client's multiplier rule (1000PEPEUSDT is PEPE x1000).
-    """
-    if "_" in symbol:
-        return None
-    for quote in sorted(USD_SETTLES):
-        base = symbol.removesuffix(quote)
-        if base and base != symbol:
-            asset, multiplier = split_multiplier(base)
-            return Perp(asset, multiplier, quote)
-    return None
 
 
 def parse_balances(body: bytes) -> list[Balance]:
@@ -161,7 +122,7 @@ def parse_balances(body: bytes) -> list[Balance]:
     repeats the same shared `availableBalance`. Equity is the wallet balance plus the
     cross unrealised PnL, the only unrealised figure this endpoint gives.
     """
-    by_asset = {r.asset: r for r in _rows(_balances.decode(body))}
+    by_asset = {r.asset: r for r in _balances(body)}
     out: list[Balance] = []
     for asset in sorted(USD_SETTLES, key=lambda a: a != "USDT"):
         row = by_asset.get(asset)
@@ -183,27 +144,23 @@ def position(row: PositionRow) -> Position | None:
     if perp is None or not amount:
         return None
 
-    def per_coin(value: RawNum) -> float | None:
-        price = to_positive(value)
-        return None if price is None else price / perp.multiplier
-
     return Position(
         venue=NAME,
         asset=perp.asset,
         symbol=row.symbol,
         side="long" if amount > 0 else "short",
         size=abs(amount) * perp.multiplier,
-        entry_price=per_coin(row.entryPrice),
-        mark_price=per_coin(row.markPrice),
+        entry_price=per_coin(row.entryPrice, perp.multiplier),
+        mark_price=per_coin(row.markPrice, perp.multiplier),
         unrealised_pnl=to_number(row.unRealizedProfit),
         leverage=to_positive(row.leverage),
-        liquidation_price=per_coin(row.liquidationPrice),
+        liquidation_price=per_coin(row.liquidationPrice, perp.multiplier),
     )
 
 
 def parse_positions(body: bytes) -> list[Position]:
     """Open USDT/USDC perpetual positions; hedge mode gives a LONG and a SHORT row each."""
-    return [p for p in map(position, _rows(_positions.decode(body))) if p is not None]
+    return [p for p in map(position, _positions(body)) if p is not None]
 
 
 def funding_payment(row: IncomeRow) -> FundingPayment | None:
@@ -225,7 +182,7 @@ def _income_key(row: IncomeRow, payment: FundingPayment) -> str:
 
 
 def income_page(body: bytes) -> IncomePage:
-    rows = _rows(_income.decode(body))
+    rows = _income(body)
     payments: dict[str, FundingPayment] = {}
     for row in rows:
         payment = funding_payment(row)
@@ -233,10 +190,6 @@ def income_page(body: bytes) -> IncomePage:
             payments[_income_key(row, payment)] = payment
     times = [t for t in (to_number(r.time) for r in rows) if t is not None and t > 0]
     return IncomePage(payments, len(rows), int(max(times)) if times else None)
-
-
-def oldest_first(payments: Iterable[FundingPayment]) -> list[FundingPayment]:
-    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
 
 
 def parse_funding(body: bytes) -> list[FundingPayment]:
@@ -300,15 +253,18 @@ class BinancePrivate(PrivateClient):
     timestamp_codes = frozenset({"-1021"})
     # Bad signature, malformed or missing key, unknown key / IP / permissions.
     auth_codes = frozenset({"-1022", "-2014", "-2015"})
+    server_time = (SERVER_TIME, parse_server_time)
 
-    async def server_time_ms(self) -> int:
-        return await self.http.get(SERVER_TIME, decode=parse_server_time)
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        """The signature goes last in the query; the key alone in a header."""
+        query = signed_params(params or {}, timestamp_ms, self.credentials.secret)
+        return query, {API_KEY_HEADER: self.credentials.key}
 
     async def balances(self) -> list[Balance]:
-        return await self._signed_get(BALANCE, {}, parse_balances)
+        return await self.get(BALANCE, {}, parse_balances)
 
     async def positions(self) -> list[Position]:
-        return await self._signed_get(POSITION_RISK, {}, parse_positions)
+        return await self.get(POSITION_RISK, {}, parse_positions)
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Funding fees with start_ms <= time < end_ms, at most 30 days back from end_ms.
@@ -357,7 +313,7 @@ class BinancePrivate(PrivateClient):
         found: dict[str, FundingPayment] = {}
         cursor = start_ms
         while budget > 0:
-            page = await self._signed_get(INCOME, income_params(cursor, end_ms), income_page)
+            page = await self.get(INCOME, income_params(cursor, end_ms), income_page)
             budget -= 1
             found.update(page.payments)
             if page.rows < INCOME_LIMIT or page.last_ms is None:
@@ -365,20 +321,3 @@ class BinancePrivate(PrivateClient):
             # A page that is one settlement throughout can only be passed, not split.
             cursor = max(page.last_ms, cursor + 1)
         return None, 0
-
-    async def _signed_get(
-        self, path: str, params: Mapping[str, str], decode: Callable[[bytes], T]
-    ) -> T:
-        """Query parameters go to VenueHttp as a dict, never in `path`, so errors, which
-        name the path, can never carry the signature."""
-
-        async def send(timestamp_ms: int) -> T:
-            return await self.http.request(
-                "GET",
-                path,
-                params=signed_params(params, timestamp_ms, self.credentials.secret),
-                headers={API_KEY_HEADER: self.credentials.key},
-                decode=decode,
-            )
-
-        return await self.signed(send)

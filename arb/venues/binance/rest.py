@@ -11,32 +11,28 @@ Settled funding comes from `GET /fapi/v1/fundingRate`, ascending, 1000 a page.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
 
-from arb.http import VenueError
 from arb.models import Quote
 from arb.symbols import split_multiplier
 from arb.venues.base import (
-    MAX_HISTORY_REQUESTS,
     USD_SETTLES,
     FundingPoint,
     HistoryPage,
     Num,
     RawNum,
-    TtlCache,
     VenueClient,
     VenueFetch,
+    gather_parts,
     history_page,
-    settled_in,
+    walk_forward,
 )
+from arb.venues.binance.common import NAME, Perp
 
 log = logging.getLogger(__name__)
 
-NAME = "binance"
-REST_URL = "https://fapi.binance.com"
 PREMIUM_INDEX = "/fapi/v1/premiumIndex"
 EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 FUNDING_INFO = "/fapi/v1/fundingInfo"
@@ -49,7 +45,6 @@ DEFAULT_INTERVAL_H = 8.0
 EXCHANGE_INFO_TTL_S = 600.0
 FUNDING_INFO_TTL_S = 60.0
 TICKER_TTL_S = 60.0
-STALE_S = 1800.0
 
 
 class PremiumIndex(msgspec.Struct, gc=False):
@@ -85,12 +80,6 @@ class Ticker24h(msgspec.Struct, gc=False):
 class FundingRateRow(msgspec.Struct, gc=False):
     fundingTime: RawNum = None  # the settlement, ms as a number
     fundingRate: RawNum = None
-
-
-class Perp(msgspec.Struct, frozen=True):
-    asset: str
-    multiplier: float
-    settle: str
 
 
 # premiumIndex answers an object when asked for one symbol and an array otherwise.
@@ -168,55 +157,28 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(r.fundingTime, r.fundingRate) for r in _funding_history.decode(body)])
 
 
-def parse_funding_history(body: bytes) -> list[FundingPoint]:
-    """Settled rates of one symbol, each per the symbol's interval at the time, oldest first."""
-    return decode_funding_history(body).points
-
-
 class BinanceClient(VenueClient):
     name = NAME
-    default_rest_url = REST_URL
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.perps = TtlCache(
-            lambda: self.http.get(EXCHANGE_INFO, decode=parse_exchange_info),
-            EXCHANGE_INFO_TTL_S,
-            STALE_S,
-            self.clock,
-        )
-        self.intervals = TtlCache(
-            lambda: self.http.get(FUNDING_INFO, decode=parse_funding_info),
-            FUNDING_INFO_TTL_S,
-            STALE_S,
-            self.clock,
-        )
-        self.turnover = TtlCache(
-            lambda: self.http.get(TICKER_24H, decode=parse_ticker_24h),
-            TICKER_TTL_S,
-            STALE_S,
-            self.clock,
-        )
+        self.perps = self.cached(EXCHANGE_INFO, parse_exchange_info, EXCHANGE_INFO_TTL_S)
+        self.intervals = self.cached(FUNDING_INFO, parse_funding_info, FUNDING_INFO_TTL_S)
+        self.turnover = self.cached(TICKER_24H, parse_ticker_24h, TICKER_TTL_S)
 
     async def fetch_quotes(self) -> VenueFetch:
-        premium, perps, intervals, turnover = await asyncio.gather(
-            self.http.get(PREMIUM_INDEX, decode=lambda b: (decode_premium_index(b), self.clock())),
-            self.perps.get(),
-            self.intervals.get(),
-            self.turnover.get(),
-            return_exceptions=True,
-        )
         # Without the rates, the perpetual list or the intervals there is nothing
         # right to show; turnover alone is optional.
-        for required in (premium, perps, intervals):
-            if isinstance(required, BaseException):
-                raise required
-        warnings: list[str] = []
-        if isinstance(turnover, VenueError):
-            warnings.append(f"no 24h turnover: {turnover}")
-            turnover = {}
-        elif isinstance(turnover, BaseException):
-            raise turnover
+        (premium, perps, intervals), (turnover,), warnings = await gather_parts(
+            [
+                self.http.get(
+                    PREMIUM_INDEX, decode=lambda b: (decode_premium_index(b), self.clock())
+                ),
+                self.perps.get(),
+                self.intervals.get(),
+            ],
+            {"24h turnover": self.turnover.get()},
+        )
         rows, received_at = premium
         return VenueFetch(join_quotes(rows, perps, intervals, turnover, received_at), warnings)
 
@@ -224,18 +186,14 @@ class BinanceClient(VenueClient):
         """A range wider than a page comes back as its first 1000 rows, so pages walk
         forward from `start_ms`; when the request bound stops them (past 4000
         settlements) the oldest ones are kept."""
-        points: list[FundingPoint] = []
-        start = start_ms
-        for _ in range(MAX_HISTORY_REQUESTS):
+
+        async def page_from(start: int) -> HistoryPage:
             params = {
                 "symbol": symbol,
                 "startTime": str(start),
                 "endTime": str(end_ms),
                 "limit": str(HISTORY_LIMIT),
             }
-            page = await self.http.get(FUNDING_RATE_HISTORY, params, decode=decode_funding_history)
-            points += page.points
-            if page.rows < HISTORY_LIMIT or not page.points:
-                break
-            start = page.points[-1].time_ms + 1
-        return settled_in(points, start_ms, end_ms)
+            return await self.http.get(FUNDING_RATE_HISTORY, params, decode=decode_funding_history)
+
+        return await walk_forward(page_from, start_ms, end_ms, HISTORY_LIMIT)

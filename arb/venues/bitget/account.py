@@ -19,39 +19,30 @@ first, 100 a page, paged back with `idLessThan=<endId>`; one request may span at
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import functools
 import hashlib
 import hmac
 import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, NamedTuple, TypeVar
+from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, ReplyShapeError, VenueHttp
-from arb.symbols import split_multiplier
-from arb.venues.base import RawNum, to_decimal, to_number, to_positive
+from arb.http import ReplyShapeError
+from arb.venues.base import RawNum, per_coin, to_decimal, to_number, to_positive
+from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-NAME = "bitget"
 SERVER_TIME = "/api/v2/public/time"
 ACCOUNTS = "/api/v2/mix/account/accounts"
 POSITIONS = "/api/v2/mix/position/all-position"
 BILLS = "/api/v2/mix/account/bill"
 
-PRODUCT_TYPE = "USDT-FUTURES"
-SETTLE = "USDT"
 FUNDING_BILL = "contract_settle_fee"
-OK_CODE = "00000"
 BILLS_LIMIT = 100  # the most a bills page holds
 
 DAY_MS = 86_400_000
@@ -76,17 +67,9 @@ AUTH_CODES = frozenset(
 )
 # "Request timestamp expired": 40008 today, 40004 in older lists.
 TIMESTAMP_CODES = frozenset({"40004", "40008"})
-# Worth a retry when they come with HTTP 200: rate limited, "system error, try again".
-RETRYABLE_CODES = frozenset({"429", "40015"})
 
 
 # --- the replies ---------------------------------------------------------------------
-
-
-class Envelope(msgspec.Struct, Generic[T], gc=False):
-    code: str | int  # "00000" when all is well; a reply without one is not Bitget's
-    msg: str | None = None
-    data: T | None = None
 
 
 class ServerTime(msgspec.Struct, gc=False):
@@ -134,43 +117,10 @@ class BillsPage(NamedTuple):
     end_id: str | None  # the cursor to older bills
 
 
-def _unwrapper(shape: type[T]) -> Callable[[bytes], T | None]:
-    decode = msgspec.json.Decoder(Envelope[shape], strict=False).decode  # type: ignore[valid-type]
-
-    def unwrap(body: bytes) -> T | None:
-        # Errors can come with HTTP 200 too; only `code` tells.
-        env = decode(body)
-        code = str(env.code)
-        if code != OK_CODE:
-            raise ReplyError(code, env.msg or "no message", retryable=code in RETRYABLE_CODES)
-        return env.data
-
-    return unwrap
-
-
-_server_time = _unwrapper(ServerTime)
-_accounts = _unwrapper(list[AccountRow])
-_positions = _unwrapper(list[PositionRow])
-_bills = _unwrapper(BillData)
-
-
-@functools.lru_cache(maxsize=4096)
-def classify(symbol: str) -> tuple[str, int] | None:
-    """`1000PEPEUSDT` -> ("PEPE", 1000): the canonical asset and the coins in one unit of
-    the symbol's base; None outside USDT-margined perpetuals."""
-    base = symbol.removesuffix(SETTLE)
-    if base == symbol or not re.fullmatch(r"[A-Z0-9]+", base):
-        return None
-    asset, multiplier = split_multiplier(base)
-    return asset, int(multiplier)
-
-
-def _per_coin(value: RawNum, multiplier: int) -> float | None:
-    """A 1000PEPEUSDT price is per 1000 PEPE; sizes are converted to coins, so prices are
-    too, keeping size * price the position's value. Divided in decimal, so that the
-    venue's 0.0036339 becomes 0.0000036339 and not 0.0000036338999999999996."""
-    d = to_decimal(value)
-    return float(d / multiplier) if d is not None and d > 0 else None
+_server_time = unwrapper(ServerTime)
+_accounts = unwrapper(list[AccountRow])
+_positions = unwrapper(list[PositionRow])
+_bills = unwrapper(BillData)
 
 
 def parse_server_time(body: bytes) -> int:
@@ -226,11 +176,11 @@ def parse_position(row: PositionRow) -> Position | None:
         symbol=row.symbol,
         side=row.holdSide,
         size=float(abs(lots) * multiplier),
-        entry_price=_per_coin(row.openPriceAvg, multiplier),
-        mark_price=_per_coin(row.markPrice, multiplier),
+        entry_price=per_coin(row.openPriceAvg, multiplier),
+        mark_price=per_coin(row.markPrice, multiplier),
         unrealised_pnl=to_number(row.unrealizedPL),
         leverage=to_positive(row.leverage),
-        liquidation_price=_per_coin(row.liquidationPrice, multiplier),
+        liquidation_price=per_coin(row.liquidationPrice, multiplier),
     )
 
 
@@ -279,15 +229,6 @@ def bill_params(start_ms: int, end_ms: int, id_less_than: str | None) -> dict[st
     return {**params, "idLessThan": id_less_than} if id_less_than else params
 
 
-def cut_short(payments: list[FundingPayment], end_ms: int) -> tuple[list[FundingPayment], int]:
-    """What a walk stopped by the request bound can vouch for, and the time at or before
-    which settlements were left out. Pages run newest first and many perpetuals settle at
-    the same instant, so the oldest time fetched may go on in the page not asked for: it
-    is left out too."""
-    cut = min((p.time_ms for p in payments), default=end_ms - 1)
-    return [p for p in payments if p.time_ms > cut], cut
-
-
 # --- signing -------------------------------------------------------------------------
 
 
@@ -332,43 +273,22 @@ def auth_headers(
 
 class BitgetPrivate(PrivateClient):
     name = NAME
+    signs_with_passphrase = True
     timestamp_codes = TIMESTAMP_CODES
     auth_codes = AUTH_CODES
+    server_time = (SERVER_TIME, parse_server_time)
 
-    def __init__(
-        self,
-        http: VenueHttp,
-        credentials: Credentials,
-        resync_s: float = 300.0,
-        *,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        if not credentials.passphrase:
-            raise ValueError("bitget signs with a passphrase: set BITGET_API_PASSPHRASE")
-        super().__init__(http, credentials, resync_s)
-        self._sleep = sleep
-
-    async def server_time_ms(self) -> int:
-        return await self.http.get(SERVER_TIME, decode=parse_server_time)
-
-    async def _get(self, path: str, params: Mapping[str, str], decode: Callable[[bytes], T]) -> T:
-        # Sorted by key, then signed and sent as this very dict.
-        ordered = dict(sorted(params.items()))
-
-        async def send(timestamp_ms: int) -> T:
-            headers = auth_headers(self.credentials, timestamp_ms, "GET", path, ordered)
-            return await self.http.request(
-                "GET", path, params=ordered, headers=headers, decode=decode
-            )
-
-        return await self.signed(send)
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        """Sorted by key, then signed and sent as this very dict."""
+        ordered = dict(sorted((params or {}).items()))
+        return ordered, auth_headers(self.credentials, timestamp_ms, "GET", path, ordered)
 
     async def balances(self) -> list[Balance]:
-        return await self._get(ACCOUNTS, {"productType": PRODUCT_TYPE}, parse_balances)
+        return await self.get(ACCOUNTS, {"productType": PRODUCT_TYPE}, parse_balances)
 
     async def positions(self) -> list[Position]:
         params = {"productType": PRODUCT_TYPE, "marginCoin": SETTLE}
-        return await self._get(POSITIONS, params, parse_positions)
+        return await self.get(POSITIONS, params, parse_positions)
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Settlements in [start_ms, end_ms), oldest first, reaching back at most
@@ -384,21 +304,11 @@ class BitgetPrivate(PrivateClient):
         for _ in range(MAX_FUNDING_REQUESTS):
             if cursor is not None:
                 await self._sleep(PAGE_GAP_S)
-            page = await self._get(BILLS, bill_params(start_ms, end_ms, cursor), parse_bills_page)
+            page = await self.get(BILLS, bill_params(start_ms, end_ms, cursor), parse_bills_page)
             payments += (p for p in page.payments if start_ms <= p.time_ms < end_ms)
             if page.rows < BILLS_LIMIT or page.end_id in (None, cursor):
-                return _oldest_first(payments)
+                return oldest_first(payments)
             cursor = page.end_id
-        payments, cut = cut_short(payments, end_ms)
-        log.warning(
-            "%s funding: stopped after %d requests; settlements up to %d ms left out",
-            NAME,
-            MAX_FUNDING_REQUESTS,
-            cut,
-        )
-        self.funding_complete_from = cut
-        return _oldest_first(payments)
-
-
-def _oldest_first(payments: list[FundingPayment]) -> list[FundingPayment]:
-    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
+        payments, cut = cut_short(payments, end_ms - 1)
+        self.funding_cut(MAX_FUNDING_REQUESTS, cut)
+        return oldest_first(payments)

@@ -16,54 +16,34 @@ paged by `pageNo`, at most 100 a page, no time filter.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import Callable
-from typing import Generic, Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple
 
 import msgspec
 
-from arb.http import ReplyError
 from arb.models import Quote
-from arb.symbols import split_multiplier
 from arb.venues.base import (
-    MAX_HISTORY_REQUESTS,
+    HOUR_MS,
     FundingPoint,
     HistoryPage,
     RawNum,
-    TtlCache,
     VenueClient,
     VenueFetch,
+    gather_parts,
     history_page,
-    settled_in,
+    walk_back,
 )
+from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
 
-NAME = "bitget"
-REST_URL = "https://api.bitget.com"
 TICKERS = "/api/v2/mix/market/tickers"
 CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
 FUNDING_HISTORY = "/api/v2/mix/market/history-fund-rate"
-PRODUCT_TYPE = "USDT-FUTURES"
-SETTLE = "USDT"
 HISTORY_LIMIT = 100  # the endpoint's maximum pageSize
 
 SCHEDULE_TTL_S = 60.0
-STALE_S = 1800.0
-HOUR_MS = 3_600_000
-SUCCESS = "00000"
-# Codes worth a retry: too many requests (429, 1001), "system is abnormal, please
-# try again later" (40015) and "server is busy" (40604).
-RETRYABLE_CODES = frozenset({"429", "1001", "40015", "40604"})
-T = TypeVar("T")
+PRODUCT = {"productType": PRODUCT_TYPE}
 
 # A number sent as a string; "" or null when missing. Decoded with strict=False.
 Opt = float | Literal[""] | None
-
-
-class Envelope(msgspec.Struct, Generic[T], gc=False):
-    code: str | int
-    msg: str = ""
-    data: list[T] | None = None  # null on errors
 
 
 class Ticker(msgspec.Struct, gc=False):
@@ -91,24 +71,13 @@ class Schedule(NamedTuple):
     next_ms: int | None  # the upcoming settlement when the table was read
 
 
-def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
-    """A decoder of Bitget's envelope with `data` rows of one type, in one pass."""
-    decode = msgspec.json.Decoder(Envelope[row], strict=False).decode  # type: ignore[valid-type]
-
-    def unwrap(body: bytes) -> list[T]:
-        # Bitget answers some errors with HTTP 200 too: only `code` tells.
-        env = decode(body)
-        code = str(env.code)
-        if code != SUCCESS:
-            raise ReplyError(code, env.msg, retryable=code in RETRYABLE_CODES)
-        return env.data or []
-
-    return unwrap
+_tickers = unwrapper(list[Ticker])
+_settings = unwrapper(list[FundingSetting])
+_history = unwrapper(list[HistoryRow])
 
 
-decode_tickers = _unwrapper(Ticker)
-_settings = _unwrapper(FundingSetting)
-_history = _unwrapper(HistoryRow)
+def decode_tickers(body: bytes) -> list[Ticker]:
+    return _tickers(body) or []
 
 
 def present(value: Opt) -> float | None:
@@ -122,19 +91,11 @@ def expires(delivery_time: str | float | None) -> bool:
     return delivery_time not in (None, "", "0", 0)
 
 
-@functools.lru_cache(maxsize=16_384)
-def classify(symbol: str) -> tuple[str, float] | None:
-    """`BTCUSDT` -> (BTC, 1); `1000BONKUSDT` -> (BONK, 1000); None when the symbol does
-    not end in USDT (dated futures carry a date suffix, `ETHUSDT_231229`)."""
-    base = symbol.removesuffix(SETTLE)
-    return None if base == symbol else split_multiplier(base)
-
-
 def parse_schedules(body: bytes) -> dict[str, Schedule]:
     """current-fund-rate for every symbol -> interval and upcoming settlement per symbol.
     A row without a positive interval is left out: its hourly rate cannot be known."""
     schedules: dict[str, Schedule] = {}
-    for s in _settings(body):
+    for s in _settings(body) or []:
         interval_h, next_ms = present(s.fundingRateInterval), present(s.nextUpdate)
         if interval_h is None or interval_h <= 0:
             continue
@@ -166,7 +127,7 @@ def join_quotes(
         info = classify(t.symbol)
         if schedule is None or info is None:
             continue
-        asset, multiplier = info
+        asset, multiplier = info[0], float(info[1])
         mark, holding = present(t.markPrice), present(t.holdingAmount)
         next_ms = schedule.next_ms
         quotes.append(
@@ -195,44 +156,25 @@ def join_quotes(
 
 def decode_funding_history(body: bytes) -> HistoryPage:
     """A history-fund-rate reply (newest first) as a page."""
-    return history_page([(r.fundingTime, r.fundingRate) for r in _history(body)])
-
-
-def parse_funding_history(body: bytes) -> list[FundingPoint]:
-    """Settled rates of one symbol, each per the symbol's interval at the time, oldest first."""
-    return decode_funding_history(body).points
+    return history_page([(r.fundingTime, r.fundingRate) for r in _history(body) or []])
 
 
 class BitgetClient(VenueClient):
     name = NAME
-    default_rest_url = REST_URL
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.schedules = TtlCache(
-            lambda: self.http.get(
-                CURRENT_FUNDING, {"productType": PRODUCT_TYPE}, decode=parse_schedules
-            ),
-            SCHEDULE_TTL_S,
-            STALE_S,
-            self.clock,
-        )
+        self.schedules = self.cached(CURRENT_FUNDING, parse_schedules, SCHEDULE_TTL_S, PRODUCT)
 
     async def fetch_quotes(self) -> VenueFetch:
         """One tickers call per scan, plus the schedule table once a minute."""
-        tickers, schedules = await asyncio.gather(
-            self.http.get(
-                TICKERS,
-                {"productType": PRODUCT_TYPE},
-                decode=lambda b: (decode_tickers(b), self.clock()),
-            ),
-            self.schedules.get(),
-            return_exceptions=True,
-        )
         # Without the rates or the intervals there is nothing right to show.
-        for required in (tickers, schedules):
-            if isinstance(required, BaseException):
-                raise required
+        (tickers, schedules), _, _ = await gather_parts(
+            [
+                self.http.get(TICKERS, PRODUCT, decode=lambda b: (decode_tickers(b), self.clock())),
+                self.schedules.get(),
+            ]
+        )
         rows, received_at = tickers
         return VenueFetch(join_quotes(rows, schedules, received_at))
 
@@ -242,16 +184,16 @@ class BitgetClient(VenueClient):
         the most recent ones are kept. A settlement landing between two pages shifts the
         rows by one: the next page repeats a row, which `settled_in` drops; none is lost.
         """
-        points: list[FundingPoint] = []
-        for page_no in range(1, MAX_HISTORY_REQUESTS + 1):
+
+        async def page(page_no: int) -> HistoryPage:
             params = {
                 "symbol": symbol,
                 "productType": PRODUCT_TYPE,
                 "pageSize": str(HISTORY_LIMIT),
                 "pageNo": str(page_no),
             }
-            page = await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
-            points += page.points
-            if page.rows < HISTORY_LIMIT or not page.points or page.points[0].time_ms <= start_ms:
-                break
-        return settled_in(points, start_ms, end_ms)
+            return await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
+
+        return await walk_back(
+            page, 1, lambda _, page_no: page_no + 1, start_ms, end_ms, HISTORY_LIMIT
+        )

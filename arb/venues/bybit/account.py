@@ -21,11 +21,11 @@ from urllib.parse import unquote
 import msgspec
 import yarl
 
-from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.base import Credentials, Params, PrivateClient, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, ReplyShapeError, VenueBadResponse
-from arb.venues.base import RawNum, to_number
-from arb.venues.bybit.rest import NAME, RETRYABLE_CODES, classify
+from arb.http import ReplyShapeError, VenueBadResponse
+from arb.venues.base import RawNum, per_coin, to_number
+from arb.venues.bybit.common import AUTH_MESSAGES, NAME, Rows, classify, unwrapper
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,6 @@ LOG_PAGE = 50  # the transaction log's maximum page
 # plus a 4-hourly one, and at Bybit's usual latency they fit the account service's
 # deadline. Past the bound the newest settlements are kept (see `cut_short`).
 MAX_FUNDING_REQUESTS = 40
-
-# Codes meaning the key itself was refused, each with our own words for it: the venue's
-# message for a bad signature echoes the signed string, which holds the key.
-AUTH_MESSAGES = {
-    "10003": "API key invalid, or made for another environment (mainnet, testnet, demo)",
-    "10004": "signature refused (wrong secret?)",
-    "10005": "permission denied for this key",
-    "10010": "request IP not bound to this key",
-    "33004": "API key expired",
-}
 TIMESTAMP_CODE = "10002"
 
 
@@ -83,27 +73,11 @@ class TimeResult(msgspec.Struct, gc=False):
     timeNano: str = ""
 
 
-class TimeEnvelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: TimeResult = msgspec.field(default_factory=TimeResult)
-
-
 class AccountRow(msgspec.Struct, gc=False):
     accountType: str | None = None
     totalEquity: RawNum = None
     totalAvailableBalance: RawNum = None
     totalPerpUPL: RawNum = None
-
-
-class WalletResult(msgspec.Struct, gc=False):
-    rows: list[AccountRow] = msgspec.field(name="list", default_factory=list)
-
-
-class WalletEnvelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: WalletResult = msgspec.field(default_factory=WalletResult)
 
 
 class PositionRow(msgspec.Struct, gc=False):
@@ -117,17 +91,6 @@ class PositionRow(msgspec.Struct, gc=False):
     leverage: RawNum = None
 
 
-class PositionResult(msgspec.Struct, gc=False):
-    rows: list[PositionRow] = msgspec.field(name="list", default_factory=list)
-    nextPageCursor: str | None = None
-
-
-class PositionEnvelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: PositionResult = msgspec.field(default_factory=PositionResult)
-
-
 class LogRow(msgspec.Struct, gc=False):
     symbol: str | None = None
     type: str | None = None
@@ -136,48 +99,32 @@ class LogRow(msgspec.Struct, gc=False):
     transactionTime: RawNum = None
 
 
-class LogResult(msgspec.Struct, gc=False):
-    rows: list[LogRow] = msgspec.field(name="list", default_factory=list)
-    nextPageCursor: str | None = None
+_time = unwrapper(TimeResult)
+_wallet = unwrapper(Rows[AccountRow])
+_positions = unwrapper(Rows[PositionRow])
+_log = unwrapper(Rows[LogRow])
 
 
-class LogEnvelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: LogResult = msgspec.field(default_factory=LogResult)
-
-
-_decode_time = msgspec.json.Decoder(TimeEnvelope, strict=False).decode
-_decode_wallet = msgspec.json.Decoder(WalletEnvelope, strict=False).decode
-_decode_positions = msgspec.json.Decoder(PositionEnvelope, strict=False).decode
-_decode_log = msgspec.json.Decoder(LogEnvelope, strict=False).decode
-
-
-def check_ret_code(ret_code: int, ret_msg: str) -> None:
-    """Errors come with HTTP 200 too. Refused keys get our own words, never the venue's."""
-    if ret_code != 0:
-        code = str(ret_code)
-        message = AUTH_MESSAGES.get(code, ret_msg)
-        raise ReplyError(code, message, retryable=ret_code in RETRYABLE_CODES)
+def page_of(rows: Rows, item: Callable[[object], T | None]) -> Page[T]:
+    """A paged reply's items (junk and out-of-scope rows dropped) and its cursor."""
+    items = [x for x in map(item, rows.rows) if x is not None]
+    return Page(items, unquote(rows.nextPageCursor or ""), len(rows.rows))
 
 
 def parse_server_time(body: bytes) -> int:
     """The time endpoint's reply -> server time in ms (from `timeNano`, the documented
     field; the envelope's `time` is when the reply was made)."""
-    env = _decode_time(body)
-    check_ret_code(env.retCode, env.retMsg)
-    if not env.result.timeNano.isdigit():
-        raise ReplyShapeError(f"timeNano is {env.result.timeNano!r}")
-    return int(env.result.timeNano) // 1_000_000
+    time_nano = _time(body).timeNano
+    if not time_nano.isdigit():
+        raise ReplyShapeError(f"timeNano is {time_nano!r}")
+    return int(time_nano) // 1_000_000
 
 
 def parse_balances(body: bytes) -> list[Balance]:
     """Wallet-balance reply -> one Balance per account, in USD: the unified account's
     totals are valued in USD whatever coins it holds."""
-    env = _decode_wallet(body)
-    check_ret_code(env.retCode, env.retMsg)
     balances: list[Balance] = []
-    for row in env.result.rows:
+    for row in _wallet(body).rows:
         equity = to_number(row.totalEquity)
         if equity is None:
             continue
@@ -191,13 +138,6 @@ def parse_balances(body: bytes) -> list[Balance]:
             )
         )
     return balances
-
-
-def per_coin(price: RawNum, multiplier: float) -> float | None:
-    """A 1000PEPEUSDT price is per 1000 PEPE; sizes are converted to coins, so prices are
-    too, keeping size * price the position's value."""
-    value = to_number(price)
-    return None if value is None or value <= 0 else value / multiplier
 
 
 def parse_position(row: PositionRow) -> Position | None:
@@ -223,11 +163,7 @@ def parse_position(row: PositionRow) -> Position | None:
 
 def parse_position_page(body: bytes) -> Page[Position]:
     """Position-list reply -> open linear perpetual positions, sizes in coins."""
-    env = _decode_positions(body)
-    check_ret_code(env.retCode, env.retMsg)
-    rows = env.result.rows
-    positions = [p for p in map(parse_position, rows) if p is not None]
-    return Page(positions, unquote(env.result.nextPageCursor or ""), len(rows))
+    return page_of(_positions(body), parse_position)
 
 
 def parse_settlement(row: LogRow) -> FundingPayment | None:
@@ -251,11 +187,7 @@ def parse_settlement(row: LogRow) -> FundingPayment | None:
 
 def parse_funding_page(body: bytes) -> Page[FundingPayment]:
     """Transaction-log reply -> funding settlements as the venue ordered them."""
-    env = _decode_log(body)
-    check_ret_code(env.retCode, env.retMsg)
-    rows = env.result.rows
-    payments = [p for p in map(parse_settlement, rows) if p is not None]
-    return Page(payments, unquote(env.result.nextPageCursor or ""), len(rows))
+    return page_of(_log(body), parse_settlement)
 
 
 # --- requests ------------------------------------------------------------------------
@@ -342,13 +274,14 @@ class BybitPrivate(PrivateClient):
     name = NAME
     timestamp_codes = frozenset({TIMESTAMP_CODE})
     auth_codes = frozenset(AUTH_MESSAGES)
+    server_time = (SERVER_TIME, parse_server_time)
 
-    async def server_time_ms(self) -> int:
-        return await self.http.get(SERVER_TIME, decode=parse_server_time)
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        return params, auth_headers(self.credentials, timestamp_ms, query_string(params or {}))
 
     async def balances(self) -> list[Balance]:
         params = {"accountType": ACCOUNT_TYPE}
-        return await self._signed_get(WALLET_BALANCE, params, parse_balances)
+        return await self.get(WALLET_BALANCE, params, parse_balances)
 
     async def positions(self) -> list[Position]:
         positions: list[Position] = []
@@ -356,7 +289,7 @@ class BybitPrivate(PrivateClient):
             cursor = ""
             for _ in range(MAX_POSITION_PAGES):
                 params = position_params(settle_coin, cursor)
-                page = await self._signed_get(POSITION_LIST, params, parse_position_page)
+                page = await self.get(POSITION_LIST, params, parse_position_page)
                 positions += page.items
                 cursor = page.cursor
                 if not cursor:
@@ -379,32 +312,13 @@ class BybitPrivate(PrivateClient):
             while sent < MAX_FUNDING_REQUESTS:
                 sent += 1
                 params = settlement_params(lo, hi, cursor)
-                page = await self._signed_get(TRANSACTION_LOG, params, parse_funding_page)
+                page = await self.get(TRANSACTION_LOG, params, parse_funding_page)
                 payments += (p for p in page.items if lo <= p.time_ms < hi)
                 cursor = page.cursor
                 if not cursor or not page.rows:
                     break
             else:
                 payments, cut = cut_short(payments, hi, mid_window=bool(cursor))
-                log.warning(
-                    "%s funding: stopped after %d requests; settlements up to %d ms left out",
-                    NAME,
-                    sent,
-                    cut,
-                )
-                self.funding_complete_from = cut
+                self.funding_cut(sent, cut)
                 break
-        return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
-
-    async def _signed_get(
-        self, path: str, params: dict[str, str], decode: Callable[[bytes], T]
-    ) -> T:
-        query = query_string(params)
-
-        async def send(timestamp_ms: int) -> T:
-            headers = auth_headers(self.credentials, timestamp_ms, query)
-            return await self.http.request(
-                "GET", path, params=params, headers=headers, decode=decode
-            )
-
-        return await self.signed(send)
+        return oldest_first(payments)

@@ -10,16 +10,12 @@ Settled funding comes from `GET /v5/market/funding/history`, newest first, 200 a
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import msgspec
 
-from arb.http import ReplyError
 from arb.models import Quote
-from arb.symbols import split_multiplier
 from arb.venues.base import (
-    MAX_HISTORY_REQUESTS,
     FundingPoint,
     HistoryPage,
     Num,
@@ -27,22 +23,15 @@ from arb.venues.base import (
     VenueClient,
     VenueFetch,
     history_page,
-    settled_in,
+    walk_back,
 )
+from arb.venues.bybit.common import NAME, Rows, classify, unwrapper
 
 log = logging.getLogger(__name__)
 
-NAME = "bybit"
-REST_URL = "https://api.bybit.com"
 TICKERS = "/v5/market/tickers"
 FUNDING_HISTORY = "/v5/market/funding/history"
 HISTORY_LIMIT = 200  # the endpoint's maximum page
-
-# retCodes worth a retry: rate limits and server-side errors.
-RETRYABLE_CODES = frozenset({10006, 10016, 10429})
-# Settle currency by symbol suffix: USDT perps end in USDT, USDC perps in PERP
-# (BTCPERP) or, for newer listings, USDC.
-SUFFIX_SETTLE = (("USDT", "USDT"), ("PERP", "USDC"), ("USDC", "USDC"))
 
 
 class Ticker(msgspec.Struct, gc=False):
@@ -58,63 +47,20 @@ class Ticker(msgspec.Struct, gc=False):
     curPreListingPhase: str = ""
 
 
-class TickersResult(msgspec.Struct, gc=False):
-    rows: list[Ticker] = msgspec.field(name="list", default_factory=list)
-
-
-class Envelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: TickersResult = msgspec.field(default_factory=TickersResult)
-
-
 class FundingRow(msgspec.Struct, gc=False):
     fundingRateTimestamp: RawNum = None  # the settlement, ms as a string
     fundingRate: RawNum = None
 
 
-class FundingResult(msgspec.Struct, gc=False):
-    rows: list[FundingRow] = msgspec.field(name="list", default_factory=list)
-
-
-class FundingEnvelope(msgspec.Struct, gc=False):
-    retCode: int
-    retMsg: str = ""
-    result: FundingResult = msgspec.field(default_factory=FundingResult)
-
-
-_decode = msgspec.json.Decoder(Envelope, strict=False).decode
-_decode_funding = msgspec.json.Decoder(FundingEnvelope, strict=False).decode
-
-
-def check_ret_code(ret_code: int, ret_msg: str) -> None:
-    """Bybit answers its own errors with HTTP 200 too: only `retCode` tells."""
-    if ret_code != 0:
-        raise ReplyError(str(ret_code), ret_msg, retryable=ret_code in RETRYABLE_CODES)
-
-
-@functools.lru_cache(maxsize=16_384)
-def classify(symbol: str) -> tuple[str, float, str] | None:
-    """Symbol -> (canonical asset, multiplier, settle currency); None if out of scope."""
-    if "-" in symbol:
-        return None  # dated future, e.g. BTCUSDT-11SEP26
-    for suffix, settle in SUFFIX_SETTLE:
-        if symbol.endswith(suffix) and len(symbol) > len(suffix):
-            try:
-                asset, multiplier = split_multiplier(symbol[: -len(suffix)])
-            except ValueError:
-                return None
-            return asset, multiplier, settle
-    return None
+decode_tickers = unwrapper(Rows[Ticker])
+_funding_rows = unwrapper(Rows[FundingRow])
 
 
 def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
     """Linear tickers reply -> quotes of USDT/USDC perpetuals that are trading."""
-    env = _decode(body)
-    check_ret_code(env.retCode, env.retMsg)
     quotes: list[Quote] = []
     append = quotes.append
-    for t in env.result.rows:
+    for t in decode_tickers(body).rows:
         rate, interval_h = t.fundingRate, t.fundingIntervalHour
         if rate == "" or interval_h == "" or interval_h <= 0:
             continue  # a dated future or a contract without funding
@@ -145,19 +91,12 @@ def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
 
 def decode_funding_history(body: bytes) -> HistoryPage:
     """A funding-history reply as a page (the venue sends it newest first)."""
-    env = _decode_funding(body)
-    check_ret_code(env.retCode, env.retMsg)
-    return history_page([(r.fundingRateTimestamp, r.fundingRate) for r in env.result.rows])
-
-
-def parse_funding_history(body: bytes) -> list[FundingPoint]:
-    """Settled rates of one symbol, each per the symbol's interval at the time, oldest first."""
-    return decode_funding_history(body).points
+    rows = _funding_rows(body).rows
+    return history_page([(r.fundingRateTimestamp, r.fundingRate) for r in rows])
 
 
 class BybitClient(VenueClient):
     name = NAME
-    default_rest_url = REST_URL
 
     async def fetch_quotes(self) -> VenueFetch:
         def decode(body: bytes) -> list[Quote]:
@@ -173,18 +112,21 @@ class BybitClient(VenueClient):
         Only endTime is sent: the docs define it alone ("the 200 records before it")
         but not what a range wider than a page returns with startTime as well.
         """
-        points: list[FundingPoint] = []
-        end = end_ms
-        for _ in range(MAX_HISTORY_REQUESTS):
+
+        async def page_before(end: int) -> HistoryPage:
             params = {
                 "category": "linear",
                 "symbol": symbol,
                 "endTime": str(end),
                 "limit": str(HISTORY_LIMIT),
             }
-            page = await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
-            points += page.points
-            if page.rows < HISTORY_LIMIT or not page.points or page.points[0].time_ms <= start_ms:
-                break
-            end = page.points[0].time_ms - 1
-        return settled_in(points, start_ms, end_ms)
+            return await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
+
+        return await walk_back(
+            page_before,
+            end_ms,
+            lambda page, _: page.points[0].time_ms - 1,
+            start_ms,
+            end_ms,
+            HISTORY_LIMIT,
+        )

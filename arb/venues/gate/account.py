@@ -20,41 +20,40 @@ range walked page by page.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, ReplyShapeError, VenueBadResponse, VenueHttp
-from arb.symbols import split_multiplier
-from arb.venues.base import RawNum, TtlCache, to_decimal, to_number, to_positive
+from arb.http import ReplyShapeError, VenueBadResponse, VenueHttp
+from arb.venues.base import RawNum, TtlCache, per_coin, to_decimal, to_number, to_positive
+from arb.venues.gate.common import (
+    NAME,
+    PAGE_LIMIT,
+    SETTLE,
+    classify,
+    contract_pages,
+    raise_label,
+    unwrapper,
+)
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-NAME = "gate"
-SETTLE = "USDT"  # the settle currency of /futures/usdt, the perpetuals the desk trades
 SERVER_TIME = "/api/v4/spot/time"  # public; Gate has no futures time endpoint
-CONTRACTS = "/api/v4/futures/usdt/contracts"  # public
 ACCOUNTS = "/api/v4/futures/usdt/accounts"
 POSITIONS = "/api/v4/futures/usdt/positions"
 ACCOUNT_BOOK = "/api/v4/futures/usdt/account_book"
 FUNDING_TYPE = "fund"
 
-PAGE_LIMIT = 1000  # Gate's maximum `limit` on every list
-# Contract pages one load reads: several times what Gate lists.
-MAX_CONTRACT_PAGES = 5
 # A real account holds far fewer; a list that keeps filling pages is a venue fault.
 MAX_POSITION_PAGES = 5
 DAY_MS = 86_400_000
@@ -83,18 +82,9 @@ AUTH_LABELS = frozenset(
         "FORBIDDEN",
     }
 )
-# Labels of a busy or failing server: worth another attempt.
-RETRYABLE_LABELS = frozenset({"TOO_MANY_REQUESTS", "TOO_BUSY", "INTERNAL", "SERVER_ERROR"})
 
 
 # --- the replies ---------------------------------------------------------------------
-
-
-class ErrorReply(msgspec.Struct, gc=False):
-    """What Gate sends instead of a list when it refuses a request."""
-
-    label: str
-    message: str = ""
 
 
 class ServerTime(msgspec.Struct, gc=False):
@@ -152,39 +142,11 @@ class BookPage(NamedTuple):
     rows: int  # rows sent, junk included: a full page may have more behind it
 
 
-def _list_decoder(row: type[T]) -> Callable[[bytes], list[T]]:
-    decode = msgspec.json.Decoder(list[row] | ErrorReply, strict=False).decode  # type: ignore[valid-type]
-
-    def decode_list(body: bytes) -> list[T]:
-        reply = decode(body)
-        if isinstance(reply, ErrorReply):
-            raise_label(reply.label, reply.message)
-        return reply
-
-    return decode_list
-
-
 _server_time = msgspec.json.Decoder(ServerTime, strict=False).decode
 _account = msgspec.json.Decoder(Account, strict=False).decode
-decode_contracts = _list_decoder(ContractRow)
-decode_positions = _list_decoder(PositionRow)
-_book_rows = _list_decoder(BookRow)
-
-
-def raise_label(label: str, message: str) -> None:
-    """A reply carrying Gate's error label (with a 2xx, which it should not send) fails
-    the way VenueHttp fails the non-2xx ones: as a venue error named by its label."""
-    raise ReplyError(label, message, retryable=label in RETRYABLE_LABELS)
-
-
-@functools.lru_cache(maxsize=16_384)
-def classify(name: str) -> tuple[str, float] | None:
-    """`PEPE_USDT` -> ("PEPE", 1); `1000SATS_USDT` -> ("SATS", 1000); None for another
-    settle currency or a dated name (BTC_USDT_20260925)."""
-    base, sep, quote = name.partition("_")
-    if not sep or not base or quote != SETTLE:
-        return None
-    return split_multiplier(base)
+decode_contracts = unwrapper(ContractRow)
+decode_positions = unwrapper(PositionRow)
+_book_rows = unwrapper(BookRow)
 
 
 def parse_server_time(body: bytes) -> int:
@@ -246,11 +208,6 @@ def _leverage(row: PositionRow) -> float | None:
     )
 
 
-def _per_coin(price: RawNum, contract: Contract) -> float | None:
-    value = to_positive(price)
-    return None if value is None else value / contract.price_unit
-
-
 def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> list[Position]:
     """Open USDT perpetual positions in coins of the canonical asset; rows of no size, of
     junk sizes or of contracts not in `contracts` are skipped."""
@@ -267,11 +224,11 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
                 symbol=row.contract,
                 side=_side(row, size),
                 size=float(abs(size) * contract.coins),
-                entry_price=_per_coin(row.entry_price, contract),
-                mark_price=_per_coin(row.mark_price, contract),
+                entry_price=per_coin(row.entry_price, contract.price_unit),
+                mark_price=per_coin(row.mark_price, contract.price_unit),
                 unrealised_pnl=to_number(row.unrealised_pnl),
                 leverage=_leverage(row),
-                liquidation_price=_per_coin(row.liq_price, contract),
+                liquidation_price=per_coin(row.liq_price, contract.price_unit),
             )
         )
     return out
@@ -317,14 +274,6 @@ def book_params(start_ms: int, end_ms: int, page: int) -> dict[str, str]:
         "limit": str(PAGE_LIMIT),
         "offset": str(page * PAGE_LIMIT),
     }
-
-
-def cut_short(payments: list[FundingPayment]) -> tuple[list[FundingPayment], int]:
-    """What a walk stopped by the request bound can vouch for, and the time at or before
-    which settlements were left out: pages run newest first, so the oldest time fetched
-    may go on in the page not asked for, and is left out too."""
-    cut = min(p.time_ms for p in payments)
-    return [p for p in payments if p.time_ms > cut], cut
 
 
 # --- signing ---------------------------------------------------------------------------
@@ -373,57 +322,34 @@ class GatePrivate(PrivateClient):
     name = NAME
     timestamp_codes = TIMESTAMP_LABELS
     auth_codes = AUTH_LABELS
+    server_time = (SERVER_TIME, parse_server_time)
 
-    def __init__(self, http: VenueHttp, credentials: Credentials, resync_s: float = 300.0) -> None:
-        super().__init__(http, credentials, resync_s)
+    def __init__(self, http: VenueHttp, credentials: Credentials, *args, **kwargs) -> None:
+        super().__init__(http, credentials, *args, **kwargs)
         self.contracts = TtlCache(self._load_contracts, CONTRACTS_TTL_S, CONTRACTS_STALE_S)
 
-    async def server_time_ms(self) -> int:
-        return await self.http.get(SERVER_TIME, decode=parse_server_time)
-
     async def _load_contracts(self) -> dict[str, Contract]:
-        """The public contract list, every page of it (at most PAGE_LIMIT rows a page)."""
-        rows: list[ContractRow] = []
-        for offset in range(0, MAX_CONTRACT_PAGES * PAGE_LIMIT, PAGE_LIMIT):
-            params = {"limit": str(PAGE_LIMIT), "offset": str(offset)}
-            page = await self.http.get(CONTRACTS, params, decode=decode_contracts)
-            rows += page
-            if len(page) < PAGE_LIMIT:
-                break
-        return to_contracts(rows)
+        """The public contract list, every page of it."""
+        return to_contracts(await contract_pages(self.http, decode_contracts))
 
-    async def _get(
-        self, path: str, params: dict[str, str] | None, decode: Callable[[bytes], T]
-    ) -> T:
-        async def send(timestamp_ms: int) -> T:
-            headers = auth_headers(self.credentials, timestamp_ms, "GET", path, params)
-            return await self.http.request(
-                "GET", path, params=params, headers=headers, decode=decode
-            )
-
-        return await self.signed(send)
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        return params, auth_headers(self.credentials, timestamp_ms, "GET", path, params)
 
     async def balances(self) -> list[Balance]:
-        return await self._get(ACCOUNTS, None, parse_balances)
+        return await self.get(ACCOUNTS, None, parse_balances)
 
     async def positions(self) -> list[Position]:
         rows: list[PositionRow] = []
         for page in range(MAX_POSITION_PAGES):
-            got = await self._get(POSITIONS, position_params(page), decode_positions)
+            got = await self.get(POSITIONS, position_params(page), decode_positions)
             rows += got
             if len(got) < PAGE_LIMIT:
                 break
         else:
             reason = f"still paging positions after {MAX_POSITION_PAGES} pages"
             raise VenueBadResponse(NAME, POSITIONS, reason)
-        contracts = await self.contracts.get()
-        held = {r.contract for r in rows if to_decimal(r.size)}
-        if held - contracts.keys():
-            self.contracts.invalidate()  # a perpetual listed since the list was cached
-            contracts = await self.contracts.get()
-        if unsized := sorted(held - contracts.keys()):
-            log.warning("gate: no contract size for %s; left out", ", ".join(unsized))
-        return to_positions(rows, contracts)
+        held = (r.contract for r in rows if to_decimal(r.size))
+        return to_positions(rows, await self.sized(self.contracts, held))
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Settlements in [start_ms, end_ms), oldest first, reaching back at most
@@ -436,18 +362,12 @@ class GatePrivate(PrivateClient):
             return payments
         for page_no in range(MAX_FUNDING_REQUESTS):
             params = book_params(start_ms, end_ms, page_no)
-            page = await self._get(ACCOUNT_BOOK, params, parse_book_page)
+            page = await self.get(ACCOUNT_BOOK, params, parse_book_page)
             payments += (p for p in page.payments if start_ms <= p.time_ms < end_ms)
             if page.rows < PAGE_LIMIT:
                 break
         else:
             if payments:
-                payments, cut = cut_short(payments)
-                log.warning(
-                    "%s funding: stopped after %d requests; settlements up to %d ms left out",
-                    NAME,
-                    MAX_FUNDING_REQUESTS,
-                    cut,
-                )
-                self.funding_complete_from = cut
-        return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
+                payments, cut = cut_short(payments, end_ms - 1)
+                self.funding_cut(MAX_FUNDING_REQUESTS, cut)
+        return oldest_first(payments)

@@ -25,51 +25,34 @@ Settled funding comes from `GET /api/v4/futures/usdt/funding_rate?contract=`, ro
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from typing import TypeVar
-
 import msgspec
 
-from arb.http import ReplyError, VenueError
 from arb.models import Quote
-from arb.symbols import split_multiplier
 from arb.venues.base import (
-    MAX_HISTORY_REQUESTS,
     FundingPoint,
     HistoryPage,
     Num,
     RawNum,
-    TtlCache,
     VenueClient,
     VenueFetch,
+    gather_parts,
     history_page,
-    settled_in,
     to_number,
+    walk_back,
+)
+from arb.venues.gate.common import (
+    NAME,
+    PAGE_LIMIT,
+    SETTLE,
+    classify,
+    contract_pages,
+    unwrapper,
 )
 
-NAME = "gate"
-REST_URL = "https://api.gateio.ws"
-CONTRACTS = "/api/v4/futures/usdt/contracts"
 TICKERS = "/api/v4/futures/usdt/tickers"
 FUNDING_RATE = "/api/v4/futures/usdt/funding_rate"
-SETTLE = "USDT"
-PAGE_LIMIT = 1000  # the documented maximum `limit` of contracts and funding_rate
-# Contracts read in one scan at most: five pages, several times what Gate lists.
-MAX_CONTRACTS = 5 * PAGE_LIMIT
 
 TURNOVER_TTL_S = 60.0
-STALE_S = 1800.0
-# Labels worth a retry: rate limits and the server's own trouble.
-RETRYABLE_LABELS = frozenset(
-    {"TOO_MANY_REQUESTS", "TOO_FAST", "TOO_BUSY", "SERVER_ERROR", "INTERNAL"}
-)
-T = TypeVar("T")
-
-
-class GateError(msgspec.Struct):
-    label: str
-    message: str = ""
 
 
 class Contract(msgspec.Struct, gc=False):
@@ -96,30 +79,9 @@ class FundingRateRow(msgspec.Struct, gc=False):
     r: RawNum = None
 
 
-def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
-    """A decoder of a list of `row`s that turns Gate's error object into a ReplyError."""
-    decode = msgspec.json.Decoder(list[row] | GateError, strict=False).decode  # type: ignore[valid-type]
-
-    def unwrap(body: bytes) -> list[T]:
-        reply = decode(body)
-        if isinstance(reply, GateError):
-            raise ReplyError(reply.label, reply.message, retryable=reply.label in RETRYABLE_LABELS)
-        return reply
-
-    return unwrap
-
-
-decode_contracts = _unwrapper(Contract)
-_tickers = _unwrapper(Ticker)
-_funding_rates = _unwrapper(FundingRateRow)
-
-
-def classify(name: str) -> tuple[str, float] | None:
-    """`BTC_USDT` -> (`BTC`, 1); `1000BONK_USDT` -> (`BONK`, 1000); None if not BASE_USDT."""
-    base, sep, quote = name.partition("_")
-    if not sep or not base or quote != SETTLE:
-        return None  # another settle currency, or a dated name like BTC_USDT_20260925
-    return split_multiplier(base)
+decode_contracts = unwrapper(Contract)
+_tickers = unwrapper(Ticker)
+_funding_rates = unwrapper(FundingRateRow)
 
 
 def open_interest_value(c: Contract) -> float | None:
@@ -179,48 +141,22 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(seconds_to_ms(row.t), row.r) for row in _funding_rates(body)])
 
 
-def parse_funding_history(body: bytes) -> list[FundingPoint]:
-    """Settled rates of one contract, each per its interval at the time, oldest first."""
-    return decode_funding_history(body).points
-
-
 class GateClient(VenueClient):
     name = NAME
-    default_rest_url = REST_URL
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # 24 h turnover moves slowly and takes a second bulk call: once a minute at most.
-        self.turnover = TtlCache(
-            lambda: self.http.get(TICKERS, decode=parse_turnover),
-            TURNOVER_TTL_S,
-            STALE_S,
-            self.clock,
-        )
+        self.turnover = self.cached(TICKERS, parse_turnover, TURNOVER_TTL_S)
 
     async def contracts(self) -> tuple[list[Contract], float]:
         """Every USDT contract, a page of PAGE_LIMIT at a time, and when they came."""
-        rows: list[Contract] = []
-        for offset in range(0, MAX_CONTRACTS, PAGE_LIMIT):
-            params = {"limit": str(PAGE_LIMIT), "offset": str(offset)}
-            page = await self.http.get(CONTRACTS, params, decode=decode_contracts)
-            rows += page
-            if len(page) < PAGE_LIMIT:
-                break
-        return rows, self.clock()
+        return await contract_pages(self.http, decode_contracts), self.clock()
 
     async def fetch_quotes(self) -> VenueFetch:
-        contracts, turnover = await asyncio.gather(
-            self.contracts(), self.turnover.get(), return_exceptions=True
+        (contracts,), (turnover,), warnings = await gather_parts(
+            [self.contracts()], {"24h turnover": self.turnover.get()}
         )
-        if isinstance(contracts, BaseException):
-            raise contracts
-        warnings: list[str] = []
-        if isinstance(turnover, VenueError):
-            warnings.append(f"no 24h turnover: {turnover}")
-            turnover = {}
-        elif isinstance(turnover, BaseException):
-            raise turnover
         rows, received_at = contracts
         return VenueFetch(join_quotes(rows, turnover, received_at), warnings)
 
@@ -232,13 +168,16 @@ class GateClient(VenueClient):
         start of the range `to` and `limit` return"), not which rows a range wider than
         a page returns when `from` is sent as well.
         """
-        points: list[FundingPoint] = []
-        to_s = end_ms // 1000
-        for _ in range(MAX_HISTORY_REQUESTS):
+
+        async def page_to(to_s: int) -> HistoryPage:
             params = {"contract": symbol, "to": str(to_s), "limit": str(PAGE_LIMIT)}
-            page = await self.http.get(FUNDING_RATE, params, decode=decode_funding_history)
-            points += page.points
-            if page.rows < PAGE_LIMIT or not page.points or page.points[0].time_ms <= start_ms:
-                break
-            to_s = page.points[0].time_ms // 1000 - 1
-        return settled_in(points, start_ms, end_ms)
+            return await self.http.get(FUNDING_RATE, params, decode=decode_funding_history)
+
+        return await walk_back(
+            page_to,
+            end_ms // 1000,
+            lambda page, _: page.points[0].time_ms // 1000 - 1,
+            start_ms,
+            end_ms,
+            PAGE_LIMIT,
+        )

@@ -19,7 +19,6 @@ from arb.http import ReplyShapeError
 from arb.models import Quote
 from arb.symbols import split_multiplier
 from arb.venues.base import (
-    MAX_HISTORY_REQUESTS,
     FundingPoint,
     HistoryPage,
     RawNum,
@@ -27,15 +26,13 @@ from arb.venues.base import (
     VenueFetch,
     history_page,
     next_hour_ms,
-    settled_in,
+    walk_forward,
 )
+from arb.venues.hyperliquid.common import INTERVAL_H, NAME
 
 log = logging.getLogger(__name__)
 
-NAME = "hyperliquid"
-REST_URL = "https://api.hyperliquid.xyz"
 INFO = "/info"
-INTERVAL_H = 1.0
 HISTORY_PAGE = 500  # rows in one fundingHistory reply at most
 
 
@@ -104,14 +101,8 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(r.time, r.fundingRate) for r in _funding_history.decode(body)])
 
 
-def parse_funding_history(body: bytes) -> list[FundingPoint]:
-    """Settled hourly rates of one coin, oldest first."""
-    return decode_funding_history(body).points
-
-
 class HyperliquidClient(VenueClient):
     name = NAME
-    default_rest_url = REST_URL
     hourly_history = True
 
     async def fetch_quotes(self) -> VenueFetch:
@@ -125,18 +116,14 @@ class HyperliquidClient(VenueClient):
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Replies run forward from `startTime`, so pages advance it past the last `time`;
         when the request bound stops them (past 2000 hours) the oldest are kept."""
-        points: list[FundingPoint] = []
-        start = start_ms
-        for _ in range(MAX_HISTORY_REQUESTS):
+
+        async def page_from(start: int) -> HistoryPage:
             query = {
                 "type": "fundingHistory",
                 "coin": symbol,
                 "startTime": start,
                 "endTime": end_ms,
             }
-            page = await self.http.post_json(INFO, query, decode=decode_funding_history)
-            points += page.points
-            if page.rows < HISTORY_PAGE or not page.points:
-                break
-            start = page.points[-1].time_ms + 1
-        return settled_in(points, start_ms, end_ms)
+            return await self.http.post_json(INFO, query, decode=decode_funding_history)
+
+        return await walk_forward(page_from, start_ms, end_ms, HISTORY_PAGE)

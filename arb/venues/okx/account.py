@@ -16,36 +16,31 @@ with `after=<billId>`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, PrivateClient
+from arb.accounts.base import Credentials, Params, PrivateClient, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, ReplyShapeError, VenueHttp
-from arb.venues.base import USD_SETTLES, RawNum, TtlCache, to_decimal, to_number, to_positive
-from arb.venues.okx.rest import (
-    INSTRUMENTS,
-    INSTRUMENTS_TTL_S,
-    NAME,
-    RETRYABLE_CODES,
-    STALE_S,
-    Envelope,
+from arb.http import ReplyShapeError, VenueHttp
+from arb.venues.base import (
+    USD_SETTLES,
+    RawNum,
+    to_decimal,
+    to_number,
+    to_positive,
 )
+from arb.venues.okx.common import NAME, decode_instruments, instruments, unwrapper
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 SERVER_TIME = "/api/v5/public/time"
 BALANCE = "/api/v5/account/balance"
@@ -123,16 +118,6 @@ class Bill(msgspec.Struct, gc=False):
     ts: RawNum = None
 
 
-class InstrumentRow(msgspec.Struct, gc=False):
-    instId: str
-    ctType: str = ""
-    ctVal: RawNum = None
-    ctMult: RawNum = None
-    ctValCcy: str = ""
-    settleCcy: str = ""
-    uly: str = ""
-
-
 @dataclass(frozen=True, slots=True)
 class Contract:
     """What one contract of a linear USDT/USDC swap is worth in coins of `asset`."""
@@ -148,24 +133,10 @@ class BillsPage:
     oldest_bill_id: str | None  # the `after` cursor for the next page
 
 
-def _unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
-    decode = msgspec.json.Decoder(Envelope[row], strict=False).decode  # type: ignore[valid-type]
-
-    def unwrap(body: bytes) -> list[T]:
-        # OKX sends errors with HTTP 200 too, and `code` is a string.
-        env = decode(body)
-        if env.code != "0":
-            raise ReplyError(env.code, env.msg, retryable=env.code in RETRYABLE_CODES)
-        return env.data
-
-    return unwrap
-
-
-_server_time = _unwrapper(ServerTime)
-_accounts = _unwrapper(Account)
-decode_positions = _unwrapper(PositionRow)
-_bills = _unwrapper(Bill)
-_instruments = _unwrapper(InstrumentRow)
+_server_time = unwrapper(ServerTime)
+_accounts = unwrapper(Account)
+decode_positions = unwrapper(PositionRow)
+_bills = unwrapper(Bill)
 
 
 def parse_server_time(body: bytes) -> int:
@@ -214,13 +185,12 @@ def parse_balances(body: bytes) -> list[Balance]:
 def parse_contracts(body: bytes) -> dict[str, Contract]:
     """Every linear USDT/USDC swap, live or not: a delisting swap still held must size."""
     out: dict[str, Contract] = {}
-    for i in _instruments(body):
-        if i.ctType != "linear" or i.settleCcy not in USD_SETTLES:
+    for i in decode_instruments(body):
+        if not i.linear_usd:
             continue
         ct_val, ct_mult = to_decimal(i.ctVal), to_decimal(i.ctMult) or Decimal(1)
-        asset = i.ctValCcy or i.uly.split("-", 1)[0]
-        if ct_val is not None and ct_val > 0 and ct_mult > 0 and asset:
-            out[i.instId] = Contract(asset, ct_val * ct_mult)
+        if ct_val is not None and ct_val > 0 and ct_mult > 0 and i.asset:
+            out[i.instId] = Contract(i.asset, ct_val * ct_mult)
     return out
 
 
@@ -337,54 +307,25 @@ def auth_headers(
 
 class OkxPrivate(PrivateClient):
     name = NAME
+    signs_with_passphrase = True
     timestamp_codes = TIMESTAMP_CODES
     auth_codes = AUTH_CODES
+    server_time = (SERVER_TIME, parse_server_time)
 
-    def __init__(
-        self,
-        http: VenueHttp,
-        credentials: Credentials,
-        resync_s: float = 300.0,
-        *,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        if not credentials.passphrase:
-            raise ValueError("okx signs with a passphrase: set OKX_API_PASSPHRASE")
-        super().__init__(http, credentials, resync_s)
-        self._sleep = sleep
-        self.contracts = TtlCache(
-            lambda: self.http.get(INSTRUMENTS, {"instType": "SWAP"}, decode=parse_contracts),
-            INSTRUMENTS_TTL_S,
-            STALE_S,
-        )
+    def __init__(self, http: VenueHttp, credentials: Credentials, *args, **kwargs) -> None:
+        super().__init__(http, credentials, *args, **kwargs)
+        self.contracts = instruments(self.http, parse_contracts)
 
-    async def server_time_ms(self) -> int:
-        return await self.http.get(SERVER_TIME, decode=parse_server_time)
-
-    async def _get(
-        self, path: str, params: dict[str, str] | None, decode: Callable[[bytes], T]
-    ) -> T:
-        async def send(ts_ms: int) -> T:
-            headers = auth_headers(self.credentials, ts_ms, "GET", path, params)
-            return await self.http.request(
-                "GET", path, params=params, headers=headers, decode=decode
-            )
-
-        return await self.signed(send)
+    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
+        return params, auth_headers(self.credentials, timestamp_ms, "GET", path, params)
 
     async def balances(self) -> list[Balance]:
-        return await self._get(BALANCE, None, parse_balances)
+        return await self.get(BALANCE, None, parse_balances)
 
     async def positions(self) -> list[Position]:
-        rows = await self._get(POSITIONS, {"instType": "SWAP"}, decode_positions)
-        contracts = await self.contracts.get()
-        held = {r.instId for r in rows if r.instType == "SWAP" and to_decimal(r.pos)}
-        if held - contracts.keys():
-            self.contracts.invalidate()  # a swap listed since the list was cached
-            contracts = await self.contracts.get()
-        if unsized := sorted(held - contracts.keys()):
-            log.warning("okx: no contract size for %s; left out", ", ".join(unsized))
-        return to_positions(rows, contracts)
+        rows = await self.get(POSITIONS, {"instType": "SWAP"}, decode_positions)
+        held = (r.instId for r in rows if r.instType == "SWAP" and to_decimal(r.pos))
+        return to_positions(rows, await self.sized(self.contracts, held))
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Newest pages first, at most MAX_FUNDING_REQUESTS of them (each resent at most
@@ -404,21 +345,17 @@ class OkxPrivate(PrivateClient):
                         complete_from,
                     )
                     self.funding_complete_from = complete_from
-                    return _oldest_first(payments)
+                    return oldest_first(payments)
                 if after is not None:
                     await self._sleep(PAGE_GAP_S[path])
                 params = {"instType": "SWAP", "type": FUNDING_BILL}
                 params |= {"begin": str(lo), "end": str(hi), "limit": str(BILLS_LIMIT)}
                 if after is not None:
                     params["after"] = after
-                page = await self._get(path, params, parse_bills_page)
+                page = await self.get(path, params, parse_bills_page)
                 budget -= 1
                 payments += [p for p in page.payments if lo <= p.time_ms < hi]
                 if page.rows < BILLS_LIMIT or page.oldest_bill_id in (None, after):
                     break
                 after = page.oldest_bill_id
-        return _oldest_first(payments)
-
-
-def _oldest_first(payments: list[FundingPayment]) -> list[FundingPayment]:
-    return sorted(payments, key=lambda p: (p.time_ms, p.symbol))
+        return oldest_first(payments)

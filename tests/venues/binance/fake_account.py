@@ -104,17 +104,15 @@ def funding_row(
 
 
 class FakeBinancePrivate(FakeAccountClock):
+    venue = "binance"
+
     def __init__(
         self,
         key: str = "fake-binance-key-7Qm2",
         secret: str = "fake-binance-secret-Zr81x",
         skew_ms: int = 0,
     ) -> None:
-        self.key = key
-        self.secret = secret
-        self.skew_ms = skew_ms
-        self.time_calls = 0
-        self.refusals: list[int] = []  # Binance codes of refused signed requests, in order
+        super().__init__(key, secret, None, skew_ms)
         self.signed_queries: list[str] = []  # raw query strings of signed requests received
         self.balances: list[dict[str, Any]] = fixture("binance/fapi_v2_balance.json")
         self.positions: list[dict[str, Any]] = fixture("binance/fapi_v2_positionRisk.json")
@@ -122,9 +120,6 @@ class FakeBinancePrivate(FakeAccountClock):
 
     def credentials(self) -> Credentials:
         return Credentials(self.key, self.secret)
-
-    def env(self) -> dict[str, str]:
-        return {"BINANCE_API_KEY": self.key, "BINANCE_API_SECRET": self.secret}
 
     def install(self, fake: FakeVenues) -> FakeBinancePrivate:
         fake.route("binance", "GET", SERVER_TIME, self.server_time)
@@ -234,3 +229,11 @@ class FakeBinancePrivate(FakeAccountClock):
             and low <= r["time"] <= high
         ]
         return sorted(rows, key=lambda r: r["time"])[:limit]
+
+
+# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
+# know of this fake: its class, the code it refuses each wrong credential with, and the
+# one it refuses a timestamp outside its window with.
+FakeAccount = FakeBinancePrivate
+REFUSED = {"secret": -1022, "key": -2015}
+STALE_TIMESTAMP = -1021

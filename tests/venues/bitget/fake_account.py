@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from arb.accounts.models import FundingPayment
 from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture
 
@@ -84,6 +85,8 @@ def bill_order(row: dict[str, Any]) -> int:
 
 
 class FakeBitgetPrivate(FakeAccountClock):
+    venue = "bitget"
+
     def __init__(
         self,
         key: str = "bg_fake_key_5d2e81",
@@ -91,12 +94,7 @@ class FakeBitgetPrivate(FakeAccountClock):
         passphrase: str = "bitget-fake-passphrase-3f",
         skew_ms: int = 0,
     ) -> None:
-        self.key = key
-        self.secret = secret
-        self.passphrase = passphrase
-        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
-        self.time_calls = 0
-        self.refusals: list[str] = []  # the codes of refused requests, in order
+        super().__init__(key, secret, passphrase, skew_ms)
         self.signed_paths: list[str] = []  # raw path and query of accepted requests
         self.accounts: list[dict[str, Any]] = fixture(
             "bitget/api_v2_mix_account_accounts_USDT-FUTURES.json"
@@ -107,24 +105,15 @@ class FakeBitgetPrivate(FakeAccountClock):
         self.bills: list[dict[str, Any]] = fixture(
             "bitget/api_v2_mix_account_bill_contract_settle_fee.json"
         )["data"]["bills"]
-        self._ids = 0
 
     def install(self, fake: FakeVenues) -> FakeBitgetPrivate:
         fake.route("bitget", "GET", BITGET_TIME, self.server_time)
-        fake.route("bitget", "GET", BITGET_ACCOUNTS, self._signed(self.accounts_reply))
-        fake.route("bitget", "GET", BITGET_POSITIONS, self._signed(self.positions_reply))
-        fake.route("bitget", "GET", BITGET_BILLS, self._signed(self.bills_reply))
+        fake.route("bitget", "GET", BITGET_ACCOUNTS, self.checked(self.accounts_reply))
+        fake.route("bitget", "GET", BITGET_POSITIONS, self.checked(self.positions_reply))
+        fake.route("bitget", "GET", BITGET_BILLS, self.checked(self.bills_reply))
         return self
 
     # --- the clock and the keys -------------------------------------------------
-
-    def env(self) -> dict[str, str]:
-        """The settings that point the bot's Bitget keys at this account."""
-        return {
-            "BITGET_API_KEY": self.key,
-            "BITGET_API_SECRET": self.secret,
-            "BITGET_API_PASSPHRASE": self.passphrase,
-        }
 
     # --- account state ------------------------------------------------------------
 
@@ -187,15 +176,19 @@ class FakeBitgetPrivate(FakeAccountClock):
     ) -> dict[str, Any]:
         """A funding bill: `amount` positive when received. Its id grows with its time, as
         Bitget's do, so that `idLessThan` pages back in time."""
-        self._ids += 1
         return dict(
             fixture("bitget/api_v2_mix_account_bill_contract_settle_fee.json")["data"]["bills"][0],
-            billId=f"{time_ms}{self._ids:06d}",
+            billId=f"{time_ms}{self.next_id():06d}",
             symbol=symbol,
             amount=dec(amount),
             coin=coin,
             cTime=str(time_ms),
         )
+
+    def payment_of(self, row: dict[str, Any]) -> FundingPayment:
+        symbol, amount, coin = row["symbol"], float(row["amount"]), row["coin"]
+        return FundingPayment("bitget", symbol.removesuffix("USDT"), symbol, amount, coin,
+                              int(row["cTime"]))  # fmt: skip
 
     # --- the endpoints --------------------------------------------------------------
 
@@ -204,15 +197,8 @@ class FakeBitgetPrivate(FakeAccountClock):
         now = self.now_ms()
         return bitget_ok({"serverTime": str(now)}, now)
 
-    def _signed(self, answer: Callable[[web.Request], Any]) -> Handler:
-        async def handler(request: web.Request) -> Any:
-            code = self.refusal(request, await request.read())
-            if code is not None:
-                self.refusals.append(code)
-                return bitget_error(code, self.now_ms())
-            return answer(request)
-
-        return handler
+    def refused_reply(self, code: str) -> web.Response:
+        return bitget_error(code, self.now_ms())
 
     def refusal(self, request: web.Request, body: bytes) -> str | None:
         """Bitget's code for why it refuses this request, or None when it is signed right."""
@@ -272,3 +258,11 @@ class FakeBitgetPrivate(FakeAccountClock):
         ][:limit]
         end_id = rows[-1]["billId"] if rows else None
         return bitget_ok({"bills": rows, "endId": end_id}, now)
+
+
+# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
+# know of this fake: its class, the code it refuses each wrong credential with, and the
+# one it refuses a timestamp outside its window with.
+FakeAccount = FakeBitgetPrivate
+REFUSED = {"secret": "40009", "key": "40006", "passphrase": "40012"}
+STALE_TIMESTAMP = "40008"

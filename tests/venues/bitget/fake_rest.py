@@ -19,6 +19,7 @@ of range.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -41,9 +42,24 @@ HISTORY_PAGE_MAX = 100
 DATED_SYMBOL = "BTCUSDT_260925"
 DATED_DELIVERY_MS = 1790323200000  # 2026-09-25 08:00 UTC
 
+# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
+# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
+# it answers forward from a start time (else back from an end), the unit of its times,
+# the recorded reply it serves without a market and the symbol that belongs to, and how
+# it answers an unknown symbol (an error code, or an HTTP status).
+HISTORY_PATH = BITGET_FUNDING_HISTORY
+HISTORY_PAGE = HISTORY_PAGE_MAX
+HISTORY_FORWARD = False
+HISTORY_UNIT_MS = 1
+RECORDED_HISTORY = ("BTCUSDT", HISTORY_FILE)
+UNKNOWN_SYMBOL = ("code", "40034")
+
 
 def bitget_symbol(p: FakePerp) -> str:
     return f"{'1000' if p.multiplier == 1000 else ''}{p.asset}USDT"
+
+
+symbol = bitget_symbol
 
 
 def ok(data: Any, now_ms: int) -> dict[str, Any]:
@@ -53,6 +69,12 @@ def ok(data: Any, now_ms: int) -> dict[str, Any]:
 def bitget_error(code: str, message: str, now_ms: int) -> web.Response:
     body = {"code": code, "msg": message, "requestTime": now_ms, "data": None}
     return web.json_response(body, status=400)
+
+
+def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
+    """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
+    rows = [{"symbol": "X", "fundingTime": t, "fundingRate": r} for t, r in rows]
+    return json.dumps(ok(rows, 0)).encode()
 
 
 def install(fake: FakeVenues) -> None:

@@ -8,19 +8,18 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
 import pytest
 
-from arb.accounts.base import AuthError, Credentials
+from arb.accounts.base import Credentials
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, RetryPolicy, VenueHttp
+from arb.http import ReplyError, VenueHttp
 from arb.venues.bitget import account as bitget
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import Sleeps
+from tests.fakes.private_base import Sleeps, signed_clients
 from tests.fakes.venues import FakeVenues
 from tests.venues.bitget.fake_account import (
     BITGET_ACCOUNTS,
@@ -283,18 +282,8 @@ async def venue():
 @pytest.fixture
 async def connect():
     """Build clients against a fake account; every one is closed at the end."""
-    clients: list[bitget.BitgetPrivate] = []
-
-    def make(fake: FakeVenues, account: FakeBitgetPrivate, sleep=None, **creds: str):
-        http = VenueHttp("bitget", fake.url("bitget"), timeout_s=2, retry=RetryPolicy(attempts=1))
-        keys = {"key": account.key, "secret": account.secret, "passphrase": account.passphrase}
-        client = bitget.BitgetPrivate(http, Credentials(**(keys | creds)), sleep=sleep or Sleeps())
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+    async with signed_clients("bitget") as make:
+        yield make
 
 
 async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
@@ -327,35 +316,12 @@ async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
     ]  # fmt: skip
 
 
-def funding_bills(account: FakeBitgetPrivate, symbol: str, every_h: int, days: int, sign: int):
-    """Settlements every `every_h` hours back from H0 over `days` days, received or paid
-    by turns, each with its own amount."""
-    return [
-        account.funding_row(
-            symbol, sign * (-1) ** k * (k + 1) / 1000, H0_MS - k * every_h * HOUR_MS
-        )
-        for k in range(days * 24 // every_h)
-    ]
-
-
-def expected_payments(rows: list[dict], start: int, end: int) -> list[FundingPayment]:
-    return sorted(
-        (
-            FundingPayment("bitget", r["symbol"].removesuffix("USDT"), r["symbol"],
-                           float(r["amount"]), r["coin"], int(r["cTime"]))
-            for r in rows
-            if start <= int(r["cTime"]) < end
-        ),
-        key=lambda p: (p.time_ms, p.symbol),
-    )  # fmt: skip
-
-
 async def test_thirty_days_of_funding_paged_under_the_bound(venue, connect):
     fake, account = venue
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
-    rows = funding_bills(account, "BTCUSDT", 1, 35, 1)
-    rows += funding_bills(account, "SOLUSDT", 4, 35, -1)
+    rows = account.funding_series("BTCUSDT", 1, 35, 1, H0_MS)
+    rows += account.funding_series("SOLUSDT", 4, 35, -1, H0_MS)
     rows += [
         account.funding_row("ETHUSDT", 9.0, start),  # the start is inclusive
         account.funding_row("ETHUSDT", 9.0, end),  # the end is not
@@ -366,7 +332,7 @@ async def test_thirty_days_of_funding_paged_under_the_bound(venue, connect):
 
     got = await client.funding(start - 10 * DAY_MS, end)  # more than 30 days: cut to 30
 
-    expected = expected_payments(rows, start, end)
+    expected = account.payments(rows, start, end)
     assert len(expected) == 720 + 180 + 1
     assert got == expected
     assert got[0].time_ms == start and got[-1].time_ms < end
@@ -385,12 +351,12 @@ async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplo
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "APEUSDT", "LDOUSDT")
-    account.bills = [row for s in symbols for row in funding_bills(account, s, 1, 31, 1)]
+    account.bills = [row for s in symbols for row in account.funding_series(s, 1, 31, 1, H0_MS)]
     client = connect(fake, account)
 
     got = await client.funding(start, end)
 
-    expected = expected_payments(account.bills, start, end)
+    expected = account.payments(account.bills, start, end)
     assert len(expected) == 5 * 720
     assert fake.hits("bitget", BITGET_BILLS) == bitget.MAX_FUNDING_REQUESTS == 30
     # 30 pages hold the newest 600 settlement hours of five symbols; the oldest of them
@@ -428,58 +394,6 @@ async def test_the_query_signed_is_the_query_sent(venue, connect):
 
 
 # --- refusals ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("wrong", "code"),
-    [("secret", "40009"), ("key", "40006"), ("passphrase", "40012")],
-)
-async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(
-    venue, connect, caplog, wrong, code
-):
-    caplog.set_level(logging.DEBUG)
-    fake, account = venue
-    bad = f"wrong-{wrong}-7b2d"
-    client = connect(fake, account, **{wrong: bad})
-    with pytest.raises(AuthError) as e:
-        await client.balances()
-    text = str(e.value)
-    assert text.startswith("bitget ") and "key refused" in text and code in text
-    assert account.refusals == [code]
-    shown = text + repr(e.value) + caplog.text + repr(client)
-    for secret in (account.key, account.secret, account.passphrase, bad):
-        assert secret not in shown
-
-
-async def test_a_wrong_secret_names_the_refused_signature(venue, connect):
-    fake, account = venue
-    with pytest.raises(
-        AuthError, match=r"bitget /api/v2/mix/account/accounts: key refused: .*sign signature"
-    ):
-        await connect(fake, account, secret="not-it").balances()
-
-
-async def test_a_server_clock_that_drifts_after_the_sync_recovers_by_itself(venue, connect):
-    fake, account = venue
-    account.clock_at(T0_MS)
-    client = connect(fake, account)
-    await client.balances()
-    assert (account.time_calls, account.refused) == (1, 0)
-
-    account.skew_ms += 45_000  # past Bitget's 30 s window
-    positions = await client.positions()
-
-    assert [p.asset for p in positions] == ["APE", "SOPH"]
-    assert account.refusals == ["40008"]
-    assert account.time_calls == 2
-    assert fake.hits("bitget", BITGET_POSITIONS) == 2
-
-
-async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(venue, connect):
-    fake, account = venue
-    account.skew_ms = -600_000
-    assert await connect(fake, account).positions()
-    assert (account.time_calls, account.refused) == (1, 0)
 
 
 # --- the fake's own check -----------------------------------------------------------

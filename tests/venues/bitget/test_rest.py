@@ -22,10 +22,11 @@ from arb.http import (
     VenueTimeout,
 )
 from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint
+from arb.venues.bitget import account, stream
 from arb.venues.bitget import rest as bitget
 from arb.venues.bitget.rest import BitgetClient, Schedule
 from tests.conftest import T0, T0_MS, fixture_bytes
-from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault
+from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
 from tests.venues.bitget.fake_rest import (
     BITGET_CURRENT_FUNDING,
     BITGET_FUNDING_HISTORY,
@@ -40,12 +41,6 @@ DAY_MS = 24 * HOUR_MS
 TICKERS_FILE = "bitget/api_v2_mix_market_tickers_USDT-FUTURES.json"
 SCHEDULES_FILE = "bitget/api_v2_mix_market_current_fund_rate_USDT-FUTURES.json"
 HISTORY_FILE = "bitget/api_v2_mix_market_history_fund_rate.json"
-
-
-def by_symbol(quotes):
-    out = {q.symbol: q for q in quotes}
-    assert len(out) == len(quotes), "a symbol appears twice"
-    return out
 
 
 def envelope(rows) -> bytes:
@@ -157,7 +152,7 @@ def test_a_cached_settlement_rolls_forward_by_whole_intervals(
 )
 @pytest.mark.parametrize(
     "parse",
-    [bitget.decode_tickers, bitget.parse_schedules, bitget.parse_funding_history],
+    [bitget.decode_tickers, bitget.parse_schedules, bitget.decode_funding_history],
 )
 def test_error_envelopes_are_reply_errors(parse, code, retryable):
     doc = json.loads(fixture_bytes("bitget/error_40009_sign.json"))
@@ -188,7 +183,7 @@ def test_wrong_shape_is_a_decode_error(body):
 
 
 def test_history_fixture():
-    points = bitget.parse_funding_history(fixture_bytes(HISTORY_FILE))
+    points = bitget.decode_funding_history(fixture_bytes(HISTORY_FILE)).points
     # The file is newest first; points come oldest first.
     assert points == [
         FundingPoint(1788912000000, 0.0001),
@@ -196,15 +191,6 @@ def test_history_fixture():
         FundingPoint(1788969600000, 0.000052),
         FundingPoint(1788998400000, 0.000041),
     ]
-
-
-def test_junk_history_rows_are_skipped_not_fatal():
-    junk = [("", "0.0001"), ("3600000", ""), ("7200000", "abc"), ("10800000", None)]
-    junk += [("14400000", "NaN"), (None, "0.0001"), ("18000000", "-0.0002")]
-    rows = [{"symbol": "X", "fundingTime": t, "fundingRate": r} for t, r in junk]
-    page = bitget.decode_funding_history(envelope(rows))
-    assert page.points == [FundingPoint(18000000, -0.0002)]
-    assert page.rows == 7  # the page's length counts junk too: more may be behind it
 
 
 # --- the client against the fake venue ------------------------------------------------
@@ -332,13 +318,11 @@ async def test_the_recorded_replies_are_served_without_a_market():
         client = client_for(fake)
         try:
             got = await client.fetch_quotes()
-            points = await client.funding_history("BTCUSDT", 0, T0_MS)
         finally:
             await client.close()
     quotes = by_symbol(got.quotes)
     assert quotes.keys() == fixture_quotes().keys()
     assert quotes["APEUSDT"].rate == 0.000264
-    assert points == bitget.parse_funding_history(fixture_bytes(HISTORY_FILE))
 
 
 async def test_the_fake_honours_the_query_like_bitget(venue):
@@ -513,30 +497,12 @@ async def test_the_request_bound_keeps_the_most_recent_settlements():
     assert [q["pageNo"] for q in queries] == ["1", "2", "3", "4"]
 
 
-async def test_a_recent_listing_stops_paging_early():
-    listing = [(T0_MS - h * HOUR_MS, 0.0001) for h in range(150, 0, -1)]
-    points, queries = await history(pepe_market(history=listing), T0_MS - 30 * DAY_MS, T0_MS)
-    assert points == [FundingPoint(t, r) for t, r in listing]
-    assert len(queries) == 2
-
-
 async def test_paging_stops_once_the_start_is_covered():
     market = pepe_market(1.0)
     start, end = T0_MS - 5 * DAY_MS, T0_MS - 2 * DAY_MS
     points, queries = await history(market, start, end)
     assert points == expected(market, start, end) and len(points) == 72
     assert len(queries) == 2  # 120 settlements back from now cover the start
-
-
-async def test_a_custom_history_round_trips_exactly_with_both_ends_inclusive():
-    rates = [0.000123456789, -0.0000015186, 0.0, 1e-8, 0.02, -0.00102581, 0.0000285421766518]
-    offsets = [(70, 0), (62, 66), (54, 3), (9, 0), (8, 71), (2, 0), (1, 0)]
-    custom = [(T0_MS - h * HOUR_MS - ms, r) for (h, ms), r in zip(offsets, rates, strict=True)]
-    market = pepe_market(history=custom)
-    points, _ = await history(market, T0_MS - 100 * HOUR_MS, T0_MS)
-    assert points == [FundingPoint(t, r) for t, r in custom]
-    inner, _ = await history(market, custom[1][0], custom[-2][0])
-    assert inner == [FundingPoint(t, r) for t, r in custom[1:-1]]
 
 
 @dataclass
@@ -560,8 +526,27 @@ async def test_a_settlement_between_pages_loses_nothing_and_repeats_nothing():
     assert points == [FundingPoint(t, r) for t, r in listing]
 
 
-async def test_an_unknown_symbol_is_answered_like_the_venue():
-    with pytest.raises(VenueHTTPError) as e:
-        await history(pepe_market(), T0_MS - DAY_MS, T0_MS, symbol="NOPEUSDT")
-    assert (e.value.status, e.value.code) == (400, "40034")
-    assert "Parameter NOPEUSDT does not exist" in str(e.value)
+# --- one symbol rule ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "quoted"),
+    [("牛来USDT", True), ("1000BONKUSDT", True), ("AB-CUSDT", False), ("btc-usdt", False)],
+)
+def test_every_symbol_the_scan_quotes_is_one_positions_and_the_stream_map_alike(extra, quoted):
+    """The scan, the stream and /positions read symbols with one rule: a symbol quoted is
+    one a position maps to the same asset, and the stream and /positions agree on every
+    symbol listed, quoted or not."""
+    tickers = json.loads(fixture_bytes(TICKERS_FILE))["data"]
+    tickers.append(dict(tickers[0], symbol=extra))
+    schedules = {t["symbol"]: Schedule(8.0, None) for t in tickers}
+    quotes = by_symbol(bitget.join_quotes(bitget.decode_tickers(envelope(tickers)), schedules, T0))
+    assert (extra in quotes) is quoted and len(quotes) >= 8
+    for t in tickers:
+        position = account.parse_position(
+            account.PositionRow(symbol=t["symbol"], holdSide="long", total="1")
+        )
+        held = None if position is None else position.asset
+        assert held == stream.asset_of(t["symbol"]), t["symbol"]
+        if t["symbol"] in quotes:
+            assert held == quotes[t["symbol"]].asset

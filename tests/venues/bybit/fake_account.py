@@ -27,7 +27,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from tests.fakes.private_base import FakeAccountClock
-from tests.fakes.venues import FakeVenues, bybit_error, dec, fixture
+from tests.fakes.venues import FakeVenues, dec, fixture
+from tests.venues.bybit.fake_rest import bybit_error
 
 SERVER_TIME = "/v5/market/time"
 WALLET_BALANCE = "/v5/account/wallet-balance"
@@ -102,12 +103,10 @@ def funding_row(symbol: str, amount: float, time_ms: int, currency: str = "USDT"
 
 
 class FakeBybitPrivate(FakeAccountClock):
+    venue = "bybit"
+
     def __init__(self, key: str = "fake-bybit-key", secret: str = "fake-bybit-secret") -> None:
-        self.key = key
-        self.secret = secret
-        self.skew_ms = 0  # the server's clock minus the real one
-        self.time_calls = 0
-        self.refusals: list[str] = []  # codes of signed requests refused, in order
+        super().__init__(key, secret)
         self.received: list[tuple[str, str]] = []  # (path, raw query) of signed requests
         self.accounts: list[dict] = fixture("bybit/v5_account_wallet_balance.json")["result"][
             "list"
@@ -286,3 +285,11 @@ def _code_of(refusal: Any) -> str:
     if isinstance(refusal, web.Response):
         return str(refusal.status)
     return str(refusal["retCode"])
+
+
+# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
+# know of this fake: its class, the code it refuses each wrong credential with, and the
+# one it refuses a timestamp outside its window with.
+FakeAccount = FakeBybitPrivate
+REFUSED = {"secret": "10004", "key": "10003"}
+STALE_TIMESTAMP = "10002"

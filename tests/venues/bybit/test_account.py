@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import logging
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
@@ -360,23 +359,6 @@ async def test_the_request_bound_keeps_the_newest_complete_settlements(desk, cap
     assert f"settlements up to {cut} ms left out" in caplog.text
 
 
-async def test_a_wrong_secret_is_an_auth_error_that_gives_nothing_away(desk, caplog):
-    caplog.set_level(logging.DEBUG)
-    secret = "not-the-secret-4f9a"
-    client = desk.client(secret=secret)
-    try:
-        with pytest.raises(AuthError) as e:
-            await client.balances()
-    finally:
-        await client.close()
-    text = str(e.value)
-    assert text.startswith("bybit ") and "signature refused" in text and "10004" in text
-    for shown in (text, repr(e.value), caplog.text, repr(client), repr(client.credentials)):
-        assert desk.private.key not in shown and secret not in shown
-    # Refused once, not retried; the venue's own reply did carry the key.
-    assert desk.private.refused == 1 and desk.fake.hits("bybit", WALLET_BALANCE) == 1
-
-
 async def test_a_wrong_key_is_an_auth_error(desk):
     client = desk.client(key="someone-elses-key")
     try:
@@ -438,8 +420,9 @@ async def test_what_is_signed_is_the_encoded_query_not_the_params(desk):
 
 @pytest.mark.parametrize("skew_ms", [10_000, -3_000])
 async def test_a_server_clock_that_drifts_after_sync_is_caught_up_with(desk, skew_ms, caplog):
-    """10 s behind the server is older than the 5 s window; 3 s ahead is past the 1 s it
-    allows. Either way: one refusal, one resync, then the same read succeeds."""
+    """Bybit's own window: 10 s behind the server is older than the 5 s recvWindow; 3 s
+    ahead is past the 1 s it allows (the contract test drifts two minutes). Either way:
+    one refusal, one resync, then the same read succeeds."""
     client = desk.client()
     try:
         await client.balances()

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from arb.accounts.models import FundingPayment
 from arb.symbols import split_multiplier
 from tests.fakes.private_base import FakeAccountClock
 from tests.fakes.venues import FakeVenues, dec, fixture
@@ -88,17 +89,15 @@ def base_unit(name: str) -> Decimal:
 
 
 class FakeGatePrivate(FakeAccountClock):
+    venue = "gate"
+
     def __init__(
         self,
         key: str = "gate-fake-key-5b3e",
         secret: str = "gate-fake-secret-c71d",
         skew_ms: int = 0,
     ) -> None:
-        self.key = key
-        self.secret = secret
-        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
-        self.time_calls = 0
-        self.refusals: list[str] = []  # the labels of refused requests, in order
+        super().__init__(key, secret, None, skew_ms)
         self.signed_requests: list[str] = []  # raw path and query of accepted requests
         self.account: dict[str, Any] = fixture("gate/api_v4_futures_usdt_accounts.json")
         self.positions: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_positions.json")
@@ -107,7 +106,6 @@ class FakeGatePrivate(FakeAccountClock):
         self.rest_url: str | None = None
         self._position_template = dict(self.positions[0])
         self._book_template = dict(self.book[0])
-        self._ids = 0
 
     def install(self, fake: FakeVenues) -> FakeGatePrivate:
         """Serve this account from `fake`; a fake with a market lists its gate perps."""
@@ -119,9 +117,9 @@ class FakeGatePrivate(FakeAccountClock):
                 self.add_contract(f"{prefix}{p.asset}_{p.settle}", p.ct_val)
         fake.route("gate", "GET", GATE_TIME, self.server_time)
         fake.route("gate", "GET", GATE_CONTRACTS, self.contracts_reply)
-        fake.route("gate", "GET", GATE_ACCOUNTS, self._signed(self.account_reply))
-        fake.route("gate", "GET", GATE_POSITIONS, self._signed(self.positions_reply))
-        fake.route("gate", "GET", GATE_ACCOUNT_BOOK, self._signed(self.book_reply))
+        fake.route("gate", "GET", GATE_ACCOUNTS, self.checked(self.account_reply))
+        fake.route("gate", "GET", GATE_POSITIONS, self.checked(self.positions_reply))
+        fake.route("gate", "GET", GATE_ACCOUNT_BOOK, self.checked(self.book_reply))
         self.rest_url = fake.url("gate")
         return self
 
@@ -130,7 +128,7 @@ class FakeGatePrivate(FakeAccountClock):
     def env(self) -> dict[str, str]:
         """The settings that point the bot's Gate keys (and, once installed, its REST URL)
         at this account."""
-        keys = {"GATE_API_KEY": self.key, "GATE_API_SECRET": self.secret}
+        keys = super().env()
         return keys if self.rest_url is None else {**keys, "GATE_REST_URL": self.rest_url}
 
     # --- account state ------------------------------------------------------------------
@@ -173,7 +171,6 @@ class FakeGatePrivate(FakeAccountClock):
         signed contracts (a decimal string), prices per base unit as given."""
         contracts = Decimal(repr(size)) / self.coins_per_contract(symbol)
         unit = base_unit(symbol)
-        self._ids += 1
         return dict(
             self._position_template,
             contract=symbol,
@@ -187,20 +184,24 @@ class FakeGatePrivate(FakeAccountClock):
             cross_leverage_limit="0",
             liq_price="0" if liq is None else dec(liq),
             value=dec(size / float(unit) * mark),
-            update_id=self._ids,
+            update_id=self.next_id(),
         )
 
     def funding_row(self, symbol: str, amount: float, time_ms: int) -> dict[str, Any]:
         """An account-book row of type `fund`: `change` positive when received."""
-        self._ids += 1
         return dict(
             self._book_template,
             time=time_ms / 1000,
             change=dec(amount),
             text=f"{symbol}:funding",
             contract=symbol,
-            id=str(50_000_000_000 + self._ids),
+            id=str(50_000_000_000 + self.next_id()),
         )
+
+    def payment_of(self, row: dict[str, Any]) -> FundingPayment:
+        symbol, amount = row["contract"], float(row["change"])
+        return FundingPayment("gate", symbol.split("_")[0], symbol, amount, "USDT",
+                              round(row["time"] * 1000))  # fmt: skip
 
     # --- the endpoints ------------------------------------------------------------------
 
@@ -211,15 +212,8 @@ class FakeGatePrivate(FakeAccountClock):
     async def contracts_reply(self, request: web.Request) -> Any:
         return page_of(self.contracts, request.query)
 
-    def _signed(self, answer: Callable[[web.Request], Any]) -> Handler:
-        async def handler(request: web.Request) -> Any:
-            label = self.refusal(request, await request.read())
-            if label is not None:
-                self.refusals.append(label)
-                return gate_refusal(label)
-            return answer(request)
-
-        return handler
+    def refused_reply(self, code: str) -> web.Response:
+        return gate_refusal(code)
 
     def refusal(self, request: web.Request, body: bytes) -> str | None:
         """Gate's label for why it refuses this request, or None when it is signed right."""
@@ -275,3 +269,11 @@ class FakeGatePrivate(FakeAccountClock):
         ]
         rows.sort(key=lambda r: (r["time"], int(r["id"])), reverse=True)
         return page_of(rows, q)
+
+
+# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
+# know of this fake: its class, the code it refuses each wrong credential with, and the
+# one it refuses a timestamp outside its window with.
+FakeAccount = FakeGatePrivate
+REFUSED = {"secret": "INVALID_SIGNATURE", "key": "INVALID_KEY"}
+STALE_TIMESTAMP = "REQUEST_EXPIRED"

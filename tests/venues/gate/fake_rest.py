@@ -20,6 +20,7 @@ Gate's: a 400 with `{"label","message"}`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -34,9 +35,24 @@ PAGE_MAX = 1000
 PAGE_DEFAULT = 100
 FIXTURE_HISTORY_CONTRACT = "BTC_USDT"  # the contract the recorded history belongs to
 
+# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
+# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
+# it answers forward from a start time (else back from an end), the unit of its times,
+# the recorded reply it serves without a market and the symbol that belongs to, and how
+# it answers an unknown symbol (an error code, or an HTTP status).
+HISTORY_PATH = GATE_FUNDING_RATE
+HISTORY_PAGE = PAGE_MAX
+HISTORY_FORWARD = False
+HISTORY_UNIT_MS = 1000
+RECORDED_HISTORY = (FIXTURE_HISTORY_CONTRACT, "gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json")
+UNKNOWN_SYMBOL = ("code", "CONTRACT_NOT_FOUND")
+
 
 def gate_symbol(p: FakePerp) -> str:
     return f"{p.multiplier if p.multiplier != 1 else ''}{p.asset}_{p.settle}"
+
+
+symbol = gate_symbol
 
 
 def gate_error(label: str, message: str, status: int = 400) -> web.Response:
@@ -60,6 +76,18 @@ def query_limit(query: Any) -> int | None:
 def unit_price(p: FakePerp) -> float:
     """Price of one unit of the contract's base (1000 coins for a 1000x perp)."""
     return p.price * p.multiplier
+
+
+def seconds(ms: Any) -> Any:
+    """Gate writes times in seconds: ms as seconds, in the same type; junk as it is."""
+    if isinstance(ms, int):
+        return ms // 1000
+    return str(int(ms) // 1000) if isinstance(ms, str) and ms.isdigit() else ms
+
+
+def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
+    """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
+    return json.dumps([{"t": seconds(t), "r": r} for t, r in rows]).encode()
 
 
 def install(fake: FakeVenues) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import math
 from urllib.parse import urlencode
 
@@ -19,13 +18,12 @@ from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import (
     ReplyError,
     ReplyShapeError,
-    RetryPolicy,
     VenueAPIError,
-    VenueHttp,
     VenueHTTPError,
 )
 from arb.venues.gate import account as gate
 from tests.conftest import T0_MS, fixture_bytes
+from tests.fakes.private_base import signed_clients
 from tests.fakes.venues import FakeVenues, Fault
 from tests.venues.gate.fake_account import (
     GATE_ACCOUNT_BOOK,
@@ -304,18 +302,8 @@ async def venue():
 @pytest.fixture
 async def connect():
     """Build clients against a fake account; every one is closed at the end."""
-    clients: list[gate.GatePrivate] = []
-
-    def make(fake: FakeVenues, account: FakeGatePrivate, **creds: str) -> gate.GatePrivate:
-        http = VenueHttp("gate", fake.url("gate"), timeout_s=2, retry=RetryPolicy(attempts=1))
-        keys = {"key": account.key, "secret": account.secret}
-        client = gate.GatePrivate(http, Credentials(**(keys | creds)))
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+    async with signed_clients("gate") as make:
+        yield make
 
 
 async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
@@ -381,36 +369,13 @@ async def test_positions_page_by_offset(venue, connect):
     assert offsets == ["0", "1000"]
 
 
-def funding_rows(account: FakeGatePrivate, symbol: str, every_h: int, days: int, sign: int):
-    """Settlements every `every_h` hours back from H0 over `days` days, received or paid
-    by turns, each with its own amount."""
-    return [
-        account.funding_row(
-            symbol, sign * (-1) ** k * (k + 1) / 1000, H0_MS - k * every_h * HOUR_MS
-        )
-        for k in range(days * 24 // every_h)
-    ]
-
-
-def expected_payments(rows: list[dict], start: int, end: int) -> list[FundingPayment]:
-    return sorted(
-        (
-            FundingPayment("gate", r["contract"].split("_")[0], r["contract"],
-                           float(r["change"]), "USDT", round(r["time"] * 1000))
-            for r in rows
-            if start <= round(r["time"] * 1000) < end
-        ),
-        key=lambda p: (p.time_ms, p.symbol),
-    )  # fmt: skip
-
-
 async def test_thirty_days_of_funding_paged_by_offset(venue, connect):
     fake, account = venue
     start, end = T0_MS - 30 * DAY_MS, T0_MS
-    rows = funding_rows(account, "BTC_USDT", 1, 35, 1)
-    rows += funding_rows(account, "LDO_USDT", 1, 35, -1)
-    rows += funding_rows(account, "APE_USDT", 1, 35, 1)
-    rows += funding_rows(account, "SOL_USDT", 4, 35, -1)
+    rows = account.funding_series("BTC_USDT", 1, 35, 1, H0_MS)
+    rows += account.funding_series("LDO_USDT", 1, 35, -1, H0_MS)
+    rows += account.funding_series("APE_USDT", 1, 35, 1, H0_MS)
+    rows += account.funding_series("SOL_USDT", 4, 35, -1, H0_MS)
     rows += [
         account.funding_row("ETH_USDT", 9.0, start),  # the start is inclusive
         account.funding_row("ETH_USDT", 9.0, end),  # the end is not
@@ -420,7 +385,7 @@ async def test_thirty_days_of_funding_paged_by_offset(venue, connect):
 
     got = await client.funding(start, end)
 
-    expected = expected_payments(rows, start, end)
+    expected = account.payments(rows, start, end)
     assert len(expected) == 3 * 720 + 180 + 1
     assert got == expected
     assert got[0].time_ms == start and got[-1].time_ms < end
@@ -440,7 +405,7 @@ async def test_the_request_bound_keeps_the_newest_complete_settlements(venue, co
     fake, account = venue
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     symbols = [f"C{i:02d}_USDT" for i in range(28)]
-    account.book = [row for s in symbols for row in funding_rows(account, s, 1, 30, 1)]
+    account.book = [row for s in symbols for row in account.funding_series(s, 1, 30, 1, H0_MS)]
     client = connect(fake, account)
 
     got = await client.funding(start, end)
@@ -450,7 +415,7 @@ async def test_the_request_bound_keeps_the_newest_complete_settlements(venue, co
     # 20,000 rows fetched newest first: 714 whole hours of 28, and 8 rows of hour 715,
     # which may go on in the next page and are left out.
     assert len(got) == 714 * 28
-    assert got == expected_payments(account.book, start, end)[-len(got) :]
+    assert got == account.payments(account.book, start, end)[-len(got) :]
     assert "stopped after 20 requests" in caplog.text
 
 
@@ -512,63 +477,12 @@ async def test_a_label_sent_with_a_2xx_is_a_venue_api_error(venue, connect):
 # --- refusals -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("wrong", "label"), [("secret", "INVALID_SIGNATURE"), ("key", "INVALID_KEY")]
-)
-async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(
-    venue, connect, caplog, wrong, label
-):
-    caplog.set_level(logging.DEBUG)
-    fake, account = venue
-    bad = f"wrong-{wrong}-3c9e"
-    client = connect(fake, account, **{wrong: bad})
-    with pytest.raises(AuthError) as e:
-        await client.balances()
-    text = str(e.value)
-    assert text.startswith(f"gate {GATE_ACCOUNTS}: key refused: HTTP 401")
-    assert label in text
-    assert account.refusals == [label]
-    shown = text + repr(e.value) + caplog.text + repr(client)
-    for secret in (account.key, account.secret, bad):
-        assert secret not in shown
-
-
-async def test_a_wrong_secret_says_the_signature_was_refused(venue, connect):
-    fake, account = venue
-    with pytest.raises(AuthError, match=r"^gate .*key refused: .*INVALID_SIGNATURE.*Signature"):
-        await connect(fake, account, secret="not-it").positions()
-
-
 async def test_an_ip_outside_the_whitelist_is_an_auth_error(venue, connect):
     fake, account = venue
     ip = {"label": "IP_FORBIDDEN", "message": "Request IP not in whitelist"}
     fake.fail("gate", GATE_ACCOUNTS, Fault.venue_error(ip, status=401))
     with pytest.raises(AuthError, match="IP_FORBIDDEN"):
         await connect(fake, account).balances()
-
-
-async def test_a_server_clock_that_drifts_after_the_sync_recovers_by_itself(venue, connect):
-    fake, account = venue
-    account.clock_at(T0_MS)
-    client = connect(fake, account)
-    await client.balances()
-    assert (account.time_calls, account.refused) == (1, 0)
-
-    account.skew_ms += 90_000  # past Gate's 60 s window
-    positions = await client.positions()
-
-    assert [p.asset for p in positions] == ["BTC", "PEPE"]
-    assert account.refusals == ["REQUEST_EXPIRED"]
-    assert account.time_calls == 2
-    assert fake.hits("gate", GATE_POSITIONS) == 2
-
-
-async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(venue, connect):
-    fake, account = venue
-    account.skew_ms = -600_000
-    client = connect(fake, account)
-    assert await client.positions()
-    assert (account.time_calls, account.refused) == (1, 0)
 
 
 # --- the fake's own check -----------------------------------------------------------

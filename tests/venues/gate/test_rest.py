@@ -23,11 +23,11 @@ from arb.http import (
     VenueRateLimited,
     VenueTimeout,
 )
-from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint
+from arb.venues.base import FundingPoint
 from arb.venues.gate import rest as gate
 from arb.venues.gate.rest import GateClient
 from tests.conftest import T0, T0_MS, fixture_bytes
-from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault
+from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
 from tests.venues.gate.fake_rest import (
     GATE_CONTRACTS,
     GATE_FUNDING_RATE,
@@ -41,12 +41,6 @@ DAY_MS = 24 * HOUR_MS
 CONTRACTS_FILE = "gate/api_v4_futures_usdt_contracts.json"
 TICKERS_FILE = "gate/api_v4_futures_usdt_tickers.json"
 HISTORY_FILE = "gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json"
-
-
-def by_symbol(quotes):
-    out = {q.symbol: q for q in quotes}
-    assert len(out) == len(quotes), "a symbol appears twice"
-    return out
 
 
 def fixture_quotes():
@@ -155,19 +149,12 @@ def test_turnover_is_volume_24h_quote():
 
 
 def test_history_fixture():
-    points = gate.parse_funding_history(fixture_bytes(HISTORY_FILE))
+    points = gate.decode_funding_history(fixture_bytes(HISTORY_FILE)).points
     assert len(points) == 6
     # The file is newest first and in seconds; points come oldest first, in ms.
     assert points[0] == FundingPoint(1788854400000, 0.000018)
     assert points[2] == FundingPoint(1788912000000, 0.0001)
     assert points[-1] == FundingPoint(1788998400000, 0.000039)
-
-
-def test_history_junk_rows_are_skipped_not_fatal():
-    rows = [("", "0.0001"), ("3600", ""), ("7200", "abc"), (10800, None), (14400, "NaN")]
-    rows += [(None, "0.0001"), (18000, "-0.0002")]
-    body = json.dumps([{"t": t, "r": r} for t, r in rows]).encode()
-    assert gate.parse_funding_history(body) == [FundingPoint(18000000, -0.0002)]
 
 
 @pytest.mark.parametrize(
@@ -178,7 +165,7 @@ def test_history_junk_rows_are_skipped_not_fatal():
     ],
 )
 @pytest.mark.parametrize(
-    "decode", [gate.decode_contracts, gate.parse_turnover, gate.parse_funding_history]
+    "decode", [gate.decode_contracts, gate.parse_turnover, gate.decode_funding_history]
 )
 def test_error_bodies_are_reply_errors(decode, path, label, message):
     with pytest.raises(ReplyError) as e:
@@ -195,7 +182,7 @@ def test_rate_limit_and_server_labels_are_retryable(label):
 
 
 @pytest.mark.parametrize(
-    "decode", [gate.decode_contracts, gate.parse_turnover, gate.parse_funding_history]
+    "decode", [gate.decode_contracts, gate.parse_turnover, gate.decode_funding_history]
 )
 @pytest.mark.parametrize("body", [b'{"unexpected": true}', b'"nope"', b"[1, 2]"])
 def test_wrong_shape_is_a_decode_error(decode, body):
@@ -349,11 +336,9 @@ async def test_the_recorded_replies_are_served_without_a_market():
         client = client_for(fake)
         try:
             got = await client.fetch_quotes()
-            points = await client.funding_history("BTC_USDT", 0, T0_MS)
         finally:
             await client.close()
     assert by_symbol(got.quotes) == fixture_quotes()
-    assert points == gate.parse_funding_history(fixture_bytes(HISTORY_FILE))
 
 
 # --- settled funding -------------------------------------------------------------
@@ -402,29 +387,15 @@ def custom_history() -> list[tuple[int, float]]:
     return [(base - h * HOUR_MS - 7000, r) for h, r in zip(hours, rates, strict=True)]
 
 
-async def test_a_custom_history_round_trips_exactly_with_inclusive_ends():
+async def test_an_end_with_milliseconds_past_a_settlements_second_still_includes_it():
+    """Gate's times are whole seconds and `to` is too: the client rounds the end down."""
     history = custom_history()
     async with gate_venue(bonk_market(history=history)) as fake:
-        _, points, _ = await history_of_quote(fake, T0_MS - 100 * HOUR_MS, T0_MS)
-        assert points == [FundingPoint(t, r) for t, r in history]
         (first, _), *_, (last, _) = history[1:-1]
         _, inner, _ = await history_of_quote(fake, first, last)
-        assert inner == [FundingPoint(t, r) for t, r in history[1:-1]]
-        # An end with milliseconds past a settlement's second still includes it.
         _, upto, _ = await history_of_quote(fake, first, last + 999)
+    assert inner == [FundingPoint(t, r) for t, r in history[1:-1]]
     assert upto == inner
-
-
-async def test_the_request_bound_keeps_the_most_recent_settlements():
-    capacity = MAX_HISTORY_REQUESTS * gate.PAGE_LIMIT
-    n = capacity + 50
-    history = [
-        (T0_MS // HOUR_MS * HOUR_MS - (n - i) * HOUR_MS, round(i * 1e-7, 10)) for i in range(n)
-    ]
-    async with gate_venue(bonk_market(history=history)) as fake:
-        _, points, hits = await history_of_quote(fake, history[0][0], T0_MS)
-    assert hits == MAX_HISTORY_REQUESTS
-    assert points == [FundingPoint(t, r) for t, r in history[-capacity:]]
 
 
 async def test_a_full_page_is_followed_by_the_one_before_it():
@@ -435,25 +406,6 @@ async def test_a_full_page_is_followed_by_the_one_before_it():
     assert len(points) == 1500 and hits == 2
     # The second page ends one second before the oldest settlement of the first.
     assert tos[1] == history[500][0] // 1000 - 1
-
-
-async def test_a_recent_listing_stops_paging_early():
-    history = [(T0_MS // HOUR_MS * HOUR_MS - h * HOUR_MS, 0.0001) for h in range(240, 0, -1)]
-    async with gate_venue(bonk_market(history=history)) as fake:
-        _, points, hits = await history_of_quote(fake, T0_MS - 30 * DAY_MS, T0_MS)
-    assert len(points) == 240 and hits == 1
-
-
-async def test_an_unknown_contract_is_answered_like_gate():
-    async with gate_venue(bonk_market()) as fake:
-        client = client_for(fake)
-        try:
-            with pytest.raises(VenueHTTPError) as e:
-                await client.funding_history("NOPE_USDT", T0_MS - DAY_MS, T0_MS)
-        finally:
-            await client.close()
-    assert (e.value.status, e.value.code) == (400, "CONTRACT_NOT_FOUND")
-    assert e.value.endpoint == GATE_FUNDING_RATE
 
 
 # --- faults ----------------------------------------------------------------------

@@ -23,14 +23,16 @@ import calendar
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
+from arb.accounts.models import FundingPayment
 from tests.fakes.private_base import FakeAccountClock
-from tests.fakes.venues import FakeVenues, dec, fixture, okx_symbol
+from tests.fakes.venues import FakeVenues, dec, fixture
+from tests.venues.okx.fake_rest import okx_symbol
 
 OKX_TIME = "/api/v5/public/time"
 OKX_BALANCE = "/api/v5/account/balance"
@@ -91,6 +93,8 @@ def bill_order(row: dict[str, Any]) -> tuple[int, int]:
 
 
 class FakeOkxPrivate(FakeAccountClock):
+    venue = "okx"
+
     def __init__(
         self,
         key: str = "okx-fake-key-6f1d",
@@ -98,12 +102,7 @@ class FakeOkxPrivate(FakeAccountClock):
         passphrase: str = "okx-fake-passphrase-07",
         skew_ms: int = 0,
     ) -> None:
-        self.key = key
-        self.secret = secret
-        self.passphrase = passphrase
-        self.skew_ms = skew_ms  # this server's clock is the real clock plus this
-        self.time_calls = 0
-        self.refusals: list[str] = []  # the codes of refused requests, in order
+        super().__init__(key, secret, passphrase, skew_ms)
         self.signed_paths: list[str] = []  # requestPaths of accepted requests, as received
         self.balance: dict[str, Any] = fixture("okx/api_v5_account_balance.json")["data"][0]
         self.positions: list[dict[str, Any]] = fixture("okx/api_v5_account_positions.json")["data"]
@@ -113,7 +112,6 @@ class FakeOkxPrivate(FakeAccountClock):
             i["instId"]: Decimal(i["ctVal"]) * Decimal(i["ctMult"])
             for i in fixture("okx/api_v5_public_instruments_SWAP.json")["data"]
         }
-        self._ids = 0
 
     def install(self, fake: FakeVenues) -> FakeOkxPrivate:
         """Serve this account from `fake`; a fake with a market sizes its perps' contracts."""
@@ -121,21 +119,13 @@ class FakeOkxPrivate(FakeAccountClock):
             for p in fake.market.perps("okx"):
                 self.ct_val[okx_symbol(p)] = Decimal(p.ct_val)
         fake.route("okx", "GET", OKX_TIME, self.server_time)
-        fake.route("okx", "GET", OKX_BALANCE, self._signed(self.balance_reply))
-        fake.route("okx", "GET", OKX_POSITIONS, self._signed(self.positions_reply))
+        fake.route("okx", "GET", OKX_BALANCE, self.checked(self.balance_reply))
+        fake.route("okx", "GET", OKX_POSITIONS, self.checked(self.positions_reply))
         for path in BILLS_REACH_MS:
-            fake.route("okx", "GET", path, self._signed(self._bills_reply(path)))
+            fake.route("okx", "GET", path, self.checked(self._bills_reply(path)))
         return self
 
     # --- the clock and the keys -------------------------------------------------
-
-    def env(self) -> dict[str, str]:
-        """The settings that point the bot's OKX keys at this account."""
-        return {
-            "OKX_API_KEY": self.key,
-            "OKX_API_SECRET": self.secret,
-            "OKX_API_PASSPHRASE": self.passphrase,
-        }
 
     # --- account state ------------------------------------------------------------
 
@@ -170,14 +160,13 @@ class FakeOkxPrivate(FakeAccountClock):
         if symbol not in self.ct_val:
             raise ValueError(f"{symbol}: no contract size known; add it to ct_val")
         contracts = Decimal(repr(size)) / self.ct_val[symbol]
-        self._ids += 1
         return dict(
             fixture("okx/api_v5_account_positions.json")["data"][0],
             instId=symbol,
             ccy=symbol.split("-")[1],
             pos=format(contracts if side == "long" else -contracts, "f"),
             posSide="net",
-            posId=str(9_000_000_000 + self._ids),
+            posId=str(9_000_000_000 + self.next_id()),
             avgPx=dec(entry),
             bePx=dec(entry),
             markPx=dec(mark),
@@ -193,10 +182,9 @@ class FakeOkxPrivate(FakeAccountClock):
         self, symbol: str, amount: float, time_ms: int, ccy: str = "USDT"
     ) -> dict[str, Any]:
         """A funding bill (type 8): subType 174 when received, 173 when paid."""
-        self._ids += 1
         return dict(
             fixture("okx/api_v5_account_bills_type8.json")["data"][0],
-            billId=f"{time_ms}{self._ids:06d}",
+            billId=f"{time_ms}{self.next_id():06d}",
             instId=symbol,
             ccy=ccy,
             pnl=dec(amount),
@@ -206,23 +194,19 @@ class FakeOkxPrivate(FakeAccountClock):
             fillTime=str(time_ms),
         )
 
+    def payment_of(self, row: dict[str, Any]) -> FundingPayment:
+        symbol = row["instId"]
+        asset = symbol.split("-")[0]
+        return FundingPayment("okx", asset, symbol, float(row["pnl"]), row["ccy"], int(row["ts"]))
+
     # --- the endpoints --------------------------------------------------------------
 
     async def server_time(self, request: web.Request) -> Any:
         self.time_calls += 1
         return okx_ok([{"ts": str(self.now_ms())}])
 
-    def _signed(
-        self, answer: Callable[[web.Request], Any]
-    ) -> Callable[[web.Request], Awaitable[Any]]:
-        async def handler(request: web.Request) -> Any:
-            code = self.refusal(request, await request.read())
-            if code is not None:
-                self.refusals.append(code)
-                return okx_refusal(code)
-            return answer(request)
-
-        return handler
+    def refused_reply(self, code: str) -> web.Response:
+        return okx_refusal(code)
 
     def refusal(self, request: web.Request, body: bytes) -> str | None:
         """OKX's code for why it refuses this request, or None when it is signed right."""
@@ -280,3 +264,11 @@ class FakeOkxPrivate(FakeAccountClock):
             return okx_ok(rows[:limit])
 
         return answer
+
+
+# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
+# know of this fake: its class, the code it refuses each wrong credential with, and the
+# one it refuses a timestamp outside its window with.
+FakeAccount = FakeOkxPrivate
+REFUSED = {"secret": "50113", "key": "50111", "passphrase": "50105"}
+STALE_TIMESTAMP = "50102"

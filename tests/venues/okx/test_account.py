@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -16,13 +15,13 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from arb.accounts.base import AuthError, Credentials
+from arb.accounts.base import Credentials
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, RetryPolicy, VenueHttp
+from arb.http import ReplyError, VenueHttp
 from arb.venues.okx import account as okx
-from arb.venues.okx.rest import INSTRUMENTS
+from arb.venues.okx.common import INSTRUMENTS
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import Sleeps
+from tests.fakes.private_base import Sleeps, signed_clients
 from tests.fakes.venues import FakeVenues
 from tests.venues.okx.fake_account import (
     OKX_BALANCE,
@@ -282,18 +281,8 @@ async def venue():
 @pytest.fixture
 async def connect():
     """Build clients against a fake account; every one is closed at the end."""
-    clients: list[okx.OkxPrivate] = []
-
-    def make(fake: FakeVenues, account: FakeOkxPrivate, sleep=None, **creds: str):
-        http = VenueHttp("okx", fake.url("okx"), timeout_s=2, retry=RetryPolicy(attempts=1))
-        keys = {"key": account.key, "secret": account.secret, "passphrase": account.passphrase}
-        client = okx.OkxPrivate(http, Credentials(**(keys | creds)), sleep=sleep or Sleeps())
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
+    async with signed_clients("okx") as make:
+        yield make
 
 
 async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
@@ -338,35 +327,12 @@ async def test_a_swap_missing_from_the_cached_list_is_refetched_once(venue, conn
     assert "no contract size for NEW-USDT-SWAP" in caplog.text
 
 
-def funding_bills(account: FakeOkxPrivate, symbol: str, every_h: int, days: int, sign: int):
-    """Settlements every `every_h` hours back from H0 over `days` days, received or paid
-    by turns, each with its own amount."""
-    return [
-        account.funding_row(
-            symbol, sign * (-1) ** k * (k + 1) / 1000, H0_MS - k * every_h * HOUR_MS
-        )
-        for k in range(days * 24 // every_h)
-    ]
-
-
-def expected_payments(rows: list[dict], start: int, end: int) -> list[FundingPayment]:
-    return sorted(
-        (
-            FundingPayment("okx", r["instId"].split("-")[0], r["instId"], float(r["pnl"]),
-                           r["ccy"], int(r["ts"]))
-            for r in rows
-            if start <= int(r["ts"]) < end
-        ),
-        key=lambda p: (p.time_ms, p.symbol),
-    )  # fmt: skip
-
-
 async def test_thirty_days_of_funding_paged_over_both_endpoints(venue, connect):
     fake, account = venue
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
-    rows = funding_bills(account, "BTC-USDT-SWAP", 1, 35, 1)
-    rows += funding_bills(account, "SOL-USDT-SWAP", 4, 35, -1)
+    rows = account.funding_series("BTC-USDT-SWAP", 1, 35, 1, H0_MS)
+    rows += account.funding_series("SOL-USDT-SWAP", 4, 35, -1, H0_MS)
     rows += [
         account.funding_row("ETH-USDT-SWAP", 9.0, start),  # the start is inclusive
         account.funding_row("ETH-USDT-SWAP", 9.0, end),  # the end is not
@@ -377,7 +343,7 @@ async def test_thirty_days_of_funding_paged_over_both_endpoints(venue, connect):
 
     got = await client.funding(start, end)
 
-    expected = expected_payments(rows, start, end)
+    expected = account.payments(rows, start, end)
     assert len(expected) == 720 + 180 + 1
     assert got == expected
     assert got[0].time_ms == start and got[-1].time_ms < end
@@ -401,19 +367,19 @@ async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplo
     rows = [
         row
         for symbol in ("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "APE-USDT-SWAP")
-        for row in funding_bills(account, symbol, 1, 31, 1)
+        for row in account.funding_series(symbol, 1, 31, 1, H0_MS)
     ]
     account.bills = rows
     client = connect(fake, account)
 
     got = await client.funding(start, end)
 
-    assert len(expected_payments(rows, start, end)) == 4 * 720
+    assert len(account.payments(rows, start, end)) == 4 * 720
     hits = fake.hits("okx", OKX_BILLS) + fake.hits("okx", OKX_BILLS_ARCHIVE)
     assert hits == okx.MAX_FUNDING_REQUESTS == 25
     # 7 pages hold the recent 4 x 167 rows, 18 full archive pages 1800 more.
     assert len(got) == 668 + 1800
-    assert got == expected_payments(rows, start, end)[-len(got) :]
+    assert got == account.payments(rows, start, end)[-len(got) :]
     assert "funding cut at 25 requests" in caplog.text
 
 
@@ -446,57 +412,6 @@ async def test_the_query_signed_is_the_query_sent(venue, connect):
 
 
 # --- refusals ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("wrong", "code"),
-    [("secret", "50113"), ("key", "50111"), ("passphrase", "50105")],
-)
-async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(
-    venue, connect, caplog, wrong, code
-):
-    caplog.set_level(logging.DEBUG)
-    fake, account = venue
-    bad = f"wrong-{wrong}-3c9e"
-    client = connect(fake, account, **{wrong: bad})
-    with pytest.raises(AuthError) as e:
-        await client.balances()
-    text = str(e.value)
-    assert text.startswith("okx ") and "key refused" in text and code in text
-    assert account.refusals == [code]
-    shown = text + repr(e.value) + caplog.text + repr(client)
-    for secret in (account.key, account.secret, account.passphrase, bad):
-        assert secret not in shown
-
-
-async def test_a_wrong_secret_names_the_invalid_signature(venue, connect):
-    fake, account = venue
-    with pytest.raises(AuthError, match=r"okx /api/v5/account/balance: key refused: .*signature"):
-        await connect(fake, account, secret="not-it").balances()
-
-
-async def test_a_server_clock_that_drifts_after_the_sync_recovers_by_itself(venue, connect):
-    fake, account = venue
-    account.clock_at(T0_MS)
-    client = connect(fake, account)
-    await client.balances()
-    assert (account.time_calls, account.refused) == (1, 0)
-
-    account.skew_ms += 45_000  # past OKX's 30 s window
-    positions = await client.positions()
-
-    assert [p.asset for p in positions] == ["APE", "SOL"]
-    assert account.refusals == ["50102"]
-    assert account.time_calls == 2
-    assert fake.hits("okx", OKX_POSITIONS) == 2
-
-
-async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(venue, connect):
-    fake, account = venue
-    account.skew_ms = -600_000
-    client = connect(fake, account)
-    assert await client.positions()
-    assert (account.time_calls, account.refused) == (1, 0)
 
 
 # --- the fake's own check -----------------------------------------------------------

@@ -1,0 +1,77 @@
+"""What OKX's public, streaming and signed clients share: its name, the v5 envelope and
+its error check, and the instrument list that says which swaps are in scope."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import msgspec
+
+from arb.http import ReplyError, VenueHttp
+from arb.venues.base import USD_SETTLES, RawNum, TtlCache, cached_get
+
+NAME = __name__.split(".")[-2]
+T = TypeVar("T")
+
+INSTRUMENTS = "/api/v5/public/instruments"
+INSTRUMENTS_TTL_S = 600.0
+# 50001 service unavailable, 50004 endpoint timeout, 50011 rate limit, 50013 busy.
+RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013"})
+
+
+class Envelope(msgspec.Struct, Generic[T], gc=False):
+    code: str
+    msg: str = ""
+    data: list[T] = msgspec.field(default_factory=list)
+
+
+class Instrument(msgspec.Struct, gc=False):
+    instId: str
+    ctType: str = ""
+    ctVal: RawNum = None  # coins of `ctValCcy` per contract (times `ctMult`)
+    ctMult: RawNum = None
+    ctValCcy: str = ""
+    settleCcy: str = ""
+    state: str = ""
+    ruleType: str = ""
+    uly: str = ""
+    expTime: str = ""
+
+    @property
+    def linear_usd(self) -> bool:
+        """A linear swap settled in USDT or USDC: the only ones in scope."""
+        return self.ctType == "linear" and self.settleCcy in USD_SETTLES
+
+    @property
+    def asset(self) -> str:
+        """The coin a contract is worth: `ctValCcy`, else the underlying's base."""
+        return self.ctValCcy or self.uly.split("-", 1)[0]
+
+
+def unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
+    """A decoder of OKX's envelope with `data` rows of one type, in one pass."""
+    decode = msgspec.json.Decoder(Envelope[row], strict=False).decode  # type: ignore[valid-type]
+
+    def unwrap(body: bytes) -> list[T]:
+        # OKX sends errors (50011 among them) with HTTP 200 too, and `code` is a string.
+        env = decode(body)
+        if env.code != "0":
+            raise ReplyError(env.code, env.msg, retryable=env.code in RETRYABLE_CODES)
+        return env.data
+
+    return unwrap
+
+
+decode_instruments = unwrapper(Instrument)
+
+
+def instruments(
+    http: VenueHttp, parse: Callable[[bytes], T], clock: Callable[[], float] = time.time
+) -> TtlCache[T]:
+    """The swap list, as `parse` reads it, cached: the public client keeps the live swaps
+    it quotes, the signed one every swap's contract size."""
+    return cached_get(
+        http, INSTRUMENTS, parse, INSTRUMENTS_TTL_S, {"instType": "SWAP"}, clock=clock
+    )

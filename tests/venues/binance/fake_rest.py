@@ -1,0 +1,166 @@
+"""A fake of Binance's public USDⓈ-M REST market data, served by `FakeVenues` under
+`/binance`.
+
+`install(fake)` adds premiumIndex, exchangeInfo, fundingInfo, the 24 h ticker and the
+fundingRate history. Without a market they serve the recorded fixtures; with one,
+`fake.market.venues["binance"]` is rendered into fixture rows with their numbers replaced
+(delivery contracts kept, for a client to skip). fundingInfo lists only the symbols whose
+interval is not the default 8 h, as Binance does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, query_ms, window
+
+BINANCE_PREMIUM = "/fapi/v1/premiumIndex"
+BINANCE_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
+BINANCE_FUNDING_INFO = "/fapi/v1/fundingInfo"
+BINANCE_TICKER = "/fapi/v1/ticker/24hr"
+BINANCE_FUNDING_RATE = "/fapi/v1/fundingRate"
+
+# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
+# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
+# it answers forward from a start time (else back from an end), the unit of its times,
+# the recorded reply it serves without a market and the symbol that belongs to, and how
+# it answers an unknown symbol (an error code, or an HTTP status).
+HISTORY_PATH = BINANCE_FUNDING_RATE
+HISTORY_PAGE = 1000
+HISTORY_FORWARD = True
+HISTORY_UNIT_MS = 1
+RECORDED_HISTORY = ("BTCUSDT", "binance/fapi_v1_fundingRate.json")
+UNKNOWN_SYMBOL = ("status", 400)
+
+
+def binance_symbol(p: FakePerp) -> str:
+    return f"{'1000' if p.multiplier == 1000 else ''}{p.asset}{p.settle}"
+
+
+symbol = binance_symbol
+
+
+def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
+    """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
+    rows = [{"symbol": "X", "fundingTime": t, "fundingRate": r} for t, r in rows]
+    return json.dumps(rows).encode()
+
+
+def install(fake: FakeVenues) -> None:
+    """Serve Binance's public market data from `fake`."""
+
+    async def premium(request: web.Request) -> Any:
+        rows = fixture("binance/fapi_v1_premiumIndex.json")
+        if fake.market is not None:
+            template = rows[0]
+            keep = [r for r in rows if "_" in r["symbol"]]  # delivery contracts
+            rows = []
+            for p in fake.market.perps("binance"):
+                mark = p.price * p.multiplier
+                rows.append(
+                    dict(
+                        template,
+                        symbol=binance_symbol(p),
+                        markPrice=dec(mark),
+                        indexPrice=dec(mark),
+                        estimatedSettlePrice=dec(mark),
+                        lastFundingRate=dec(p.rate),
+                        nextFundingTime=fake.market.next_settlement(p.interval_h),
+                        time=fake.market.now(),
+                    )
+                )
+            rows += keep
+        symbol = request.query.get("symbol")
+        if symbol is None:
+            return rows
+        match = [r for r in rows if r["symbol"] == symbol]
+        if not match:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        return match[0]
+
+    async def exchange_info(request: web.Request) -> Any:
+        doc = fixture("binance/fapi_v1_exchangeInfo.json")
+        if fake.market is None:
+            return doc
+        template = doc["symbols"][0]
+        keep = [
+            s
+            for s in doc["symbols"]
+            if s["contractType"] != "PERPETUAL" or s["status"] != "TRADING"
+        ]
+        symbols = []
+        for p in fake.market.perps("binance"):
+            base = f"{'1000' if p.multiplier == 1000 else ''}{p.asset}"
+            symbols.append(
+                dict(
+                    template,
+                    symbol=binance_symbol(p),
+                    pair=binance_symbol(p),
+                    baseAsset=base,
+                    quoteAsset=p.settle,
+                    marginAsset=p.settle,
+                )
+            )
+        doc["symbols"] = symbols + keep
+        doc["serverTime"] = fake.market.now()
+        return doc
+
+    async def funding_info(request: web.Request) -> Any:
+        rows = fixture("binance/fapi_v1_fundingInfo.json")
+        if fake.market is None:
+            return rows
+        template = rows[0]
+        # Binance lists only symbols whose settings differ from the default 8 h.
+        return [
+            dict(template, symbol=binance_symbol(p), fundingIntervalHours=int(p.interval_h))
+            for p in fake.market.perps("binance")
+            if p.interval_h != 8
+        ]
+
+    async def ticker(request: web.Request) -> Any:
+        rows = fixture("binance/fapi_v1_ticker_24hr.json")
+        if fake.market is None:
+            return rows
+        template = rows[0]
+        return [
+            dict(
+                template,
+                symbol=binance_symbol(p),
+                lastPrice=dec(p.price * p.multiplier),
+                quoteVolume=dec(p.turnover),
+            )
+            for p in fake.market.perps("binance")
+        ]
+
+    async def funding_rate(request: web.Request) -> Any:
+        """Ascending; a range wider than `limit` gives its first `limit` rows, no range the
+        last ones. (Binance also answers without `symbol`; clients always send one.)"""
+        q = request.query
+        limit = min(int(q.get("limit", "100")), 1000)
+        rows = fake.settled_rows(
+            "binance",
+            q.get("symbol", ""),
+            fixture("binance/fapi_v1_fundingRate.json"),
+            ("symbol", "fundingTime"),
+            lambda row, p, t, rate: dict(
+                row,
+                symbol=binance_symbol(p),
+                fundingRate=dec(rate),
+                fundingTime=t,
+                markPrice=dec(p.price * p.multiplier),
+            ),
+        )
+        if rows is None:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        start = query_ms(q, "startTime")
+        picked = window(rows, start, query_ms(q, "endTime"))
+        return picked[:limit] if start is not None else picked[-limit:]
+
+    fake.route("binance", "GET", BINANCE_PREMIUM, premium)
+    fake.route("binance", "GET", BINANCE_EXCHANGE_INFO, exchange_info)
+    fake.route("binance", "GET", BINANCE_FUNDING_INFO, funding_info)
+    fake.route("binance", "GET", BINANCE_TICKER, ticker)
+    fake.route("binance", "GET", BINANCE_FUNDING_RATE, funding_rate)

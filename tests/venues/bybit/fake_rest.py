@@ -1,0 +1,144 @@
+"""A fake of Bybit's public v5 REST market data, served by `FakeVenues` under `/bybit`.
+
+`install(fake)` adds the tickers, instruments-info and funding-history endpoints. Without a
+market they serve the recorded fixtures; with one, `fake.market.venues["bybit"]` is
+rendered into fixture rows with their numbers replaced (dated futures kept, for a client to
+skip). Funding history runs newest first: endTime alone means the `limit` records up to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, query_ms, window
+
+BYBIT_TICKERS = "/v5/market/tickers"
+BYBIT_INSTRUMENTS = "/v5/market/instruments-info"
+BYBIT_FUNDING_HISTORY = "/v5/market/funding/history"
+
+# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
+# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
+# it answers forward from a start time (else back from an end), the unit of its times,
+# the recorded reply it serves without a market and the symbol that belongs to, and how
+# it answers an unknown symbol (an error code, or an HTTP status).
+HISTORY_PATH = BYBIT_FUNDING_HISTORY
+HISTORY_PAGE = 200
+HISTORY_FORWARD = False
+HISTORY_UNIT_MS = 1
+RECORDED_HISTORY = ("BTCUSDT", "bybit/v5_market_funding_history.json")
+UNKNOWN_SYMBOL = ("code", "10001")
+
+
+def bybit_symbol(p: FakePerp) -> str:
+    if p.bybit_symbol:
+        return p.bybit_symbol
+    prefix = "1000" if p.multiplier == 1000 else ""
+    return f"{p.asset}PERP" if p.settle == "USDC" else f"{prefix}{p.asset}USDT"
+
+
+symbol = bybit_symbol
+
+
+def bybit_error(code: int, message: str) -> Any:
+    return {"retCode": code, "retMsg": message, "result": {}, "retExtInfo": {}, "time": 0}
+
+
+def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
+    """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
+    rows = [{"symbol": "X", "fundingRateTimestamp": t, "fundingRate": r} for t, r in rows]
+    return json.dumps({"retCode": 0, "retMsg": "OK", "result": {"list": rows}}).encode()
+
+
+def install(fake: FakeVenues) -> None:
+    """Serve Bybit's tickers, instruments-info and funding history from `fake`."""
+
+    async def tickers(request: web.Request) -> Any:
+        if request.query.get("category") != "linear":
+            return bybit_error(10001, "params error: category")
+        doc = fixture("bybit/v5_market_tickers_linear.json")
+        if fake.market is None:
+            return doc
+        template = doc["result"]["list"][0]
+        keep = [r for r in doc["result"]["list"] if "-" in r["symbol"]]  # dated futures
+        rows = []
+        for p in fake.market.perps("bybit"):
+            row = dict(template)
+            mark = p.price * p.multiplier
+            row.update(
+                symbol=bybit_symbol(p),
+                fundingRate=dec(p.rate),
+                fundingIntervalHour=dec(p.interval_h).removesuffix(".0"),
+                nextFundingTime=str(fake.market.next_settlement(p.interval_h)),
+                markPrice=dec(mark),
+                lastPrice=dec(mark),
+                indexPrice=dec(mark),
+                turnover24h=dec(p.turnover),
+                openInterest=dec(p.open_interest / p.multiplier),
+                openInterestValue=dec(p.open_interest * p.price),
+            )
+            rows.append(row)
+        doc["result"]["list"] = rows + keep
+        doc["time"] = fake.market.now()
+        return doc
+
+    async def instruments(request: web.Request) -> Any:
+        doc = fixture("bybit/v5_market_instruments_info_linear.json")
+        doc["result"]["nextPageCursor"] = ""
+        if request.query.get("category") != "linear":
+            doc["result"]["list"] = []
+            doc["result"]["category"] = request.query.get("category", "")
+            return doc
+        if fake.market is None:
+            return doc
+        template = doc["result"]["list"][0]
+        rows = []
+        for p in fake.market.perps("bybit"):
+            row = copy.deepcopy(template)
+            row.update(
+                symbol=bybit_symbol(p),
+                baseCoin=f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
+                quoteCoin=p.settle,
+                settleCoin=p.settle,
+                contractType="LinearPerpetual",
+                fundingInterval=int(p.interval_h * 60),
+            )
+            rows.append(row)
+        doc["result"]["list"] = rows
+        return doc
+
+    async def funding_history(request: web.Request) -> Any:
+        """Newest first; endTime alone means the `limit` records up to it, and startTime
+        without endTime is an error."""
+        q = request.query
+        if q.get("category") not in ("linear", "inverse"):
+            return bybit_error(10001, "params error: category")
+        if "startTime" in q and "endTime" not in q:
+            return bybit_error(10001, "params error: endTime is required with startTime")
+        limit = int(q.get("limit", "200"))
+        if not 1 <= limit <= 200:
+            return bybit_error(10001, "params error: limit")
+        doc = fixture("bybit/v5_market_funding_history.json")
+        rows = fake.settled_rows(
+            "bybit",
+            q.get("symbol", ""),
+            doc["result"]["list"],
+            ("symbol", "fundingRateTimestamp"),
+            lambda row, p, t, rate: dict(
+                row, symbol=bybit_symbol(p), fundingRate=dec(rate), fundingRateTimestamp=str(t)
+            ),
+        )
+        if rows is None:
+            return bybit_error(10001, "params error: symbol invalid")
+        picked = window(rows, query_ms(q, "startTime"), query_ms(q, "endTime"))
+        doc["result"]["list"] = picked[::-1][:limit]
+        if fake.market is not None:
+            doc["time"] = fake.market.now()
+        return doc
+
+    fake.route("bybit", "GET", BYBIT_TICKERS, tickers)
+    fake.route("bybit", "GET", BYBIT_INSTRUMENTS, instruments)
+    fake.route("bybit", "GET", BYBIT_FUNDING_HISTORY, funding_history)

@@ -1,0 +1,101 @@
+"""A fake of Hyperliquid's public info API, served by `FakeVenues` under `/hyperliquid`.
+
+`install(fake)` answers `POST /info` for `metaAndAssetCtxs` and `fundingHistory`. Without a
+market it serves the recorded fixtures; with one, `fake.market.venues["hyperliquid"]` is
+rendered into fixture rows with their numbers replaced (delisted coins kept, for a client
+to skip). History runs forward from startTime, 500 rows at most.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, is_ms, window
+
+HL_INFO = "/info"
+# Hyperliquid asks for everything at one path: a fault here hits metaAndAssetCtxs too.
+HL_FUNDING_HISTORY = HL_INFO
+
+# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
+# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
+# it answers forward from a start time (else back from an end), the unit of its times,
+# the recorded reply it serves without a market and the symbol that belongs to, and how
+# it answers an unknown symbol (an error code, or an HTTP status).
+HISTORY_PATH = HL_FUNDING_HISTORY
+HISTORY_PAGE = 500
+HISTORY_FORWARD = True
+HISTORY_UNIT_MS = 1
+RECORDED_HISTORY = ("BTC", "hyperliquid/info_fundingHistory.json")
+UNKNOWN_SYMBOL = ("status", 500)
+
+
+def hl_symbol(p: FakePerp) -> str:
+    return f"k{p.asset}" if p.multiplier == 1000 else p.asset
+
+
+symbol = hl_symbol
+
+
+def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
+    """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
+    return json.dumps([{"coin": "X", "time": t, "fundingRate": r} for t, r in rows]).encode()
+
+
+def install(fake: FakeVenues) -> None:
+    """Serve Hyperliquid's info endpoint from `fake`."""
+
+    async def info(request: web.Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response(None, status=422)
+        kind = body.get("type") if isinstance(body, dict) else None
+        if kind == "fundingHistory":
+            return funding_history(body)
+        if kind != "metaAndAssetCtxs":
+            return web.Response(text="Failed to deserialize the JSON body", status=422)
+        doc = fixture("hyperliquid/info_metaAndAssetCtxs.json")
+        if fake.market is None:
+            return doc
+        meta, ctxs = doc
+        u_template, c_template = meta["universe"][0], ctxs[0]
+        pairs = [(u, c) for u, c in zip(meta["universe"], ctxs, strict=True) if u.get("isDelisted")]
+        for p in fake.market.perps("hyperliquid"):
+            px = p.price * p.multiplier
+            pairs.append(
+                (
+                    dict(u_template, name=hl_symbol(p)),
+                    dict(
+                        c_template,
+                        funding=dec(p.rate),
+                        markPx=dec(px),
+                        oraclePx=dec(px),
+                        midPx=dec(px),
+                        dayNtlVlm=dec(p.turnover),
+                        openInterest=dec(p.open_interest / p.multiplier),
+                    ),
+                )
+            )
+        meta["universe"] = [u for u, _ in pairs]
+        return [meta, [c for _, c in pairs]]
+
+    def funding_history(body: dict[str, Any]) -> Any:
+        """Ascending from startTime, 500 rows at most; a coin without funding is an HTTP 500."""
+        coin, start, end = body.get("coin"), body.get("startTime"), body.get("endTime")
+        if not isinstance(coin, str) or not is_ms(start) or not (end is None or is_ms(end)):
+            return web.Response(text="Failed to deserialize the JSON body", status=422)
+        rows = fake.settled_rows(
+            "hyperliquid",
+            coin,
+            fixture("hyperliquid/info_fundingHistory.json"),
+            ("coin", "time"),
+            lambda row, p, t, rate: dict(row, coin=hl_symbol(p), fundingRate=dec(rate), time=t),
+        )
+        if rows is None:
+            return web.json_response(None, status=500)
+        return window(rows, start, end)[:500]
+
+    fake.route("hyperliquid", "POST", HL_INFO, info)

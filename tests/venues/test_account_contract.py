@@ -1,0 +1,139 @@
+"""What every venue's signed client promises, checked for each venue with an account client
+against its fake (`tests/venues/<name>/fake_account.py`, whose REFUSED and STALE_TIMESTAMP
+say how it refuses): a refused key is an AuthError that shows no secret; a server clock
+that drifts costs one refusal and one resync, then the read succeeds; and every request
+carries exactly the query that was signed."""
+
+from __future__ import annotations
+
+import logging
+from importlib import import_module
+from types import ModuleType
+
+import pytest
+
+from arb.accounts.base import AuthError, Credentials, PrivateClient
+from arb.http import VenueHttp
+from arb.venues.registry import SPECS, account_venues
+from tests.conftest import T0_MS
+from tests.fakes.private_base import signed_clients
+from tests.fakes.venues import FakeVenues
+
+DAY_MS = 86_400_000
+VENUES = account_venues()
+
+
+def fake_account(venue: str) -> ModuleType:
+    return import_module(f"tests.venues.{venue}.fake_account")
+
+
+@pytest.fixture(params=VENUES)
+async def venue(request):
+    """A venue's name, the fake venues with its private API installed, that account, and
+    a maker of signed clients against it (`make(fake, account, **wrong_credentials)`)."""
+    name = request.param
+    async with FakeVenues() as fake, signed_clients(name) as make:
+        yield name, fake, fake_account(name).FakeAccount().install(fake), make
+
+
+@pytest.mark.parametrize("name", VENUES)
+def test_a_client_asks_for_a_passphrase_where_the_venues_keys_have_one(name):
+    cls = SPECS[name].account_class()
+    assert cls.signs_with_passphrase is SPECS[name].passphrase
+    if cls.signs_with_passphrase:
+        http = VenueHttp(name, "http://127.0.0.1:9")
+        with pytest.raises(ValueError, match=f"set {name.upper()}_API_PASSPHRASE"):
+            cls(http, Credentials("key", "secret"))
+
+
+# Each venue with each credential its keys have, given wrong.
+WRONG = [(v, wrong) for v in VENUES for wrong in fake_account(v).REFUSED]
+
+
+@pytest.mark.parametrize(("venue", "wrong"), WRONG, indirect=["venue"])
+async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(venue, caplog, wrong):
+    name, fake, account, connect = venue
+    caplog.set_level(logging.DEBUG)
+    bad = f"wrong-{wrong}-3c9e"
+    client = connect(fake, account, **{wrong: bad})
+    signatures = spy_on_signing(client)
+    with pytest.raises(AuthError) as e:
+        await client.balances()
+    code = fake_account(name).REFUSED[wrong]
+    text = str(e.value)
+    assert text.startswith(f"{name} ") and "refused" in text and str(code) in text
+    if wrong == "secret":
+        assert "signature" in text.lower()
+    assert account.refusals == [code]  # refused once, never retried
+    app_logs = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("arb"))
+    shown = text + repr(e.value) + app_logs + repr(client) + repr(client.credentials)
+    secrets = [account.key, account.secret, getattr(account, "passphrase", None), bad]
+    for secret in [*secrets, *signatures]:
+        assert secret is None or secret not in shown
+    assert signatures
+
+
+def spy_on_signing(client: PrivateClient) -> list[str]:
+    """The signatures (and other long values) `client.sign` adds to its requests, as they
+    are made."""
+    sign, added = client.sign, []
+
+    def spy(timestamp_ms, path, params):
+        query, headers = sign(timestamp_ms, path, params)
+        values = [*dict(query or {}).values(), *headers.values()]
+        added.extend(v for v in values if len(v) >= 20 and v not in (params or {}).values())
+        return query, headers
+
+    client.sign = spy  # type: ignore[method-assign]
+    return added
+
+
+@pytest.mark.parametrize("drift_ms", [120_000, -120_000])
+async def test_a_server_clock_that_drifts_after_the_sync_costs_one_resync(venue, caplog, drift_ms):
+    """Two minutes either way is outside every venue's window."""
+    name, fake, account, connect = venue
+    client = connect(fake, account)
+    assert await client.balances()
+    positions = await client.positions()
+    assert positions and (account.time_calls, account.refused) == (1, 0)
+
+    account.skew_ms += drift_ms
+    assert await client.positions() == positions
+
+    assert account.refusals == [fake_account(name).STALE_TIMESTAMP]
+    assert account.time_calls == 2
+    assert "timestamp refused" in caplog.text
+
+
+async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(venue):
+    _, fake, account, connect = venue
+    account.skew_ms = -600_000
+    assert await connect(fake, account).positions()
+    assert (account.time_calls, account.refused) == (1, 0)
+
+
+async def test_every_request_carries_exactly_the_query_it_signed(venue):
+    """What each request signed, as the client's `sign` gave it, is what the fake
+    received, request for request; and the fake found every signature good over the
+    bytes it received."""
+    name, fake, account, connect = venue
+    account.clock_at(T0_MS)
+    client = connect(fake, account)
+    signed: list[tuple[str, dict[str, str]]] = []
+    sign = client.sign
+
+    def spy(timestamp_ms, path, params):
+        query, headers = sign(timestamp_ms, path, params)
+        signed.append((path, dict(query or {})))
+        return query, headers
+
+    client.sign = spy  # type: ignore[method-assign]
+    await client.balances()
+    await client.positions()
+    await client.funding(T0_MS - DAY_MS, T0_MS)
+
+    paths = {path for path, _ in signed}
+    received = [(r.path, r.query) for r in fake.requests if r.venue == name and r.path in paths]
+    assert received == signed
+    assert any(query for _, query in signed)
+    assert account.refused == 0
