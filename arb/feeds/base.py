@@ -8,6 +8,11 @@ has been silent for the dialect's `silence_s` as dead, re-seeds the book from
 REST (through `on_connect`) and resubscribes after every reconnect, and keeps
 a `FeedState` for /status, which calls an open connection silent once no frame
 has come for the dialect's `quiet_s`.
+
+A symbol the venue refuses (`SymbolsRefused`, raised by the dialect when the refusal
+names it) costs only itself: the feed logs it once, stops subscribing it, resends what
+the refusal took down with it, and keeps the connection. Every frame we send goes
+through one queue, paced under the dialect's `max_messages_per_s` where it has one.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
@@ -38,8 +45,61 @@ MAX_FRAME_BYTES = 2**20
 MAX_QUEUE = 16
 
 
+T = TypeVar("T")
+
+
 class FeedError(Exception):
     """The venue refused a subscription or sent something the dialect cannot accept."""
+
+
+class SymbolsRefused(FeedError):
+    """The venue refused to stream these symbols, and said which: the feed drops them and
+    keeps the connection. `resend` are symbols of the same request that the venue turned
+    away with them (it refuses whole requests) and that should be asked for again."""
+
+    def __init__(self, message: str, symbols: Iterable[str], resend: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.symbols = frozenset(symbols)
+        self.resend = tuple(resend)
+
+
+def with_default_path(base_url: str, default_path: str) -> str:
+    """The configured URL without a trailing slash; a bare host gets `default_path`."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") or default_path))
+
+
+def decode_or_skip(decode: Callable[[str | bytes], T], frame: str | bytes, venue: str) -> T | None:
+    """A frame of ours, or None for JSON of another shape (skipped, logged at debug level:
+    a venue pushing many frames a second in a changed format would flood the log).
+    Raises ValueError for a frame that is not JSON at all: the loop reconnects."""
+    try:
+        return decode(frame)
+    except msgspec.ValidationError as e:
+        log.debug("%s feed: skipped a frame: %s", venue, e)
+        return None
+    except msgspec.DecodeError as e:
+        raise ValueError(f"not JSON: {e}") from None
+
+
+def row_updates(
+    rows: Iterable[msgspec.Raw],
+    decode: Callable[[msgspec.Raw], T],
+    to_update: Callable[[T, float], QuoteUpdate | None],
+    received_at: float,
+    venue: str,
+) -> list[QuoteUpdate]:
+    """One update per readable row of a push; a junk row is skipped, the others count."""
+    updates: list[QuoteUpdate] = []
+    for raw in rows:
+        try:
+            update = to_update(decode(raw), received_at)
+        except msgspec.ValidationError as e:
+            log.debug("%s feed: skipped a row: %s", venue, e)
+            continue
+        if update is not None:
+            updates.append(update)
+    return updates
 
 
 class Dialect(ABC):
@@ -49,10 +109,15 @@ class Dialect(ABC):
     ping_every_s: ClassVar[float] = 20.0  # an app-level ping this often (if `ping()` gives one)
     silence_s: ClassVar[float] = 30.0  # no frame at all for this long: the connection is dead
     protocol_pings: ClassVar[bool] = False  # send WebSocket ping frames instead
+    default_path: ClassVar[str]  # the stream's path on the venue's host
+    # At most this many frames a second leave a connection (subscribes and pings alike);
+    # None: the venue sets no limit we could reach.
+    max_messages_per_s: ClassVar[float | None] = None
 
-    @abstractmethod
     def url(self, base_url: str) -> str:
-        """The URL to connect to, from the configured <VENUE>_WS_URL."""
+        """The URL to connect to, from the configured <VENUE>_WS_URL: that URL, or, for a
+        bare host (which serves no stream), the host with the venue's `default_path`."""
+        return with_default_path(base_url, self.default_path)
 
     @abstractmethod
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
@@ -77,8 +142,8 @@ class Dialect(ABC):
 
     @abstractmethod
     def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
-        """Updates in one frame; [] for acks and pongs. Raise FeedError when the venue
-        refused a subscription."""
+        """Updates in one frame; [] for acks and pongs. Raise SymbolsRefused when the venue
+        refused some symbols and named them, FeedError for any other refusal."""
 
     def reset(self) -> None:  # noqa: B027 - optional hook
         """Forget per-connection state (delta bases) before a reconnect."""
@@ -145,9 +210,11 @@ class Feed:
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`symbols()` seeds the book from REST and returns what to subscribe to; it runs
-        before every (re)connect, so the book is whole again when updates resume."""
+        before every (re)connect, so the book is whole again when updates resume.
+        `pause(s)` spaces the frames of a dialect with a message rate."""
         self.dialect = dialect
         self.url = dialect.url(base_url)
         self._symbols = symbols
@@ -155,7 +222,9 @@ class Feed:
         self.backoff = backoff or Backoff()
         self.clock = clock
         self._rng = rng or random.Random()
+        self._pause = pause
         self.state = FeedState(dialect.venue, quiet_s=dialect.quiet_s)
+        self.refused: set[str] = set()  # symbols the venue would not stream: never asked again
 
     async def run(self) -> None:
         """Until cancelled: stay connected, or keep trying to."""
@@ -184,7 +253,7 @@ class Feed:
     async def _session(self) -> None:
         # Seed first: a venue may drop a connection that has not subscribed within seconds
         # (OKX: 30 s), and a REST seed can take that long on a bad day.
-        symbols = await self._symbols()
+        symbols = [s for s in await self._symbols() if s not in self.refused]
         async with connect(
             self.url,
             ping_interval=20.0 if self.dialect.protocol_pings else None,
@@ -193,20 +262,27 @@ class Feed:
             max_size=MAX_FRAME_BYTES,
             max_queue=MAX_QUEUE,
         ) as ws:
+            outbox: asyncio.Queue[str] = asyncio.Queue()
             for message in self.dialect.subscribe(symbols):
-                await ws.send(message)
+                outbox.put_nowait(message)
             now = self.clock()
             self.state.connected, self.state.connected_at = True, now
             log.info("%s feed connected, %d symbols", self.dialect.venue, len(symbols))
-            pinger = asyncio.create_task(self._ping(ws))
+            helpers = [
+                asyncio.create_task(self._send(ws, outbox)),
+                asyncio.create_task(self._ping(outbox)),
+            ]
             try:
-                await self._read(ws)
+                await self._read(ws, outbox)
             finally:
-                pinger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pinger
+                for task in helpers:
+                    task.cancel()
+                for task in helpers:
+                    # A send on a closed connection fails there too: the reader reports it.
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketException):
+                        await task
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
         while True:
             try:
                 async with asyncio.timeout(self.dialect.silence_s):
@@ -216,15 +292,43 @@ class Feed:
             received_at = self.clock()
             self.state.last_message_at = received_at
             self.state.messages += 1
-            updates = self.dialect.parse(frame, received_at)
+            try:
+                updates = self.dialect.parse(frame, received_at)
+            except SymbolsRefused as refusal:
+                self._drop(refusal, outbox)
+                updates = []
             self.state.last_error = None  # the venue talks and accepted what we sent
             if updates:
                 self._on_updates(updates)
 
-    async def _ping(self, ws: ClientConnection) -> None:
+    def _drop(self, refusal: SymbolsRefused, outbox: asyncio.Queue[str]) -> None:
+        """Stop asking for what the venue refused (said once, not at every reconnect) and
+        ask again for what it turned away with it."""
+        new = refusal.symbols - self.refused
+        self.refused |= refusal.symbols
+        if new:
+            log.warning(
+                "%s feed: %s refused, not subscribed again (they keep their REST quotes): %s",
+                self.dialect.venue,
+                ", ".join(sorted(new)),
+                refusal,
+            )
+        resend = [s for s in refusal.resend if s not in self.refused]
+        for message in self.dialect.subscribe(resend) if resend else ():
+            outbox.put_nowait(message)
+
+    async def _send(self, ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
+        """Every frame we send, in order, at most `max_messages_per_s` of them a second."""
+        rate = self.dialect.max_messages_per_s
+        while True:
+            await ws.send(await outbox.get())
+            if rate:
+                await self._pause(1 / rate)
+
+    async def _ping(self, outbox: asyncio.Queue[str]) -> None:
         frame = self.dialect.ping()
         if frame is None:
             return
         while True:
             await asyncio.sleep(self.dialect.ping_every_s)
-            await ws.send(frame)
+            outbox.put_nowait(frame)

@@ -29,13 +29,14 @@ from collections.abc import Sequence
 
 import msgspec
 
-from arb.feeds.base import Dialect, FeedError
+from arb.feeds.base import Dialect, FeedError, with_default_path
 from arb.models import QuoteUpdate
 from arb.venues.base import Num
-from arb.venues.binance.rest import NAME
+from arb.venues.binance.common import NAME
 
 MARK_PRICE_STREAM = "!markPrice@arr@1s"  # every symbol, every second (`!markPrice@arr`: 3 s)
 MARK_PRICE_EVENT = "markPriceUpdate"
+ROUTE = "/market"  # the routed endpoint of the mark-price streams
 
 
 class MarkPriceUpdate(msgspec.Struct, gc=False):
@@ -70,8 +71,9 @@ _row = msgspec.json.Decoder(MarkPriceUpdate, strict=False)
 
 
 def stream_url(base_url: str) -> str:
-    """The combined-stream URL of the all-market mark prices under the routed base."""
-    return f"{base_url.rstrip('/')}/stream?streams={MARK_PRICE_STREAM}"
+    """The combined-stream URL of the all-market mark prices under the routed base (a
+    bare host: under `/market`, not on the unrouted root that hears nothing)."""
+    return f"{with_default_path(base_url, ROUTE)}/stream?streams={MARK_PRICE_STREAM}"
 
 
 def frame_rows(frame: str | bytes | msgspec.Raw) -> list[str | bytes | msgspec.Raw]:
@@ -141,6 +143,7 @@ class BinanceDialect(Dialect):
 
     venue = NAME
     silence_s = 10.0
+    default_path = ROUTE
 
     def url(self, base_url: str) -> str:
         return stream_url(base_url)

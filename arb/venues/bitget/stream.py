@@ -6,14 +6,17 @@ The wire (api-doc/common/websocket-intro, contract/websocket/public/Tickers-Chan
 - Subscribe: `{"op":"subscribe","args":[{"instType":"USDT-FUTURES","channel":"ticker",
   "instId":"BTCUSDT"},...]}`. Each arg is acked alone, `{"event":"subscribe","arg":{..}}`.
   An unknown instId is refused arg by arg, `{"event":"error","arg":{..},"code":30001,
-  "msg":"instType:..,channel:ticker,instId:.. doesn't exist","op":"subscribe"}`, and a
-  request the server cannot read gets `{"event":"error","code":30002,"msg":..}`.
+  "msg":"instType:..,channel:ticker,instId:.. doesn't exist","op":"subscribe"}`: that
+  symbol is reported refused and the others stream on. A request the server cannot read
+  gets `{"event":"error","code":30002,"msg":..}`, which names none: the loop reconnects.
 - Push: `{"action":"snapshot","arg":{..},"data":[row],"ts":ms}`, the whole ticker row,
   every few hundred ms whether it moved or not. A row's `fundingRate` is per the symbol's
   own interval and `markPrice` per contract unit (a 1000X symbol's is per 1000 X), both as
   the REST tickers give them; `nextFundingTime` is ms (a string on the v2 pages, a number
   on the demo page); `quoteVolume` is 24 h turnover in USDT; `holdingAmount` is open
-  interest in contract units; `symbolType` 2 marks a delivery contract. There is no
+  interest in contract units; `symbolType` 2 marks a delivery contract and a
+  `deliveryTime` (REST's sign of a contract that expires) is read the REST client's way
+  if a row carries one. There is no
   interval: it stays the REST one. The last price (`lastPr` on the v2 pages, `last` on the
   demo page) has no place in a Quote, so neither spelling is read and both pass.
 - Heartbeat: the text `ping`, answered by the text `pong` (neither is JSON).
@@ -22,42 +25,39 @@ Venue limits, and how this dialect keeps within them:
 - a subscribe request's channels may total 4096 bytes: counted here as the whole message
   in UTF-8 (a few Bitget ids are not ASCII), stricter than the args alone; ~60 symbols.
 - 10 messages a second per connection, pings and subscribes alike, or the server cuts the
-  connection. `Feed` sends every subscribe message back to back on connect (base.py has
-  no pacing), so a connection sends at most MAX_REQUESTS of them: ~600 symbols, in the
-  order `symbols()` gives. The rest are left out with a warning and keep their REST quotes.
-- 1000 channels and 240 subscribe requests per connection (per hour): 10 requests of ~60
-  args stay far below both, so neither is counted. The docs' advice of fewer than 50
-  channels a connection would take several connections; a `Feed` holds one.
+  connection: `max_messages_per_s` has `Feed` send at most 8 a second, room to spare for
+  timer jitter.
+- 1000 channels per connection: symbols past MAX_CHANNELS, in the order `symbols()`
+  gives, are left out with a warning and keep their REST quotes. 240 subscribe requests
+  per connection (per hour): ~17 requests of ~60 args stay far below, so they are not
+  counted. The docs' advice of fewer than 50 channels a connection would take several
+  connections; a `Feed` holds one.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from arb.feeds.base import Dialect, FeedError
+from arb.feeds.base import Dialect, FeedError, SymbolsRefused, decode_or_skip, row_updates
 from arb.models import QuoteUpdate
-from arb.symbols import split_multiplier
-from arb.venues.base import Num
+from arb.venues.base import Num, to_non_negative, to_number, to_positive
+from arb.venues.bitget.common import NAME, asset_of
+from arb.venues.bitget.rest import expires
 
 log = logging.getLogger(__name__)
 
-NAME = "bitget"
 PUBLIC_PATH = "/v2/ws/public"
 INST_TYPE = "USDT-FUTURES"
 TICKER = "ticker"
-QUOTE = "USDT"
 PING = "ping"
 PONG = "pong"
 DELIVERY = 2  # `symbolType`: 1 perpetual, 2 delivery
 MAX_REQUEST_BYTES = 4096
-MAX_REQUESTS = 10  # per connection: all of them go out within the first second
+MAX_CHANNELS = 1000  # per connection
 
 
 # --- frame shapes ------------------------------------------------------------
@@ -88,7 +88,7 @@ class Frame(msgspec.Struct, gc=False):
 
 
 class TickerRow(msgspec.Struct, gc=False):
-    """The ticker fields a Quote needs, and the one that puts a contract out of scope."""
+    """The ticker fields a Quote needs, and the ones that put a contract out of scope."""
 
     instId: str = ""
     fundingRate: Field = None
@@ -97,6 +97,7 @@ class TickerRow(msgspec.Struct, gc=False):
     quoteVolume: Field = None
     holdingAmount: Field = None
     symbolType: int | None = None
+    deliveryTime: str | float | None = None
 
 
 _frame = msgspec.json.Decoder(Frame, strict=False).decode
@@ -108,84 +109,35 @@ EMPTY_REQUEST_BYTES = len(_encode({"op": "subscribe", "args": []}))
 # --- parsing -----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16_384)
-def asset_of(symbol: str) -> str | None:
-    """The canonical asset of a USDT perpetual's symbol (`1000PEPEUSDT` -> PEPE, as the REST
-    Quote names it; its mark stays per 1000 PEPE); None for anything but the REST client's
-    `{alphanumeric base}USDT`, which then costs no subscription and gives no update."""
-    base = symbol.removesuffix(QUOTE)
-    if base == symbol or not base.isalnum():
-        return None
-    return split_multiplier(base)[0]
-
-
-def decode_frame(frame: str | bytes) -> Frame | None:
-    """None for JSON that is not a frame of ours (skipped, the stream goes on); ValueError
-    for a frame that is not JSON at all (the loop reconnects)."""
-    try:
-        return _frame(frame)
-    except msgspec.ValidationError as e:
-        # Debug only: tickers push several times a second, a changed format would flood.
-        log.debug("bitget feed: skipped a frame: %s", e)
-        return None
-    except msgspec.DecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
-
-
-def _number(x: Field) -> float | None:
-    """Blank, absent, NaN or infinite is unknown: None, never 0."""
-    return x if isinstance(x, float) and math.isfinite(x) else None
-
-
-def _positive(x: Field) -> float | None:
-    n = _number(x)
-    return n if n is not None and n > 0 else None
-
-
-def _non_negative(x: Field) -> float | None:
-    n = _number(x)
-    return n if n is not None and n >= 0 else None
-
-
 def to_update(row: TickerRow, received_at: float) -> QuoteUpdate | None:
     """A ticker row in the REST client's units, or None for a delivery contract, a symbol
     out of scope, or a row that says nothing. Open interest is valued at the row's own
     mark, as a quote-currency figure like every venue's in Quote."""
-    if asset_of(row.instId) is None or row.symbolType == DELIVERY:
+    if asset_of(row.instId) is None or row.symbolType == DELIVERY or expires(row.deliveryTime):
         return None
-    mark = _positive(row.markPrice)
-    holding = _non_negative(row.holdingAmount)
-    next_funding = _positive(row.nextFundingTime)
+    mark = to_positive(row.markPrice)
+    holding = to_non_negative(row.holdingAmount)
+    next_funding = to_positive(row.nextFundingTime)
     update = QuoteUpdate(
         venue=NAME,
         symbol=row.instId,
         received_at=received_at,
-        rate=_number(row.fundingRate),
+        rate=to_number(row.fundingRate),
         next_funding_time=int(next_funding) if next_funding is not None else None,
         mark_price=mark,
-        turnover_24h=_non_negative(row.quoteVolume),
+        turnover_24h=to_non_negative(row.quoteVolume),
         open_interest_value=holding * mark if holding is not None and mark is not None else None,
     )
     return None if update == QuoteUpdate(NAME, row.instId, received_at) else update
 
 
-def ticker_updates(rows: Iterable[msgspec.Raw], received_at: float) -> list[QuoteUpdate]:
-    """One update per readable row; a junk row is skipped, the others still count."""
-    updates: list[QuoteUpdate] = []
-    for raw in rows:
-        try:
-            update = to_update(_row(raw), received_at)
-        except msgspec.ValidationError as e:
-            log.debug("bitget feed: skipped a ticker row: %s", e)
-            continue
-        if update is not None:
-            updates.append(update)
-    return updates
-
-
-def refusal(frame: Frame) -> str:
-    """The venue's own words first: /status shows the first 200 characters."""
-    return f"{frame.op or 'request'} refused: {frame.code} {frame.msg}"
+def refusal(frame: Frame) -> FeedError:
+    """The venue's own words first (/status shows the first 200 characters); a refusal of
+    one arg names its symbol."""
+    text = f"{frame.op or 'request'} refused: {frame.code} {frame.msg}"
+    if frame.arg is None or not frame.arg.instId:
+        return FeedError(text)
+    return SymbolsRefused(text, [frame.arg.instId])
 
 
 # --- subscribing -------------------------------------------------------------
@@ -196,19 +148,19 @@ def ticker_arg(symbol: str) -> dict[str, str]:
 
 
 def batch_symbols(symbols: Iterable[str]) -> list[list[str]]:
-    """Symbols in requests of at most MAX_REQUEST_BYTES each, in order, in at most
-    MAX_REQUESTS requests; what does not fit is left out. Each arg costs its JSON bytes
-    and a comma, each request the bytes of an empty one."""
+    """Symbols in requests of at most MAX_REQUEST_BYTES each, in order, the first
+    MAX_CHANNELS of them. Each arg costs its JSON bytes and a comma, each request the
+    bytes of an empty one."""
     batches: list[list[str]] = []
     size = 0
-    for symbol in symbols:
+    for n, symbol in enumerate(symbols):
+        if n == MAX_CHANNELS:
+            break
         cost = len(_encode(ticker_arg(symbol)))
         if batches and size + 1 + cost <= MAX_REQUEST_BYTES:
             batches[-1].append(symbol)
             size += 1 + cost
             continue
-        if len(batches) == MAX_REQUESTS:
-            break
         batches.append([symbol])
         size = EMPTY_REQUEST_BYTES + cost
     return batches
@@ -221,11 +173,11 @@ def subscribe_requests(symbols: Iterable[str]) -> list[str]:
     left_out = len(wanted) - sum(map(len, batches))
     if left_out:
         log.warning(
-            "bitget feed: %d of %d symbols are past the %d subscribe requests one connection "
-            "may send at once; they keep their REST quotes",
+            "bitget feed: %d of %d symbols are past the %d channels of one connection; they "
+            "keep their REST quotes",
             left_out,
             len(wanted),
-            MAX_REQUESTS,
+            MAX_CHANNELS,
         )
     return [
         _encode({"op": "subscribe", "args": [ticker_arg(s) for s in batch]}).decode()
@@ -252,14 +204,8 @@ class BitgetDialect(Dialect):
     venue: ClassVar[str] = NAME
     ping_every_s: ClassVar[float] = 25.0
     silence_s: ClassVar[float] = 40.0
-
-    def url(self, base_url: str) -> str:
-        """BITGET_WS_URL names the public stream itself; a bare host gets the public path,
-        since the host alone serves no stream."""
-        parts = urlsplit(base_url)
-        if parts.path in ("", "/"):
-            return urlunsplit(parts._replace(path=PUBLIC_PATH))
-        return base_url
+    default_path: ClassVar[str] = PUBLIC_PATH
+    max_messages_per_s: ClassVar[float | None] = 8.0  # the venue cuts a connection past 10
 
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         return subscribe_requests(symbols)
@@ -270,12 +216,12 @@ class BitgetDialect(Dialect):
     def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
         if frame in (PONG, PONG.encode()):
             return []
-        msg = decode_frame(frame)
+        msg = decode_or_skip(_frame, frame, NAME)
         if msg is None:
             return []
         if msg.event == "error":
-            raise FeedError(refusal(msg))
+            raise refusal(msg)
         arg = msg.arg
         if msg.event or arg is None or (arg.instType, arg.channel) != (INST_TYPE, TICKER):
             return []  # an ack, or a channel we did not ask for
-        return ticker_updates(msg.data, received_at)
+        return row_updates(msg.data, _row, to_update, received_at, NAME)

@@ -17,22 +17,24 @@ Venue limits (docs/v5/ws/connect, public channels):
   market is a handful of frames and acks.
 - heartbeat: `{"op":"ping"}` every 20 s; without pings or data the server cuts the
   connection after about 10 minutes.
+
+A refusal (`success:false`) lists the topics it refused in `ret_msg`, `Invalid topic
+:[tickers.NOPEUSDT]`: those symbols are reported refused and the feed goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from arb.feeds.base import Dialect, FeedError
+from arb.feeds.base import Dialect, FeedError, SymbolsRefused, decode_or_skip
 from arb.models import QuoteUpdate
-from arb.venues.base import Num
-from arb.venues.bybit.rest import NAME, classify
+from arb.venues.base import Num, to_number, to_positive
+from arb.venues.bybit.common import NAME, classify
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ TICKERS = "tickers."  # the topic is "tickers.{symbol}"
 MAX_ARGS_CHARS = 21_000  # per connection
 ARGS_PER_REQUEST = 100
 PING = '{"op":"ping"}'
+REFUSED_TOPIC = re.compile(r"tickers\.([^\s,\[\]]+)")
 
 
 # --- frame shapes ------------------------------------------------------------
@@ -83,35 +86,12 @@ _decode = msgspec.json.Decoder(Frame, strict=False).decode
 # --- parsing -----------------------------------------------------------------
 
 
-def decode_frame(frame: str | bytes) -> Frame | None:
-    """None for JSON that is not a frame of ours (a junk row: skipped, the stream goes on);
-    ValueError for a frame that is not JSON at all (the loop reconnects)."""
-    try:
-        return _decode(frame)
-    except msgspec.ValidationError as e:
-        # Debug only: tickers push every 100 ms, a changed format would flood the log.
-        log.debug("bybit feed: skipped a frame: %s", e)
-        return None
-    except msgspec.DecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
-
-
 def merge(base: TickerFields | None, delta: TickerFields) -> TickerFields:
     """A delta over the ticker so far: every field the delta leaves out keeps its value."""
     if base is None:
         return delta  # no snapshot yet: what the delta carries is all that is known
     changed = {f: v for f in delta.__struct_fields__ if (v := getattr(delta, f)) is not None}
     return msgspec.structs.replace(base, **changed)
-
-
-def _number(x: Field) -> float | None:
-    """Blank, absent, NaN or infinite is unknown: None, never 0."""
-    return x if isinstance(x, float) and math.isfinite(x) else None
-
-
-def _positive(x: Field) -> float | None:
-    n = _number(x)
-    return n if n is not None and n > 0 else None
 
 
 def to_update(ticker: TickerFields, received_at: float) -> QuoteUpdate | None:
@@ -123,19 +103,19 @@ def to_update(ticker: TickerFields, received_at: float) -> QuoteUpdate | None:
     """
     if classify(ticker.symbol) is None:
         return None
-    if _positive(ticker.deliveryTime) is not None or ticker.curPreListingPhase:
-        return None
-    next_funding = _positive(ticker.nextFundingTime)
+    if ticker.deliveryTime or ticker.curPreListingPhase:
+        return None  # as in the REST client: a perpetual being delisted, a pre-market one
+    next_funding = to_positive(ticker.nextFundingTime)
     return QuoteUpdate(
         venue=NAME,
         symbol=ticker.symbol,
         received_at=received_at,
-        rate=_number(ticker.fundingRate),
+        rate=to_number(ticker.fundingRate),
         next_funding_time=int(next_funding) if next_funding is not None else None,
-        mark_price=_positive(ticker.markPrice),
-        interval_h=_positive(ticker.fundingIntervalHour),
-        turnover_24h=_number(ticker.turnover24h),
-        open_interest_value=_number(ticker.openInterestValue),
+        mark_price=to_positive(ticker.markPrice),
+        interval_h=to_positive(ticker.fundingIntervalHour),
+        turnover_24h=to_number(ticker.turnover24h),
+        open_interest_value=to_number(ticker.openInterestValue),
     )
 
 
@@ -180,6 +160,15 @@ def subscribe_requests(symbols: Iterable[str]) -> list[str]:
     ]
 
 
+def refusal(msg: Frame) -> FeedError:
+    """The venue's refusal, as SymbolsRefused when its message names the topics."""
+    text = f"{msg.op or 'request'} refused: {msg.ret_msg}"
+    symbols = REFUSED_TOPIC.findall(msg.ret_msg)
+    if not symbols or "already subscribed" in msg.ret_msg.lower():
+        return FeedError(text)  # a repeat is not a refusal of the symbol
+    return SymbolsRefused(text, symbols)
+
+
 # --- the dialect -------------------------------------------------------------
 
 
@@ -189,17 +178,10 @@ class BybitDialect(Dialect):
     # A pong is due every 20 s even when no ticker moves: 30 s without a frame means one
     # went missing, long before the venue's own 10-minute cut.
     silence_s: ClassVar[float] = 30.0
+    default_path: ClassVar[str] = LINEAR_PATH
 
     def __init__(self) -> None:
         self._tickers: dict[str, TickerFields] = {}  # merged per symbol, this connection only
-
-    def url(self, base_url: str) -> str:
-        """BYBIT_WS_URL names the linear stream itself; a bare host gets the linear path,
-        since the host alone serves no stream."""
-        parts = urlsplit(base_url)
-        if parts.path in ("", "/"):
-            return urlunsplit(parts._replace(path=LINEAR_PATH))
-        return base_url
 
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         return subscribe_requests(symbols)
@@ -208,11 +190,11 @@ class BybitDialect(Dialect):
         return PING
 
     def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
-        msg = decode_frame(frame)
+        msg = decode_or_skip(_decode, frame, NAME)
         if msg is None:
             return []
         if msg.success is False:
-            raise FeedError(f"{msg.op or 'request'} refused: {msg.ret_msg}")
+            raise refusal(msg)
         data = msg.data
         if data is None or not msg.topic.startswith(TICKERS):
             return []  # an ack, a pong, or a topic we did not ask for

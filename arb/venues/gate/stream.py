@@ -23,26 +23,26 @@ The wire (Gate Futures WebSocket v4 docs, 2026: API overview, System API, Ticker
   reconnecting at once beats being cut off.
 
 No per-connection state: every push is whole, and a refusal echoes the payload it refused.
+The venue refuses a whole request: the contracts its message names are reported refused,
+and the rest of that payload is asked for again.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, ClassVar
 
 import msgspec
 
-from arb.feeds.base import Dialect, FeedError
+from arb.feeds.base import Dialect, FeedError, SymbolsRefused, decode_or_skip, row_updates
 from arb.models import QuoteUpdate
-from arb.venues.base import Num
+from arb.venues.base import Num, to_non_negative, to_number, to_positive
+from arb.venues.gate.common import NAME
 
 log = logging.getLogger(__name__)
 
-NAME = "gate"
 USDT_PATH = "/v4/ws/usdt"
 TICKERS = "futures.tickers"
 PING = "futures.ping"
@@ -77,6 +77,7 @@ class Frame(msgspec.Struct, gc=False):
 
     channel: str = ""
     event: str = ""
+    payload: Any = None  # a refusal echoes the request's: its contracts
     error: Refusal | None = None
     result: msgspec.Raw = NULL
     type: str = ""
@@ -107,35 +108,8 @@ _encode = msgspec.json.encode
 # --- parsing -----------------------------------------------------------------
 
 
-def decode_frame(frame: str | bytes) -> Frame | None:
-    """None for JSON that is not a frame of ours (skipped, the stream goes on);
-    ValueError for a frame that is not JSON at all (the loop reconnects)."""
-    try:
-        return _frame(frame)
-    except msgspec.ValidationError as e:
-        log.debug("gate feed: skipped a frame: %s", e)
-        return None
-    except msgspec.DecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
-
-
 def is_usdt_contract(name: str) -> bool:
     return name.endswith(USDT_SUFFIX) and len(name) > len(USDT_SUFFIX)
-
-
-def _number(x: Num) -> float | None:
-    """Blank, NaN or infinite is unknown: None, never 0."""
-    return x if isinstance(x, float) and math.isfinite(x) else None
-
-
-def _positive(x: Num) -> float | None:
-    n = _number(x)
-    return n if n is not None and n > 0 else None
-
-
-def _non_negative(x: Num) -> float | None:
-    n = _number(x)
-    return n if n is not None and n >= 0 else None
 
 
 def to_update(row: TickerRow, received_at: float) -> QuoteUpdate | None:
@@ -143,8 +117,8 @@ def to_update(row: TickerRow, received_at: float) -> QuoteUpdate | None:
     contract or carries none of the figures a Quote takes."""
     if not is_usdt_contract(row.contract):
         return None
-    rate, mark = _number(row.funding_rate), _positive(row.mark_price)
-    turnover = _non_negative(row.volume_24h_quote)
+    rate, mark = to_number(row.funding_rate), to_positive(row.mark_price)
+    turnover = to_non_negative(row.volume_24h_quote)
     if rate is None and mark is None and turnover is None:
         return None
     return QuoteUpdate(
@@ -164,16 +138,19 @@ def ticker_updates(result: msgspec.Raw, received_at: float) -> list[QuoteUpdate]
     except msgspec.ValidationError as e:
         log.debug("gate feed: skipped a push without rows: %s", e)
         return []
-    updates: list[QuoteUpdate] = []
-    for raw in rows:
-        try:
-            update = to_update(_row(raw), received_at)
-        except msgspec.ValidationError as e:
-            log.debug("gate feed: skipped a ticker row: %s", e)
-            continue
-        if update is not None:
-            updates.append(update)
-    return updates
+    return row_updates(rows, _row, to_update, received_at, NAME)
+
+
+def refusal(frame: Frame, error: Refusal) -> FeedError:
+    """The venue's words; SymbolsRefused when they name contracts of the refused payload
+    (or it held only one), the rest of that payload to ask for again."""
+    text = f"{frame.channel or 'request'} {frame.event} refused: {error.code} {error.message}"
+    echoed = frame.payload if isinstance(frame.payload, list) else []
+    payload = [c for c in echoed if isinstance(c, str)]
+    named = [c for c in payload if c in error.message] or (payload if len(payload) == 1 else [])
+    if frame.event != SUBSCRIBE or not named:
+        return FeedError(text)
+    return SymbolsRefused(text, named, [c for c in payload if c not in named])
 
 
 def system_notice(frame: Frame) -> Notice | None:
@@ -224,15 +201,10 @@ class GateDialect(Dialect):
     # A pong is due every 10 s even when no ticker changes: 30 s without any frame
     # means three went missing.
     silence_s: ClassVar[float] = 30.0
+    default_path: ClassVar[str] = USDT_PATH  # the pathless URL serves BTC-settled contracts
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock  # the `time` field of requests, in seconds
-
-    def url(self, base_url: str) -> str:
-        parts = urlsplit(base_url)
-        if parts.path in ("", "/"):
-            return urlunsplit(parts._replace(path=USDT_PATH))
-        return base_url
 
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         """Every contract on this one connection, CONTRACTS_PER_REQUEST a request: the
@@ -245,14 +217,11 @@ class GateDialect(Dialect):
         return _encode({"time": int(self._clock()), "channel": PING}).decode()
 
     def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
-        msg = decode_frame(frame)
+        msg = decode_or_skip(_frame, frame, NAME)
         if msg is None:
             return []
         if msg.error is not None:
-            raise FeedError(
-                f"{msg.channel or 'request'} {msg.event} refused: "
-                f"{msg.error.code} {msg.error.message}"
-            )
+            raise refusal(msg, msg.error)
         notice = system_notice(msg)
         if notice is not None and notice.type == UPGRADE:
             raise FeedError(f"gate service upgrade notice: {notice.msg}")

@@ -42,7 +42,7 @@ import msgspec
 from arb.feeds.base import Dialect, FeedError
 from arb.models import QuoteUpdate
 from arb.venues.base import RawNum, next_hour_ms, to_number
-from arb.venues.hyperliquid.rest import INTERVAL_H, NAME
+from arb.venues.hyperliquid.common import INTERVAL_H, NAME
 
 log = logging.getLogger(__name__)
 
@@ -178,14 +178,11 @@ class HyperliquidDialect(Dialect):
     ping_every_s = 30.0
     # Quiet coins still bring a pong every 30 s: nothing for this long is a dead connection.
     silence_s = 45.0
+    default_path = "/ws"  # HYPERLIQUID_WS_URL: `wss://api.hyperliquid.xyz/ws`
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._sent: list[tuple[float, int]] = []  # (when, subscribe messages) this minute
-
-    def url(self, base_url: str) -> str:
-        """HYPERLIQUID_WS_URL is the whole stream URL (`wss://api.hyperliquid.xyz/ws`)."""
-        return base_url
 
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         """One message per coin. Raises FeedError instead of passing the venue's message

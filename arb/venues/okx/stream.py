@@ -6,7 +6,9 @@ The wire (docs-v5 WebSocket overview, "Funding rate channel", "Mark price channe
 - Subscribe: `{"id":"1","op":"subscribe","args":[{"channel":"funding-rate","instId":
   "BTC-USDT-SWAP"},...]}`. Both channels take one instId per arg, so a swap costs two
   args. Each arg is acked alone (`{"id":..,"event":"subscribe","arg":{..},"connId":..}`);
-  a refusal is `{"id":..,"event":"error","code":"60012","msg":..}`.
+  a refusal is `{"id":..,"event":"error","code":"60012","msg":..}`. A refusal of one
+  arg names its swap in `msg` (`Wrong URL or channel:funding-rate,instId:X doesn't
+  exist`): that swap is reported refused and the others, acked arg by arg, stream on.
 - Push: `{"arg":{"channel":..,"instId":..},"data":[row]}`. `funding-rate` rows are the
   REST rows (every 30 to 90 s): `fundingTime` is the upcoming settlement and the
   interval exists only as `nextFundingTime - fundingTime`. `mark-price` rows carry
@@ -22,14 +24,15 @@ The wire (docs-v5 WebSocket overview, "Funding rate channel", "Mark price channe
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import msgspec
 
-from arb.feeds.base import Dialect, FeedError
+from arb.feeds.base import Dialect, FeedError, SymbolsRefused, row_updates
 from arb.models import QuoteUpdate
-from arb.venues.base import RawNum, to_number
-from arb.venues.okx.rest import HOUR_MS, NAME
+from arb.venues.base import HOUR_MS, RawNum, to_number
+from arb.venues.okx.common import NAME
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ SUBSCRIBES_PER_HOUR = 480
 # The REST client keeps linear USDT/USDC swaps; `-USD-SWAP` ones are inverse.
 LINEAR_SUFFIXES = ("-USDT-SWAP", "-USDC-SWAP")
 UPGRADE_NOTICE = "64008"
+REFUSED_INST_ID = re.compile(r"instId:([A-Za-z0-9-]+)")
 
 
 class Arg(msgspec.Struct, gc=False):
@@ -128,16 +132,8 @@ ROWS = {
 def push_updates(channel: str, rows: list[msgspec.Raw], received_at: float) -> list[QuoteUpdate]:
     """One update per readable row of a linear swap; other rows are skipped, logged."""
     decode, to_update = ROWS[channel]
-    updates: list[QuoteUpdate] = []
-    for raw in rows:
-        try:
-            update = to_update(decode(raw), received_at)
-        except msgspec.ValidationError as e:
-            log.debug("okx %s: skipping a row: %s", channel, e)
-            continue
-        if update is not None and is_linear(update.symbol):
-            updates.append(update)
-    return updates
+    updates = row_updates(rows, decode, to_update, received_at, NAME)
+    return [u for u in updates if is_linear(u.symbol)]
 
 
 def subscribe_message(request_id: str, symbols: Sequence[str]) -> bytes:
@@ -175,12 +171,10 @@ class OkxDialect(Dialect):
     venue = NAME
     ping_every_s = 20.0
     silence_s = 30.0
+    default_path = "/ws/v5/public"
 
     def __init__(self) -> None:
         self._requests: dict[str, list[str]] = {}
-
-    def url(self, base_url: str) -> str:
-        return base_url.rstrip("/")
 
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         """Messages of at most MAX_SUBSCRIBE_BYTES; a connection subscribes once, far
@@ -216,6 +210,8 @@ class OkxDialect(Dialect):
             refused = self._requests.get(str(frame.id)) or ["no known request"]
             what = refused[0] + (f" and {len(refused) - 1} more" if len(refused) > 1 else "")
             # The venue's words first: /status shows the first 200 characters.
-            raise FeedError(f"okx refused: {frame.code} {frame.msg} (id {frame.id}: {what})")
+            text = f"okx refused: {frame.code} {frame.msg} (id {frame.id}: {what})"
+            named = REFUSED_INST_ID.findall(frame.msg)
+            raise SymbolsRefused(text, named) if named else FeedError(text)
         if frame.event == "notice" and str(frame.code) == UPGRADE_NOTICE:
             raise FeedError(f"okx service upgrade notice {frame.code}: {frame.msg}")

@@ -19,32 +19,29 @@ to every connection subscribed to it:
         await fake.push(market_rows(market))  # the FakeMarket that FakeVenues serves
 
 `fake.silent = True` stops pushes, pings and answers (a dead connection the client must
-notice); `await fake.drop()` cuts every connection without a close frame. The waits
-(`wait_connections`, `wait_subscribed`, `wait_pongs`) count since the server started and
-give up with TimeoutError after `timeout_s`.
+notice); the plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
+from websockets.http11 import Request, Response
 
-from tests.fakes.venues import FakeMarket, binance_symbol, dec
+from tests.fakes.venues import FakeMarket, dec
+from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.venues.binance.fake_rest import binance_symbol
 
 ROUTE = "/market"
 MARK_PRICE_STREAMS = ("!markPrice@arr@1s", "!markPrice@arr")  # every symbol, 1 s or 3 s
 INVALID_REQUEST = 2  # Binance's code for a request it will not take
-WAIT_S = 2.0
 
 
 def mark_price_row(
@@ -79,14 +76,22 @@ def market_rows(market: FakeMarket) -> list[dict[str, Any]]:
 
 
 @dataclass(eq=False)
-class Connection:
+class BinanceConnection(Connection):
     """One client connection: where it connected, its streams and what it sent."""
 
-    ws: ServerConnection
-    routed: bool
-    combined: bool  # pushes wrapped as {"stream": ..., "data": ...}
-    streams: list[str]
+    routed: bool = False
+    combined: bool = False  # pushes wrapped as {"stream": ..., "data": ...}
+    streams: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Read the streams named in the request path, routed or not."""
+        path, _, query = self.ws.request.path.partition("?")  # type: ignore[union-attr]
+        self.routed = path.startswith(f"{ROUTE}/")
+        path = path.removeprefix(ROUTE) if self.routed else path
+        self.combined = path.startswith("/stream")
+        named = parse_qs(query).get("streams", [""])[0] if self.combined else unquote(path)
+        self.streams = [s for s in named.removeprefix("/ws").split("/") if s]
 
     @property
     def mark_price_stream(self) -> str | None:
@@ -96,52 +101,24 @@ class Connection:
         return next((s for s in self.streams if s in MARK_PRICE_STREAMS), None)
 
 
-def connection_for(ws: ServerConnection) -> Connection:
-    """Read the streams named in the request path, routed or not."""
-    path, _, query = ws.request.path.partition("?")  # type: ignore[union-attr]
-    routed = path.startswith(f"{ROUTE}/")
-    path = path.removeprefix(ROUTE) if routed else path
-    if path.startswith("/stream"):
-        named = parse_qs(query).get("streams", [""])[0]
-        return Connection(ws, routed, True, [s for s in named.split("/") if s])
-    named = unquote(path.removeprefix("/ws"))
-    return Connection(ws, routed, False, [s for s in named.split("/") if s])
-
-
-class FakeBinanceWs:
+class FakeBinanceWs(FakeWs):
     """Binance's `/market` WebSocket endpoint on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, *, ping_every_s: float = 180.0) -> None:
+    venue = "binance"
+    path = ROUTE
+    connection_class = BinanceConnection
+
+    def __init__(self, *, ping_every_s: float = 180.0, **kw: Any) -> None:
+        super().__init__(**kw)
         self.ping_every_s = ping_every_s
-        self.silent = False
         self.refuse: str | None = None  # a message: every SUBSCRIBE is refused with it
-        self.connections: list[Connection] = []
-        self.pings = 0
         self.pongs = 0
-        self._changed = asyncio.Condition()
-        self._server: Server | None = None
-
-    async def __aenter__(self) -> FakeBinanceWs:
-        self._server = await serve(self._serve, "127.0.0.1", 0, ping_interval=None)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """The routed base, for BINANCE_WS_URL."""
-        assert self._server is not None, "use `async with FakeBinanceWs()`"
-        port = next(iter(self._server.sockets)).getsockname()[1]
-        return f"ws://127.0.0.1:{port}{ROUTE}"
+        self._pingers: dict[Connection, asyncio.Task[None]] = {}
 
     @property
     def subscribe_messages(self) -> list[dict[str, Any]]:
         """Every runtime SUBSCRIBE received, in order, refused ones included."""
-        return [m for c in self.connections for m in c.messages if m.get("method") == "SUBSCRIBE"]
+        return [m for c in self._conns() for m in c.messages if m.get("method") == "SUBSCRIBE"]
 
     # --- what a test does ----------------------------------------------------
 
@@ -149,100 +126,70 @@ class FakeBinanceWs:
         """Send the mark-price stream's payload (rows, see `mark_price_row`) to every open
         connection hearing it, wrapped for combined ones; a str goes out verbatim. Returns
         how many connections it reached: 0 while silent."""
-        if self.silent:
-            return 0
         reached = 0
-        for c in self.connections:
+        for c in self._conns():
             stream = c.mark_price_stream
-            if stream is None or c.ws.state is not State.OPEN:
+            if stream is None or not c.open:
                 continue
-            if isinstance(payload, str):
-                text = payload
-            else:
-                text = json.dumps({"stream": stream, "data": payload} if c.combined else payload)
-            with contextlib.suppress(ConnectionClosed):
-                await c.ws.send(text)
-                reached += 1
+            wrapped = {"stream": stream, "data": payload} if c.combined else payload
+            reached += await self.send(c, payload if isinstance(payload, str) else wrapped)
         return reached
 
-    async def drop(self) -> None:
-        """Cut every open connection at the TCP level, as a network failure would."""
-        open_ = [c.ws for c in self.connections if c.ws.state is State.OPEN]
-        for ws in open_:
-            ws.transport.abort()
-        await asyncio.gather(*(ws.wait_closed() for ws in open_))
+    async def push_rate(self, symbol: str, rate: float) -> int:
+        next_ms = (int(time.time() * 1000) // 3_600_000 + 1) * 3_600_000
+        return await self.push([mark_price_row(symbol, rate, next_ms, 1.0)])
 
-    async def wait_connections(self, n: int, timeout_s: float = WAIT_S) -> None:
-        await self._wait(f"{n} connections", lambda: len(self.connections) >= n, timeout_s)
+    @classmethod
+    def market_pushes(cls, market: FakeMarket) -> list[Frame]:
+        return [market_rows(market)]
 
-    async def wait_subscribed(self, n: int, timeout_s: float = WAIT_S) -> None:
-        """Until `n` connections (since the start) have heard the mark-price stream."""
-        await self._wait(f"{n} subscribed", lambda: self._subscribed() >= n, timeout_s)
+    async def wait_pongs(self, n: int) -> None:
+        await self.wait_until(lambda: self.pongs >= n, f"{n} pongs")
 
-    async def wait_pongs(self, n: int, timeout_s: float = WAIT_S) -> None:
-        await self._wait(f"{n} pongs", lambda: self.pongs >= n, timeout_s)
+    def holds(self, conn: Connection, symbols: set[str]) -> bool:
+        """The all-market stream carries every symbol."""
+        return isinstance(conn, BinanceConnection) and conn.mark_price_stream is not None
 
     # --- the server ----------------------------------------------------------
 
-    def _subscribed(self) -> int:
-        return sum(1 for c in self.connections if c.mark_price_stream is not None)
+    def route(self, connection: ServerConnection, request: Request) -> Response | None:
+        return None  # every path connects; only `/market` ones hear mark prices
 
-    async def _wait(self, what: str, done: Callable[[], bool], timeout_s: float) -> None:
-        try:
-            async with asyncio.timeout(timeout_s), self._changed:
-                await self._changed.wait_for(done)
-        except TimeoutError:
-            seen = (
-                f"{len(self.connections)} connections, {self._subscribed()} subscribed, "
-                f"{self.pongs} pongs"
-            )
-            raise TimeoutError(f"fake binance ws: no {what} in {timeout_s:g} s ({seen})") from None
+    async def on_open(self, conn: Connection) -> None:
+        self._pingers[conn] = asyncio.create_task(self._ping(conn.ws))
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+    async def on_close(self, conn: Connection) -> None:
+        pinger = self._pingers.pop(conn)
+        pinger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pinger
 
-    async def _serve(self, ws: ServerConnection) -> None:
-        connection = connection_for(ws)
-        self.connections.append(connection)
-        await self._notify()
-        pinger = asyncio.create_task(self._ping(ws))
-        try:
-            async for message in ws:
-                await self._answer(connection, json.loads(message))
-        except ConnectionClosed:
-            pass
-        finally:
-            pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pinger
-            await self._notify()
-
-    async def _answer(self, connection: Connection, request: dict[str, Any]) -> None:
+    async def receive(self, conn: Connection, message: str | bytes) -> None:
         """Only SUBSCRIBE is answered: it is all a client of this fake sends."""
-        connection.messages.append(request)
+        request = json_object(message) or {}
+        assert isinstance(conn, BinanceConnection)
+        conn.messages.append(request)
         if self.silent or request.get("method") != "SUBSCRIBE":
             return
         if self.refuse is not None:
             error = {"code": INVALID_REQUEST, "msg": self.refuse}
             reply: dict[str, Any] = {"error": error, "id": request.get("id")}
         else:
-            connection.streams += request.get("params", [])
+            conn.streams += request.get("params", [])
             reply = {"result": None, "id": request.get("id")}
-        await connection.ws.send(json.dumps(reply))
-        await self._notify()
+        await self.send(conn, reply)
 
     async def _ping(self, ws: ServerConnection) -> None:
         """Binance's heartbeat: a protocol ping on a schedule, a pong expected back."""
-        while True:
-            await asyncio.sleep(self.ping_every_s)
-            if self.silent:
-                continue
-            try:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await asyncio.sleep(self.ping_every_s)
+                if self.silent:
+                    continue
                 pong = await ws.ping()
-                self.pings += 1
                 await pong
-            except ConnectionClosed:
-                return
-            self.pongs += 1
-            await self._notify()
+                self.pongs += 1
+                await self.notify()
+
+    def _conns(self) -> list[BinanceConnection]:
+        return [c for c in self.connections if isinstance(c, BinanceConnection)]

@@ -12,13 +12,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from arb.feeds.base import Backoff, Feed, FeedError
-from arb.http import RetryPolicy, VenueHttp
 from arb.models import QuoteUpdate
-from arb.venues.binance.rest import BinanceClient
 from arb.venues.binance.stream import MARK_PRICE_STREAM, BinanceDialect
-from tests.conftest import T0, T0_MS, desk_market, fixture_bytes
-from tests.fakes.venues import FakeVenues
-from tests.venues.binance.fake_stream import FakeBinanceWs, mark_price_row, market_rows
+from tests.conftest import T0, T0_MS, fixture_bytes
+from tests.venues.binance.fake_stream import FakeBinanceWs, mark_price_row
 
 NEXT_MS = 1789027200000  # the fixtures' next settlement, 08:00 UTC
 WAIT_S = 2.0
@@ -157,28 +154,6 @@ def test_blank_fields_are_unknown_and_numbers_may_come_as_strings():
     assert (got["E"].mark_price, got["E"].rate) == (2124.5, 0.0002)
 
 
-async def test_the_same_figures_as_the_rest_client():
-    """Rate, next funding and mark in the REST client's units, 1000PEPE-style names included."""
-    market = desk_market(now_ms=T0_MS)
-    market.venues["binance"].append(market.venues["bybit"][2])  # 1000PEPEUSDT, 8 h
-    async with FakeVenues(market) as fake:
-        http = VenueHttp("binance", fake.url("binance"), timeout_s=2, retry=RetryPolicy(1))
-        client = BinanceClient(http)
-        try:
-            quotes = (await client.fetch_quotes()).quotes
-        finally:
-            await client.close()
-    live = by_symbol(parse(json.dumps(market_rows(market))))
-    assert {q.symbol for q in quotes} == set(live) >= {"1000PEPEUSDT", "APEUSDT"}
-    for q in quotes:
-        u = live[q.symbol]
-        assert (u.rate, u.next_funding_time, u.mark_price) == (
-            q.rate,
-            q.next_funding_time,
-            q.mark_price,
-        ), q.symbol
-
-
 def test_one_stream_in_the_url_covers_any_number_of_symbols():
     dialect = BinanceDialect()
     symbols = [f"C{i:04d}USDT" for i in range(600)]
@@ -306,9 +281,10 @@ async def test_pushed_rows_reach_on_updates(dialect, combined):
 
 
 async def test_an_unrouted_url_hears_no_mark_prices():
-    """Binance's pitfall since April 2026: the legacy URL connects, then nothing comes."""
+    """Binance's pitfall since April 2026: the legacy URL connects, then nothing comes.
+    (A bare host gets the routed `/market`: tests/venues/test_stream_contract.py.)"""
     async with FakeBinanceWs() as fake:
-        unrouted = fake.url.removesuffix("/market")
+        unrouted = fake.host + "/public"  # routed, but to streams without mark prices
         async with running(BinanceDialect(), fake, base_url=unrouted):
             await fake.wait_connections(1)
             assert not fake.connections[0].routed
@@ -321,22 +297,8 @@ async def test_the_servers_pings_are_answered():
         running(BinanceDialect(), fake) as (feed, _, _),
     ):
         await fake.wait_pongs(3)
-        assert fake.pings >= fake.pongs >= 3
+        assert fake.pongs >= 3
         assert feed.state.connected and feed.state.reconnects == 0
-
-
-async def test_a_dropped_connection_reseeds_and_resubscribes():
-    async with FakeBinanceWs() as fake, running(BinanceDialect(), fake) as (feed, seed, got):
-        await fake.wait_subscribed(1)
-        await fake.drop()
-        await fake.wait_subscribed(2)
-        await seed.wait_calls(2)  # the URL subscribes at the handshake, before the re-seed
-        assert seed.errors[1] is not None and seed.errors[1].startswith("ConnectionClosedError")
-        assert fake.connections[1].streams == [MARK_PRICE_STREAM]
-        assert await fake.push([mark_price_row("ETHUSDT", 0.0003, NEXT_MS, 2100.0)]) == 1
-        (update,) = await got.wait_count(1)
-        assert (update.symbol, update.rate) == ("ETHUSDT", 0.0003)
-        assert feed.state.reconnects == 1 and feed.state.connected
 
 
 async def test_a_frame_that_is_not_json_costs_the_connection():
@@ -346,7 +308,8 @@ async def test_a_frame_that_is_not_json_costs_the_connection():
         await seed.wait_calls(2)
         assert seed.errors[1] is not None
         assert seed.errors[1].startswith("ValueError: binance frame is not JSON")
-        await fake.wait_subscribed(2)  # the feed re-seeds first, then connects again
+        await fake.wait_until(lambda: fake.accepted == 2, "the next connection")
+        await fake.wait_subscribed(1)  # the feed re-seeds first, then connects again
         await fake.push([mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 1.0)])
         assert [u.symbol for u in await got.wait_count(1)] == ["BTCUSDT"]
 

@@ -15,27 +15,19 @@ push is a whole row, as on the venue. Unsubscribe and login are not served.
         await fake.wait_subscribed(1, ["BTCUSDT"])  # acked, snapshot sent
         await fake.push_quote("BTCUSDT", rate=0.0002)  # the whole row, rate changed
 
-Faults: `await fake.drop()` cuts every connection as a network failure would;
-`fake.silent = True` stops every reply and push (pings are still counted and
-subscriptions recorded; a later push reaches them). Every `wait_*` waits on the fake's
-own events, bounded by `timeout_s`.
+While `fake.silent`, subscriptions are still recorded (a later push reaches them). The
+plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-
-from tests.fakes.venues import dec, fixture
+from tests.fakes.venues import FakeMarket, dec, fixture
+from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.venues.bitget.fake_rest import bitget_symbol
 
 PUBLIC_PATH = "/v2/ws/public"
 INST_TYPE = "USDT-FUTURES"
@@ -43,7 +35,6 @@ TICKER = "ticker"
 NO_SUCH_INSTRUMENT = 30001
 UNRECOGNIZED = 30002
 PARAM_ERROR = 30016
-WAIT_S = 5.0
 
 # A symbol first quoted starts from this recorded row, so that its pushes carry every
 # field the venue sends; the quote's own figures replace the row's.
@@ -98,55 +89,18 @@ def no_such_instrument(arg: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(eq=False)
-class WsClient:
-    """One connection as the server sees it."""
-
-    ws: ServerConnection
-    symbols: set[str] = field(default_factory=set)  # subscribed: pushes reach these
-    settled: set[str] = field(default_factory=set)  # acked, snapshot sent if quoted
+class BitgetConnection(Connection):
+    pushed: set[str] = field(default_factory=set)  # subscribed: pushes reach these
 
 
-class FakeBitgetWs:
-    def __init__(self) -> None:
+class FakeBitgetWs(FakeWs):
+    venue = "bitget"
+    path = PUBLIC_PATH
+    connection_class = BitgetConnection
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.tickers: dict[str, dict[str, Any]] = {}  # the whole row per symbol
-        self.refused: set[str] = set()  # symbols the venue says do not exist
-        self.silent = False
-        self.subscribes: list[dict[str, Any]] = []  # every subscribe request received
-        self.pings = 0
-        self.accepted = 0  # connections ever accepted
-        self.clients: set[WsClient] = set()  # open connections
-        self._changed = asyncio.Event()
-        self._server: Server | None = None
-
-    async def start(self) -> FakeBitgetWs:
-        self._server = await serve(
-            self._serve,
-            "127.0.0.1",
-            0,
-            process_request=self._route,
-            ping_interval=None,  # the venue's heartbeat is the text ping
-            close_timeout=0.5,
-        )
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def __aenter__(self) -> FakeBitgetWs:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        """What to put in BITGET_WS_URL."""
-        assert self._server is not None, "not started"
-        port = self._server.sockets[0].getsockname()[1]
-        return f"ws://127.0.0.1:{port}{PUBLIC_PATH}"
 
     # --- the market -------------------------------------------------------------
 
@@ -163,119 +117,65 @@ class FakeBitgetWs:
         frame = ticker_frame(symbol, self.set_quote(symbol, **figures))
         return await self.push(frame)
 
-    async def push(self, frame: dict[str, Any] | str | bytes) -> int:
+    async def push_rate(self, symbol: str, rate: float) -> int:
+        return await self.push_quote(symbol, rate=rate)
+
+    async def push(self, frame: Frame) -> int:
         """A frame as given, to every connection subscribed to its `arg.instId`; a frame
         without one (junk, for robustness tests) goes to every subscribed connection."""
         arg = frame.get("arg") if isinstance(frame, dict) else None
         symbol = arg.get("instId") if isinstance(arg, dict) else None
-        reached = 0
-        for client in [c for c in self.clients if c.symbols]:
-            if symbol is None or symbol in client.symbols:
-                reached += await self._send(client, frame)
-        return reached
+        conns = [c for c in self.open if isinstance(c, BitgetConnection) and c.pushed]
+        return await self.push_to([c for c in conns if symbol in (None, *c.pushed)], frame)
 
-    # --- faults -----------------------------------------------------------------
-
-    async def drop(self, timeout_s: float = WAIT_S) -> None:
-        """Cut every open connection without a close frame, as a network failure does;
-        returns once the server has let go of them."""
-        dropped = list(self.clients)
-        for client in dropped:
-            client.ws.transport.abort()
-        await self.wait_until(lambda: self.clients.isdisjoint(dropped), timeout_s)
-
-    # --- waiting ----------------------------------------------------------------
-
-    async def wait_until(self, condition: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
-        """Until `condition()` over the fake's state holds, re-checked at each change."""
-        async with asyncio.timeout(timeout_s):
-            while not condition():
-                await self._changed.wait()
-
-    async def wait_connections(self, n: int, timeout_s: float = WAIT_S) -> None:
-        """Until `n` connections have been accepted since the start."""
-        await self.wait_until(lambda: self.accepted >= n, timeout_s)
-
-    async def wait_subscribed(
-        self, n: int = 1, symbols: Iterable[str] = (), timeout_s: float = WAIT_S
-    ) -> None:
-        """Until `n` open connections hold every one of `symbols` (any subscription, if
-        none is named), acked and their snapshots sent."""
-        wanted = set(symbols)
-
-        def subscribed() -> bool:
-            return sum(bool(c.settled) and wanted <= c.settled for c in self.clients) >= n
-
-        await self.wait_until(subscribed, timeout_s)
-
-    async def wait_pings(self, n: int, timeout_s: float = WAIT_S) -> None:
-        await self.wait_until(lambda: self.pings >= n, timeout_s)
+    @classmethod
+    def market_pushes(cls, market: FakeMarket) -> list[Frame]:
+        """A row per perpetual as the fake REST tickers give it (mark per contract)."""
+        frames: list[Frame] = []
+        for p in market.perps("bitget"):
+            mark = p.price * p.multiplier
+            row = {
+                **SNAPSHOT_ROW,
+                "fundingRate": dec(p.rate),
+                "nextFundingTime": str(market.next_settlement(p.interval_h)),
+                "markPrice": dec(mark),
+                "quoteVolume": dec(p.turnover),
+                "holdingAmount": dec(p.open_interest / p.multiplier),
+            }
+            frames.append(ticker_frame(bitget_symbol(p), row))
+        return frames
 
     # --- the protocol -----------------------------------------------------------
 
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path != PUBLIC_PATH:
-            return connection.respond(HTTPStatus.NOT_FOUND, "no such stream\n")
-        return None
-
-    async def _serve(self, ws: ServerConnection) -> None:
-        client = WsClient(ws)
-        self.clients.add(client)
-        self.accepted += 1
-        self._notify()
-        try:
-            async for message in ws:
-                await self._answer(client, message)
-        except ConnectionClosed:
-            pass  # dropped: the client sees the same
-        finally:
-            self.clients.discard(client)
-            self._notify()
-
-    async def _answer(self, client: WsClient, message: str | bytes) -> None:
+    async def receive(self, conn: Connection, message: str | bytes) -> None:
         text = message if isinstance(message, str) else message.decode(errors="replace")
         if text == "ping":
             self.pings += 1
-            await self._send(client, "pong")
-        elif (request := _json_object(text)) is not None and request.get("op") == "subscribe":
+            await self.send(conn, "pong")
+        elif (request := json_object(text)) is not None and request.get("op") == "subscribe":
             self.subscribes.append(request)
-            await self._subscribe(client, request.get("args"))
+            assert isinstance(conn, BitgetConnection)
+            await self._subscribe(conn, request.get("args"))
         else:
             reply = {"event": "error", "code": UNRECOGNIZED, "msg": f"Unrecognized request:{text}"}
-            await self._send(client, reply)
-        self._notify()
+            await self.send(conn, reply)
 
-    async def _subscribe(self, client: WsClient, args: Any) -> None:
+    async def _subscribe(self, conn: BitgetConnection, args: Any) -> None:
         """Each arg on its own, as the venue does: an ack and the snapshot, or a refusal."""
         for arg in args if isinstance(args, list) else [args]:
             if not _is_ticker(arg):
-                await self._send(client, subscribe_error(arg, PARAM_ERROR, "Param error"))
+                await self.send(conn, subscribe_error(arg, PARAM_ERROR, "Param error"))
                 continue
             symbol = str(arg.get("instId"))
             if symbol in self.refused:
-                await self._send(client, no_such_instrument(arg))
+                await self.send(conn, no_such_instrument(arg))
                 continue
-            client.symbols.add(symbol)
-            if not await self._send(client, {"event": "subscribe", "arg": arg}):
+            conn.pushed.add(symbol)
+            if not await self.send(conn, {"event": "subscribe", "arg": arg}):
                 continue  # silent: recorded, never acked
             if symbol in self.tickers:
-                await self._send(client, ticker_frame(symbol, self.tickers[symbol]))
-            client.settled.add(symbol)
-
-    async def _send(self, client: WsClient, frame: dict[str, Any] | str | bytes) -> int:
-        """1 if sent, 0 while silent or when the connection is already gone."""
-        if self.silent:
-            return 0
-        try:
-            await client.ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
-        except ConnectionClosed:
-            return 0
-        return 1
-
-    def _notify(self) -> None:
-        """Wake every waiter to re-check its condition."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+                await self.send(conn, ticker_frame(symbol, self.tickers[symbol]))
+            conn.subscribed.add(symbol)
 
 
 def _is_ticker(arg: Any) -> bool:
@@ -283,11 +183,3 @@ def _is_ticker(arg: Any) -> bool:
     if not isinstance(arg, dict):
         return False
     return arg.get("instType") == INST_TYPE and arg.get("channel") == TICKER
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None

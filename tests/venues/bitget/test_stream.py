@@ -4,18 +4,20 @@ heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from typing import Any
+from unittest.mock import AsyncMock
 
 import pytest
 from websockets.asyncio.client import connect
 
-from arb.feeds.base import FeedError
+from arb.feeds.base import Feed, FeedError, SymbolsRefused
 from arb.models import QuoteUpdate
-from arb.venues.bitget.stream import PUBLIC_PATH, BitgetDialect, asset_of, subscribe_requests
+from arb.venues.bitget.stream import BitgetDialect, asset_of, subscribe_requests
 from tests import feed_harness
 from tests.conftest import T0, T0_MS, fixture_bytes
 from tests.feed_harness import Running
@@ -26,7 +28,7 @@ NEXT_HOUR_MS = 1789016400000  # the next 1 h settlement at T0
 WAIT_S = 5.0
 # The venue's documented limits (api-doc/common/websocket-intro).
 DOC_REQUEST_BYTES = 4096  # "the total length of multiple channels" of one subscribe
-DOC_MESSAGES_PER_SECOND = 10  # per connection; Feed sends every subscribe at once
+DOC_MESSAGES_PER_SECOND = 10  # per connection, pings and subscribes alike
 DOC_CHANNELS_PER_CONNECTION = 1000
 
 
@@ -94,14 +96,17 @@ def test_refused_subscription_raises_with_the_venue_message():
         r"subscribe refused: 30001 instType:USDT-FUTURES,channel:ticker,instId:NOPEUSDT "
         r"doesn't exist"
     )
-    with pytest.raises(FeedError, match=expected):
+    with pytest.raises(SymbolsRefused, match=expected) as e:
         parse(BitgetDialect(), frame("ws_subscribe_error.json"))
+    assert e.value.symbols == {"NOPEUSDT"}  # the venue refuses arg by arg: nothing to resend
+    assert e.value.resend == ()
 
 
 def test_an_unrecognized_request_raises():
     refused = '{"event":"error","code":30002,"msg":"Unrecognized request:{\\"op\\":\\"ping\\"}"}'
-    with pytest.raises(FeedError, match=r"request refused: 30002 Unrecognized request"):
+    with pytest.raises(FeedError, match=r"request refused: 30002 Unrecognized request") as e:
         parse(BitgetDialect(), refused)
+    assert not isinstance(e.value, SymbolsRefused)  # it names no symbol
 
 
 def test_ping_and_subscribe_match_the_recorded_requests():
@@ -132,6 +137,7 @@ def test_one_update_per_row_and_multiplier_marks_stay_per_contract():
     "raw",
     [
         push_of(row("ETHUSDT", fundingRate="0.0001", symbolType=2)),
+        push_of(row("ETHUSDT", fundingRate="0.0001", deliveryTime="1789113600000")),
         push_of(row("BTCPERP", fundingRate="0.0001")),
         push_of(row("BTCUSDT", fundingRate="", markPrice="0", nextFundingTime="0")),
         push_of(
@@ -142,7 +148,7 @@ def test_one_update_per_row_and_multiplier_marks_stay_per_contract():
             arg={**ticker_arg("BTCUSD"), "instType": "COIN-FUTURES"},
         ),
     ],
-    ids=["delivery", "usdc-perp", "nothing-known", "other-channel", "coin-margined"],
+    ids=["delivery", "delisting", "usdc-perp", "nothing-known", "other-channel", "coin-margined"],
 )
 def test_rows_out_of_scope_give_nothing(raw):
     assert parse(BitgetDialect(), raw) == []
@@ -179,18 +185,6 @@ def test_a_frame_that_is_not_json_raises_value_error(not_json):
         parse(BitgetDialect(), not_json)
 
 
-@pytest.mark.parametrize(
-    ("configured", "expected"),
-    [
-        ("wss://ws.bitget.com/v2/ws/public", "wss://ws.bitget.com/v2/ws/public"),
-        ("wss://ws.bitget.com", "wss://ws.bitget.com/v2/ws/public"),
-        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v2/ws/public"),
-    ],
-)
-def test_url(configured, expected):
-    assert BitgetDialect().url(configured) == expected
-
-
 # --- subscribe batching -----------------------------------------------------------
 
 
@@ -203,7 +197,6 @@ def instids_of(requests: Sequence[str]) -> list[list[str]]:
 
 def assert_within_the_limits(requests: Sequence[str]) -> None:
     assert all(len(r.encode()) <= DOC_REQUEST_BYTES for r in requests)
-    assert len(requests) <= DOC_MESSAGES_PER_SECOND
     assert sum(map(len, instids_of(requests))) <= DOC_CHANNELS_PER_CONNECTION
 
 
@@ -217,20 +210,29 @@ def test_600_symbols_fit_one_connection_within_the_limits(caplog):
     assert caplog.text == ""
 
 
-def test_symbols_past_the_budget_are_left_out_with_a_warning(caplog):
-    """Non-ASCII ids (the venue lists a few) count in UTF-8 bytes, not characters."""
-    symbols = [f"牛来{i:04d}USDT" for i in range(1000)]
+def test_symbols_past_the_channel_limit_are_left_out_with_a_warning(caplog):
+    """Requests fill up to the byte limit; the 1000 channels of a connection are the
+    bound (the feed paces the requests under 10 messages a second)."""
+    symbols = [f"S{i:04d}USDT" for i in range(1200)]
     with caplog.at_level(logging.WARNING, logger="arb.venues.bitget.stream"):
         requests = subscribe_requests(symbols)
     assert_within_the_limits(requests)
     subscribed = [s for batch in instids_of(requests) for s in batch]
-    assert len(requests) == DOC_MESSAGES_PER_SECOND
-    assert subscribed == symbols[: len(subscribed)]
+    assert subscribed == symbols[:DOC_CHANNELS_PER_CONNECTION]
+    assert "200 of 1200 symbols" in caplog.text
+
+
+def test_non_ascii_ids_count_in_utf8_bytes():
+    """The venue lists a few ids that are not ASCII: bytes, not characters, fill a request."""
+    symbols = [f"牛来{i:04d}USDT" for i in range(300)]
+    requests = subscribe_requests(symbols)
+    assert_within_the_limits(requests)
+    subscribed = [s for batch in instids_of(requests) for s in batch]
+    assert subscribed == symbols
     # Every request is full: its next symbol would have passed the byte limit.
     for request, next_symbol in zip(requests, symbols[len(subscribed) :], strict=False):
         arg = json.dumps(ticker_arg(next_symbol), separators=(",", ":"), ensure_ascii=False)
         assert len(request.encode()) + 1 + len(arg.encode()) > DOC_REQUEST_BYTES
-    assert f"{1000 - len(subscribed)} of 1000 symbols" in caplog.text
 
 
 # --- the fake venue speaks the recorded shapes --------------------------------------
@@ -274,11 +276,6 @@ async def fake():
         yield server
 
 
-async def test_fake_url_is_the_dialects_url(fake):
-    assert fake.url.endswith(PUBLIC_PATH)
-    assert BitgetDialect().url(fake.url) == fake.url
-
-
 async def test_updates_reach_on_updates(fake):
     async with running_feed(fake, ["BTCUSDT", "SOPHUSDT"]) as run:
         btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
@@ -304,31 +301,6 @@ async def test_updates_reach_on_updates(fake):
         assert run.feed.state.connected and run.feed.state.last_error is None
 
 
-async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
-    async with running_feed(fake, ["BTCUSDT"], dialect=FastBitget()) as run:
-        await fake.wait_subscribed(1)
-        # 20 pings take at least 0.4 s, longer than the silence limit: only the pongs,
-        # answered to each text `ping` (anything else is refused), kept it open that long.
-        await fake.wait_pings(20)
-        assert fake.accepted == 1 and run.feed.state.reconnects == 0
-        assert run.feed.state.last_error is None
-
-
-async def test_drop_reconnects_reseeds_and_resubscribes(fake):
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        await run.next_update("BTCUSDT")
-        await fake.drop()
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
-        assert fake.accepted == 2 and run.feed.state.reconnects == 1
-        assert [r["args"] for r in fake.subscribes] == [[ticker_arg("BTCUSDT")]] * 2
-        await run.next_update("BTCUSDT")  # the new connection's snapshot
-        await fake.push_quote("BTCUSDT", mark=77650.5)
-        btc = await run.next_update("BTCUSDT")
-        assert (btc.rate, btc.mark_price) == (0.0001, 77650.5)
-
-
 async def test_silent_connection_is_replaced(fake):
     async with running_feed(fake, ["BTCUSDT"], dialect=FastBitget()) as run:
         assert (await run.next_update("BTCUSDT")).rate == 0.0001
@@ -341,22 +313,42 @@ async def test_silent_connection_is_replaced(fake):
         assert (await run.next_update("BTCUSDT")).rate == 0.0003
 
 
-async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
-    fake.refused = {"NOPEUSDT"}
-    # The REST seed lists NOPEUSDT twice, then no longer.
-    lists = (["BTCUSDT", "NOPEUSDT"], ["BTCUSDT", "NOPEUSDT"], ["BTCUSDT"])
-    async with running_feed(fake, *lists) as run:
-        # The venue acks BTCUSDT and sends its snapshot before refusing NOPEUSDT, so each
-        # connection gives one BTCUSDT update: the third is the connection that stays.
-        for _ in lists:
-            assert (await run.next_update("BTCUSDT")).rate == 0.0001
-        refused = (
-            "FeedError: subscribe refused: 30001 "
-            "instType:USDT-FUTURES,channel:ticker,instId:NOPEUSDT doesn't exist"
-        )
+async def test_subscribe_requests_are_paced_under_the_message_limit(fake):
+    """The feed waits 1/8 s after each frame it sends: at most 8 of the venue's 10
+    messages a second. The pauses are recorded, not slept, so the test takes no time."""
+    symbols = [f"S{i:03d}USDT" for i in range(600)]
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(0)
+
+    feed = Feed(BitgetDialect(), fake.url, AsyncMock(return_value=symbols), list, pause=pause)
+    task = asyncio.create_task(feed.run())
+    try:
+        await fake.wait_subscribed(1, symbols)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(fake.subscribes) == 10
+    assert pauses[:10] == [1 / 8] * 10  # one after each frame, the next after the pause
+    assert 1 / BitgetDialect.max_messages_per_s > 1 / DOC_MESSAGES_PER_SECOND
+
+
+async def test_a_refusal_of_no_symbol_reconnects_with_backoff(fake):
+    """A refusal that names no symbol keeps the old rule: the connection goes, and each
+    retry waits longer. (One that names a symbol: tests/venues/test_stream_contract.py.)"""
+    unreadable = {"event": "error", "code": 30002, "msg": "Unrecognized request:?"}
+    async with running_feed(fake, ["BTCUSDT"]) as run:
+        await fake.wait_subscribed(1, ["BTCUSDT"])
+        for n in (2, 3):
+            assert await fake.push(unreadable) == 1
+            await fake.wait_until(lambda n=n: len(fake.subscribes) == n)
+        refused = "FeedError: request refused: 30002 Unrecognized request:?"
         assert run.reseed.errors_seen == [None, refused, refused]
         assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
-        assert fake.accepted == 3 and run.feed.state.last_error is None
+        assert run.feed.refused == set()
 
 
 async def test_junk_row_is_skipped_and_non_json_reconnects(fake):

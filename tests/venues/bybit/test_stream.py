@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from arb.feeds.base import FeedError
+from arb.feeds.base import FeedError, SymbolsRefused
 from arb.models import QuoteUpdate
 from arb.venues.bybit import rest as bybit
 from arb.venues.bybit.stream import (
     ARGS_PER_REQUEST,
-    LINEAR_PATH,
     MAX_ARGS_CHARS,
     BybitDialect,
     subscribe_requests,
@@ -95,9 +94,28 @@ def test_acks_and_pongs_give_nothing():
     assert parse_all(BybitDialect(), "ws_subscribe_ack", "ws_pong") == [[], []]
 
 
-def test_refused_subscription_raises_with_the_venue_message():
-    with pytest.raises(FeedError, match=r"subscribe refused: Invalid topic :\[tickers.NOPEUSDT\]"):
+def test_a_refusal_names_the_refused_symbols():
+    with pytest.raises(SymbolsRefused, match=r"subscribe refused: Invalid topic :\[tickers.N") as e:
         BybitDialect().parse(frame("ws_subscribe_fail"), T0)
+    assert e.value.symbols == {"NOPEUSDT"} and e.value.resend == ()
+    several = {
+        **json.loads(frame("ws_subscribe_fail")),
+        "ret_msg": "Invalid topic :[tickers.A,tickers.B]",
+    }
+    with pytest.raises(SymbolsRefused) as e:
+        BybitDialect().parse(json.dumps(several), T0)
+    assert e.value.symbols == {"A", "B"}
+
+
+@pytest.mark.parametrize(
+    "ret_msg", ["error:already subscribed,topic:tickers.BTCUSDT", "handler not found", ""]
+)
+def test_a_refusal_of_no_symbol_is_a_feed_error(ret_msg):
+    """A repeat names a symbol, but refuses nothing: the connection is the one to drop."""
+    refusal = {**json.loads(frame("ws_subscribe_fail")), "ret_msg": ret_msg}
+    with pytest.raises(FeedError) as e:
+        BybitDialect().parse(json.dumps(refusal), T0)
+    assert not isinstance(e.value, SymbolsRefused)
 
 
 def test_ping_and_subscribe_match_the_recorded_requests():
@@ -191,18 +209,6 @@ def test_a_frame_that_is_not_json_raises_value_error(not_json):
         BybitDialect().parse(not_json, T0)
 
 
-@pytest.mark.parametrize(
-    ("configured", "expected"),
-    [
-        ("wss://stream.bybit.com/v5/public/linear", "wss://stream.bybit.com/v5/public/linear"),
-        ("wss://stream-testnet.bybit.com", "wss://stream-testnet.bybit.com/v5/public/linear"),
-        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v5/public/linear"),
-    ],
-)
-def test_url(configured, expected):
-    assert BybitDialect().url(configured) == expected
-
-
 # --- subscribe batching -----------------------------------------------------------
 
 
@@ -262,11 +268,6 @@ async def fake():
         yield server
 
 
-async def test_fake_url_is_the_dialects_url(fake):
-    assert fake.url.endswith(LINEAR_PATH)
-    assert BybitDialect().url(fake.url) == fake.url
-
-
 async def test_updates_reach_on_updates(fake):
     async with running_feed(fake, ["BTCUSDT", "1000PEPEUSDT"]) as run:
         btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
@@ -288,24 +289,12 @@ async def test_updates_reach_on_updates(fake):
         assert run.feed.state.connected and run.feed.state.last_error is None
 
 
-async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
-    async with running_feed(fake, ["BTCUSDT"], dialect=FastBybit()) as run:
-        await fake.wait_subscribed(1)
-        # 25 pings take at least 0.5 s, twice the silence limit: only the pongs,
-        # answered to each ping, kept the connection open that long.
-        await fake.wait_pings(25)
-        assert fake.accepted == 1 and run.feed.state.reconnects == 0
-        assert run.feed.state.last_error is None
-
-
-async def test_drop_reconnects_reseeds_and_resubscribes(fake):
+async def test_after_a_drop_deltas_merge_into_the_new_snapshot(fake):
     async with running_feed(fake, ["BTCUSDT"]) as run:
         await fake.wait_subscribed(1, ["BTCUSDT"])
         await run.next_update("BTCUSDT")
         await fake.drop()
         await fake.wait_subscribed(1, ["BTCUSDT"])
-        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
-        assert fake.accepted == 2 and run.feed.state.reconnects == 1
         assert [r["args"] for r in fake.subscribes] == [["tickers.BTCUSDT"]] * 2
         # The new connection starts over from a snapshot, and deltas merge into it.
         await run.next_update("BTCUSDT")
@@ -325,17 +314,19 @@ async def test_silent_connection_is_replaced(fake):
         assert (await run.next_update("BTCUSDT")).rate == 0.0003
 
 
-async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
-    fake.refused = {"NOPEUSDT"}
-    # The REST seed lists NOPEUSDT twice, then no longer.
-    lists = (["BTCUSDT", "NOPEUSDT"], ["BTCUSDT", "NOPEUSDT"], ["BTCUSDT"])
-    async with running_feed(fake, *lists) as run:
+async def test_a_refusal_of_no_symbol_reconnects_with_backoff(fake):
+    """A refusal that names no symbol keeps the old rule: the connection goes, and each
+    retry waits longer. (One that names a symbol: tests/venues/test_stream_contract.py.)"""
+    failing = {"success": False, "ret_msg": "handler not found", "op": "subscribe"}
+    async with running_feed(fake, ["BTCUSDT"]) as run:
         await fake.wait_subscribed(1, ["BTCUSDT"])
-        refused = "FeedError: subscribe refused: Invalid topic :[tickers.NOPEUSDT]"
+        for n in (2, 3):
+            assert await fake.push(failing) == 1
+            await fake.wait_until(lambda n=n: len(fake.subscribes) == n)
+        refused = "FeedError: subscribe refused: handler not found"
         assert run.reseed.errors_seen == [None, refused, refused]
         assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
-        assert (await run.next_update("BTCUSDT")).rate == 0.0001
-        assert run.feed.state.last_error is None
+        assert run.feed.refused == set()
 
 
 async def test_junk_row_is_skipped_and_non_json_reconnects(fake):

@@ -16,29 +16,21 @@ subscribe request is recorded as received (`fake.subscribes`), every ping counte
         await fake.drop()  # the feed reconnects, re-seeds and resubscribes
 
 The venue's tickers carry no funding interval or next settlement time, so quotes here
-have neither: those come from REST. Faults: `await fake.drop()` cuts every connection
-as a network failure would; `fake.silent = True` stops every answer and push
-(requests are still recorded, pings counted); `await fake.push(upgrade_notice())`
-announces a service upgrade. Every `wait_*` waits on the fake's own events, bounded
-by `timeout_s`.
+have neither: those come from REST. A request naming a contract in `refused` is refused
+whole, as the venue does. `await fake.push(upgrade_notice())` announces a service
+upgrade; the plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-
-from tests.fakes.venues import dec, fixture
+from tests.fakes.venues import FakeMarket, dec, fixture
+from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.venues.gate.fake_rest import gate_symbol, unit_price
 
 USDT_PATH = "/v4/ws/usdt"
 TICKERS = "futures.tickers"
@@ -94,46 +86,19 @@ def upgrade_notice() -> dict[str, Any]:
 
 
 @dataclass(eq=False)
-class Connection:
-    """One connection as the server sees it."""
-
-    ws: ServerConnection
-    conn_id: str
+class GateConnection(Connection):
     contracts: set[str] = field(default_factory=set)  # pushes go out from the request on
-    acked: set[str] = field(default_factory=set)  # subscriptions answered
 
 
-class FakeGateWs:
-    def __init__(self, timeout_s: float = 5.0) -> None:
-        self.timeout_s = timeout_s  # the bound on every wait_*
+class FakeGateWs(FakeWs):
+    venue = "gate"
+    path = USDT_PATH
+    server_pings = True  # the venue pings at the protocol level too
+    connection_class = GateConnection
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.tickers: dict[str, dict[str, str]] = {}  # the whole ticker row per contract
-        self.refused: set[str] = set()  # contracts the venue does not know
-        self.silent = False
-        self.subscribes: list[dict[str, Any]] = []  # every subscribe request, decoded
-        self.pings = 0
-        self.accepted = 0  # connections accepted since the start
-        self.open: list[Connection] = []
-        self._changed = asyncio.Condition()
-        self._server: Server | None = None
-
-    async def __aenter__(self) -> FakeGateWs:
-        self._server = await serve(
-            self._serve, "127.0.0.1", 0, process_request=self._check_path, close_timeout=0.5
-        )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-        self._server = None
-
-    @property
-    def url(self) -> str:
-        """What to put in GATE_WS_URL."""
-        assert self._server is not None, "use FakeGateWs as an async context manager"
-        port = next(iter(self._server.sockets)).getsockname()[1]
-        return f"ws://127.0.0.1:{port}{USDT_PATH}"
 
     # --- what a test does ---------------------------------------------------------
 
@@ -149,95 +114,46 @@ class FakeGateWs:
         subscribed to the contract; how many it reached."""
         return await self.push(tickers_frame(self.set_quote(contract, **figures)))
 
-    async def push(self, frame: dict[str, Any] | str | bytes) -> int:
+    async def push_rate(self, symbol: str, rate: float) -> int:
+        return await self.push_quote(symbol, rate=rate)
+
+    async def push(self, frame: Frame) -> int:
         """A tickers update to the connections subscribed to one of its contracts;
         anything else (a notice, junk) to every connection with a subscription. How
         many it reached: 0 while silent."""
+        conns = [c for c in self.open if isinstance(c, GateConnection) and c.contracts]
         if isinstance(frame, dict) and frame.get("channel") == TICKERS:
             rows = frame.get("result")
             named = {r.get("contract") for r in rows if isinstance(r, dict)} if rows else set()
-            targets = [c for c in self.open if c.contracts & named]
-        else:
-            targets = [c for c in self.open if c.contracts]
-        reached = 0
-        for conn in targets:
-            reached += await self._send(conn, frame)
-        return reached
+            conns = [c for c in conns if c.contracts & named]
+        return await self.push_to(conns, frame)
 
-    async def drop(self) -> None:
-        """Cut every connection without a close frame, as a network failure does, and
-        wait until the server has let go of them."""
-        dropped = list(self.open)
-        for conn in dropped:
-            conn.ws.transport.abort()
-        await self.wait_until(
-            lambda: not any(c in self.open for c in dropped), "dropped connections closed"
-        )
-
-    async def wait_until(self, condition: Callable[[], bool], what: str = "condition") -> None:
-        """Until `condition()` holds, checked whenever a connection, request or close
-        changes the fake's state."""
-        try:
-            async with asyncio.timeout(self.timeout_s), self._changed:
-                await self._changed.wait_for(condition)
-        except TimeoutError:
-            raise TimeoutError(f"fake gate ws: {what} not within {self.timeout_s} s") from None
-
-    async def wait_connections(self, n: int) -> None:
-        """Until `n` connections were accepted since the start (reconnects count)."""
-        await self.wait_until(lambda: self.accepted >= n, f"{n} connections")
-
-    async def wait_subscribed(self, n: int = 1, symbols: Iterable[str] = ()) -> None:
-        """Until `n` open connections have had subscriptions acked, to every one of
-        `symbols` when some are named."""
-        wanted = set(symbols)
-        await self.wait_until(
-            lambda: sum(bool(c.acked) and wanted <= c.acked for c in self.open) >= n,
-            f"{n} connections subscribed to {sorted(wanted) or 'anything'}",
-        )
-
-    async def wait_pings(self, n: int) -> None:
-        await self.wait_until(lambda: self.pings >= n, f"{n} pings")
+    @classmethod
+    def market_pushes(cls, market: FakeMarket) -> list[Frame]:
+        """One update of every contract, per coin as the fake REST contracts price it."""
+        rows = [
+            ticker_row(gate_symbol(p), rate=p.rate, mark=unit_price(p), turnover=p.turnover)
+            for p in market.perps("gate")
+        ]
+        return [tickers_frame(*rows)]
 
     # --- the venue's side -----------------------------------------------------------
 
-    def _check_path(self, ws: ServerConnection, request: Request) -> Response | None:
-        if request.path != USDT_PATH:
-            return ws.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
-
-    async def _serve(self, ws: ServerConnection) -> None:
-        self.accepted += 1
-        conn = Connection(ws, uuid.uuid4().hex[:16])
-        self.open.append(conn)
-        await self._notify()
-        try:
-            async for message in ws:
-                await self._receive(conn, message)
-                await self._notify()
-        except ConnectionClosed:
-            pass  # dropped, or the client went away: both are the client's to handle
-        finally:
-            self.open.remove(conn)
-            await self._notify()
-
-    async def _receive(self, conn: Connection, message: str | bytes) -> None:
-        try:
-            request = json.loads(message)
-        except ValueError:
-            request = None
-        if not isinstance(request, dict):
+    async def receive(self, conn: Connection, message: str | bytes) -> None:
+        request = json_object(message)
+        assert isinstance(conn, GateConnection)
+        if request is None:
             await self._refuse(conn, {}, *INVALID_STRUCT)
         elif request.get("channel") == PING:
             self.pings += 1
-            await self._send(conn, _stamped(PONG))
+            await self.send(conn, _stamped(PONG))
         elif request.get("channel") == TICKERS and request.get("event") == "subscribe":
             self.subscribes.append(request)
             await self._subscribe(conn, request)
         else:
             await self._refuse(conn, request, *INVALID_STRUCT)
 
-    async def _subscribe(self, conn: Connection, request: dict[str, Any]) -> None:
+    async def _subscribe(self, conn: GateConnection, request: dict[str, Any]) -> None:
         payload = request.get("payload")
         if not isinstance(payload, list) or not all(isinstance(c, str) for c in payload):
             await self._refuse(conn, request, *INVALID_STRUCT)
@@ -248,14 +164,14 @@ class FakeGateWs:
             await self._refuse(conn, request, INVALID_ARGUMENT, f"unknown contract: {unknown[0]}")
             return
         conn.contracts.update(payload)
-        if await self._send(conn, self._answer(conn, ACK, request)):
-            conn.acked.update(payload)
+        if await self.send(conn, self._answer(conn, ACK, request)):
+            conn.subscribed.update(payload)
 
     async def _refuse(
         self, conn: Connection, request: dict[str, Any], code: int, message: str
     ) -> None:
         error = {"code": code, "message": message}
-        await self._send(conn, self._answer(conn, REFUSAL, request, error=error))
+        await self.send(conn, self._answer(conn, REFUSAL, request, error=error))
 
     @staticmethod
     def _answer(
@@ -267,17 +183,3 @@ class FakeGateWs:
         recorded = {k: v for k, v in template.items() if k != "payload"}
         answer = {**recorded, **echoed, **fields, "conn_id": conn.conn_id}
         return _stamped({**answer, "trace_id": uuid.uuid4().hex})
-
-    async def _send(self, conn: Connection, frame: dict[str, Any] | str | bytes) -> int:
-        """1 if sent, 0 while silent or when the connection is already gone."""
-        if self.silent:
-            return 0
-        try:
-            await conn.ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
-        except ConnectionClosed:
-            return 0
-        return 1
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()

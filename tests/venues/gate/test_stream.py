@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from arb.feeds.base import FeedError
+from arb.feeds.base import FeedError, SymbolsRefused
 from arb.models import QuoteUpdate
-from arb.venues.gate.stream import CONTRACTS_PER_REQUEST, USDT_PATH, GateDialect
-from arb.venues.registry import SPECS
+from arb.venues.gate.stream import CONTRACTS_PER_REQUEST, GateDialect
 from tests import feed_harness
 from tests.conftest import T0, fixture_bytes
 from tests.feed_harness import Running
@@ -82,11 +81,33 @@ def test_acks_and_pongs_give_nothing():
     assert [dialect.parse(frame(n), T0) for n in ("ws_subscribe_ack", "ws_pong")] == [[], []]
 
 
-def test_refused_subscription_raises_with_the_venue_message():
+def test_a_refusal_names_the_refused_contract_and_resends_the_rest():
     with pytest.raises(
-        FeedError, match=r"^futures.tickers subscribe refused: 2 unknown contract: NOPE_USDT$"
-    ):
+        SymbolsRefused, match=r"^futures.tickers subscribe refused: 2 unknown contract: NOPE_USDT$"
+    ) as e:
         GateDialect().parse(frame("ws_subscribe_error"), T0)
+    assert (e.value.symbols, e.value.resend) == ({NOPE}, ())
+    # The venue refuses the whole request: what it did not name is asked for again.
+    refusal = {**fixture_json("ws_subscribe_error"), "payload": [BTC, NOPE, PEPE]}
+    with pytest.raises(SymbolsRefused) as e:
+        GateDialect().parse(json.dumps(refusal), T0)
+    assert (e.value.symbols, e.value.resend) == ({NOPE}, (BTC, PEPE))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"payload": [BTC, PEPE], "error": {"code": 2, "message": "invalid argument"}},
+        {"payload": None, "error": {"code": 1, "message": "invalid argument struct"}},
+        {"event": "unsubscribe"},
+    ],
+    ids=["unnamed", "no-payload", "not-a-subscribe"],
+)
+def test_a_refusal_of_no_known_contract_is_a_feed_error(changes):
+    refusal = {**fixture_json("ws_subscribe_error"), **changes}
+    with pytest.raises(FeedError) as e:
+        GateDialect().parse(json.dumps(refusal), T0)
+    assert not isinstance(e.value, SymbolsRefused)
 
 
 @pytest.mark.parametrize(
@@ -186,22 +207,6 @@ def test_a_frame_that_is_not_json_raises_value_error(not_json):
         GateDialect().parse(not_json, T0)
 
 
-@pytest.mark.parametrize(
-    ("configured", "expected"),
-    [
-        (SPECS["gate"].ws_url, "wss://fx-ws.gateio.ws/v4/ws/usdt"),
-        ("wss://fx-ws.gateio.ws", "wss://fx-ws.gateio.ws/v4/ws/usdt"),
-        ("ws://127.0.0.1:8080/", "ws://127.0.0.1:8080/v4/ws/usdt"),
-        (
-            "wss://ws-testnet.gate.com/v4/ws/futures/usdt",
-            "wss://ws-testnet.gate.com/v4/ws/futures/usdt",
-        ),
-    ],
-)
-def test_url(configured, expected):
-    assert GateDialect().url(configured) == expected
-
-
 # --- subscribe batching -----------------------------------------------------------
 
 
@@ -252,11 +257,6 @@ async def fake():
         yield server
 
 
-async def test_fake_url_is_the_dialects_url(fake):
-    assert fake.url.endswith(USDT_PATH)
-    assert GateDialect().url(fake.url) == fake.url
-
-
 async def test_updates_reach_on_updates(fake):
     async with running_feed(fake, [BTC, PEPE]) as run:
         await fake.wait_subscribed(1, [BTC, PEPE])
@@ -283,29 +283,6 @@ async def test_a_whole_market_is_subscribed_in_batches_on_one_connection(fake):
         assert fake.accepted == 1
 
 
-async def test_heartbeat_keeps_a_quiet_connection_alive(fake):
-    async with running_feed(fake, [BTC], dialect=FastGate()) as run:
-        await fake.wait_subscribed(1)
-        # 26 pings take at least 0.52 s, twice the silence limit, and nothing was pushed:
-        # only the pongs, answered to each ping, kept the connection open that long.
-        await fake.wait_pings(26)
-        assert fake.accepted == 1 and run.feed.state.reconnects == 0
-        assert run.feed.state.last_error is None
-
-
-async def test_drop_reconnects_reseeds_and_resubscribes(fake):
-    async with running_feed(fake, [BTC]) as run:
-        await fake.wait_subscribed(1, [BTC])
-        await fake.drop()
-        await fake.wait_subscribed(1, [BTC])
-        assert len(run.reseed.errors_seen) == 2  # symbols() ran again: the book re-seeded
-        assert run.reseed.errors_seen[1].startswith("ConnectionClosedError")
-        assert fake.accepted == 2 and run.feed.state.reconnects == 1
-        assert [r["payload"] for r in fake.subscribes] == [[BTC], [BTC]]
-        await fake.push_quote(BTC, rate=0.0002, mark=77650.5)
-        assert figures(await run.updates.next(BTC))[:2] == (0.0002, 77650.5)
-
-
 async def test_silent_connection_is_replaced(fake):
     async with running_feed(fake, [BTC], dialect=FastGate()) as run:
         await fake.wait_subscribed(1, [BTC])
@@ -319,17 +296,13 @@ async def test_silent_connection_is_replaced(fake):
         assert (await run.updates.next(BTC)).rate == 0.0003
 
 
-async def test_refused_subscription_is_reported_and_retried_with_backoff(fake):
+async def test_a_refused_contract_costs_its_request_only_itself(fake):
+    """Gate turns the whole request away: the feed asks again for the rest of it."""
     fake.refused = {NOPE}
-    # The REST seed lists NOPE_USDT twice, then no longer.
-    async with running_feed(fake, [BTC, NOPE], [BTC, NOPE], [BTC]) as run:
-        await fake.wait_subscribed(1, [BTC])
-        refused = "FeedError: futures.tickers subscribe refused: 2 unknown contract: NOPE_USDT"
-        assert run.reseed.errors_seen == [None, refused, refused]
-        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
-        await fake.push_quote(BTC, rate=0.0001)
-        assert (await run.updates.next(BTC)).rate == 0.0001
-        assert run.feed.state.last_error is None  # the ack cleared it
+    async with running_feed(fake, [BTC, NOPE, PEPE]) as run:
+        await fake.wait_subscribed(1, [BTC, PEPE])
+        assert [r["payload"] for r in fake.subscribes] == [[BTC, NOPE, PEPE], [BTC, PEPE]]
+        assert fake.accepted == 1 and run.feed.refused == {NOPE}
 
 
 async def test_upgrade_notice_reconnects_at_once(fake):

@@ -13,31 +13,24 @@ A test drives it and waits on it without sleeping:
         await hl.wait_subscribed(1, ["BTC"])
         await hl.push_quote("BTC", 0.0000125, mark=77600.0)
         await hl.drop()                               # abrupt, no close frame
-        await hl.wait_subscribed(2, ["BTC"])          # the second connection is back
+        await hl.wait_subscribed(1, ["BTC"])          # the next connection is back
 
-`hl.silent = True` stops every answer and push (the server still reads and records).
+The plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-
-from tests.fakes.venues import dec, fixture
+from tests.fakes.venues import FakeMarket, dec, fixture
+from tests.fakes.ws_base import Connection, FakeWs, Frame
+from tests.venues.hyperliquid.fake_rest import hl_symbol
 
 PATH = "/ws"
 GREETING = "Websocket connection established."
 CTX_CHANNEL = "activeAssetCtx"
-WAIT_S = 5.0  # a wait that takes longer has failed
 
 
 def asset_ctx_frame(
@@ -88,170 +81,81 @@ def _ctx_coin(frame: dict[str, Any] | str) -> str | None:
     return data.get("coin") if isinstance(data, dict) else None
 
 
-@dataclass(eq=False)
-class Client:
-    """One connection, and the coins it has subscribed to."""
+class FakeHyperliquidWs(FakeWs):
+    venue = "hyperliquid"
+    path = PATH
 
-    ws: ServerConnection
-    coins: set[str] = field(default_factory=set)
-    open: bool = True
-
-
-class FakeHyperliquidWs:
-    def __init__(self) -> None:
-        self.connections: list[Client] = []  # every one accepted, oldest first
-        self.subscribe_messages: list[dict[str, Any]] = []  # as received, every connection
-        self.pings = 0
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
         self.pongs = 0
-        self.silent = False
         self.refusal: str | None = None  # set: every subscription is refused with it
-        self.port = 0
-        self._server: Server | None = None
-        self._changed = asyncio.Condition()
-
-    # lifecycle
-
-    async def __aenter__(self) -> FakeHyperliquidWs:
-        self._server = await serve(
-            self._serve, "127.0.0.1", 0, process_request=self._route, ping_interval=None
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        """HYPERLIQUID_WS_URL for a client of this fake."""
-        return f"ws://127.0.0.1:{self.port}{PATH}"
 
     # what a test does
 
-    async def push(self, frame: dict[str, Any] | str) -> int:
+    async def push(self, frame: Frame) -> int:
         """Send a frame to the open connections that should get it (an `activeAssetCtx`
         push: those subscribed to its coin; anything else: all). Returns how many."""
-        if self.silent:
-            return 0
-        text = frame if isinstance(frame, str) else compact(frame)
         coin = _ctx_coin(frame)
-        targets = [c for c in self.open_connections() if coin is None or coin in c.coins]
-        for client in targets:
-            with contextlib.suppress(ConnectionClosed):
-                await client.ws.send(text)
-        return len(targets)
+        targets = [c for c in self.open if coin is None or coin in c.subscribed]
+        return await self.push_to(targets, frame)
 
     async def push_quote(self, coin: str, rate: float, **fields: float) -> int:
         """A quote update for one coin (see `asset_ctx_frame` for `fields`)."""
         return await self.push(asset_ctx_frame(coin, rate, **fields))
 
-    async def drop(self) -> None:
-        """Cut every open connection without a close frame, as a network failure does."""
-        for client in self.open_connections():
-            client.ws.transport.abort()
-        await self.wait_until(lambda: not self.open_connections(), "every connection closed")
+    async def push_rate(self, symbol: str, rate: float) -> int:
+        return await self.push_quote(symbol, rate)
 
-    def open_connections(self) -> list[Client]:
-        return [c for c in self.connections if c.open]
-
-    # waiting
-
-    async def wait_until(
-        self, condition: Callable[[], bool], what: str, timeout_s: float = WAIT_S
-    ) -> None:
-        """Until `condition()` holds, checked after every change the server sees."""
-        try:
-            async with asyncio.timeout(timeout_s), self._changed:
-                await self._changed.wait_for(condition)
-        except TimeoutError:
-            raise TimeoutError(
-                f"fake hyperliquid ws: {what} not reached in {timeout_s:g} s "
-                f"({len(self.connections)} connections, {self.pings} pings)"
-            ) from None
-
-    async def wait_connections(self, n: int) -> None:
-        """Until n connections have been accepted since the start (open or not)."""
-        await self.wait_until(lambda: len(self.connections) >= n, f"{n} connections")
-
-    async def wait_subscribed(self, n: int, coins: Iterable[str] = ()) -> None:
-        """Until n connections since the start have subscribed to every one of `coins`
-        (to anything, when `coins` is empty)."""
-        wanted = set(coins)
-
-        def subscribed(c: Client) -> bool:
-            return wanted <= c.coins if wanted else bool(c.coins)
-
-        await self.wait_until(
-            lambda: sum(map(subscribed, self.connections)) >= n,
-            f"{n} connections subscribed to {sorted(wanted) or 'anything'}",
-        )
-
-    async def wait_pings(self, n: int) -> None:
-        await self.wait_until(lambda: self.pings >= n, f"{n} pings")
+    @classmethod
+    def market_pushes(cls, market: FakeMarket) -> list[Frame]:
+        """Every coin's context, its mark per contract unit (kPEPE: per 1000 PEPE)."""
+        return [
+            asset_ctx_frame(
+                hl_symbol(p),
+                p.rate,
+                mark=p.price * p.multiplier,
+                turnover=p.turnover,
+                open_interest=p.open_interest / p.multiplier,
+            )
+            for p in market.perps("hyperliquid")
+        ]
 
     # the server side
 
-    def _route(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.path != PATH:
-            return connection.respond(404, f"no stream at {request.path}\n")
-        return None
+    async def on_open(self, conn: Connection) -> None:
+        await self.send(conn, GREETING)
 
-    async def _serve(self, ws: ServerConnection) -> None:
-        client = Client(ws)
-        self.connections.append(client)
-        await self._notify()
-        try:
-            await self._send(client, GREETING)
-            async for message in ws:
-                await self._answer(client, message)
-        except ConnectionClosed:
-            pass
-        finally:
-            client.open = False
-            await self._notify()
+    async def send(self, conn: Connection, frame: Frame) -> int:
+        return await super().send(conn, compact(frame) if isinstance(frame, dict) else frame)
 
-    async def _answer(self, client: Client, message: str | bytes) -> None:
+    async def receive(self, conn: Connection, message: str | bytes) -> None:
         try:
             request = json.loads(message)
             method = request["method"]
         except (ValueError, TypeError, KeyError):
-            await self._send(client, unreadable(message))
+            await self.send(conn, unreadable(message))
             return
         if method == "ping":
             self.pings += 1
             if not self.silent:
                 self.pongs += 1
-                await self._send(client, {"channel": "pong"})
+                await self.send(conn, {"channel": "pong"})
         elif method == "subscribe":
-            self.subscribe_messages.append(request)
-            await self._subscribe(client, request)
+            self.subscribes.append(request)
+            await self._subscribe(conn, request)
         else:
-            await self._send(client, unreadable(message))
-        await self._notify()
+            await self.send(conn, unreadable(message))
 
-    async def _subscribe(self, client: Client, request: dict[str, Any]) -> None:
+    async def _subscribe(self, conn: Connection, request: dict[str, Any]) -> None:
         subscription = request.get("subscription")
         coin = subscription.get("coin") if isinstance(subscription, dict) else None
         if not isinstance(coin, str) or subscription.get("type") != CTX_CHANNEL:
             reply = unreadable(compact(request))
         elif self.refusal is not None:
             reply = error_frame(self.refusal)
-        elif coin in client.coins:
+        elif coin in conn.subscribed:
             reply = error_frame(f"Already subscribed: {compact(subscription)}")
         else:
-            client.coins.add(coin)
+            conn.subscribed.add(coin)
             reply = {"channel": "subscriptionResponse", "data": request}
-        await self._send(client, reply)
-
-    async def _send(self, client: Client, frame: dict[str, Any] | str) -> None:
-        if self.silent:
-            return
-        with contextlib.suppress(ConnectionClosed):
-            await client.ws.send(frame if isinstance(frame, str) else compact(frame))
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        await self.send(conn, reply)
