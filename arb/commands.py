@@ -18,7 +18,7 @@ from (`arb.carry.carry_in`), at the snapshot's time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -35,15 +35,13 @@ from arb.history import (
     pending_carry,
     recorded_points,
 )
-from arb.market import MarketSnapshot
+from arb.market import MarketSnapshot, VenueHealth
 from arb.models import HOUR_S, Opportunity
 from arb.report import FundingReport, ScanReport, funding_report, scan_report
 from arb.spread import ScanParams
 from arb.symbols import normalize_asset
 
 if TYPE_CHECKING:  # at run time only where used: the terminal starts without them
-    from arb.feeds.base import FeedState
-    from arb.service import VenueHealth
     from arb.signaler import Signal, Signaler
 
 DEFAULT_THRESHOLD_8H = 0.0005  # what /chart and /history measure against without an alert
@@ -68,12 +66,6 @@ class MarketHealth(Protocol):
     def health(self) -> Sequence[VenueHealth]: ...
 
     def age_s(self) -> float | None: ...
-
-
-class FeedStates(Protocol):
-    """The live feeds: `arb.feeds.manager.Feeds`."""
-
-    def states(self) -> Mapping[str, FeedState]: ...
 
 
 class StorageState(Protocol):
@@ -111,7 +103,7 @@ class ChartReport:
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """Venue health, feeds and storage, as /status shows them."""
+    """Venue health (with each live feed's state) and storage, as /status shows them."""
 
     health: tuple[VenueHealth, ...]
     now: float
@@ -119,7 +111,6 @@ class StatusReport:
     version: str
     snapshot_age_s: float | None  # since the data last changed
     interval_s: float  # between REST refreshes
-    feeds: Mapping[str, FeedState] | None = None  # None: REST polling only
     storage: StorageState | None = None
     held_alerts: int = 0  # crossings held while storage refuses writes
 
@@ -231,7 +222,6 @@ async def status(
     started_at: float,
     version: str,
     interval_s: float,
-    feeds: FeedStates | None = None,
     storage: StorageState | None = None,
     held_alerts: int = 0,
 ) -> StatusReport:
@@ -245,7 +235,6 @@ async def status(
         version=version,
         snapshot_age_s=market.age_s(),
         interval_s=interval_s,
-        feeds=feeds.states() if feeds is not None else None,
         storage=storage,
         held_alerts=held_alerts,
     )

@@ -1,9 +1,12 @@
 """A snapshot of the whole market: every venue fetched concurrently, failures contained.
 
-One venue down never takes the others with it: its status names it and the
+One venue down never takes the others with it: its health names it and the
 reason in one line, and the snapshot carries every quote the others gave. A
 venue that answers but with no usable quote (an empty list) has failed too: an
 empty answer is never shown as "ok, 0 quotes".
+
+`VenueHealth` is the one account of a venue: one fetch's outcome here, and in
+`arb.book` the venue's record across fetches, with its live feed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from arb.http import RetryPolicy, VenueError, VenueHttp
 from arb.models import Quote
@@ -27,22 +30,55 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class FeedView(Protocol):
+    """What /status and the REST schedule read of a live feed (`arb.feeds.base.FeedState`)."""
+
+    connected: bool
+    last_message_at: float | None
+    disconnected_at: float | None
+    reconnects: int
+    last_error: str | None
+
+    @property
+    def heard_since_connect(self) -> bool: ...
+
+    def silent_for(self, now: float) -> float | None: ...
+
+    def live(self, now: float, max_silence_s: float) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
-class VenueStatus:
+class VenueHealth:
+    """What a venue's REST fetches say (one fetch, or the record across them) and its feed."""
+
     venue: str
-    ok: bool
-    quote_count: int
-    error: str | None
-    fetched_at: float
-    elapsed_s: float
-    warnings: tuple[str, ...] = ()
-    empty: bool = False  # it answered, but with no usable quote (then ok is False)
+    last_ok_at: float | None = None  # when its data was last fetched whole
+    quote_count: int = 0  # quotes held now, possibly stale (one fetch: the quotes it gave)
+    last_error: str | None = None  # the latest failure, cleared by a success
+    last_error_at: float | None = None
+    warnings: tuple[str, ...] = ()  # the latest fetch's degradations
+    empty: bool = False  # the latest fetch answered, but with no usable quote
+    elapsed_s: float = 0.0  # the latest fetch's duration
+    feed: FeedView | None = None  # its live feed, if it has one
+
+    @property
+    def ok(self) -> bool:
+        """The latest fetch gave quotes."""
+        return self.last_error is None and self.last_ok_at is not None
+
+    @property
+    def fetched(self) -> bool:
+        """A fetch has ended, well or not."""
+        return self.last_ok_at is not None or self.last_error_at is not None
+
+    def age_s(self, now: float) -> float | None:
+        return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
 
 
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     quotes: tuple[Quote, ...]
-    statuses: tuple[VenueStatus, ...]
+    health: tuple[VenueHealth, ...]  # of the venues fetched
     taken_at: float
     _by_asset: dict[str, list[Quote]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -51,8 +87,8 @@ class MarketSnapshot:
             self._by_asset.setdefault(q.asset, []).append(q)
 
     @property
-    def failures(self) -> list[VenueStatus]:
-        return [s for s in self.statuses if not s.ok]
+    def failures(self) -> list[VenueHealth]:
+        return [h for h in self.health if not h.ok]
 
     def for_asset(self, asset: str) -> list[Quote]:
         """Quotes of one asset as the user typed it (BTC, btcusdt, 1000PEPE...)."""
@@ -62,8 +98,11 @@ class MarketSnapshot:
         return sorted(self._by_asset)
 
 
+Fetched = tuple[list[Quote], VenueHealth]  # one venue's fetch: its quotes and how it went
+
+
 class Market:
-    """Owns the venue clients; `snapshot()` fetches them all at once."""
+    """Owns the venue clients; `fetch()` asks them all at once, `snapshot()` as one view."""
 
     def __init__(
         self,
@@ -75,22 +114,26 @@ class Market:
         self.venue_deadline_s = venue_deadline_s
         self.clock = clock
 
-    async def snapshot(
+    async def fetch(
         self, venues: Sequence[str] | None = None, deadline_s: float | None = None
-    ) -> MarketSnapshot:
+    ) -> list[Fetched]:
         """Every venue at once; each one cut at `deadline_s` (default: the venue deadline)."""
         names = list(venues) if venues else list(self.clients)
         unknown = [n for n in names if n not in self.clients]
         if unknown:
             raise ValueError(f"venue not enabled: {', '.join(unknown)}")
         deadline = self.venue_deadline_s if deadline_s is None else deadline_s
-        results = await asyncio.gather(*(self._fetch(self.clients[n], deadline) for n in names))
-        quotes = tuple(q for qs, _ in results for q in qs)
-        return MarketSnapshot(quotes, tuple(s for _, s in results), self.clock())
+        return await asyncio.gather(*(self._fetch(self.clients[n], deadline) for n in names))
 
-    async def _fetch(
-        self, client: VenueClient, deadline_s: float
-    ) -> tuple[list[Quote], VenueStatus]:
+    async def snapshot(
+        self, venues: Sequence[str] | None = None, deadline_s: float | None = None
+    ) -> MarketSnapshot:
+        """One fetch of every venue (as `fetch`), as a snapshot: a one-shot command's view."""
+        fetched = await self.fetch(venues, deadline_s)
+        quotes = tuple(q for qs, _ in fetched for q in qs)
+        return MarketSnapshot(quotes, tuple(h for _, h in fetched), self.clock())
+
+    async def _fetch(self, client: VenueClient, deadline_s: float) -> Fetched:
         started = time.monotonic()
         error: str | None = None
         quotes: list[Quote] = []
@@ -113,17 +156,18 @@ class Market:
             log.warning("venue failed: %s", error)
         for w in warnings:
             log.warning("%s degraded: %s", client.name, w)
-        status = VenueStatus(
+        now = self.clock()
+        outcome = VenueHealth(
             venue=client.name,
-            ok=error is None,
+            last_ok_at=now if error is None else None,
             quote_count=len(quotes),
-            error=error,
-            fetched_at=self.clock(),
-            elapsed_s=time.monotonic() - started,
+            last_error=error,
+            last_error_at=None if error is None else now,
             warnings=warnings,
             empty=empty,
+            elapsed_s=time.monotonic() - started,
         )
-        return quotes, status
+        return quotes, outcome
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()))

@@ -23,19 +23,19 @@ from arb.formats import (
     utc,
     venue_label,
 )
-from arb.market import VenueStatus
+from arb.market import VenueHealth
 from arb.report import FundingReport, ScanReport
 
 
-def venue_problems(statuses: Iterable[VenueStatus]) -> list[str]:
+def venue_problems(health: Iterable[VenueHealth]) -> list[str]:
     """One line for failed venues and one for degraded ones; nothing when all is well."""
     failed, degraded = [], []
-    for s in statuses:
-        if not s.ok:
-            failed.append(f"{s.venue} ({_without_venue(s.venue, s.error or 'unknown error')})")
-        elif s.warnings:
-            reasons = "; ".join(_without_venue(s.venue, w) for w in s.warnings)
-            degraded.append(f"{s.venue} ({reasons})")
+    for h in health:
+        if not h.ok:
+            failed.append(f"{h.venue} ({_without_venue(h.venue, h.last_error or 'unknown error')})")
+        elif h.warnings:
+            reasons = "; ".join(_without_venue(h.venue, w) for w in h.warnings)
+            degraded.append(f"{h.venue} ({reasons})")
     lines = []
     if failed:
         lines.append("Failed venues: " + "; ".join(failed))
@@ -52,9 +52,18 @@ def _without_venue(venue: str, text: str) -> str:
     return text
 
 
+# The terminal tables' column heads.
+SCAN_HEADERS = (
+    "#", "Asset", "Long", "Short", "Spread/8h", "APR", "Net APR", "B/E", "Basis bp", "Next L / S"
+)  # fmt: skip
+FUNDING_HEADERS = (
+    "Venue", "Symbol", "Rate", "Every", "Per 8h", "APR", "Next", "Price", "Turnover", "OI"
+)  # fmt: skip
+
+
 def scan_text(r: ScanReport) -> str:
     now = r.taken_at
-    ok = [s.venue for s in r.statuses if s.ok]
+    ok = [h.venue for h in r.health if h.ok]
     head = (
         f"Funding carry at {utc(now)}: {len(r.opportunities)} of {r.total} opportunities"
         f" across {', '.join(ok) or 'no venue'}; net APR over {r.params.horizon_h:g} h"
@@ -78,22 +87,10 @@ def scan_text(r: ScanReport) -> str:
             ]
             for i, o in enumerate(r.opportunities, 1)
         ]
-        headers = [
-            "#",
-            "Asset",
-            "Long",
-            "Short",
-            "Spread/8h",
-            "APR",
-            "Net APR",
-            "B/E",
-            "Basis bp",
-            "Next L / S",
-        ]
-        lines += ["", table(headers, rows, left=4)]
+        lines += ["", table(SCAN_HEADERS, rows, left=4)]
     else:
         lines.append("No opportunity passes the filters.")
-    problems = venue_problems(r.statuses)
+    problems = venue_problems(r.health)
     if problems:
         lines += ["", *problems]
     return "\n".join(lines)
@@ -129,19 +126,7 @@ def funding_text(r: FundingReport) -> str:
         for row in rows:
             if (row[0], row[1]) in left_out:
                 row[0] += LEFT_OUT_MARK
-        headers = [
-            "Venue",
-            "Symbol",
-            "Rate",
-            "Every",
-            "Per 8h",
-            "APR",
-            "Next",
-            "Price",
-            "Turnover",
-            "OI",
-        ]
-        lines = [f"{r.asset} funding at {utc(now)}", "", table(headers, rows, left=2)]
+        lines = [f"{r.asset} funding at {utc(now)}", "", table(FUNDING_HEADERS, rows, left=2)]
         if r.best is not None:
             b = r.best
             lines += [
@@ -158,7 +143,7 @@ def funding_text(r: FundingReport) -> str:
             f"{x.reason}."
             for x in r.left_out
         ]
-    problems = venue_problems(r.statuses)
+    problems = venue_problems(r.health)
     if problems:
         lines += ["", *problems]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from arb.carry import LeftOut, carry_in
-from arb.market import MarketSnapshot, VenueStatus
+from arb.market import MarketSnapshot, VenueHealth
 from arb.models import Opportunity, Quote
 from arb.spread import ScanParams, scan
 
@@ -24,7 +24,7 @@ class ScanReport:
     opportunities: list[Opportunity]
     total: int  # before --top
     params: ScanParams
-    statuses: tuple[VenueStatus, ...]
+    health: tuple[VenueHealth, ...]  # of the venues fetched
     taken_at: float
 
 
@@ -35,14 +35,14 @@ class FundingReport:
     best: Opportunity | None  # `arb.carry.best_carry`: the pair /scan ranks for the asset
     left_out: tuple[LeftOut, ...]  # legs in `quotes` the best pair may not use, and why
     params: ScanParams
-    statuses: tuple[VenueStatus, ...]
+    health: tuple[VenueHealth, ...]
     taken_at: float
 
 
 def scan_report(snapshot: MarketSnapshot, params: ScanParams, top: int | None = None) -> ScanReport:
     found = scan(snapshot.quotes, params, snapshot.taken_at)
     shown = found if top is None else found[:top]
-    return ScanReport(shown, len(found), params, snapshot.statuses, snapshot.taken_at)
+    return ScanReport(shown, len(found), params, snapshot.health, snapshot.taken_at)
 
 
 def funding_report(snapshot: MarketSnapshot, asset: str, params: ScanParams) -> FundingReport:
@@ -58,7 +58,7 @@ def funding_report(snapshot: MarketSnapshot, asset: str, params: ScanParams) -> 
         carry.best,
         carry.left_out,
         params,
-        snapshot.statuses,
+        snapshot.health,
         snapshot.taken_at,
     )
 
@@ -66,39 +66,28 @@ def funding_report(snapshot: MarketSnapshot, asset: str, params: ScanParams) -> 
 # --- JSON -------------------------------------------------------------------
 
 
+# The attributes a leg's and an opportunity's JSON carry, in the output's order.
+LEG_FIELDS = (
+    "venue", "symbol", "rate", "interval_h", "hourly", "rate_8h", "apr", "next_funding_time",
+    "mark_price", "multiplier", "unit_price", "turnover_24h", "open_interest_value", "settle",
+)  # fmt: skip
+OPPORTUNITY_FIELDS = (
+    "asset", "long_venue", "short_venue", "spread_hourly", "spread_8h", "apr_gross",
+    "apr_net", "horizon_h", "fees_round_trip", "breakeven_h", "basis_bps",
+)  # fmt: skip
+
+
+def fields_json(obj: object, names: Sequence[str]) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in names}
+
+
 def leg_json(q: Quote, now: float) -> dict[str, Any]:
-    return {
-        "venue": q.venue,
-        "symbol": q.symbol,
-        "rate": q.rate,
-        "interval_h": q.interval_h,
-        "hourly": q.hourly,
-        "rate_8h": q.rate_8h,
-        "apr": q.apr,
-        "next_funding_time": q.next_funding_time,
-        "mark_price": q.mark_price,
-        "multiplier": q.multiplier,
-        "unit_price": q.unit_price,
-        "turnover_24h": q.turnover_24h,
-        "open_interest_value": q.open_interest_value,
-        "settle": q.settle,
-        "age_s": round(max(0.0, now - q.received_at), 3),
-    }
+    return {**fields_json(q, LEG_FIELDS), "age_s": round(max(0.0, now - q.received_at), 3)}
 
 
 def opportunity_json(o: Opportunity, now: float) -> dict[str, Any]:
     return {
-        "asset": o.asset,
-        "long_venue": o.long_venue,
-        "short_venue": o.short_venue,
-        "spread_hourly": o.spread_hourly,
-        "spread_8h": o.spread_8h,
-        "apr_gross": o.apr_gross,
-        "apr_net": o.apr_net,
-        "horizon_h": o.horizon_h,
-        "fees_round_trip": o.fees_round_trip,
-        "breakeven_h": o.breakeven_h,
-        "basis_bps": o.basis_bps,
+        **fields_json(o, OPPORTUNITY_FIELDS),
         "long": leg_json(o.long, now),
         "short": leg_json(o.short, now),
     }
@@ -108,23 +97,18 @@ def left_out_json(x: LeftOut) -> dict[str, Any]:
     return {"venue": x.quote.venue, "symbol": x.quote.symbol, "reason": x.reason}
 
 
-def status_json(s: VenueStatus) -> dict[str, Any]:
+def status_json(h: VenueHealth) -> dict[str, Any]:
     return {
-        "venue": s.venue,
-        "ok": s.ok,
-        "quote_count": s.quote_count,
-        "error": s.error,
-        "warnings": list(s.warnings),
-        "elapsed_s": round(s.elapsed_s, 4),
+        **fields_json(h, ("venue", "ok", "quote_count")),
+        "error": h.last_error,
+        "warnings": list(h.warnings),
+        "elapsed_s": round(h.elapsed_s, 4),
     }
 
 
 def params_json(p: ScanParams) -> dict[str, Any]:
     return {
-        "horizon_h": p.horizon_h,
-        "min_apr": p.min_apr,
-        "min_turnover_24h": p.min_turnover_24h,
-        "max_quote_age_s": p.max_quote_age_s,
+        **fields_json(p, ("horizon_h", "min_apr", "min_turnover_24h", "max_quote_age_s")),
         "taker_fees": dict(sorted(p.taker_fees.items())),
     }
 
@@ -136,7 +120,7 @@ def scan_json(r: ScanReport) -> dict[str, Any]:
         "count": len(r.opportunities),
         "total": r.total,
         "opportunities": [opportunity_json(o, r.taken_at) for o in r.opportunities],
-        "venues": [status_json(s) for s in r.statuses],
+        "venues": [status_json(h) for h in r.health],
     }
 
 
@@ -148,7 +132,7 @@ def funding_json(r: FundingReport) -> dict[str, Any]:
         "quotes": [leg_json(q, r.taken_at) for q in r.quotes],
         "best": opportunity_json(r.best, r.taken_at) if r.best else None,
         "left_out": [left_out_json(x) for x in r.left_out],
-        "venues": [status_json(s) for s in r.statuses],
+        "venues": [status_json(h) for h in r.health],
     }
 
 

@@ -1,73 +1,34 @@
-"""The shared market view that commands answer from, refreshed in the background.
+"""The shared market view that commands answer from: when to fetch its book by REST.
 
-`MarketService.refresh()` fetches every venue once (concurrent callers share
-one fetch) and merges the result into the last good data: a venue that fails
-keeps its previous quotes, which age out through the scan's max-age filter
-and are reported as stale, never silently shown as current.
-A venue that answers an empty list is such a failure: its status and health
-say so and how old the data it keeps is.
-`current()` answers at once from a fresh snapshot and only waits for a fetch
-when there is none yet or it is older than `max_age_s`.
+`MarketService.refresh()` fetches venues once (callers arriving during a fetch of every
+venue share it) and hands each venue's result to the book (`arb.book.MarketBook`),
+which keeps the last good data of a venue that fails. `current()` answers at once from
+a fresh snapshot and only waits for a fetch when there is none yet or it is older than
+`max_age_s`. A venue whose live feed talks is fetched by REST less often
+(`polled_venues`); the feeds (`arb.feeds.manager`) seed and update the book.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 
-import msgspec
-
-from arb.formats import ago
-from arb.market import Market, MarketSnapshot, VenueStatus
-from arb.models import Quote, QuoteUpdate
+from arb.book import MarketBook
+from arb.market import FeedView, Market, MarketSnapshot, VenueHealth
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class VenueHealth:
-    """What `/status` says about one venue."""
-
-    venue: str
-    last_ok_at: float | None  # when its data was last fetched whole
-    quote_count: int  # quotes held now (possibly stale)
-    last_error: str | None  # the latest failure, cleared by a success
-    last_error_at: float | None
-    warnings: tuple[str, ...] = ()
-
-    def age_s(self, now: float) -> float | None:
-        return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
-
-
 class MarketService:
-    def __init__(
-        self,
-        market: Market,
-        max_age_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, market: Market, max_age_s: float) -> None:
         self.market = market
         self.max_age_s = max_age_s
-        self.clock = clock
-        self.started_at = clock()
+        self.clock = market.clock
+        self.book = MarketBook(market.clients, market.clock)
         self.refreshes = 0
-        self.live_updates = 0
-        self._refreshed_at: float | None = None
-        self._touched_at: float | None = None  # last REST refresh or live update
-        self._quotes: dict[str, dict[str, Quote]] = {}  # venue -> symbol -> quote
-        self._symbols: dict[str, set[tuple[str, str]]] = {}  # asset -> {(venue, symbol)}
-        self._statuses: dict[str, VenueStatus] = {}
-        self._snapshot: MarketSnapshot | None = None  # rebuilt after a change, when asked
-        self._health: dict[str, VenueHealth] = {
-            name: VenueHealth(name, None, 0, None, None) for name in market.clients
-        }
         self._inflight: asyncio.Task[MarketSnapshot] | None = None
-        # Set by the live feeds: venue -> whether its feed is up and talking now.
-        self.feed_live: Callable[[str], bool] = lambda venue: False
-        self.listeners: list[Callable[[set[str]], None]] = []
+        self._silence_s: dict[str, float] = {}  # venue -> how long its live feed may be quiet
 
     @property
     def venues(self) -> list[str]:
@@ -75,20 +36,24 @@ class MarketService:
 
     @property
     def snapshot(self) -> MarketSnapshot | None:
-        if self._snapshot is None and self._touched_at is not None:
-            quotes = tuple(q for name in self.venues for q in self._quotes.get(name, {}).values())
-            statuses = tuple(self._statuses[n] for n in self.venues if n in self._statuses)
-            self._snapshot = MarketSnapshot(quotes, statuses, self._touched_at)
-        return self._snapshot
+        return self.book.snapshot()
 
     def health(self) -> list[VenueHealth]:
-        return [self._health[name] for name in self.venues]
+        return self.book.health()
 
     def age_s(self) -> float | None:
         """Seconds since the data last changed: a REST refresh or a live update."""
-        if self._touched_at is None:
-            return None
-        return max(0.0, self.clock() - self._touched_at)
+        return self.book.age_s()
+
+    def attach_feed(self, venue: str, feed: FeedView, silence_s: float) -> None:
+        """A live feed of `venue`: live while it hears something every `silence_s`."""
+        self.book.attach_feed(venue, feed)
+        self._silence_s[venue] = silence_s
+
+    def feed_live(self, venue: str) -> bool:
+        """Whether the venue's live feed is up and talking now."""
+        feed = self.book.health_of(venue).feed
+        return feed is not None and feed.live(self.clock(), self._silence_s[venue])
 
     def polled_venues(self) -> list[str]:
         """Venues to fetch by REST now: those without a live feed, and live ones whose last
@@ -97,7 +62,7 @@ class MarketService:
         now = self.clock()
         out = []
         for v in self.venues:
-            last = self._health[v].last_ok_at
+            last = self.book.health_of(v).last_ok_at
             if not self.feed_live(v) or last is None or now - last > self.max_age_s / 2:
                 out.append(v)
         return out
@@ -135,94 +100,17 @@ class MarketService:
     async def _refresh(
         self, deadline_s: float | None, venues: Sequence[str] | None
     ) -> MarketSnapshot:
-        fetched = await self.market.snapshot(venues, deadline_s=deadline_s)
-        by_venue: dict[str, list[Quote]] = {}
-        for q in fetched.quotes:
-            by_venue.setdefault(q.venue, []).append(q)
-        for status in fetched.statuses:
-            self._record(status, by_venue.get(status.venue, []))
-        self._refreshed_at = self._touched_at = self.clock()
-        self._snapshot = None
+        for quotes, outcome in await self.market.fetch(venues, deadline_s=deadline_s):
+            self.book.replace(quotes, outcome)
         self.refreshes += 1
         snapshot = self.snapshot
         assert snapshot is not None
         return snapshot
 
-    def _record(self, status: VenueStatus, quotes: list[Quote]) -> None:
-        old = self._health[status.venue]
-        if status.empty and self._quotes.get(status.venue) and old.last_ok_at is not None:
-            kept = ago(max(0.0, status.fetched_at - old.last_ok_at))
-            status = replace(status, error=f"{status.error}; keeping the data from {kept} ago")
-        self._statuses[status.venue] = status
-        if status.ok:
-            for keys in self._symbols.values():
-                keys.difference_update({k for k in keys if k[0] == status.venue})
-            for q in quotes:
-                self._symbols.setdefault(q.asset, set()).add((q.venue, q.symbol))
-            self._quotes[status.venue] = {q.symbol: q for q in quotes}
-            self._health[status.venue] = VenueHealth(
-                status.venue, status.fetched_at, len(quotes), None, None, status.warnings
-            )
-        else:
-            self._health[status.venue] = VenueHealth(
-                status.venue,
-                old.last_ok_at,
-                len(self._quotes.get(status.venue, ())),
-                status.error,
-                status.fetched_at,
-            )
-
-    # --- live updates -----------------------------------------------------------------
-
-    def quotes_for(self, asset: str) -> list[Quote]:
-        """The book's quotes of one canonical asset, without building a snapshot."""
-        out = []
-        for venue, symbol in self._symbols.get(asset, ()):
-            q = self._quotes.get(venue, {}).get(symbol)
-            if q is not None:
-                out.append(q)
-        return out
-
     async def seed(self, venue: str) -> list[str]:
         """A REST snapshot of one venue (a feed's start or reconnect); its symbols."""
         await self.refresh(venues=[venue])
-        return list(self._quotes.get(venue, {}))
-
-    def apply(self, updates: Iterable[QuoteUpdate]) -> set[str]:
-        """Merge live updates into the book; returns the assets whose quotes changed.
-
-        Symbols the last REST snapshot did not list are ignored until the next one.
-        """
-        changed: set[str] = set()
-        for u in updates:
-            book = self._quotes.get(u.venue)
-            q = book.get(u.symbol) if book is not None else None
-            if q is None:
-                continue
-            book[u.symbol] = msgspec.structs.replace(
-                q,
-                rate=q.rate if u.rate is None else u.rate,
-                next_funding_time=(
-                    q.next_funding_time if u.next_funding_time is None else u.next_funding_time
-                ),
-                mark_price=q.mark_price if u.mark_price is None else u.mark_price,
-                interval_h=q.interval_h if u.interval_h is None else u.interval_h,
-                turnover_24h=q.turnover_24h if u.turnover_24h is None else u.turnover_24h,
-                open_interest_value=(
-                    q.open_interest_value
-                    if u.open_interest_value is None
-                    else u.open_interest_value
-                ),
-                received_at=u.received_at,
-            )
-            changed.add(q.asset)
-        if changed:
-            self.live_updates += 1
-            self._touched_at = self.clock()
-            self._snapshot = None
-            for listener in self.listeners:
-                listener(changed)
-        return changed
+        return self.book.symbols(venue)
 
     async def close(self) -> None:
         if self._inflight is not None and not self._inflight.done():

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from arb.commands import StatusReport, StorageState
-from arb.feeds.base import FeedState
 from arb.formats import ago, apr_pct, bps, countdown, hours, pct, usdc_margined
+from arb.market import FeedView, VenueHealth
 from arb.models import Opportunity, Quote
 from arb.render import LEFT_OUT_MARK
 from arb.report import FundingReport, ScanReport
-from arb.service import VenueHealth
 from bot.render import clock, esc, narrow_table, pre, venue
 
 
@@ -101,7 +100,8 @@ def scan_html(r: ScanReport, health: Sequence[VenueHealth], max_age_s: float) ->
 
 
 def status_html(r: StatusReport) -> str:
-    health, now, feeds = r.health, r.now, r.feeds
+    health, now = r.health, r.now
+    feeds = {h.venue: h.feed for h in health if h.feed is not None}
     rows = [["venue", "age", "quotes", "state"]]
     for h in health:
         if h.last_error:
@@ -147,7 +147,7 @@ def _storage_line(h: StorageState, now: float, held_alerts: int) -> str:
     return f"Storage ok; last write {last}."
 
 
-def _feed_state(f: FeedState, now: float) -> str:
+def _feed_state(f: FeedView, now: float) -> str:
     """live only while messages arrive: an open connection quiet past the dialect's
     allowance is `silent 26s`, one that has not spoken yet `connected`."""
     if not f.connected:

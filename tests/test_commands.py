@@ -19,9 +19,8 @@ from arb.chart import png_size
 from arb.feeds.base import FeedState
 from arb.history import Point
 from arb.http import VenueError
-from arb.market import MarketSnapshot, VenueStatus
+from arb.market import MarketSnapshot, VenueHealth
 from arb.models import HOUR_S, Quote
-from arb.service import VenueHealth
 from arb.signaler import Signaler
 from arb.spread import ScanParams
 from arb.venues.base import FundingPoint
@@ -60,11 +59,11 @@ class FakeMarket:
         return self.now
 
     async def snapshot(self) -> MarketSnapshot:
-        statuses = tuple(
-            VenueStatus(v, True, sum(q.venue == v for q in self.quotes), None, NOW, 0.1)
+        health = tuple(
+            VenueHealth(v, NOW, sum(q.venue == v for q in self.quotes), elapsed_s=0.1)
             for v in dict.fromkeys(q.venue for q in self.quotes)
         )
-        return MarketSnapshot(tuple(self.quotes), statuses, NOW)
+        return MarketSnapshot(tuple(self.quotes), health, NOW)
 
 
 class SettledVenue:
@@ -122,7 +121,7 @@ async def test_scan_ranks_each_assets_best_and_keeps_the_total():
     assert [(o.asset, o.long_venue, o.short_venue) for o in r.opportunities] == [
         ("ETH", "okx", "bybit")
     ]
-    assert [s.venue for s in r.statuses] == ["okx", "bybit", "binance"]
+    assert [h.venue for h in r.health] == ["okx", "bybit", "binance"]
 
 
 # --- history: backfilled once, exact figures -----------------------------------------
@@ -269,32 +268,35 @@ async def test_no_signal_without_a_fresh_pair():
 
 
 class FakeService:
+    """The market's health; okx's live feed, when given."""
+
+    def __init__(self, feed: FeedState | None = None) -> None:
+        self.feed = feed
+
     def clock(self) -> float:
         return NOW
 
     def health(self) -> list[VenueHealth]:
-        return [VenueHealth("okx", NOW - 5, 10, None, None)]
+        return [VenueHealth("okx", NOW - 5, 10, None, None, feed=self.feed)]
 
     def age_s(self) -> float:
         return 5.0
 
 
-class FakeFeeds:
-    def states(self) -> dict[str, FeedState]:
-        return {"okx": FeedState("okx", connected=True, last_message_at=NOW - 1)}
-
-
 async def test_status_reports_what_it_reads_now():
     storage = StorageHealth(clock=lambda: NOW)
     storage.failed("disk full")
+    feed = FeedState("okx", connected=True, last_message_at=NOW - 1)
     r = await commands.status(
-        FakeService(), started_at=NOW - 3600, version="1.2", interval_s=60.0,
-        feeds=FakeFeeds(), storage=storage, held_alerts=2,
+        FakeService(feed), started_at=NOW - 3600, version="1.2", interval_s=60.0,
+        storage=storage, held_alerts=2,
     )  # fmt: skip
     assert (r.now, r.uptime_s, r.version) == (NOW, 3600.0, "1.2")
     assert (r.snapshot_age_s, r.interval_s) == (5.0, 60.0)
     assert [h.venue for h in r.health] == ["okx"]
-    assert r.feeds is not None and r.feeds["okx"].connected
+    assert r.health[0].feed is not None and r.health[0].feed.connected
     assert r.storage is storage and r.storage.failing and r.held_alerts == 2
     quiet = await commands.status(FakeService(), started_at=NOW, version="1", interval_s=60.0)
-    assert (quiet.feeds, quiet.storage, quiet.held_alerts, quiet.uptime_s) == (None, None, 0, 0.0)
+    assert (quiet.health[0].feed, quiet.storage, quiet.held_alerts, quiet.uptime_s) == (
+        None, None, 0, 0.0,
+    )  # fmt: skip

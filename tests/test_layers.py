@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("arb", "bot", "storage")
-HANDLERS = ("bot.handlers", "bot.charts", "bot.signals")
+HANDLERS = ("bot.handlers", "bot.charts", "bot.signals", "bot.arguments")
 
 
 def modules() -> dict[str, Path]:
@@ -82,4 +82,25 @@ def test_command_handlers_reach_arb_only_through_its_commands():
         name: sorted({own(t) for t in imported(name) if t.startswith("arb.")} - {None})
         for name in HANDLERS
     }
-    assert reached == {name: ["arb.commands", "arb.symbols"] for name in HANDLERS}
+    assert reached == {
+        "bot.handlers": ["arb.commands", "arb.symbols"],
+        "bot.charts": ["arb.commands"],
+        "bot.signals": ["arb.commands"],
+        "bot.arguments": ["arb.symbols"],  # the per-asset commands' asset argument
+    }
+
+
+def test_venues_and_feeds_sit_below_the_book_and_the_book_below_the_feeds():
+    """The venues and feeds never reach up to the book, its service or the commands; the
+    book, its service and the market never import a feed. `arb.feeds.manager` alone wires
+    the feeds to the service's book, from above both.
+    """
+    above = ("arb.service", "arb.book", "arb.commands")
+    wrong = []
+    for name in MODULES:
+        targets = {own(t) for t in imported(name)} - {None}
+        if name.startswith(("arb.venues.", "arb.feeds.")) and name != "arb.feeds.manager":
+            wrong += [(name, t) for t in sorted(targets) if t in above]
+        if name in ("arb.book", "arb.service", "arb.market"):
+            wrong += [(name, t) for t in sorted(targets) if t.startswith("arb.feeds")]
+    assert wrong == []

@@ -1,14 +1,17 @@
-"""The shared market view: one fetch for concurrent callers, last good data kept."""
+"""The shared market view's REST schedule: one fetch for concurrent callers, a fresh
+snapshot served as is, venues with a live feed polled less often."""
 
 from __future__ import annotations
 
 import asyncio
 
+from arb.feeds.base import FeedState
 from arb.market import Market, make_clients
-from arb.models import QuoteUpdate
 from arb.service import MarketService
 from tests.conftest import settings_for
-from tests.fakes.venues import BYBIT_TICKERS, OKX_FUNDING, Fault
+from tests.fakes.venues import Fault
+from tests.venues.bybit.fake_rest import BYBIT_TICKERS
+from tests.venues.okx.fake_rest import OKX_FUNDING
 
 
 def service_for(fake, max_age_s=300.0, clock=None, **env):
@@ -16,9 +19,7 @@ def service_for(fake, max_age_s=300.0, clock=None, **env):
     market = Market(
         make_clients(settings), settings.venue_deadline_s, **({"clock": clock} if clock else {})
     )
-    if clock is None:
-        return MarketService(market, max_age_s)
-    return MarketService(market, max_age_s, clock=clock)
+    return MarketService(market, max_age_s)
 
 
 async def test_concurrent_callers_share_one_fetch(fake_venues):
@@ -55,6 +56,8 @@ async def test_a_stale_snapshot_is_refetched(fake_venues):
 
 
 async def test_a_failing_venue_keeps_its_last_good_quotes_and_reports_the_error(fake_venues):
+    """End to end: the market's fetch result reaches the book (`tests/test_book.py` for
+    what the book keeps and says)."""
     service = service_for(fake_venues)
     try:
         await service.refresh()
@@ -66,7 +69,7 @@ async def test_a_failing_venue_keeps_its_last_good_quotes_and_reports_the_error(
         assert okx.last_ok_at == good.last_ok_at
         assert okx.quote_count == 20 and "HTTP 500" in (okx.last_error or "")
         assert sum(q.venue == "okx" for q in snapshot.quotes) == 20  # kept, aging out
-        assert not next(s for s in snapshot.statuses if s.venue == "okx").ok
+        assert not next(h for h in snapshot.health if h.venue == "okx").ok
         fake_venues.clear_faults()
         await service.refresh()
         assert {h.venue: h for h in service.health()}["okx"].last_error is None
@@ -74,79 +77,14 @@ async def test_a_failing_venue_keeps_its_last_good_quotes_and_reports_the_error(
         await service.close()
 
 
-async def test_an_empty_answer_keeps_the_last_data_and_says_how_old(fake_venues):
-    t = [1_000.0]
-    service = service_for(fake_venues, clock=lambda: t[0])
-    try:
-        await service.refresh()
-        good = {h.venue: h for h in service.health()}["okx"]
-        t[0] += 180
-        fake_venues.fail("okx", OKX_FUNDING, Fault("empty"))
-        snapshot = await service.refresh()
-        okx = {h.venue: h for h in service.health()}["okx"]
-        expected = "okx: answered an empty list; keeping the data from 3m ago"
-        assert (okx.last_error, okx.last_error_at) == (expected, t[0])
-        assert okx.last_ok_at == good.last_ok_at and okx.quote_count == 20
-        assert sum(q.venue == "okx" for q in snapshot.quotes) == 20  # kept, aging out
-        status = next(s for s in snapshot.statuses if s.venue == "okx")
-        assert not status.ok and status.empty and status.error == expected
-        fake_venues.clear_faults()
-        await service.refresh()
-        okx = {h.venue: h for h in service.health()}["okx"]
-        assert okx.last_error is None and okx.last_ok_at == t[0]
-    finally:
-        await service.close()
-
-
-async def test_an_empty_answer_with_no_earlier_data_is_an_error(fake_venues):
-    fake_venues.fail("okx", OKX_FUNDING, Fault("empty"))
+async def test_a_seed_fetches_one_venue_and_lists_its_symbols(fake_venues):
     service = service_for(fake_venues)
     try:
-        snapshot = await service.refresh()
-        okx = {h.venue: h for h in service.health()}["okx"]
-        assert okx.last_error == "okx: answered an empty list"
-        assert okx.last_ok_at is None and okx.quote_count == 0
-        assert [s.venue for s in snapshot.failures] == ["okx"]
-    finally:
-        await service.close()
-
-
-async def test_a_venue_that_never_answered_has_no_age(fake_venues):
-    fake_venues.fail("okx", OKX_FUNDING, Fault.http(500))
-    service = service_for(fake_venues)
-    try:
-        await service.refresh()
-        okx = {h.venue: h for h in service.health()}["okx"]
-        assert okx.last_ok_at is None and okx.age_s(0) is None and okx.quote_count == 0
-    finally:
-        await service.close()
-
-
-# --- the live book ------------------------------------------------------------------------
-
-
-async def test_live_updates_merge_into_the_rest_book_and_notify(fake_venues):
-
-    t = [1_000.0]
-    service = service_for(fake_venues, clock=lambda: t[0])
-    seen: list[set[str]] = []
-    service.listeners.append(seen.append)
-    try:
-        await service.refresh()
-        (btc,) = [q for q in service.snapshot.quotes if (q.venue, q.symbol) == ("bybit", "BTCUSDT")]
-        t[0] += 5
-        changed = service.apply([
-            QuoteUpdate("bybit", btc.symbol, t[0], rate=0.0005, mark_price=None),
-            QuoteUpdate("bybit", "NOTLISTEDUSDT", t[0], rate=0.1),  # unknown until a REST seed
-        ])  # fmt: skip
-        assert changed == {"BTC"} and seen == [{"BTC"}]
-        (live,) = [
-            q for q in service.snapshot.quotes if (q.venue, q.symbol) == ("bybit", "BTCUSDT")
-        ]
-        assert (live.rate, live.received_at) == (0.0005, t[0])
-        assert (live.mark_price, live.turnover_24h) == (btc.mark_price, btc.turnover_24h)
-        assert service.age_s() == 0.0
-        assert service.apply([]) == set() and len(seen) == 1
+        symbols = await service.seed("okx")
+        assert len(symbols) == 20 and "BTC-USDT-SWAP" in symbols
+        assert fake_venues.hits("bybit") == 0 and fake_venues.hits("okx", OKX_FUNDING) == 1
+        snapshot = service.snapshot
+        assert snapshot is not None and [h.venue for h in snapshot.health] == ["okx"]
     finally:
         await service.close()
 
@@ -154,7 +92,9 @@ async def test_live_updates_merge_into_the_rest_book_and_notify(fake_venues):
 async def test_only_venues_without_a_live_feed_are_polled(fake_venues):
     t = [1_000.0]
     service = service_for(fake_venues, max_age_s=300, clock=lambda: t[0])
-    service.feed_live = lambda venue: venue in ("bybit", "okx")
+    feeds = {v: FeedState(v, connected=True, last_message_at=t[0]) for v in ("bybit", "okx")}
+    for venue, feed in feeds.items():
+        service.attach_feed(venue, feed, silence_s=30.0)
     try:
         await service.refresh()
         assert service.polled_venues() == ["binance", "hyperliquid"]
@@ -162,6 +102,12 @@ async def test_only_venues_without_a_live_feed_are_polled(fake_venues):
         await service.refresh_polled()
         assert fake_venues.hits("bybit", BYBIT_TICKERS) == before
         t[0] += 151  # half the max quote age: quiet symbols are re-seeded by REST
+        for feed in feeds.values():
+            feed.last_message_at = t[0]
         assert service.polled_venues() == ["bybit", "binance", "okx", "hyperliquid"]
+        await service.refresh()
+        t[0] += 31  # okx's feed silent past its allowance: polled again, bybit's talks
+        feeds["bybit"].last_message_at = t[0]
+        assert service.polled_venues() == ["binance", "okx", "hyperliquid"]
     finally:
         await service.close()

@@ -1,8 +1,8 @@
 """The live feeds of every enabled venue, run as tasks, feeding the MarketService's book.
 
 Each feed seeds its venue from REST on every (re)connect, then merges updates
-into the book. While a feed is down, the scheduled refresh polls that venue
-by REST instead (`MarketService.polled_venues`).
+into the book; its state shows in the venue's health. While a feed is down, the
+scheduled refresh polls that venue by REST instead (`MarketService.polled_venues`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
 
-from arb.feeds.base import Dialect, Feed, FeedState
+from arb.feeds.base import Dialect, Feed
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.venues.registry import SPECS
@@ -27,35 +25,22 @@ def dialect_for(venue: str) -> Dialect | None:
 
 
 class Feeds:
-    def __init__(
-        self,
-        service: MarketService,
-        settings: Settings,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.service = service
-        self.clock = clock
+    def __init__(self, service: MarketService, settings: Settings) -> None:
         self.feeds: dict[str, Feed] = {}
         for venue in settings.venues:
             dialect = dialect_for(venue)
             if dialect is None:
                 continue
-            self.feeds[venue] = Feed(
+            feed = Feed(
                 dialect,
                 settings.venue[venue].ws_url,
                 symbols=lambda v=venue: service.seed(v),
-                on_updates=service.apply,
-                clock=clock,
+                on_updates=service.book.apply,
+                clock=service.clock,
             )
+            service.attach_feed(venue, feed.state, dialect.silence_s)
+            self.feeds[venue] = feed
         self._tasks: list[asyncio.Task[None]] = []
-        service.feed_live = self.live
-
-    def live(self, venue: str) -> bool:
-        feed = self.feeds.get(venue)
-        return feed is not None and feed.state.live(self.clock(), feed.dialect.silence_s)
-
-    def states(self) -> dict[str, FeedState]:
-        return {venue: feed.state for venue, feed in self.feeds.items()}
 
     def start(self) -> None:
         for venue, feed in self.feeds.items():
