@@ -24,8 +24,14 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-runtime
 	$(BIN)/arb-bot run
 
+# The suite mostly waits (fake servers, pacing, subprocesses), so it runs in more workers than
+# cores; a file's tests share a worker (measured fastest). Bytecode is written even if
+# PYTHONDONTWRITEBYTECODE is set: otherwise every worker re-compiles and re-rewrites every
+# test module (seconds each).
+TEST_WORKERS ?= 4
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m tests.bench

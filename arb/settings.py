@@ -133,6 +133,9 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
 
         return typed(name, default, conv, expects)
 
+    def seconds(name: str, default: float, low: float, high: float) -> float:
+        return number(name, default, low, high, f"a number of seconds from {low:g} to {high:g}")
+
     venues = typed(
         "ARB_VENUES",
         VENUE_NAMES,
@@ -187,34 +190,24 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             "TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_API, _http_url, "an http(s) URL"
         ),
         db_path=get("ARB_DB") or "arb.sqlite3",
-        scan_interval_s=number(
-            "ARB_SCAN_INTERVAL_S", 60.0, 5.0, 86_400.0, "a number of seconds from 5 to 86400"
-        ),
-        http_timeout_s=number(
-            "ARB_HTTP_TIMEOUT_S", 10.0, 0.1, 120.0, "a number of seconds from 0.1 to 120"
-        ),
+        scan_interval_s=seconds("ARB_SCAN_INTERVAL_S", 60.0, 5.0, 86_400.0),
+        http_timeout_s=seconds("ARB_HTTP_TIMEOUT_S", 10.0, 0.1, 120.0),
         http_attempts=int(
             number("ARB_HTTP_RETRIES", 2, 0, 10, "a whole number of retries from 0 to 10")
         )
         + 1,
-        venue_deadline_s=number(
-            "ARB_VENUE_DEADLINE_S", 30.0, 0.5, 600.0, "a number of seconds from 0.5 to 600"
-        ),
+        venue_deadline_s=seconds("ARB_VENUE_DEADLINE_S", 30.0, 0.5, 600.0),
         min_turnover_24h=number(
             "ARB_MIN_TURNOVER_USD", 500_000.0, 0.0, 1e13, "a non-negative amount in USD"
         ),
-        max_quote_age_s=number(
-            "ARB_MAX_QUOTE_AGE_S", 300.0, 1.0, 86_400.0, "a number of seconds from 1 to 86400"
-        ),
+        max_quote_age_s=seconds("ARB_MAX_QUOTE_AGE_S", 300.0, 1.0, 86_400.0),
         horizon_h=number(
             "ARB_HORIZON_H", 168.0, 1.0, 8_760.0, "a holding horizon in hours from 1 to 8760"
         ),
         alert_cooldown_s=number(
             "ARB_ALERT_COOLDOWN_S", 3600.0, 0.0, 7 * 86_400.0, "a number of seconds up to 604800"
         ),
-        alert_min_gap_s=number(
-            "ARB_ALERT_MIN_GAP_S", 900.0, 0.0, 86_400.0, "a number of seconds from 0 to 86400"
-        ),
+        alert_min_gap_s=seconds("ARB_ALERT_MIN_GAP_S", 900.0, 0.0, 86_400.0),
         retention_days=number(
             "ARB_RETENTION_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1 to 3650"
         ),
@@ -223,12 +216,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             * 1024
             * 1024
         ),
-        max_cooldown_s=number(
-            "ARB_MAX_COOLDOWN_S", 600.0, 1.0, 86_400.0, "a number of seconds from 1 to 86400"
-        ),
-        telegram_timeout_s=number(
-            "TELEGRAM_TIMEOUT_S", 30.0, 1.0, 300.0, "a number of seconds from 1 to 300"
-        ),
+        max_cooldown_s=seconds("ARB_MAX_COOLDOWN_S", 600.0, 1.0, 86_400.0),
+        telegram_timeout_s=seconds("TELEGRAM_TIMEOUT_S", 30.0, 1.0, 300.0),
         allowed_chats=typed(
             "ARB_ALLOWED_CHATS", frozenset(), _id_set, "a comma-separated list of chat ids"
         ),
@@ -243,9 +232,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         llm_api_key=get("LLM_API_KEY"),
         llm_model=llm_model,
         llm_alert_notes=llm_alert_notes,
-        llm_timeout_s=number(
-            "LLM_TIMEOUT_S", 15.0, 0.1, 300.0, "a number of seconds from 0.1 to 300"
-        ),
+        llm_timeout_s=seconds("LLM_TIMEOUT_S", 15.0, 0.1, 300.0),
         llm_attempts=int(number("LLM_RETRIES", 1, 0, 5, "a whole number of retries from 0 to 5"))
         + 1,
         llm_price_in_per_m=number(
@@ -259,9 +246,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             "ARB_HISTORY_EVERY_S", 900.0, 0.0, 86_400.0, "a number of seconds up to 86400"
         ),
         history_days=number("ARB_HISTORY_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1"),
-        llm_cache_s=number(
-            "LLM_CACHE_S", 300.0, 0.0, 86_400.0, "a number of seconds from 0 to 86400"
-        ),
+        llm_cache_s=seconds("LLM_CACHE_S", 300.0, 0.0, 86_400.0),
         log_level=log_level,
     )
 

@@ -29,7 +29,7 @@ clock = time.monotonic  # the admin cache's clock (a test moves it on)
 REFUSAL = "This bot serves a private desk. Ask its owner to add this chat to ARB_ALLOWED_CHATS."
 
 
-async def gate(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def admit(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Runs before every handler: stops updates from chats that are not allowed, and
     command spam (bot.throttle)."""
     if not isinstance(update, Update) or update.effective_chat is None:
@@ -89,6 +89,22 @@ def is_command(update: Update, bot_username: str | None) -> bool:
 
 def is_global_admin(desk: Desk, user_id: int | None) -> bool:
     return user_id is not None and user_id in desk.settings.admins
+
+
+def is_admin(update: Update, desk: Desk) -> bool:
+    """Whether the user behind `update` is one of the desk's admins (ARB_ADMINS)."""
+    user = update.effective_user
+    return is_global_admin(desk, user.id if user else None)
+
+
+async def refused_unless_admin(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, refusal: str
+) -> bool:
+    """Whether an admins-only command was refused (the user told `refusal`)."""
+    if is_admin(update, desk_of(context)):
+        return False
+    await reply_html(update, context, refusal)
+    return True
 
 
 async def can_change_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:

@@ -6,15 +6,19 @@ ARB_ALLOWED_CHATS: a desk's figures never go to a group nobody vetted.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from arb.accounts.service import AccountReport, AccountService
 from arb.venues.registry import account_venues, key_variables
 from bot import render_accounts
-from bot.access import is_global_admin
+from bot.access import is_admin
 from bot.desk import Desk, desk_of
-from bot.send import keep_typing, reply_html, thread_of
+from bot.send import reply_html, typing_in
 
 NOT_ADMIN = "Only the desk's admins (ARB_ADMINS) can see the accounts."
 NOT_HERE = (
@@ -30,8 +34,8 @@ PNL_DAYS = {"7d": 7, "30d": 30}
 
 
 def _refusal(update: Update, desk: Desk) -> str | None:
-    user, chat = update.effective_user, update.effective_chat
-    if not is_global_admin(desk, user.id if user else None):
+    chat = update.effective_chat
+    if not is_admin(update, desk):
         return NOT_ADMIN
     if chat is None or (
         chat.type != ChatType.PRIVATE and chat.id not in desk.settings.allowed_chats
@@ -42,28 +46,37 @@ def _refusal(update: Update, desk: Desk) -> str | None:
     return None
 
 
+async def _refused(update: Update, context: ContextTypes.DEFAULT_TYPE, desk: Desk) -> bool:
+    """Whether the accounts are not shown here (and the user was told why)."""
+    if (why := _refusal(update, desk)) is None:
+        return False
+    await reply_html(update, context, why)
+    return True
+
+
 async def balance(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/balance, admins only: each venue account's equity, available margin and uPnL."""
-    desk = desk_of(context)
-    if (why := _refusal(update, desk)) is not None:
-        await reply_html(update, context, why)
-        return
-    async with _typing(update, context):
-        report = await desk.accounts.balances()
-    text = render_accounts.balances_html(report.items, report.errors, desk.service.clock())
-    await reply_html(update, context, text)
+    await _show(update, context, lambda a: a.balances(), render_accounts.balances_html)
 
 
 async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/positions, admins only: open legs, matched into hedged pairs."""
+    await _show(update, context, lambda a: a.positions(), render_accounts.positions_html)
+
+
+async def _show(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    fetch: Callable[[AccountService], Awaitable[AccountReport[Any]]],
+    render: Callable[[Any, Mapping[str, str], float], str],
+) -> None:
+    """Fetch a report from the accounts while typing, and reply with it rendered as of now."""
     desk = desk_of(context)
-    if (why := _refusal(update, desk)) is not None:
-        await reply_html(update, context, why)
+    if await _refused(update, context, desk):
         return
-    async with _typing(update, context):
-        report = await desk.accounts.positions()
-    text = render_accounts.positions_html(report.items, report.errors, desk.service.clock())
-    await reply_html(update, context, text)
+    async with typing_in(update, context):
+        report = await fetch(desk.accounts)
+    await reply_html(update, context, render(report.items, report.errors, desk.service.clock()))
 
 
 async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -74,17 +87,10 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if days is None:
         await reply_html(update, context, "Usage: /pnl [7d|30d], e.g. /pnl 30d")
         return
-    if (why := _refusal(update, desk)) is not None:
-        await reply_html(update, context, why)
+    if await _refused(update, context, desk):
         return
     now = desk.service.clock()
-    async with _typing(update, context):
+    async with typing_in(update, context):
         report = await desk.accounts.funding(days, int(now * 1000))
     text = render_accounts.pnl_html(report.items, report.errors, days, now, report.partial)
     await reply_html(update, context, text)
-
-
-def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE):  # type: ignore[no-untyped-def]
-    chat = update.effective_chat
-    assert chat is not None
-    return keep_typing(context.bot, chat.id, thread_of(update.effective_message))

@@ -137,7 +137,7 @@ class Alerts:
         self.states: dict[AlertKey, AlertState] = {}
         self.seen_spread: dict[str, float] = {}  # asset -> best spread at its last run
         self.live = LiveTrigger(
-            service.quotes_for,
+            service.book.quotes_for,
             params,
             lambda: self.index.levels,
             self.seen_spread,

@@ -39,7 +39,7 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
 from bot import accounts, charts, handlers, signals, subscriptions
-from bot.access import gate
+from bot.access import admit
 from bot.desk import DESK_KEY, Desk, desk_of
 from bot.errors import on_error
 from bot.ratelimit import DeskRateLimiter
@@ -72,14 +72,19 @@ def file_url(base_url: str) -> str:
     return f"{head}/file/bot" if base_url.endswith("/bot") else base_url + "/file"
 
 
-def build_application(settings: Settings, service: MarketService, store: Store) -> Application:
+def build_application(
+    settings: Settings,
+    service: MarketService,
+    store: Store,
+    rate_limiter: DeskRateLimiter | None = None,
+) -> Application:
     assert settings.telegram_bot_token
     app = (
         Application.builder()
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_url(settings.telegram_api_base_url))
-        .rate_limiter(DeskRateLimiter())
+        .rate_limiter(rate_limiter or DeskRateLimiter())
         # Every Bot API call but getUpdates, which has its own request and timeouts (its
         # read timeout is the poll's plus PTB's 5 s).
         .read_timeout(settings.telegram_timeout_s)
@@ -101,7 +106,7 @@ def build_application(settings: Settings, service: MarketService, store: Store) 
         account_service,
     )  # fmt: skip
     app.bot_data[DESK_KEY] = desk
-    app.add_handler(TypeHandler(Update, gate), group=-1)  # access and spam, before the rest
+    app.add_handler(TypeHandler(Update, admit), group=-1)  # access and spam, before the rest
     app.add_handlers(
         [
             CommandHandler(["start", "help"], handlers.help_command),
@@ -165,10 +170,12 @@ async def serve(
     startup_backoff: tuple[float, float] = (1.0, 60.0),
     handle_signals: bool = True,
     ready: asyncio.Future[Application] | None = None,
+    rate_limiter: DeskRateLimiter | None = None,
 ) -> int:
     """Run the bot until `stop` is set (or SIGTERM/SIGINT). Returns the exit status.
 
-    `ready`, if given, receives the running Application once updates flow.
+    `ready`, if given, receives the running Application once updates flow; `rate_limiter`
+    replaces the one pacing sends at Telegram's limits (tests pace a chat faster).
     """
     if not settings.telegram_bot_token:
         log.error(NO_TOKEN)
@@ -185,7 +192,7 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     market = Market(make_clients(settings), settings.venue_deadline_s)
     service = MarketService(market, settings.max_quote_age_s)
-    app = build_application(settings, service, Store(db))
+    app = build_application(settings, service, Store(db), rate_limiter)
     try:
         try:
             if not await initialize(app, stop, startup_backoff):
@@ -202,7 +209,7 @@ async def serve(
         desk: Desk = app.bot_data[DESK_KEY]
         if settings.feeds:
             desk.feeds = Feeds(service, settings)
-            service.listeners.append(lambda assets: desk.alerts.live.poke(app.bot, assets))
+            service.book.subscribe(lambda assets: desk.alerts.live.poke(app.bot, assets))
             desk.feeds.start()
         # APScheduler cannot start an interval job "now": run the first cycle by hand.
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():

@@ -13,10 +13,10 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from arb import commands
-from arb.symbols import normalize_asset
 from bot import render, render_history
+from bot.arguments import asset_named, only_asset
 from bot.desk import Desk, desk_of
-from bot.send import keep_typing, reply_html, send_photo, thread_of
+from bot.send import reply_html, send_photo, thread_of, typing_in
 
 DEFAULT_WINDOW = "7d"
 WINDOW_ALIASES = {"1d": "24h", "24h": "24h", "7d": "7d", "1w": "7d", "30d": "30d", "1m": "30d"}
@@ -33,19 +33,12 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if len(args) not in (1, 2) or window is None:
         await reply_html(update, context, "Usage: /chart ASSET [24h|7d|30d], e.g. /chart BTC 7d")
         return
-    try:
-        asset = normalize_asset(args[0])
-    except ValueError:
-        await reply_html(
-            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /chart BTC"
-        )
+    if (asset := await asset_named(update, context, args[0], "chart")) is None:
         return
     desk = desk_of(context)
-    chat = update.effective_chat
-    assert chat is not None
-    thread = thread_of(update.effective_message)
-    async with keep_typing(context.bot, chat.id, thread, ChatAction.UPLOAD_PHOTO):
-        threshold = await chat_threshold(desk, chat.id, thread, asset)
+    chat, thread = _where(update)
+    async with typing_in(update, context, ChatAction.UPLOAD_PHOTO):
+        threshold = await chat_threshold(desk, chat, thread, asset)
         r = await commands.chart(desk, desk.loader, asset, window, desk.params, threshold)
     if r is None:
         await reply_html(update, context, f"No venue lists {render.esc(asset)} right now.")
@@ -56,28 +49,16 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             r.asset, r.window, r.best, r.stats, r.threshold_8h, r.errors, r.pending
         )
         photo = InputFile(r.png, filename=f"{r.asset}-{r.window}.png")
-        await send_photo(context.bot, chat.id, photo, caption, thread)
+        await send_photo(context.bot, chat, photo, caption, thread)
 
 
 async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/history ASSET: every venue pair's average spread over 24h, 7d and 30d."""
-    args = context.args or []
-    if len(args) != 1:
-        await reply_html(update, context, "Usage: /history ASSET, e.g. /history BTC")
-        return
-    try:
-        asset = normalize_asset(args[0])
-    except ValueError:
-        await reply_html(
-            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /history BTC"
-        )
+    if (asset := await only_asset(update, context, "history")) is None:
         return
     desk = desk_of(context)
-    chat = update.effective_chat
-    assert chat is not None
-    thread = thread_of(update.effective_message)
-    async with keep_typing(context.bot, chat.id, thread):
-        threshold = await chat_threshold(desk, chat.id, thread, asset)
+    async with typing_in(update, context):
+        threshold = await chat_threshold(desk, *_where(update), asset)
         r = await commands.history(desk, desk.loader, asset, desk.params, threshold)
     if r is None:
         await reply_html(
@@ -88,6 +69,13 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     text = render_history.history_html(r, threshold is not None, r.errors)
     await reply_html(update, context, text)
+
+
+def _where(update: Update) -> tuple[int, int | None]:
+    """The chat and forum topic a command came from."""
+    chat = update.effective_chat
+    assert chat is not None
+    return chat.id, thread_of(update.effective_message)
 
 
 async def chat_threshold(

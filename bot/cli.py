@@ -128,14 +128,14 @@ async def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
     async with open_market(settings, args.venues) as market:
         report = await commands.scan(market, params, top or None)
     print(dumps(scan_json(report)) if args.json else scan_text(report))
-    return 0 if any(s.ok for s in report.statuses) else 1
+    return 0 if any(h.ok for h in report.health) else 1
 
 
 async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
     async with open_market(settings, args.venues) as market:
         report = await commands.funding(market, args.asset, settings.scan_params())
     print(dumps(funding_json(report)) if args.json else funding_text(report))
-    return 0 if any(s.ok for s in report.statuses) else 1
+    return 0 if any(h.ok for h in report.health) else 1
 
 
 async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:

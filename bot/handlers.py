@@ -17,9 +17,10 @@ from telegram.ext import ContextTypes
 from arb import commands
 from arb.symbols import normalize_asset
 from bot import render, render_market
-from bot.access import is_global_admin
+from bot.access import refused_unless_admin
+from bot.arguments import only_asset
 from bot.desk import Desk, desk_of
-from bot.send import edit_html, keep_typing, reply_html, thread_of
+from bot.send import edit_html, reply_html, typing_in
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,9 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/funding ASSET: every venue's rate for one asset, and its best carry."""
-    args = context.args or []
-    if len(args) != 1:
-        await reply_html(update, context, "Usage: /funding ASSET, e.g. /funding BTC")
+    if (asset := await only_asset(update, context, "funding")) is None:
         return
-    try:
-        normalize_asset(args[0])
-    except ValueError:
-        await reply_html(
-            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /funding BTC"
-        )
-        return
-    await reply_html(update, context, await funding_html(desk_of(context), args[0]))
+    await reply_html(update, context, await funding_html(desk_of(context), asset))
 
 
 async def funding_html(desk: Desk, asset: str) -> str:
@@ -168,7 +160,6 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         started_at=desk.started_at,
         version=desk.version,
         interval_s=desk.settings.scan_interval_s,
-        feeds=desk.feeds,
         storage=desk.store.db.health,
         held_alerts=desk.alerts.held_crossings,
     )
@@ -177,20 +168,18 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/refresh, admins only: fetch every venue now instead of waiting for the cycle."""
-    desk = desk_of(context)
-    user = update.effective_user
-    if not is_global_admin(desk, user.id if user else None):
-        await reply_html(update, context, "Only the desk's admins (ARB_ADMINS) can do that.")
+    if await refused_unless_admin(
+        update, context, "Only the desk's admins (ARB_ADMINS) can do that."
+    ):
         return
-    chat = update.effective_chat
-    assert chat is not None
-    async with keep_typing(context.bot, chat.id, thread_of(update.effective_message)):
+    desk = desk_of(context)
+    async with typing_in(update, context):
         snapshot = await desk.service.refresh()
-    ok = sum(s.ok for s in snapshot.statuses)
+    ok = sum(h.ok for h in snapshot.health)
     await reply_html(
         update,
         context,
-        f"Refreshed: {ok} of {len(snapshot.statuses)} venues answered, "
+        f"Refreshed: {ok} of {len(snapshot.health)} venues answered, "
         f"{len(snapshot.quotes)} quotes. /status for details.",
     )
 

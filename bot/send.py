@@ -155,3 +155,12 @@ async def keep_typing(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def typing_in(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, action: str = ChatAction.TYPING
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """keep_typing in the chat and forum topic `update` came from."""
+    chat = update.effective_chat
+    assert chat is not None
+    return keep_typing(context.bot, chat.id, thread_of(update.effective_message), action)

@@ -15,11 +15,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from arb import commands
-from arb.symbols import normalize_asset
 from bot import render, render_signals
-from bot.access import is_global_admin
+from bot.access import refused_unless_admin
+from bot.arguments import only_asset
 from bot.desk import desk_of
-from bot.send import keep_typing, reply_html, thread_of
+from bot.send import reply_html, typing_in
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,12 @@ DAY_S = 86_400.0
 
 async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/signal ASSET: the signaler's take/watch/skip note on the asset's best carry."""
-    args = context.args or []
-    if len(args) != 1:
-        await reply_html(update, context, "Usage: /signal ASSET, e.g. /signal BTC")
-        return
-    try:
-        asset = normalize_asset(args[0])
-    except ValueError:
-        await reply_html(
-            update, context, f"“{render.shown(args[0])}” is not an asset name. Try /signal BTC"
-        )
+    if (asset := await only_asset(update, context, "signal")) is None:
         return
     desk = desk_of(context)
     chat = update.effective_chat
     assert chat is not None
-    async with keep_typing(context.bot, chat.id, thread_of(update.effective_message)):
+    async with typing_in(update, context):
         signal = await commands.signal(
             desk, desk.history, desk.signaler, asset, desk.params, chat_id=chat.id
         )
@@ -59,11 +50,11 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/usage, admins only: the model's calls, tokens and cost today and over 30 days."""
-    desk = desk_of(context)
-    user = update.effective_user
-    if not is_global_admin(desk, user.id if user else None):
-        await reply_html(update, context, "Only the desk's admins (ARB_ADMINS) can see this.")
+    if await refused_unless_admin(
+        update, context, "Only the desk's admins (ARB_ADMINS) can see this."
+    ):
         return
+    desk = desk_of(context)
     now = desk.service.clock()
     midnight = now - now % DAY_S
     windows = [

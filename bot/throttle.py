@@ -4,7 +4,7 @@ Whoever does gets one SLOW_DOWN reply and then silence, until QUIET_S seconds pa
 a command from them (each ignored command starts the quiet time again); after that they are
 answered as usual. Pure, with an injected clock; the caller picks the key (the bot uses
 the chat and the user, so one spammer does not silence a group) and what counts as a
-command (bot.access.gate).
+command (bot.access.admit).
 """
 
 from __future__ import annotations

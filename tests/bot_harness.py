@@ -1,4 +1,10 @@
-"""Run the real bot in-process against the fake Bot API and the fake venues."""
+"""Run the real bot in-process against the fake Bot API and the fake venues.
+
+The bot paces its sends with the real DeskRateLimiter at Telegram's limits, except that one
+chat's replies after a burst of three follow each other in CHAT_INTERVAL_S, not a second:
+a test asking one chat ten things waits for no clock. Tests of the pacing itself (the fake's
+flood control on) pass `telegram_pacing=True`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,12 @@ from telegram.ext import Application
 from arb.settings import parse_settings
 from bot.app import serve
 from bot.desk import DESK_KEY, Desk
+from bot.ratelimit import DeskRateLimiter
 from tests.conftest import CORE_VENUES
 from tests.fakes.telegram import FakeTelegram, SentMessage
 from tests.fakes.venues import FakeVenues
+
+CHAT_INTERVAL_S = 0.02
 
 
 @dataclass
@@ -63,7 +72,11 @@ def bot_env(tg: FakeTelegram, venues: FakeVenues, **extra: str) -> dict[str, str
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    venues: FakeVenues, tg: FakeTelegram | None = None, **env: str
+    venues: FakeVenues,
+    tg: FakeTelegram | None = None,
+    *,
+    telegram_pacing: bool = False,
+    **env: str,
 ) -> AsyncIterator[RunningBot]:
     async with contextlib.AsyncExitStack() as stack:
         if tg is None:
@@ -81,6 +94,9 @@ async def running_bot(
                 handle_signals=False,
                 startup_backoff=(0.01, 0.1),
                 ready=ready,
+                rate_limiter=None
+                if telegram_pacing
+                else DeskRateLimiter(chat_interval=CHAT_INTERVAL_S),
             )
         )
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from arb.settings import Settings, parse_settings
@@ -15,6 +16,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 T0_MS = 1789015942967  # the instant the fixture snapshot was taken
 T0 = T0_MS / 1000
 
+# The suite runs in parallel workers (make test), more of them than cores: none keeps
+# Hypothesis's example database (no two write one directory), and an example's time on a
+# loaded machine is not a failure.
+hypothesis.settings.register_profile(
+    "suite",
+    database=None,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.load_profile("suite")
+
 
 def fixture_bytes(path: str) -> bytes:
     return (FIXTURES / path).read_bytes()
@@ -24,6 +36,13 @@ def fixture_bytes(path: str) -> bytes:
 async def fake_venues():
     """The four venues, answering with the recorded fixtures."""
     async with FakeVenues() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def venues():
+    """The four venues, answering from desk_market(): the bot tests' market."""
+    async with FakeVenues(desk_market()) as fake:
         yield fake
 
 

@@ -11,19 +11,11 @@ import asyncio
 import pytest
 
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.venues import FakeVenues
 
 GROUP = -100900
 GROUP_CHAT = dict(chat_id=GROUP, chat_type="supergroup")
 ADMIN, MEMBER = 5, 6
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -159,7 +151,8 @@ async def test_restart_sends_nothing_again_and_alerts_what_crossed_while_down(ve
 
 
 async def test_a_hanging_venue_does_not_hold_the_others_alerts(venues, tmp_path):
-    from tests.fakes.venues import HL_INFO, Fault
+    from tests.fakes.venues import Fault
+    from tests.venues.hyperliquid.fake_rest import HL_INFO
 
     env = dict(ARB_SCAN_INTERVAL_S="5", ARB_HTTP_TIMEOUT_S="30", ARB_DB=str(tmp_path / "h.db"))
     async with running_bot(venues, **env) as bot:
@@ -171,8 +164,8 @@ async def test_a_hanging_venue_does_not_hold_the_others_alerts(venues, tmp_path)
         report = await bot.cycle()
         elapsed = asyncio.get_running_loop().time() - started
         assert elapsed < 4  # Hyperliquid is cut at half the 5 s interval, not at 30 s
-        hl = next(s for s in bot.desk.service.snapshot.statuses if s.venue == "hyperliquid")
-        assert hl.error == "hyperliquid: no complete answer within 2.5 s"
+        hl = next(h for h in bot.desk.service.snapshot.health if h.venue == "hyperliquid")
+        assert hl.last_error == "hyperliquid: no complete answer within 2.5 s"
         assert report.sent == 1
         (alert,) = [m for m in bot.to_chat(6001) if m.text.startswith("🔔")]
         assert "<b>SOPH</b>: long bybit / short okx" in alert.text

@@ -13,17 +13,11 @@ import pytest
 
 from arb.report import funding_report
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.telegram import FakeTelegram
-from tests.fakes.venues import OKX_FUNDING, FakeVenues, Fault, synthetic_market
+from tests.fakes.venues import FakeVenues, Fault, synthetic_market
+from tests.venues.okx.fake_rest import OKX_FUNDING
 
 FEE = {"bybit": 0.00055, "binance": 0.0005, "okx": 0.0005, "hyperliquid": 0.00045}
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -150,7 +144,7 @@ async def test_old_data_is_flagged_and_left_out(bot):
     service = bot.desk.service
     await service.refresh()
     okx = next(h for h in service.health() if h.venue == "okx")
-    service._health["okx"] = dataclasses.replace(okx, last_ok_at=okx.last_ok_at - 600)
+    service.book._health["okx"] = dataclasses.replace(okx, last_ok_at=okx.last_ok_at - 600)
     reply = await bot.ask("/scan")
     assert "⚠ okx: data 10m old, left out (okx /api/v5/public/funding-rate: HTTP 500" in reply.text
 

@@ -17,7 +17,8 @@ import pytest
 
 from arb.chart import png_size
 from tests.conftest import CORE_VENUES, clean_environ, desk_market
-from tests.fakes.venues import OKX_FUNDING, FakeMarket, FakeVenues, Fault
+from tests.fakes.venues import FakeMarket, FakeVenues, Fault
+from tests.venues.okx.fake_rest import OKX_FUNDING
 
 HOUR_MS = 3_600_000
 NOW_MS = 1789015942967  # 2026-09-10 04:52:22.967Z

@@ -19,7 +19,6 @@ from bot import alerts as alerts_module
 from storage.db import Database
 from storage.store import QueuedAlert, Store
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues
 
@@ -30,12 +29,6 @@ MARK = "↻"
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch):
     monkeypatch.setattr(alerts_module, "NOT_SENT_BACKOFF_S", (0.05, 0.1, 0.2))
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 def alerts_to(tg: FakeTelegram, chat_id: int) -> list[str]:
@@ -272,7 +265,7 @@ async def test_a_catch_all_on_a_hot_market_is_one_readable_message():
 
 async def test_a_fan_out_stays_under_telegrams_limits_and_replies_go_first(venues, tmp_path):
     chats = range(9001, 9071)
-    async with running_bot(venues, ARB_SCAN_INTERVAL_S="3600") as bot:
+    async with running_bot(venues, telegram_pacing=True, ARB_SCAN_INTERVAL_S="3600") as bot:
         bot.tg.flood_control = True
         store = bot.desk.store
         for chat in chats:
@@ -305,7 +298,9 @@ async def test_sigterm_mid_fan_out_lands_what_is_on_its_way_and_keeps_the_rest(
     chats = range(9201, 9281)  # 80 chats: almost 3 s at 30 a second
     async with FakeTelegram() as tg:
         tg.flood_control = True
-        async with running_bot(venues, tg, ARB_SCAN_INTERVAL_S="3600", ARB_DB=db) as bot:
+        async with running_bot(
+            venues, tg, telegram_pacing=True, ARB_SCAN_INTERVAL_S="3600", ARB_DB=db
+        ) as bot:
             for chat in chats:
                 await bot.desk.store.subscribe(chat, "private", None, None, 0.001, frozenset(), 1)
             await bot.desk.alerts.reload_subscriptions()

@@ -15,12 +15,13 @@ import pytest
 
 from arb.commands import StatusReport
 from arb.feeds.base import FeedState
+from arb.market import VenueHealth
 from arb.models import QuoteUpdate
-from arb.service import VenueHealth
 from bot.render_market import status_html
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
-from tests.fakes.venues import BYBIT_TICKERS, FakeVenues
+from tests.fakes.venues import FakeVenues
+from tests.venues.bybit.fake_rest import BYBIT_TICKERS
 from tests.venues.bybit.fake_stream import FakeBybitWs
 from tests.venues.okx.fake_stream import FakeOkxWs
 
@@ -46,7 +47,7 @@ async def live(tmp_path):
         }
         async with running_bot(venues, **env) as b:
             await bybit.wait_subscribed(1, ["APEUSDT"])
-            await okx.wait_subscribed(1, symbol="APE-USDT-SWAP")
+            await okx.wait_subscribed(1, ["APE-USDT-SWAP"])
             yield b, bybit, okx
 
 
@@ -58,29 +59,26 @@ async def test_a_crossing_on_the_stream_alerts_without_waiting_for_the_cycle(liv
     alert = await b.tg.wait_for(lambda m: "Funding carry alert" in (m.text or ""), after=mark)
     assert "<b>APE</b>: long okx / short bybit" in alert.text
     assert "0.2960%/8h (≥ 0.2000%)" in alert.text
-    assert b.desk.service.live_updates >= 1  # the stream, not the hourly cycle, drove it
+    assert b.desk.service.book.live_updates >= 1  # the stream, not the hourly cycle, drove it
     # The next update within the same second does not alert again: one crossing, one alert.
     await bybit.push_quote("APEUSDT", rate=0.00051)
     await b.cycle()
     assert sum("Funding carry alert" in (m.text or "") for m in b.tg.sent[mark:]) == 1
 
 
-def changed(b, asset: str) -> asyncio.Event:
-    """Set once a live update changes `asset` in the bot's book."""
+async def push_landed(b, feed, symbol: str, **quote: float) -> None:
+    """Push APE's quote on `feed` and wait until the live update changed APE in the book."""
     event = asyncio.Event()
-    b.desk.service.listeners.append(lambda assets: asset in assets and event.set())
-    return event
+    b.desk.service.book.subscribe(lambda assets: "APE" in assets and event.set())
+    await feed.push_quote(symbol, **quote)
+    await asyncio.wait_for(event.wait(), 5)
 
 
 async def test_funding_answers_from_the_live_book(live):
     b, bybit, okx = live
-    bybit_done, okx_done = changed(b, "APE"), changed(b, "APE")
-    await bybit.push_quote("APEUSDT", rate=0.0004)
-    await asyncio.wait_for(bybit_done.wait(), 5)
-    okx_done.clear()
-    await okx.push_quote("APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
-                         mark=0.1378, interval_h=4)  # fmt: skip
-    await asyncio.wait_for(okx_done.wait(), 5)
+    await push_landed(b, bybit, "APEUSDT", rate=0.0004)
+    await push_landed(b, okx, "APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
+                      mark=0.1378, interval_h=4)  # fmt: skip
     reply = await b.ask("/funding APE")
     assert re.search(r"^bybit\s+0\.0400%\s+1h", reply.plain, re.MULTILINE), reply.plain
     assert re.search(r"^okx\s+0\.0600%\s+4h", reply.plain, re.MULTILINE), reply.plain
@@ -101,9 +99,7 @@ async def test_status_calls_a_connected_feed_that_stopped_talking_silent(live):
     b, bybit, okx = live
     # Frames come in order on one connection: once this push is in the book, so is all
     # bybit sent before it. Then the fake goes quiet with the connection still open.
-    landed = changed(b, "APE")
-    await bybit.push_quote("APEUSDT", rate=0.0004)
-    await asyncio.wait_for(landed.wait(), 5)
+    await push_landed(b, bybit, "APEUSDT", rate=0.0004)
     bybit.silent = True
 
     def later() -> float:  # 45 s on, without waiting for them
@@ -112,10 +108,8 @@ async def test_status_calls_a_connected_feed_that_stopped_talking_silent(live):
     b.desk.service.clock = b.desk.feeds.clock = later
     for feed in b.desk.feeds.feeds.values():
         feed.clock = later
-    landed = changed(b, "APE")
-    await okx.push_quote("APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
-                         mark=0.1378, interval_h=4)  # fmt: skip
-    await asyncio.wait_for(landed.wait(), 5)
+    await push_landed(b, okx, "APE-USDT-SWAP", rate=0.0006, next_funding_ms=next_hour_ms(),
+                      mark=0.1378, interval_h=4)  # fmt: skip
     status = await b.ask("/status")
     assert re.search(r"^bybit +silent 4[5-9]s +4[5-9]s +\d+$", status.plain, re.M), status.plain
     assert re.search(r"^okx +live +[0-2]s +\d+$", status.plain, re.M), status.plain
@@ -135,13 +129,16 @@ def test_status_shows_a_feed_live_only_while_its_messages_arrive():
         "hyperliquid": state("hyperliquid", disconnected_at=now - 8, last_message_at=now - 9),
     }
     empty = "okx: answered an empty list; keeping the data from 3m ago"
-    health = [VenueHealth("okx", now - 180, 20, empty, now - 5)]
-    text = status_html(StatusReport(tuple(health), now, 60, "1", 5, 60, feeds))
+    okx = VenueHealth("okx", now - 180, 20, empty, now - 5, feed=feeds["okx"])
+    health = [okx, *(VenueHealth(v, feed=f) for v, f in feeds.items() if v != "okx")]
+    health.append(VenueHealth("binance"))  # no feed: no row under the feeds
+    text = status_html(StatusReport(tuple(health), now, 60, "1", 5, 60))
     venues, feed_rows = (
         [line.split() for line in block.split("</pre>")[0].splitlines()[1:]]
         for block in text.split("<pre>")[1:]
     )
-    assert venues == [["okx", "3m", "20", "error"]]  # the line under the table says why
+    assert venues[0] == ["okx", "3m", "20", "error"]  # the line under the table says why
+    assert [row[0] for row in venues] == ["okx", "bybit", "gate", "bitget", "hl", "binance"]
     assert f"okx: {empty} (5s ago)" in text
     assert {r[0]: r[1:3] for r in feed_rows} == {
         "bybit": ["live", "3s"],
@@ -160,12 +157,12 @@ async def test_stale_quotes_never_alert_and_are_marked(tmp_path):
         async with running_bot(venues, ARB_DB=str(tmp_path / "s.db"), **env) as b:
             await b.ask("/subscribe 0.2% APE")
             old = time.time() - 400
-            assert b.desk.service.apply([QuoteUpdate("bybit", "APEUSDT", old, rate=0.0005)]) == {
-                "APE"
-            }
+            assert b.desk.service.book.apply(
+                [QuoteUpdate("bybit", "APEUSDT", old, rate=0.0005)]
+            ) == {"APE"}
             report = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
             reply = await b.ask("/funding APE")
-            b.desk.service.apply([QuoteUpdate("bybit", "APEUSDT", time.time(), rate=0.0005)])
+            b.desk.service.book.apply([QuoteUpdate("bybit", "APEUSDT", time.time(), rate=0.0005)])
             fresh = await b.desk.alerts.cycle(b.app.bot, refresh=False, assets={"APE"})
     assert report.crossings == 0
     assert "† bybit APEUSDT left out of the best pair: data 6m old" in reply.plain

@@ -18,15 +18,8 @@ import pytest
 from arb.chart import png_size
 from arb.history import Point
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.telegram import Upload
 from tests.fakes.venues import FakeVenues, Fault
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from arb.spread import DEFAULT_TAKER_FEES, ScanParams, opportunity, rank_key, sc
 from bot.alerts import Alerts, CycleReport
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
-from tests.fakes.venues import BYBIT_TICKERS, FakeVenues, Fault
+from tests.fakes.venues import FakeVenues, Fault
+from tests.venues.bybit.fake_rest import BYBIT_TICKERS
 
 NOW = 1_789_015_942.967
 MAX_AGE_S = 300.0
@@ -124,7 +125,8 @@ def alerted(snapshot: MarketSnapshot, params: ScanParams) -> dict[str, Opportuni
     """What the bot's alert run plans (`Alerts._plan`: its pairs, then `arb.alerts.plan`)
     for one catch-all subscription with a tiny threshold, per asset."""
     alert_settings = SimpleNamespace(alert_cooldown_s=3600.0, alert_min_gap_s=900.0)
-    service = SimpleNamespace(quotes_for=lambda asset: [], clock=lambda: NOW)
+    book = SimpleNamespace(quotes_for=lambda asset: [])
+    service = SimpleNamespace(book=book, clock=lambda: NOW)
     alerts = Alerts(alert_settings, service, params, None, None, None, None)  # type: ignore[arg-type]
     alerts.index = ThresholdIndex([Subscription(1, 1001, None, TINY_THRESHOLD_8H, frozenset())])
     planned = alerts._plan(snapshot, None, NOW, CycleReport(started=0.0))
@@ -265,12 +267,6 @@ def pre_rows(text: str) -> list[list[str]]:
     block = re.search(r"<pre>(.*?)</pre>", text, re.S)
     assert block, text
     return [line.split() for line in block.group(1).splitlines()]
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 async def test_funding_and_scan_name_the_same_btc_pair_and_say_why_binance_is_left_out(venues):

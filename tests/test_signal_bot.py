@@ -14,19 +14,11 @@ import json
 import pytest
 
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.llm import Behaviour, FakeLlm, good_answer
-from tests.fakes.venues import FakeVenues
 
 SECRET = "sk-live-5e1f0c2b9a8d7e6f"
 ADMIN, USER = 5, 6
 RULES_TAKE = "🟢 <b>TAKE</b> · confidence 95/100"
-
-
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from telegram import Update
 from bot.access import is_command
 from bot.throttle import QUIET_S, SLOW_DOWN, SPAM_LIMIT, SPAM_WINDOW_S, Throttle, Verdict
 from tests.bot_harness import running_bot
-from tests.conftest import desk_market
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
-from tests.fakes.venues import FakeVenues
 
 
 class Clock:
@@ -76,14 +74,11 @@ def test_what_counts_as_a_command(text: str, chat_type: str, counts: bool) -> No
     assert is_command(update, BOT_USERNAME) is counts
 
 
-@pytest.fixture
-async def venues():
-    async with FakeVenues(desk_market()) as fake:
-        yield fake
-
-
 async def test_a_spammer_gets_one_slow_down_then_nothing_then_answers(venues) -> None:
-    async with FakeTelegram() as tg, running_bot(venues, tg, ARB_SCAN_INTERVAL_S="3600") as bot:
+    async with (
+        FakeTelegram() as tg,
+        running_bot(venues, tg, telegram_pacing=True, ARB_SCAN_INTERVAL_S="3600") as bot,
+    ):
         tg.flood_control = True
         clock = Clock()
         bot.desk.throttle = Throttle(limit=2, clock=clock)

@@ -301,8 +301,8 @@ async def full_scan(
 def scan_checker(venues: tuple[str, ...]) -> Callable[[ScanResult], None]:
     def check(result: ScanResult) -> None:
         snapshot, opportunities = result
-        counts = {s.venue: s.quote_count for s in snapshot.statuses}
-        errors = [s.error for s in snapshot.failures]
+        counts = {h.venue: h.quote_count for h in snapshot.health}
+        errors = [h.last_error for h in snapshot.failures]
         if errors or tuple(counts) != venues or set(counts.values()) != {PERPS}:
             raise BenchError(f"scan of {venues} came back wrong: {counts}, errors {errors}")
         if not opportunities:
@@ -361,7 +361,7 @@ async def bench_scans(base_url: str) -> ScanFigures:
     cold_4 = await time_cold_scans(settings, params)
     cold_requests = sum(hits_between(before, await fake_hits(base_url)).values())
     row("cold, 4 venues (new clients, sessions, metadata)", cold_4)
-    counts = ", ".join(f"{s.venue} {s.quote_count}" for s in snapshot.statuses)
+    counts = ", ".join(f"{h.venue} {h.quote_count}" for h in snapshot.health)
     print(f"  quotes per venue: {counts}; opportunities: {len(opportunities)}")
     warm_per_scan = warm_4_requests / (WARMUP_RUNS + SCAN_RUNS)
     print(

@@ -47,16 +47,12 @@ VENUES = ("bybit", "binance", "okx")
 
 async def load() -> None:
     from tests.fakes.telegram import FakeTelegram
-    from tests.fakes.venues import (
-        FakeMarket,
-        FakeVenues,
-        binance_symbol,
-        bybit_symbol,
-        okx_symbol,
-        synthetic_market,
-    )
+    from tests.fakes.venues import FakeMarket, FakeVenues, synthetic_market
+    from tests.venues.binance.fake_rest import binance_symbol
     from tests.venues.binance.fake_stream import FakeBinanceWs, mark_price_row
+    from tests.venues.bybit.fake_rest import bybit_symbol
     from tests.venues.bybit.fake_stream import FakeBybitWs
+    from tests.venues.okx.fake_rest import okx_symbol
     from tests.venues.okx.fake_stream import FakeOkxWs, funding_rate_frame
 
     full = synthetic_market(PERPS)
@@ -84,7 +80,7 @@ async def load() -> None:
         print(json.dumps(env), flush=True)
         await bybit.wait_subscribed(1)
         await binance.wait_subscribed(1)
-        await okx.wait_subscribed(1, args=2 * PERPS)
+        await okx.wait_subscribed(1, [okx_symbol(p) for p in market.venues["okx"]])
 
         # Each symbol's current rate: background updates jitter around it, probes move it.
         rates = {(v, p.asset): p.rate for v in VENUES for p in market.venues[v]}
@@ -215,7 +211,7 @@ async def bench() -> dict[str, float]:
         app = await asyncio.wait_for(ready, 60)
         desk = app.bot_data["desk"]
         await asyncio.wait_for(desk.alerts.cycled.wait(), 60)
-        while not all(desk.feeds.live(v) for v in VENUES):
+        while not all(desk.service.feed_live(v) for v in VENUES):
             await asyncio.sleep(0.1)
         before, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
         child.stdin.write(b"go\n")

@@ -72,7 +72,8 @@ class Result:
 
 async def measure() -> list[Result]:
     from arb.http import DEFAULT_MAX_REPLY_BYTES, RetryPolicy, VenueHttp, VenueReplyTooLarge
-    from tests.fakes.venues import BYBIT_TICKERS, FakeVenues, Fault
+    from tests.fakes.venues import FakeVenues, Fault
+    from tests.venues.bybit.fake_rest import BYBIT_TICKERS
 
     cases = [
         ("1 GiB, Content-Length declared", Fault.huge(GiB, declared=True), DEFAULT_MAX_REPLY_BYTES),
