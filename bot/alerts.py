@@ -152,6 +152,8 @@ class Alerts:
         self._started = False
         self._stopping = False
         self._inflight: set[asyncio.Task[Any]] = set()  # deliveries on their way
+        # Deliveries past the rate limiter: the request is out, or its outcome is being saved.
+        self._landing: set[asyncio.Task[Any]] = set()
 
     # --- subscriptions and state in memory ------------------------------------------
 
@@ -202,13 +204,20 @@ class Alerts:
 
     async def drain(self, grace_s: float) -> None:
         """At shutdown: no new runs; messages on their way get `grace_s` to finish, then
-        are cancelled, their outbox rows left open for the next start to send."""
+        those still waiting for their turn are cancelled, their outbox rows left open for
+        the next start to send. A message already sent, or being sent, is never cut off
+        before its outcome is saved (that would make the next start repeat it): it gets
+        the Bot API's own request timeout more."""
         self._stopping = True
         await self.live.close()
         tasks = list(self._inflight)
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        landing = [t for t in pending if t in self._landing]
+        if landing:
+            await asyncio.wait(landing, timeout=self.settings.telegram_timeout_s + 1.0)
+            pending = {t for t in pending if not t.done()}
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -376,22 +385,28 @@ class Alerts:
         chat_id, thread_id = d.target
         keyboard = details_keyboard(d.assets)
         ambiguous = False  # an earlier try may have been delivered
+        task = asyncio.current_task()
         not_sent = migrations = 0
         while True:
             text = d.text if d.mark is None else f"{d.mark}\n{d.text}"
 
             async def sending(chat_id: int = chat_id) -> None:
                 await store.delivery_sending(delivery_id, chat_id)
+                self._landing.add(task)
 
             outcome = await send_alert(
                 bot, chat_id, thread_id, text, keyboard, AlertSend(before_send=sending)
             )
             fate = outcome.fate
             if fate is Fate.SENT:
-                await self._record(d, outcome, "sent")
+                try:
+                    await self._record(d, outcome, "sent")
+                finally:
+                    self._landing.discard(task)
                 assert outcome.message is not None
                 self._annotate(outcome.message, text, keyboard, d)
                 return "migrated" if migrations else "sent"
+            self._landing.discard(task)
             if fate is Fate.HELD:
                 log.error("chat %s: storage refused the send mark; holding the alert", chat_id)
                 self.held.append(d)

@@ -320,6 +320,44 @@ async def test_sigterm_mid_fan_out_lands_what_is_on_its_way_and_keeps_the_rest(
     assert not marked  # a clean stop leaves nothing in an unknown state
 
 
+async def test_a_stop_never_cuts_off_saving_an_alert_already_sent(venues, tmp_path, monkeypatch):
+    """The grace ends while a sent alert's outcome is being written: the stop waits for
+    the write instead of cancelling it, so the next start has nothing to repeat."""
+    from bot import app as app_module
+
+    monkeypatch.setattr(app_module, "SHUTDOWN_GRACE_S", 0.05)
+    db = str(tmp_path / "landing.db")
+    async with FakeTelegram() as tg:
+        async with running_bot(venues, tg, ARB_SCAN_INTERVAL_S="3600", ARB_DB=db) as bot:
+            await bot.desk.store.subscribe(9301, "private", None, None, 0.001, frozenset(), 1)
+            await bot.desk.alerts.reload_subscriptions()
+            store, saving, release = bot.desk.store, asyncio.Event(), asyncio.Event()
+            save = store.delivery_sent
+
+            async def slow_save(*args, **kwargs):
+                saving.set()
+                await release.wait()
+                return await save(*args, **kwargs)
+
+            monkeypatch.setattr(store, "delivery_sent", slow_save)
+            fan_out = asyncio.create_task(bot.cycle())
+            await asyncio.wait_for(saving.wait(), 10)
+            assert len(alerts_to(tg, 9301)) == 1  # on the chat, its outcome not yet saved
+            stopping = asyncio.create_task(bot.shutdown())
+            async with asyncio.timeout(5):
+                while not bot.desk.alerts._stopping:  # the drain has begun
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.3)  # let the 0.05 s grace run out: the scenario itself
+            assert not stopping.done()  # still waiting for the write, not cancelling it
+            release.set()
+            assert await stopping == 0
+            await fan_out
+        async with running_bot(venues, tg, ARB_SCAN_INTERVAL_S="3600", ARB_DB=db) as bot:
+            assert bot.desk.alerts.last is not None and bot.desk.alerts.last.resent == 0
+    assert alerts_to(tg, 9301) == unmarked(alerts_to(tg, 9301))
+    assert len(alerts_to(tg, 9301)) == 1
+
+
 async def test_old_delivery_records_are_pruned_by_the_alert_job(venues, tmp_path):
     db_path = str(tmp_path / "old.db")
     db = await Database.open(db_path)
