@@ -11,6 +11,9 @@ signature becomes an `AuthError` that says so per venue, never with the key.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -202,6 +205,17 @@ class PrivateClient(ABC):
 
     async def close(self) -> None:
         await self.http.close()
+
+
+def hmac_hex(secret: str, message: str, algorithm: Callable[..., Any] = hashlib.sha256) -> str:
+    """HMAC of `message` keyed with `secret`, both UTF-8, in lowercase hex."""
+    return hmac.new(secret.encode(), message.encode(), algorithm).hexdigest()
+
+
+def hmac_base64(secret: str, message: str) -> str:
+    """HMAC-SHA256 of `message` keyed with `secret`, both UTF-8, in Base64."""
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
 
 
 def oldest_first(payments: Iterable[FundingPayment]) -> list[FundingPayment]:

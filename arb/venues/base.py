@@ -1,34 +1,27 @@
-"""What every venue client shares: the fetch result, a metadata cache, the funding-history
-walk, number parsing."""
+"""What every venue's public client shares: the base class and its fetch result, a
+metadata cache, the funding-history walk. How venues write numbers is `arb.venues.numbers`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import msgspec
 
 from arb.http import VenueError, VenueHttp
 from arb.models import Quote
+from arb.venues.numbers import RawNum, to_number
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 USD_SETTLES = frozenset({"USDT", "USDC"})
-# Venues send numbers as strings and "" where a value is missing. Struct fields of
-# this type, decoded with strict=False, become floats in C; "" stays "": missing.
-Num = float | Literal[""]
-# A history row's number left as the venue wrote it (string or number), so that one
-# junk row is skipped by `to_number` instead of failing the whole reply in the decoder.
-RawNum = str | float | None
 # Requests one `funding_history` call may send: enough for 30 days of hourly funding
 # on every venue, and a bound on what one caller can cost us against the rate limits.
 MAX_HISTORY_REQUESTS = 4
@@ -100,6 +93,53 @@ class VenueClient(ABC):
     ) -> TtlCache[T]:
         """Slow-moving metadata from one GET, on this client's clock."""
         return cached_get(self.http, path, decode, ttl_s, params, clock=self.clock)
+
+    async def walk_back(
+        self,
+        path: str,
+        query: Callable[[int], Mapping[str, str]],
+        decode: Callable[[bytes], HistoryPage],
+        *,
+        cursor: int,
+        older: Callable[[HistoryPage, int], int],
+        start_ms: int,
+        end_ms: int,
+        full: int | Callable[[int], bool],
+    ) -> list[FundingPoint]:
+        """The settlements in [start_ms, end_ms] from GETs of `path`, newest pages first:
+        `query(cursor)` asks for a page, `older(page, cursor)` gives the cursor of the one
+        before it. A page that is not `full` (as long as the limit, or a test of its row
+        count) is the last, and so is one that reaches `start_ms`. When
+        `MAX_HISTORY_REQUESTS` stops the walk, the most recent settlements are kept."""
+
+        async def fetch(at: int) -> HistoryPage:
+            return await self.http.get(path, query(at), decode=decode)
+
+        def reached(page: HistoryPage) -> bool:
+            return page.points[0].time_ms <= start_ms
+
+        points = await _pages(fetch, cursor, older, full, reached)
+        return settled_in(points, start_ms, end_ms)
+
+    async def stamped(
+        self, path: str, params: Mapping[str, str] | None, decode: Callable[[bytes], T]
+    ) -> tuple[T, float]:
+        """One GET's decoded reply and when it came, on this client's clock."""
+        return await self.http.get(path, params, decode=lambda body: (decode(body), self.clock()))
+
+    async def joined(
+        self,
+        join: Callable[..., list[Quote]],
+        rates: Awaitable[tuple[Any, float]],
+        tables: Sequence[Awaitable[Any]],
+        optional: Mapping[str, Awaitable[Any]] | None = None,
+    ) -> VenueFetch:
+        """One scan fetched at once and joined: `join(rows, *tables, *optional, received_at)`
+        with the rows and time of `rates`. Without the rates or one of the `tables` there
+        is nothing right to show; an `optional` one that fails is empty and a warning."""
+        (stamped, *needed), extra, warnings = await gather_parts([rates, *tables], optional)
+        rows, received_at = stamped
+        return VenueFetch(join(rows, *needed, *extra, received_at), warnings)
 
     async def close(self) -> None:
         await self.http.close()
@@ -192,22 +232,6 @@ async def gather_parts(
     return needed, tables, warnings
 
 
-async def walk_back(
-    fetch: Callable[[int], Awaitable[HistoryPage]],
-    cursor: int,
-    older: Callable[[HistoryPage, int], int],
-    start_ms: int,
-    end_ms: int,
-    full: int | Callable[[int], bool],
-) -> list[FundingPoint]:
-    """The settlements in [start_ms, end_ms], newest pages first: `fetch(cursor)` asks for
-    a page, `older(page, cursor)` gives the cursor of the one before it. A page that is not
-    `full` (as long as the limit, or a test of its row count) is the last, and so is one
-    that reaches `start_ms`. When `MAX_HISTORY_REQUESTS` stops the walk, the most recent
-    settlements are the ones kept."""
-    return await _walk(fetch, cursor, older, start_ms, end_ms, full, backward=True)
-
-
 async def walk_forward(
     fetch: Callable[[int], Awaitable[HistoryPage]],
     start_ms: int,
@@ -221,81 +245,32 @@ async def walk_forward(
     def later(page: HistoryPage, _: int) -> int:
         return page.points[-1].time_ms + 1
 
-    return await _walk(fetch, start_ms, later, start_ms, end_ms, full, backward=False)
+    points = await _pages(fetch, start_ms, later, full, lambda _: False)
+    return settled_in(points, start_ms, end_ms)
 
 
-async def _walk(
+async def _pages(
     fetch: Callable[[int], Awaitable[HistoryPage]],
     cursor: int,
     following: Callable[[HistoryPage, int], int],
-    start_ms: int,
-    end_ms: int,
     full: int | Callable[[int], bool],
-    *,
-    backward: bool,
+    last: Callable[[HistoryPage], bool],
 ) -> list[FundingPoint]:
+    """Every point of the pages from `cursor` on, up to a page that is not `full`, empty or
+    `last`, or the request bound."""
     is_full = full if callable(full) else lambda rows: rows >= full
     points: list[FundingPoint] = []
     for _ in range(MAX_HISTORY_REQUESTS):
         page = await fetch(cursor)
         points += page.points
-        if not is_full(page.rows) or not page.points:
-            break
-        if backward and page.points[0].time_ms <= start_ms:
+        if not is_full(page.rows) or not page.points or last(page):
             break
         cursor = following(page, cursor)
-    return settled_in(points, start_ms, end_ms)
+    return points
 
 
 def next_hour_ms(now_s: float) -> int:
     return (int(now_s * 1000) // HOUR_MS + 1) * HOUR_MS
-
-
-def to_number(value: RawNum) -> float | None:
-    """A venue's number, string or not; None for "", junk, NaN or infinity."""
-    if value is None:
-        return None
-    try:
-        x = float(value)
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
-
-
-def to_positive(value: RawNum) -> float | None:
-    """A price or leverage: venues write "" or "0" (or a negative liquidation price) where
-    there is none."""
-    x = to_number(value)
-    return x if x is not None and x > 0 else None
-
-
-def to_non_negative(value: RawNum) -> float | None:
-    """A volume or an open interest: zero is a figure, less than zero junk."""
-    x = to_number(value)
-    return x if x is not None and x >= 0 else None
-
-
-def per_coin(value: RawNum, multiplier: float) -> float | None:
-    """A price quoted per `multiplier` coins (1000PEPEUSDT's is per 1000 PEPE) as a price
-    per coin, so that a size in coins times it stays the position's value; None where
-    there is none. Divided in decimal: the venue's 0.0036339 becomes 0.0000036339, not
-    0.0000036338999999999996."""
-    d = to_decimal(value)
-    if d is None or d <= 0:
-        return None
-    return float(d / Decimal(repr(float(multiplier))))
-
-
-def to_decimal(value: RawNum) -> Decimal | None:
-    """A size exactly as the venue wrote it, so that contracts times a contract size stay
-    exact (3 contracts of 0.1 are 0.3 coins, not 0.30000000000000004); None for junk."""
-    if value is None or value == "":
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return d if d.is_finite() else None
 
 
 def history_page(rows: Sequence[tuple[RawNum, RawNum]]) -> HistoryPage:

@@ -13,8 +13,6 @@ on HTTP 200 is a `ReplyError` here, so it becomes a `VenueAPIError` either way.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -22,11 +20,12 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Params, PrivateClient, oldest_first
+from arb.accounts.base import Params, PrivateClient, hmac_hex, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError, VenueError
-from arb.venues.base import USD_SETTLES, RawNum, per_coin, to_number, to_positive
+from arb.venues.base import USD_SETTLES
 from arb.venues.binance.common import NAME, perp_of, reply_error, unwrapper
+from arb.venues.numbers import RawNum, per_coin, to_number, to_positive
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +226,7 @@ def query_string(params: Mapping[str, str]) -> str:
 def signature(secret: str, query: str, body: str = "") -> str:
     """HMAC-SHA256 hex of Binance's totalParams: the query string, then the form body,
     with no `&` between them."""
-    return hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+    return hmac_hex(secret, query + body)
 
 
 def signed_params(

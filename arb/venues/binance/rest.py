@@ -21,15 +21,13 @@ from arb.venues.base import (
     USD_SETTLES,
     FundingPoint,
     HistoryPage,
-    Num,
-    RawNum,
     VenueClient,
     VenueFetch,
-    gather_parts,
     history_page,
     walk_forward,
 )
 from arb.venues.binance.common import NAME, Perp
+from arb.venues.numbers import Num, RawNum, present
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +139,7 @@ def join_quotes(
                 rate=r.lastFundingRate,
                 interval_h=intervals.get(r.symbol, DEFAULT_INTERVAL_H),
                 next_funding_time=r.nextFundingTime or None,
-                mark_price=r.markPrice if r.markPrice != "" else None,
+                mark_price=present(r.markPrice),
                 turnover_24h=turnover.get(r.symbol),
                 open_interest_value=None,  # per-symbol endpoint only
                 received_at=received_at,
@@ -169,18 +167,12 @@ class BinanceClient(VenueClient):
     async def fetch_quotes(self) -> VenueFetch:
         # Without the rates, the perpetual list or the intervals there is nothing
         # right to show; turnover alone is optional.
-        (premium, perps, intervals), (turnover,), warnings = await gather_parts(
-            [
-                self.http.get(
-                    PREMIUM_INDEX, decode=lambda b: (decode_premium_index(b), self.clock())
-                ),
-                self.perps.get(),
-                self.intervals.get(),
-            ],
+        return await self.joined(
+            join_quotes,
+            self.stamped(PREMIUM_INDEX, None, decode_premium_index),
+            [self.perps.get(), self.intervals.get()],
             {"24h turnover": self.turnover.get()},
         )
-        rows, received_at = premium
-        return VenueFetch(join_quotes(rows, perps, intervals, turnover, received_at), warnings)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """A range wider than a page comes back as its first 1000 rows, so pages walk

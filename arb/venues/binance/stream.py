@@ -31,8 +31,8 @@ import msgspec
 
 from arb.feeds.base import Dialect, FeedError, with_default_path
 from arb.models import QuoteUpdate
-from arb.venues.base import Num
 from arb.venues.binance.common import NAME
+from arb.venues.numbers import Num
 
 MARK_PRICE_STREAM = "!markPrice@arr@1s"  # every symbol, every second (`!markPrice@arr`: 3 s)
 MARK_PRICE_EVENT = "markPriceUpdate"

@@ -19,9 +19,6 @@ first, 100 a page, paged back with `idLessThan=<endId>`; one request may span at
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
 from typing import NamedTuple
@@ -29,11 +26,18 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, oldest_first
+from arb.accounts.base import (
+    Credentials,
+    Params,
+    PrivateClient,
+    cut_short,
+    hmac_base64,
+    oldest_first,
+)
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError
-from arb.venues.base import RawNum, per_coin, to_decimal, to_number, to_positive
 from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
+from arb.venues.numbers import RawNum, per_coin, to_decimal, to_number, to_positive
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +247,8 @@ def prehash(timestamp_ms: int, method: str, path: str, query: str = "", body: st
     return f"{timestamp_ms}{method.upper()}{path}{'?' + query if query else ''}{body}"
 
 
-def sign(secret: str, message: str) -> str:
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+# Bitget signs with Base64(HMAC-SHA256(secret, prehash)).
+sign = hmac_base64
 
 
 def auth_headers(
@@ -253,7 +256,7 @@ def auth_headers(
     timestamp_ms: int,
     method: str,
     path: str,
-    params: Mapping[str, str] | None = None,
+    params: Params = None,
 ) -> dict[str, str]:
     """The headers of one bodiless signed request. Only ever handed to VenueHttp.
     `locale` keeps the venue's error messages in English."""

@@ -16,6 +16,7 @@ paged by `pageNo`, at most 100 a page, no time filter.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -25,14 +26,12 @@ from arb.venues.base import (
     HOUR_MS,
     FundingPoint,
     HistoryPage,
-    RawNum,
     VenueClient,
     VenueFetch,
-    gather_parts,
     history_page,
-    walk_back,
 )
 from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
+from arb.venues.numbers import RawNum, present
 
 TICKERS = "/api/v2/mix/market/tickers"
 CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
@@ -78,11 +77,6 @@ _history = unwrapper(list[HistoryRow])
 
 def decode_tickers(body: bytes) -> list[Ticker]:
     return _tickers(body) or []
-
-
-def present(value: Opt) -> float | None:
-    """A number the venue gave, or None for "" and null: missing is never zero."""
-    return None if value is None or value == "" else value
 
 
 def expires(delivery_time: str | float | None) -> bool:
@@ -159,6 +153,16 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(r.fundingTime, r.fundingRate) for r in _history(body) or []])
 
 
+def history_params(symbol: str, page_no: int) -> dict[str, str]:
+    """Page `page_no` of the settlements, newest first (1 is the newest)."""
+    return {
+        "symbol": symbol,
+        "productType": PRODUCT_TYPE,
+        "pageSize": str(HISTORY_LIMIT),
+        "pageNo": str(page_no),
+    }
+
+
 class BitgetClient(VenueClient):
     name = NAME
 
@@ -169,14 +173,9 @@ class BitgetClient(VenueClient):
     async def fetch_quotes(self) -> VenueFetch:
         """One tickers call per scan, plus the schedule table once a minute."""
         # Without the rates or the intervals there is nothing right to show.
-        (tickers, schedules), _, _ = await gather_parts(
-            [
-                self.http.get(TICKERS, PRODUCT, decode=lambda b: (decode_tickers(b), self.clock())),
-                self.schedules.get(),
-            ]
+        return await self.joined(
+            join_quotes, self.stamped(TICKERS, PRODUCT, decode_tickers), [self.schedules.get()]
         )
-        rows, received_at = tickers
-        return VenueFetch(join_quotes(rows, schedules, received_at))
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from the newest settlement (`pageNo` 1), as the endpoint has no
@@ -185,15 +184,13 @@ class BitgetClient(VenueClient):
         rows by one: the next page repeats a row, which `settled_in` drops; none is lost.
         """
 
-        async def page(page_no: int) -> HistoryPage:
-            params = {
-                "symbol": symbol,
-                "productType": PRODUCT_TYPE,
-                "pageSize": str(HISTORY_LIMIT),
-                "pageNo": str(page_no),
-            }
-            return await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
-
-        return await walk_back(
-            page, 1, lambda _, page_no: page_no + 1, start_ms, end_ms, HISTORY_LIMIT
+        return await self.walk_back(
+            FUNDING_HISTORY,
+            partial(history_params, symbol),
+            decode_funding_history,
+            cursor=1,
+            older=lambda _, page_no: page_no + 1,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            full=HISTORY_LIMIT,
         )

@@ -11,8 +11,6 @@ Positions need one request per settle coin (USDT, then USDC), also cursor-paged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable, Mapping
 from typing import Generic, NamedTuple, TypeVar
@@ -21,11 +19,11 @@ from urllib.parse import unquote
 import msgspec
 import yarl
 
-from arb.accounts.base import Credentials, Params, PrivateClient, oldest_first
+from arb.accounts.base import Credentials, Params, PrivateClient, hmac_hex, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError, VenueBadResponse
-from arb.venues.base import RawNum, per_coin, to_number
 from arb.venues.bybit.common import AUTH_MESSAGES, NAME, Rows, classify, unwrapper
+from arb.venues.numbers import RawNum, per_coin, to_number
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +248,8 @@ def string_to_sign(timestamp_ms: int, api_key: str, recv_window_ms: int, payload
     return f"{timestamp_ms}{api_key}{recv_window_ms}{payload}"
 
 
-def sign(secret: str, text: str) -> str:
-    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+# Bybit signs with HMAC-SHA256 in lowercase hex.
+sign = hmac_hex
 
 
 def auth_headers(

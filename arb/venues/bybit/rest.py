@@ -11,21 +11,14 @@ Settled funding comes from `GET /v5/market/funding/history`, newest first, 200 a
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import msgspec
 
 from arb.models import Quote
-from arb.venues.base import (
-    FundingPoint,
-    HistoryPage,
-    Num,
-    RawNum,
-    VenueClient,
-    VenueFetch,
-    history_page,
-    walk_back,
-)
+from arb.venues.base import FundingPoint, HistoryPage, VenueClient, VenueFetch, history_page
 from arb.venues.bybit.common import NAME, Rows, classify, unwrapper
+from arb.venues.numbers import Num, RawNum, present
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +71,9 @@ def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
                 rate=rate,
                 interval_h=interval_h,
                 next_funding_time=int(t.nextFundingTime) if t.nextFundingTime else None,
-                mark_price=t.markPrice if t.markPrice != "" else None,
-                turnover_24h=t.turnover24h if t.turnover24h != "" else None,
-                open_interest_value=t.openInterestValue if t.openInterestValue != "" else None,
+                mark_price=present(t.markPrice),
+                turnover_24h=present(t.turnover24h),
+                open_interest_value=present(t.openInterestValue),
                 received_at=received_at,
                 multiplier=multiplier,
                 settle=settle,
@@ -93,6 +86,16 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     """A funding-history reply as a page (the venue sends it newest first)."""
     rows = _funding_rows(body).rows
     return history_page([(r.fundingRateTimestamp, r.fundingRate) for r in rows])
+
+
+def history_params(symbol: str, end: int) -> dict[str, str]:
+    """The page of settlements at or before `end` (ms)."""
+    return {
+        "category": "linear",
+        "symbol": symbol,
+        "endTime": str(end),
+        "limit": str(HISTORY_LIMIT),
+    }
 
 
 class BybitClient(VenueClient):
@@ -113,20 +116,13 @@ class BybitClient(VenueClient):
         but not what a range wider than a page returns with startTime as well.
         """
 
-        async def page_before(end: int) -> HistoryPage:
-            params = {
-                "category": "linear",
-                "symbol": symbol,
-                "endTime": str(end),
-                "limit": str(HISTORY_LIMIT),
-            }
-            return await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
-
-        return await walk_back(
-            page_before,
-            end_ms,
-            lambda page, _: page.points[0].time_ms - 1,
-            start_ms,
-            end_ms,
-            HISTORY_LIMIT,
+        return await self.walk_back(
+            FUNDING_HISTORY,
+            partial(history_params, symbol),
+            decode_funding_history,
+            cursor=end_ms,
+            older=lambda page, _: page.points[0].time_ms - 1,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            full=HISTORY_LIMIT,
         )

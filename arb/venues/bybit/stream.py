@@ -33,8 +33,8 @@ import msgspec
 
 from arb.feeds.base import Dialect, FeedError, SymbolsRefused, decode_or_skip
 from arb.models import QuoteUpdate
-from arb.venues.base import Num, to_number, to_positive
 from arb.venues.bybit.common import NAME, classify
+from arb.venues.numbers import Num, to_number, to_positive
 
 log = logging.getLogger(__name__)
 

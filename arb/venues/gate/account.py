@@ -21,7 +21,6 @@ range walked page by page.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import math
 from collections.abc import Mapping
@@ -32,10 +31,10 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, oldest_first
+from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, hmac_hex, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError, VenueBadResponse, VenueHttp
-from arb.venues.base import RawNum, TtlCache, per_coin, to_decimal, to_number, to_positive
+from arb.venues.base import TtlCache
 from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
@@ -45,6 +44,7 @@ from arb.venues.gate.common import (
     raise_label,
     unwrapper,
 )
+from arb.venues.numbers import RawNum, per_coin, to_decimal, to_number, to_positive
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def presign(method: str, path: str, query: str, body: bytes, timestamp_s: int) -
 
 
 def sign(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha512).hexdigest()
+    return hmac_hex(secret, message, hashlib.sha512)
 
 
 def auth_headers(
@@ -303,7 +303,7 @@ def auth_headers(
     timestamp_ms: int,
     method: str,
     path: str,
-    params: Mapping[str, str] | None = None,
+    params: Params = None,
 ) -> dict[str, str]:
     """The three headers of one bodiless request. Only ever handed to VenueHttp."""
     timestamp_s = timestamp_ms // 1000

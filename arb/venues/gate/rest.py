@@ -25,21 +25,12 @@ Settled funding comes from `GET /api/v4/futures/usdt/funding_rate?contract=`, ro
 
 from __future__ import annotations
 
+from functools import partial
+
 import msgspec
 
 from arb.models import Quote
-from arb.venues.base import (
-    FundingPoint,
-    HistoryPage,
-    Num,
-    RawNum,
-    VenueClient,
-    VenueFetch,
-    gather_parts,
-    history_page,
-    to_number,
-    walk_back,
-)
+from arb.venues.base import FundingPoint, HistoryPage, VenueClient, VenueFetch, history_page
 from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
@@ -48,6 +39,7 @@ from arb.venues.gate.common import (
     contract_pages,
     unwrapper,
 )
+from arb.venues.numbers import Num, RawNum, present, to_number
 
 TICKERS = "/api/v4/futures/usdt/tickers"
 FUNDING_RATE = "/api/v4/futures/usdt/funding_rate"
@@ -114,7 +106,7 @@ def join_quotes(
                 rate=c.funding_rate,
                 interval_h=c.funding_interval / 3600,
                 next_funding_time=round(next_s * 1000) if next_s != "" and next_s > 0 else None,
-                mark_price=c.mark_price if c.mark_price != "" else None,
+                mark_price=present(c.mark_price),
                 turnover_24h=turnover.get(c.name),
                 open_interest_value=open_interest_value(c),
                 received_at=received_at,
@@ -141,6 +133,11 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(seconds_to_ms(row.t), row.r) for row in _funding_rates(body)])
 
 
+def history_params(symbol: str, to_s: int) -> dict[str, str]:
+    """The page of settlements up to `to_s` (epoch seconds)."""
+    return {"contract": symbol, "to": str(to_s), "limit": str(PAGE_LIMIT)}
+
+
 class GateClient(VenueClient):
     name = NAME
 
@@ -154,11 +151,9 @@ class GateClient(VenueClient):
         return await contract_pages(self.http, decode_contracts), self.clock()
 
     async def fetch_quotes(self) -> VenueFetch:
-        (contracts,), (turnover,), warnings = await gather_parts(
-            [self.contracts()], {"24h turnover": self.turnover.get()}
+        return await self.joined(
+            join_quotes, self.contracts(), [], {"24h turnover": self.turnover.get()}
         )
-        rows, received_at = contracts
-        return VenueFetch(join_quotes(rows, turnover, received_at), warnings)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from `end_ms` by moving `to` (read as inclusive), so when the
@@ -169,15 +164,13 @@ class GateClient(VenueClient):
         a page returns when `from` is sent as well.
         """
 
-        async def page_to(to_s: int) -> HistoryPage:
-            params = {"contract": symbol, "to": str(to_s), "limit": str(PAGE_LIMIT)}
-            return await self.http.get(FUNDING_RATE, params, decode=decode_funding_history)
-
-        return await walk_back(
-            page_to,
-            end_ms // 1000,
-            lambda page, _: page.points[0].time_ms // 1000 - 1,
-            start_ms,
-            end_ms,
-            PAGE_LIMIT,
+        return await self.walk_back(
+            FUNDING_RATE,
+            partial(history_params, symbol),
+            decode_funding_history,
+            cursor=end_ms // 1000,
+            older=lambda page, _: page.points[0].time_ms // 1000 - 1,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            full=PAGE_LIMIT,
         )

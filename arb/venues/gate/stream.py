@@ -38,8 +38,8 @@ import msgspec
 
 from arb.feeds.base import Dialect, FeedError, SymbolsRefused, decode_or_skip, row_updates
 from arb.models import QuoteUpdate
-from arb.venues.base import Num, to_non_negative, to_number, to_positive
 from arb.venues.gate.common import NAME
+from arb.venues.numbers import Num, to_non_negative, to_number, to_positive
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from arb.symbols import split_multiplier
 from arb.venues.base import (
     FundingPoint,
     HistoryPage,
-    RawNum,
     VenueClient,
     VenueFetch,
     history_page,
@@ -29,6 +28,7 @@ from arb.venues.base import (
     walk_forward,
 )
 from arb.venues.hyperliquid.common import INTERVAL_H, NAME
+from arb.venues.numbers import RawNum
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,9 @@ import msgspec
 
 from arb.feeds.base import Dialect, FeedError
 from arb.models import QuoteUpdate
-from arb.venues.base import RawNum, next_hour_ms, to_number
+from arb.venues.base import next_hour_ms
 from arb.venues.hyperliquid.common import INTERVAL_H, NAME
+from arb.venues.numbers import RawNum, to_number
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,6 @@ with `after=<billId>`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,16 +25,11 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params, PrivateClient, oldest_first
+from arb.accounts.base import Credentials, Params, PrivateClient, hmac_base64, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError, VenueHttp
-from arb.venues.base import (
-    USD_SETTLES,
-    RawNum,
-    to_decimal,
-    to_number,
-    to_positive,
-)
+from arb.venues.base import HOUR_MS, USD_SETTLES
+from arb.venues.numbers import RawNum, to_decimal, to_number, to_positive
 from arb.venues.okx.common import NAME, decode_instruments, instruments, unwrapper
 
 log = logging.getLogger(__name__)
@@ -50,7 +42,6 @@ BILLS_ARCHIVE = "/api/v5/account/bills-archive"  # the last 3 months, 5 requests
 FUNDING_BILL = "8"
 BILLS_LIMIT = 100  # the most a bills page holds
 
-HOUR_MS = 3_600_000
 RECENT_MS = 7 * 24 * HOUR_MS  # how far back `/account/bills` reaches
 # Bills within this much of the 7-day edge are asked of the archive, so that one ageing
 # out of the recent list between our clock and OKX's is not lost.
@@ -279,9 +270,8 @@ def prehash(timestamp: str, method: str, path: str, body: str = "") -> str:
     return timestamp + method.upper() + path + body
 
 
-def sign(secret: str, message: str) -> str:
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+# OKX signs with Base64(HMAC-SHA256(secret, prehash)).
+sign = hmac_base64
 
 
 def auth_headers(
@@ -289,7 +279,7 @@ def auth_headers(
     ts_ms: int,
     method: str,
     path: str,
-    params: Mapping[str, str] | None = None,
+    params: Params = None,
 ) -> dict[str, str]:
     """The four OK-ACCESS headers for one bodiless request. Only ever handed to VenueHttp."""
     timestamp = iso_timestamp(ts_ms)

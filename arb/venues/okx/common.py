@@ -10,7 +10,8 @@ from typing import Generic, TypeVar
 import msgspec
 
 from arb.http import ReplyError, VenueHttp
-from arb.venues.base import USD_SETTLES, RawNum, TtlCache, cached_get
+from arb.venues.base import HOUR_MS, USD_SETTLES, TtlCache, cached_get
+from arb.venues.numbers import RawNum
 
 NAME = __name__.split(".")[-2]
 T = TypeVar("T")
@@ -48,6 +49,12 @@ class Instrument(msgspec.Struct, gc=False):
     def asset(self) -> str:
         """The coin a contract is worth: `ctValCcy`, else the underlying's base."""
         return self.ctValCcy or self.uly.split("-", 1)[0]
+
+
+def interval_hours(settles_ms: float, then_ms: float) -> float:
+    """The funding interval, in hours: OKX gives it only as the time between the upcoming
+    settlement and the one after it."""
+    return (then_ms - settles_ms) / HOUR_MS
 
 
 def unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:

@@ -14,24 +14,26 @@ paged with `after`; `realizedRate` is what was charged, `fundingRate` what was p
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import msgspec
 
 from arb.models import Quote
 from arb.venues.base import (
-    HOUR_MS,
     FundingPoint,
     HistoryPage,
-    Num,
-    RawNum,
     VenueClient,
     VenueFetch,
-    gather_parts,
     history_page,
-    to_number,
-    walk_back,
 )
-from arb.venues.okx.common import NAME, decode_instruments, instruments, unwrapper
+from arb.venues.numbers import Num, RawNum, to_number
+from arb.venues.okx.common import (
+    NAME,
+    decode_instruments,
+    instruments,
+    interval_hours,
+    unwrapper,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ def join_quotes(
         swap = swaps.get(r.instId)
         if swap is None or "" in (r.fundingRate, r.fundingTime, r.nextFundingTime):
             continue  # not a live linear USD swap, or no funding (a zero rate is kept)
-        interval_h = (r.nextFundingTime - r.fundingTime) / HOUR_MS
+        interval_h = interval_hours(r.fundingTime, r.nextFundingTime)
         if interval_h <= 0:
             continue
         quotes.append(
@@ -148,6 +150,11 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(r.fundingTime, charged_rate(r)) for r in _funding_history(body)])
 
 
+def history_params(symbol: str, after: int) -> dict[str, str]:
+    """The page of settlements before `after` (ms, exclusive)."""
+    return {"instId": symbol, "after": str(after), "limit": str(HISTORY_LIMIT)}
+
+
 class OkxClient(VenueClient):
     name = NAME
 
@@ -158,36 +165,27 @@ class OkxClient(VenueClient):
         self.turnover = self.cached(TICKERS, parse_turnover, TURNOVER_TTL_S, SWAPS)
 
     async def fetch_quotes(self) -> VenueFetch:
-        (funding, swaps), (marks, turnover), warnings = await gather_parts(
-            [
-                self.http.get(
-                    FUNDING_RATE,
-                    {"instId": "ANY"},
-                    decode=lambda b: (decode_funding(b), self.clock()),
-                ),
-                self.swaps.get(),
-            ],
+        return await self.joined(
+            join_quotes,
+            self.stamped(FUNDING_RATE, {"instId": "ANY"}, decode_funding),
+            [self.swaps.get()],
             {
                 "mark prices": self.http.get(MARK_PRICE, SWAPS, decode=parse_marks),
                 "24h turnover": self.turnover.get(),
             },
         )
-        rows, received_at = funding
-        return VenueFetch(join_quotes(rows, swaps, marks, turnover, received_at), warnings)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from `end_ms` with `after` (exclusive: rows older than it), so
         when the request bound stops them the most recent settlements are the ones kept."""
 
-        async def page_before(after: int) -> HistoryPage:
-            params = {"instId": symbol, "after": str(after), "limit": str(HISTORY_LIMIT)}
-            return await self.http.get(FUNDING_HISTORY, params, decode=decode_funding_history)
-
-        return await walk_back(
-            page_before,
-            end_ms + 1,
-            lambda page, _: page.points[0].time_ms,
-            start_ms,
-            end_ms,
-            lambda rows: rows >= HISTORY_LIMIT or rows == OLD_HISTORY_LIMIT,
+        return await self.walk_back(
+            FUNDING_HISTORY,
+            partial(history_params, symbol),
+            decode_funding_history,
+            cursor=end_ms + 1,
+            older=lambda page, _: page.points[0].time_ms,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            full=lambda rows: rows >= HISTORY_LIMIT or rows == OLD_HISTORY_LIMIT,
         )

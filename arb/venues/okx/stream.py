@@ -31,8 +31,8 @@ import msgspec
 
 from arb.feeds.base import Dialect, FeedError, SymbolsRefused, row_updates
 from arb.models import QuoteUpdate
-from arb.venues.base import HOUR_MS, RawNum, to_number
-from arb.venues.okx.common import NAME
+from arb.venues.numbers import RawNum, to_number
+from arb.venues.okx.common import NAME, interval_hours
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def funding_update(row: FundingRow, received_at: float) -> QuoteUpdate | None:
     )
     if rate is None or next_ms is None or next_ms <= 0:
         return None
-    interval_h = None if after_ms is None else (after_ms - next_ms) / HOUR_MS
+    interval_h = None if after_ms is None else interval_hours(next_ms, after_ms)
     if interval_h is not None and interval_h <= 0:
         return None
     return QuoteUpdate(
