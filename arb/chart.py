@@ -8,7 +8,7 @@ The top panel has each venue's funding; between the best pair's two legs it
 is shaded green where the carry is positive (the short leg pays more) and
 red where it is negative. The bottom panel is that pair's spread itself,
 short minus long, as APR, filled the same way. Venues are named as in the
-text replies (`arb.render.venue_label`: hyperliquid is "hl"). Dates are
+text replies (`arb.formats.venue_label`: a venue's short name, if it has one). Dates are
 placed by matplotlib's `AutoDateLocator` and written by its
 `ConciseDateFormatter`, in UTC, few enough to stay apart on a phone over
 24 h, 7 d or 30 d.

@@ -137,8 +137,8 @@ def from_settlements(
 
     The interval of each settlement is the gap to the previous one when that
     gap is a known funding interval (venues change intervals), else the
-    fallback (the symbol's current interval). Hyperliquid publishes hourly
-    rates: pass `hourly_rates`.
+    fallback (the symbol's current interval). For a venue that publishes hourly
+    rates whatever the interval, pass `hourly_rates`.
     """
     out: list[Point] = []
     times = [p.time_ms for p in settled]

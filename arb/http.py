@@ -121,7 +121,7 @@ class RetryPolicy:
     max_retry_after_s: float = 30.0
 
 
-DEFAULT_BAN_S = 600.0  # Bybit asks for at least 10 minutes after a 403.
+DEFAULT_BAN_S = 600.0  # a venue's 403/418 ban: venues ask for 10 minutes or more
 DEFAULT_MAX_COOLDOWN_S = 600.0  # no Retry-After or ban benches a venue longer than this
 DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
 READ_CHUNK = 64 * 1024  # a capped read holds at most the cap plus one chunk

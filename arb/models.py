@@ -165,7 +165,7 @@ class QuoteUpdate:
     """What one frame says about one symbol, after merging it into the dialect's state.
 
     Fields the venue's stream does not carry stay None: the book keeps what the
-    REST snapshot said for them (e.g. Binance's stream has no turnover).
+    REST snapshot said for them (e.g. a mark-price stream carries no turnover).
     """
 
     venue: str

@@ -45,7 +45,8 @@ def venue_problems(health: Iterable[VenueHealth]) -> list[str]:
 
 
 def _without_venue(venue: str, text: str) -> str:
-    """'okx /api/...: HTTP 500' -> '/api/...: HTTP 500'; 'okx: answered...' -> 'answered...'."""
+    """An error without its venue's name in front: '<venue> /api/...: HTTP 500' ->
+    '/api/...: HTTP 500'."""
     for prefix in (venue + ": ", venue + " "):
         if text.startswith(prefix):
             return text[len(prefix) :]

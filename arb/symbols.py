@@ -20,12 +20,12 @@ _NUMERIC_PREFIXES = (
     ("1000", 1_000.0),
     ("1M", 1_000_000.0),
 )
-# Whitelisted multiplier suffixes: Bybit lists SHIB1000USDT and SHIB1000PERP, priced
-# per 1000 SHIB. Never strip trailing digits in general: LUNA2, API3, C98, G7, L3, B3,
+# Whitelisted multiplier suffixes: SHIB1000USDT and SHIB1000PERP are listed, priced per
+# 1000 SHIB. Never strip trailing digits in general: LUNA2, API3, C98, G7, L3, B3,
 # X2Y2 and SPX6900 are real names. The rest must be letters only (so X2Y21000 stays).
 _NUMERIC_SUFFIXES = (("1000", 1_000.0),)
-# Hyperliquid's lowercase k means x1000 (kPEPE, kSHIB, kBONK).
-_HL_K = re.compile(r"^k(?=[A-Z0-9])")
+# A lowercase k prefix means x1000 (kPEPE, kSHIB, kBONK).
+_K_PREFIX = re.compile(r"^k(?=[A-Z0-9])")
 _LETTERS = re.compile(r"[A-Z]{2,}")
 _QUOTE_SUFFIXES = ("USDT", "USDC", "PERP")
 _ASSET = re.compile(r"k?[A-Z0-9]{1,20}")
@@ -35,7 +35,7 @@ def split_multiplier(base: str) -> tuple[str, float]:
     """The canonical asset of a venue's base name and how many coins one unit holds:
     `1000PEPE` -> (`PEPE`, 1000); `kPEPE` -> (`PEPE`, 1000); `SHIB1000` -> (`SHIB`, 1000);
     `1INCH` and `LUNA2` unchanged."""
-    if _HL_K.match(base):
+    if _K_PREFIX.match(base):
         return base[1:], 1000.0
     for prefix, factor in _NUMERIC_PREFIXES:
         rest = base[len(prefix) :]
@@ -61,8 +61,8 @@ def normalize_asset(text: str) -> str:
         raise ValueError("empty asset")
     if not s.isascii():
         raise ValueError(f"not an asset name (ASCII letters and digits only): {s[:40]!r}")
-    # Keep the Hyperliquid k prefix visible before upper-casing.
-    s = "k" + s[1:].upper() if _HL_K.match(s) else s.upper()
+    # Keep a lowercase k prefix visible before upper-casing.
+    s = "k" + s[1:].upper() if _K_PREFIX.match(s) else s.upper()
     s = s.replace("/", "-").replace("_", "-").replace(":", "-")
     if "-" in s:
         s = s.split("-", 1)[0]

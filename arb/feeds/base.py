@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 STABLE_S = 30.0  # a session that lasted this long resets the backoff
-# The largest frame a venue sends is Binance's all-market mark prices, about 150 bytes a
+# The largest frame a venue sends is an all-market mark-price push, about 150 bytes a
 # symbol (~100 KiB); websockets buffers up to MAX_QUEUE frames before it stops reading,
 # so a hostile or broken server holds at most MAX_QUEUE x MAX_FRAME_BYTES of ours.
 MAX_FRAME_BYTES = 2**20
@@ -122,7 +122,7 @@ class Dialect(ABC):
     @abstractmethod
     def subscribe(self, symbols: Sequence[str]) -> list[str]:
         """Subscribe messages for these venue symbols, batched within the venue's limits
-        (empty when the URL itself subscribes, as Binance's all-market stream does)."""
+        (empty when the URL itself subscribes, as an all-market stream's does)."""
 
     def ping(self) -> str | None:
         """The app-level ping frame, or None when the venue needs none."""
@@ -252,7 +252,7 @@ class Feed:
 
     async def _session(self) -> None:
         # Seed first: a venue may drop a connection that has not subscribed within seconds
-        # (OKX: 30 s), and a REST seed can take that long on a bad day.
+        # (30 s on one), and a REST seed can take that long on a bad day.
         symbols = [s for s in await self._symbols() if s not in self.refused]
         async with connect(
             self.url,

@@ -30,7 +30,7 @@ def key_variables(name: str) -> tuple[str, ...]:
 
 
 def labels() -> str:
-    """'Bybit, Binance, ... and Gate', with short names: 'Hyperliquid (hl)'."""
+    """Every venue's label in order, 'A, B and C', a short name in brackets: 'Name (nm)'."""
     shown = [s.label + (f" ({s.short})" if s.short else "") for s in SPECS.values()]
     return ", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else "".join(shown)
 

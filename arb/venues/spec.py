@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)
 class VenueSpec:
     name: str  # as in ARB_VENUES, Quote.venue and the <NAME>_* variables
-    label: str  # as a person writes it: "Hyperliquid"
+    label: str  # as a person writes it, capitals and all
     rest_url: str  # the default <NAME>_REST_URL
     ws_url: str  # the default <NAME>_WS_URL
     taker_fee: float  # public base tier, decimal; <NAME>_TAKER_FEE overrides it
