@@ -3,10 +3,12 @@
 A venue's fake (tests/venues/<venue>/fake_stream.py) subclasses `FakeWs` with only its
 protocol: its `path`, its `Connection` record, `receive()` for what a client sends and
 `push_rate()`/`market_pushes()` for what the venue pushes. The base serves on a free
-port, tracks connections, answers nothing while `silent`, cuts connections as a network
-failure would (`drop()`), and lets a test wait on its state without sleeping: every
-`wait_*` re-checks its condition whenever a connection opens, a message arrives or a
-connection closes, bounded by `timeout_s`.
+port, tracks connections and what each one's pushes are `routed` by, answers nothing
+while `silent`, cuts connections as a network failure would (`drop()`), and lets a test
+wait on its state without sleeping: every `wait_*` re-checks its condition whenever a
+connection opens, a message arrives or a connection closes, bounded by `timeout_s`. A
+venue that pushes ticker rows (Bybit, Bitget, Gate) subclasses `TickerFakeWs`, which
+keeps each symbol's row as the venue writes it (`TickerRows`).
 
     async with FakeBybitWs() as fake:          # fake.url: BYBIT_WS_URL
         ...start a Feed on fake.url...
@@ -30,6 +32,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tests.fakes.venues import dec
+
 WAIT_S = 5.0  # a bound for failures only: passing waits take milliseconds
 Frame = dict[str, Any] | list[Any] | str | bytes
 
@@ -41,6 +45,8 @@ class Connection:
     ws: ServerConnection
     conn_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     subscribed: set[str] = field(default_factory=set)  # symbols acked (and snapshotted)
+    # What the venue's pushes reach it by (topics, symbols, channel args), from its request on.
+    routes: set[Any] = field(default_factory=set)
     open: bool = True
 
 
@@ -54,6 +60,10 @@ class FakeWs:
         self.timeout_s = timeout_s  # the bound on every wait_*
         self.silent = False  # no answer and no push goes out (requests are still read)
         self.refused: set[str] = set()  # symbols the venue refuses, in its own words
+        # Set, where the venue refuses subscribes naming no symbol (OKX: (code, msg);
+        # Hyperliquid, Binance: msg): every subscribe is refused with it, and counted.
+        self.refusal: Any = None
+        self.refusals = 0
         self.subscribes: list[Any] = []  # every subscribe request received, decoded
         self.pings = 0  # app-level pings received
         self.connections: list[Connection] = []  # every one accepted, oldest first
@@ -114,6 +124,12 @@ class FakeWs:
         the figures the fake REST venue serves for it."""
         raise NotImplementedError
 
+    def routed(self, keys: Iterable[Any] | None = None) -> list[Connection]:
+        """The open connections with a subscription: to one of `keys`, the routes a push
+        names (None: it names none, as junk or a notice, and reaches them all)."""
+        conns = [c for c in self.open if c.routes]
+        return conns if keys is None else [c for c in conns if c.routes & set(keys)]
+
     async def push_to(self, targets: Iterable[Connection], frame: Frame) -> int:
         reached = 0
         for conn in targets:
@@ -150,6 +166,19 @@ class FakeWs:
         await self.wait_until(
             lambda: sum(self.holds(c, wanted) for c in self.open) >= n,
             f"{n} connections subscribed to {sorted(wanted) or 'anything'}",
+        )
+
+    async def wait_only(self, n: int, symbols: Iterable[str] = ()) -> None:
+        """Until the `n`-th connection is the one open and subscribed (to every one of
+        `symbols` if named): the ones before it are gone."""
+        wanted = set(symbols)
+        await self.wait_until(
+            lambda: (
+                self.accepted == n
+                and self.open == self.connections[-1:]
+                and self.holds(self.connections[-1], wanted)
+            ),
+            f"connection {n} alone, subscribed to {sorted(wanted) or 'anything'}",
         )
 
     async def wait_pings(self, n: int) -> None:
@@ -206,6 +235,66 @@ class FakeWs:
             conn.open = False
             await self.on_close(conn)
             await self.notify()
+
+
+# How a venue writes a figure where it is not a plain decimal string.
+WRITTEN: dict[str, Callable[[Any], str]] = {
+    "next_funding_ms": str,  # whole milliseconds
+    "interval_h": lambda hours: f"{hours:g}",  # whole hours
+}
+
+
+@dataclass(frozen=True)
+class TickerRows:
+    """How a venue writes a symbol's ticker row: its recorded row, the field that names the
+    symbol, and each figure's fields (`rate`, `mark`, `turnover`... as a test gives them)."""
+
+    recorded: dict[str, Any]
+    symbol_field: str
+    fields_of: dict[str, tuple[str, ...]]
+
+    def fields(self, **figures: float | None) -> dict[str, str]:
+        """The given figures (None: not given) under the venue's field names, written as
+        the venue writes them."""
+        if unknown := figures.keys() - self.fields_of.keys():
+            raise TypeError(f"figures the venue does not carry: {sorted(unknown)}")
+        return {
+            field: WRITTEN.get(figure, dec)(value)
+            for figure, value in figures.items()
+            if value is not None
+            for field in self.fields_of[figure]
+        }
+
+    def row(self, symbol: str, **figures: float | None) -> dict[str, Any]:
+        """The recorded row for `symbol`, with the given figures."""
+        return {**self.recorded, self.symbol_field: symbol, **self.fields(**figures)}
+
+
+class TickerFakeWs(FakeWs):
+    """A venue whose pushes carry each symbol's ticker row (Bybit, Bitget, Gate): the fake
+    keeps the whole row per symbol, starting from the venue's recorded one, and a test
+    changes its figures (`set_quote`) and pushes them (`push_quote`)."""
+
+    rows: ClassVar[TickerRows]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.tickers: dict[str, dict[str, Any]] = {}  # the whole row per symbol
+
+    def set_quote(self, symbol: str, **figures: float | None) -> dict[str, Any]:
+        """Change a symbol's row (figures as `rows` names them) without pushing; returns
+        the fields that changed, i.e. the delta the venue would send."""
+        changed = self.rows.fields(**figures)
+        self.tickers.setdefault(symbol, self.rows.row(symbol)).update(changed)
+        return changed
+
+    async def push_quote(self, symbol: str, **figures: Any) -> int:
+        """`set_quote`, then the venue's push of it to each connection subscribed to the
+        symbol; how many it reached."""
+        raise NotImplementedError
+
+    async def push_rate(self, symbol: str, rate: float) -> int:
+        return await self.push_quote(symbol, rate=rate)
 
 
 def json_object(message: str | bytes) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ It serves the routed `/market` endpoint the way Binance does: streams named in t
 (`/market/stream?streams=a/b` wraps each push as `{"stream": ..., "data": ...}`,
 `/market/ws/<stream>` sends it bare) or subscribed at runtime with
 `{"method": "SUBSCRIBE", "params": [...], "id": n}`, answered `{"result": null, "id": n}`, or,
-when `fake.refuse` holds a message, `{"error": {"code": 2, "msg": ...}, "id": n}`. A path
+when `fake.refusal` holds a message, `{"error": {"code": 2, "msg": ...}, "id": n}`. A path
 outside `/market` connects but hears no mark prices, like Binance's retired unrouted URLs.
 The server pings every `ping_every_s` (Binance: 3 minutes) and counts the pongs.
 
@@ -111,7 +111,6 @@ class FakeBinanceWs(FakeWs):
     def __init__(self, *, ping_every_s: float = 180.0, **kw: Any) -> None:
         super().__init__(**kw)
         self.ping_every_s = ping_every_s
-        self.refuse: str | None = None  # a message: every SUBSCRIBE is refused with it
         self.pongs = 0
         self._pingers: dict[Connection, asyncio.Task[None]] = {}
 
@@ -171,8 +170,9 @@ class FakeBinanceWs(FakeWs):
         conn.messages.append(request)
         if self.silent or request.get("method") != "SUBSCRIBE":
             return
-        if self.refuse is not None:
-            error = {"code": INVALID_REQUEST, "msg": self.refuse}
+        if self.refusal is not None:
+            self.refusals += 1
+            error = {"code": INVALID_REQUEST, "msg": self.refusal}
             reply: dict[str, Any] = {"error": error, "id": request.get("id")}
         else:
             conn.streams += request.get("params", [])

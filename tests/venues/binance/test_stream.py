@@ -1,25 +1,25 @@
 """Binance's live feed: the dialect on the recorded frames, then the real `Feed` loop against
-the fake market WebSocket (updates, heartbeat, reconnect and re-seed, silence, refusal)."""
+the fake market WebSocket where Binance has its own ways (streams named in the URL, the
+server's pings, a refusal only a runtime subscribe can meet). What every venue's feed does
+(silence, reconnects, refusals, junk) is tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import pytest
 
-from arb.feeds.base import Backoff, Feed, FeedError
+from arb.feeds.base import FeedError
 from arb.models import QuoteUpdate
 from arb.venues.binance.stream import MARK_PRICE_STREAM, BinanceDialect
 from tests.conftest import T0, T0_MS, fixture_bytes
+from tests.feed_harness import CountingBackoff, Running, running_feed
 from tests.venues.binance.fake_stream import FakeBinanceWs, mark_price_row
 
 NEXT_MS = 1789027200000  # the fixtures' next settlement, 08:00 UTC
-WAIT_S = 2.0
-BACKOFF = Backoff(initial_s=0.01, max_s=0.05, jitter=0.0)
 
 
 def parse(frame: str | bytes) -> list[QuoteUpdate]:
@@ -43,14 +43,8 @@ def test_the_all_market_array():
     assert len(updates) == 20
     got = by_symbol(updates)
     assert "BTCUSDT_260925" not in got
-    assert got["BTCUSDT"] == QuoteUpdate(
-        venue="binance",
-        symbol="BTCUSDT",
-        received_at=T0,
-        rate=0.00003771,
-        next_funding_time=NEXT_MS,
-        mark_price=77591.20442954,
-    )
+    # The row of the single-symbol frame (its figures: tests/venues/test_stream_contract.py).
+    assert got["BTCUSDT"] == parse(fixture_bytes("binance/ws_markPrice_single.json"))[0]
     # Per contract unit, as REST's markPrice: the price of 1000 PEPE.
     assert got["1000PEPEUSDT"].mark_price == 0.00363421
     assert got["1000PEPEUSDT"].rate == 0.0000812
@@ -71,16 +65,6 @@ def test_the_combined_form_carries_the_same_rows():
     assert [u.symbol for u in combined] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     assert combined == parse(fixture_bytes("binance/ws_markPrice_arr_1s.json"))[:3]
     assert combined[2].rate == -0.00002933 and combined[2].mark_price == 86.20294735
-
-
-def test_a_single_symbol_frame():
-    (update,) = parse(fixture_bytes("binance/ws_markPrice_single.json"))
-    assert (update.symbol, update.rate, update.next_funding_time, update.mark_price) == (
-        "BTCUSDT",
-        0.00003771,
-        NEXT_MS,
-        77591.20442954,
-    )
 
 
 def test_the_subscribe_ack_gives_nothing():
@@ -168,87 +152,11 @@ def test_one_stream_in_the_url_covers_any_number_of_symbols():
 # --- the feed loop against the fake ------------------------------------------------
 
 
-class Collected:
-    """`on_updates` that a test can wait on."""
-
-    def __init__(self) -> None:
-        self.updates: list[QuoteUpdate] = []
-        self._arrived = asyncio.Event()
-
-    def __call__(self, updates: list[QuoteUpdate]) -> None:
-        self.updates += updates
-        self._arrived.set()
-
-    async def wait_count(self, n: int) -> list[QuoteUpdate]:
-        async with asyncio.timeout(WAIT_S):
-            while len(self.updates) < n:
-                self._arrived.clear()
-                await self._arrived.wait()
-        return self.updates
-
-
-@dataclass
-class Seed:
-    """The REST re-seed hook the feed calls on every (re)connect. It notes the feed's
-    `last_error` as it stands then: the error that ended the previous session (the loop
-    clears it only once it has subscribed again)."""
-
-    symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT")
-    feed: Feed | None = None
-    errors: list[str | None] = field(default_factory=list)
-    on_call: dict[int, Callable[[], object]] = field(default_factory=dict)  # by call number
-    _called: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def __call__(self) -> Sequence[str]:
-        assert self.feed is not None
-        self.errors.append(self.feed.state.last_error)
-        self.on_call.get(self.calls, lambda: None)()
-        self._called.set()
-        return self.symbols
-
-    @property
-    def calls(self) -> int:
-        return len(self.errors)
-
-    async def wait_calls(self, n: int) -> None:
-        async with asyncio.timeout(WAIT_S):
-            while self.calls < n:
-                self._called.clear()
-                await self._called.wait()
-
-
-@dataclass(frozen=True)
-class RecordingBackoff(Backoff):
-    """Backoff that notes the failure count behind each delay it gives."""
-
-    failures: list[int] = field(default_factory=list)
-
-    def delay(self, failures, rng):
-        self.failures.append(failures)
-        return super().delay(failures, rng)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    dialect: BinanceDialect,
-    fake: FakeBinanceWs,
-    backoff: Backoff = BACKOFF,
-    seed: Seed | None = None,
-    base_url: str | None = None,
-) -> AsyncIterator[tuple[Feed, Seed, Collected]]:
-    """The real loop on `dialect`, pointed at the fake (or `base_url`), until the block ends."""
-    seed = seed or Seed()
-    collected = Collected()
-    url = base_url or fake.url
-    feed = Feed(dialect, url, seed, collected, backoff=backoff, clock=lambda: T0)
-    seed.feed = feed
-    task = asyncio.create_task(feed.run())
-    try:
-        yield feed, seed, collected
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(
+    dialect: BinanceDialect, url: str, **options: Any
+) -> AbstractAsyncContextManager[Running]:
+    """The real loop on `dialect` at `url`, its clock stopped at T0."""
+    return running_feed(dialect, url, ["BTCUSDT", "ETHUSDT"], clock=lambda: T0, **options)
 
 
 class RawForm(BinanceDialect):
@@ -260,7 +168,7 @@ class RawForm(BinanceDialect):
 
 @pytest.mark.parametrize(("dialect", "combined"), [(BinanceDialect(), True), (RawForm(), False)])
 async def test_pushed_rows_reach_on_updates(dialect, combined):
-    async with FakeBinanceWs() as fake, running(dialect, fake) as (feed, _, got):
+    async with FakeBinanceWs() as fake, running(dialect, fake.url) as run:
         await fake.wait_subscribed(1)
         (connection,) = fake.connections
         assert (connection.routed, connection.combined) == (True, combined)
@@ -268,16 +176,17 @@ async def test_pushed_rows_reach_on_updates(dialect, combined):
         assert fake.subscribe_messages == []  # the URL subscribes
         btc = mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 77591.2)
         assert await fake.push([btc, mark_price_row("1000PEPEUSDT", -0.00002, NEXT_MS, 0.0036)])
-        first = await got.wait_count(2)
+        first = await run.updates.wait_count(2)
         assert [(u.symbol, u.rate, u.mark_price) for u in first] == [
             ("BTCUSDT", 0.0001, 77591.2),
             ("1000PEPEUSDT", -0.00002, 0.0036),
         ]
         assert all(u.received_at == T0 and u.next_funding_time == NEXT_MS for u in first)
         await fake.push([{**btc, "r": "0.00012"}])
-        assert (await got.wait_count(3))[-1].rate == 0.00012
-        assert feed.state.connected and feed.state.messages == 2
-        assert feed.state.last_message_at == T0 and feed.state.last_error is None
+        assert (await run.updates.wait_count(3))[-1].rate == 0.00012
+        state = run.feed.state
+        assert state.connected and state.messages == 2
+        assert state.last_message_at == T0 and state.last_error is None
 
 
 async def test_an_unrouted_url_hears_no_mark_prices():
@@ -285,53 +194,33 @@ async def test_an_unrouted_url_hears_no_mark_prices():
     (A bare host gets the routed `/market`: tests/venues/test_stream_contract.py.)"""
     async with FakeBinanceWs() as fake:
         unrouted = fake.host + "/public"  # routed, but to streams without mark prices
-        async with running(BinanceDialect(), fake, base_url=unrouted):
+        async with running(BinanceDialect(), unrouted):
             await fake.wait_connections(1)
             assert not fake.connections[0].routed
             assert await fake.push([mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 1.0)]) == 0
 
 
 async def test_the_servers_pings_are_answered():
-    async with (
-        FakeBinanceWs(ping_every_s=0.01) as fake,
-        running(BinanceDialect(), fake) as (feed, _, _),
-    ):
+    async with FakeBinanceWs(ping_every_s=0.01) as fake, running(BinanceDialect(), fake.url) as run:
         await fake.wait_pongs(3)
         assert fake.pongs >= 3
-        assert feed.state.connected and feed.state.reconnects == 0
-
-
-async def test_a_frame_that_is_not_json_costs_the_connection():
-    async with FakeBinanceWs() as fake, running(BinanceDialect(), fake) as (_, seed, got):
-        await fake.wait_subscribed(1)
-        assert await fake.push("<html><body>502 Bad Gateway</body></html>") == 1
-        await seed.wait_calls(2)
-        assert seed.errors[1] is not None
-        assert seed.errors[1].startswith("ValueError: binance frame is not JSON")
-        await fake.wait_until(lambda: fake.accepted == 2, "the next connection")
-        await fake.wait_subscribed(1)  # the feed re-seeds first, then connects again
-        await fake.push([mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 1.0)])
-        assert [u.symbol for u in await got.wait_count(1)] == ["BTCUSDT"]
+        assert run.feed.state.connected and run.feed.state.reconnects == 0
 
 
 class QuickSilence(BinanceDialect):
     silence_s = 0.2
 
 
-async def test_a_silent_connection_is_replaced():
-    """Pongs to the server's pings do not keep a connection alive: only frames do."""
-    async with (
-        FakeBinanceWs(ping_every_s=0.01) as fake,
-        running(QuickSilence(), fake) as (feed, seed, _),
-    ):
+async def test_pongs_to_the_servers_pings_do_not_keep_a_connection_alive():
+    """Only frames do: a server that pings but pushes nothing is silent."""
+    async with FakeBinanceWs(ping_every_s=0.01) as fake, running(QuickSilence(), fake.url) as run:
         await fake.wait_subscribed(1)
         await fake.wait_pongs(1)
         fake.silent = True
         assert await fake.push([mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 1.0)]) == 0
         await fake.wait_connections(2)
-        await seed.wait_calls(2)
-        assert seed.errors[1] == "TimeoutError: silent for 0.2 s"
-        assert feed.state.reconnects >= 1
+        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.2 s"
+        assert run.feed.state.reconnects >= 1
 
 
 class RuntimeSubscribe(BinanceDialect):
@@ -346,19 +235,18 @@ class RuntimeSubscribe(BinanceDialect):
 
 
 async def test_a_refused_subscription_is_reported_and_retried_with_backoff():
-    backoff = RecordingBackoff(initial_s=0.01, max_s=0.05, jitter=0.0)
+    backoff = CountingBackoff(initial_s=0.01, max_s=0.05, jitter=0.0)
     async with FakeBinanceWs() as fake:
-        fake.refuse = "Invalid request: invalid stream"
-        # The fourth attempt gets through.
-        seed = Seed(on_call={4: lambda: setattr(fake, "refuse", None)})
-        async with running(RuntimeSubscribe(), fake, backoff, seed) as (feed, _, got):
+        fake.refusal = "Invalid request: invalid stream"
+        lifted = {4: lambda: setattr(fake, "refusal", None)}  # the fourth attempt gets through
+        async with running(RuntimeSubscribe(), fake.url, backoff=backoff, on_call=lifted) as run:
             await fake.wait_subscribed(1)
             assert await fake.push([mark_price_row("BTCUSDT", 0.0001, NEXT_MS, 1.0)]) == 1
-            await got.wait_count(1)
+            await run.updates.wait_count(1)
             refused = "FeedError: binance refused: Invalid request: invalid stream (code 2)"
-            assert seed.errors == [None, refused, refused, refused]
+            assert run.reseed.errors_seen == [None, refused, refused, refused]
             assert backoff.failures == [1, 2, 3]  # 0.01, 0.02 then 0.04 s
-            assert feed.state.last_error is None
+            assert run.feed.state.last_error is None
         request = json.loads(fixture_bytes("binance/ws_subscribe_request.json"))
-        assert fake.subscribe_messages == [request] * 4
+        assert fake.subscribe_messages == [request] * 4 and fake.refusals == 3
         assert fake.connections[3].streams == [MARK_PRICE_STREAM]

@@ -22,11 +22,10 @@ plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.venues import FakeMarket, dec, fixture
-from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.fakes.venues import FakeMarket, fixture
+from tests.fakes.ws_base import Connection, Frame, TickerFakeWs, TickerRows, json_object
 from tests.venues.bitget.fake_rest import bitget_symbol
 
 PUBLIC_PATH = "/v2/ws/public"
@@ -39,28 +38,19 @@ PARAM_ERROR = 30016
 # A symbol first quoted starts from this recorded row, so that its pushes carry every
 # field the venue sends; the quote's own figures replace the row's.
 SNAPSHOT_ROW: dict[str, Any] = fixture("bitget/ws_ticker_snapshot.json")["data"][0]
-
-
-def ticker_fields(
-    *,
-    rate: float | None = None,
-    next_funding_ms: int | None = None,
-    mark: float | None = None,
-    turnover: float | None = None,
-    holding: float | None = None,
-    last: float | None = None,
-) -> dict[str, str]:
-    """The given figures under the venue's field names, as the venue writes them (decimal
-    strings): `turnover` is quoteVolume (USDT), `holding` the open interest in contracts."""
-    fields = {
-        "fundingRate": None if rate is None else dec(rate),
-        "nextFundingTime": None if next_funding_ms is None else str(next_funding_ms),
-        "markPrice": None if mark is None else dec(mark),
-        "quoteVolume": None if turnover is None else dec(turnover),
-        "holdingAmount": None if holding is None else dec(holding),
-        "lastPr": None if last is None else dec(last),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+# `turnover` is quoteVolume (USDT), `holding` the open interest in contracts.
+ROWS = TickerRows(
+    recorded=SNAPSHOT_ROW,
+    symbol_field="instId",
+    fields_of={
+        "rate": ("fundingRate",),
+        "next_funding_ms": ("nextFundingTime",),
+        "mark": ("markPrice",),
+        "turnover": ("quoteVolume",),
+        "holding": ("holdingAmount",),
+        "last": ("lastPr",),
+    },
+)
 
 
 def ticker_arg(symbol: str) -> dict[str, str]:
@@ -88,60 +78,38 @@ def no_such_instrument(arg: dict[str, Any]) -> dict[str, Any]:
     return subscribe_error(arg, NO_SUCH_INSTRUMENT, f"{what} doesn't exist")
 
 
-@dataclass(eq=False)
-class BitgetConnection(Connection):
-    pushed: set[str] = field(default_factory=set)  # subscribed: pushes reach these
-
-
-class FakeBitgetWs(FakeWs):
+class FakeBitgetWs(TickerFakeWs):
     venue = "bitget"
     path = PUBLIC_PATH
-    connection_class = BitgetConnection
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.tickers: dict[str, dict[str, Any]] = {}  # the whole row per symbol
+    rows = ROWS
 
     # --- the market -------------------------------------------------------------
 
-    def set_quote(self, symbol: str, **figures: Any) -> dict[str, Any]:
-        """Change a symbol's row (figures as `ticker_fields` takes them) without pushing;
-        returns the whole row."""
-        row = self.tickers.setdefault(symbol, dict(SNAPSHOT_ROW))
-        row.update(ticker_fields(**figures))
-        return row
-
     async def push_quote(self, symbol: str, **figures: Any) -> int:
-        """`set_quote`, then the whole row to each connection subscribed to the symbol.
-        Returns how many it reached."""
-        frame = ticker_frame(symbol, self.set_quote(symbol, **figures))
-        return await self.push(frame)
-
-    async def push_rate(self, symbol: str, rate: float) -> int:
-        return await self.push_quote(symbol, rate=rate)
+        """`set_quote`, then the whole row to each connection subscribed to the symbol."""
+        self.set_quote(symbol, **figures)
+        return await self.push(ticker_frame(symbol, self.tickers[symbol]))
 
     async def push(self, frame: Frame) -> int:
         """A frame as given, to every connection subscribed to its `arg.instId`; a frame
         without one (junk, for robustness tests) goes to every subscribed connection."""
         arg = frame.get("arg") if isinstance(frame, dict) else None
         symbol = arg.get("instId") if isinstance(arg, dict) else None
-        conns = [c for c in self.open if isinstance(c, BitgetConnection) and c.pushed]
-        return await self.push_to([c for c in conns if symbol in (None, *c.pushed)], frame)
+        return await self.push_to(self.routed(None if symbol is None else [symbol]), frame)
 
     @classmethod
     def market_pushes(cls, market: FakeMarket) -> list[Frame]:
         """A row per perpetual as the fake REST tickers give it (mark per contract)."""
         frames: list[Frame] = []
         for p in market.perps("bitget"):
-            mark = p.price * p.multiplier
-            row = {
-                **SNAPSHOT_ROW,
-                "fundingRate": dec(p.rate),
-                "nextFundingTime": str(market.next_settlement(p.interval_h)),
-                "markPrice": dec(mark),
-                "quoteVolume": dec(p.turnover),
-                "holdingAmount": dec(p.open_interest / p.multiplier),
-            }
+            row = cls.rows.row(
+                bitget_symbol(p),
+                rate=p.rate,
+                next_funding_ms=market.next_settlement(p.interval_h),
+                mark=p.price * p.multiplier,
+                turnover=p.turnover,
+                holding=p.open_interest / p.multiplier,
+            )
             frames.append(ticker_frame(bitget_symbol(p), row))
         return frames
 
@@ -154,13 +122,12 @@ class FakeBitgetWs(FakeWs):
             await self.send(conn, "pong")
         elif (request := json_object(text)) is not None and request.get("op") == "subscribe":
             self.subscribes.append(request)
-            assert isinstance(conn, BitgetConnection)
             await self._subscribe(conn, request.get("args"))
         else:
             reply = {"event": "error", "code": UNRECOGNIZED, "msg": f"Unrecognized request:{text}"}
             await self.send(conn, reply)
 
-    async def _subscribe(self, conn: BitgetConnection, args: Any) -> None:
+    async def _subscribe(self, conn: Connection, args: Any) -> None:
         """Each arg on its own, as the venue does: an ack and the snapshot, or a refusal."""
         for arg in args if isinstance(args, list) else [args]:
             if not _is_ticker(arg):
@@ -170,7 +137,7 @@ class FakeBitgetWs(FakeWs):
             if symbol in self.refused:
                 await self.send(conn, no_such_instrument(arg))
                 continue
-            conn.pushed.add(symbol)
+            conn.routes.add(symbol)
             if not await self.send(conn, {"event": "subscribe", "arg": arg}):
                 continue  # silent: recorded, never acked
             if symbol in self.tickers:

@@ -1,31 +1,27 @@
 """Bitget's live feed: the dialect on the recorded frames, its subscribe batching within the
-venue's limits, and the shared `Feed` loop against a fake of the venue's stream (updates,
-heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
+venue's limits, the fake's recorded answers, and the pacing of what the feed sends. What
+every venue's feed does (updates, heartbeat, silence, reconnects, refusals, junk) is
+tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from typing import Any
-from unittest.mock import AsyncMock
 
 import pytest
 from websockets.asyncio.client import connect
 
-from arb.feeds.base import Feed, FeedError, SymbolsRefused
+from arb.feeds.base import FeedError, SymbolsRefused
 from arb.models import QuoteUpdate
 from arb.venues.bitget.stream import BitgetDialect, asset_of, subscribe_requests
-from tests import feed_harness
 from tests.conftest import T0, T0_MS, fixture_bytes
-from tests.feed_harness import Running
-from tests.venues.bitget.fake_stream import FakeBitgetWs, ticker_arg, ticker_frame
+from tests.feed_harness import running_feed
+from tests.venues.bitget.fake_stream import FakeBitgetWs, ticker_arg
 
 NEXT_FUNDING_MS = 1789027200000  # the next 8 h and 4 h settlement at T0
-NEXT_HOUR_MS = 1789016400000  # the next 1 h settlement at T0
-WAIT_S = 5.0
 # The venue's documented limits (api-doc/common/websocket-intro).
 DOC_REQUEST_BYTES = 4096  # "the total length of multiple channels" of one subscribe
 DOC_MESSAGES_PER_SECOND = 10  # per connection, pings and subscribes alike
@@ -51,37 +47,6 @@ def row(symbol: str, **fields: Any) -> dict[str, Any]:
 
 
 # --- parsing the recorded frames ----------------------------------------------------
-
-
-def test_snapshot_fixture():
-    [update] = parse(BitgetDialect(), frame("ws_ticker_snapshot.json"))
-    assert update == QuoteUpdate(
-        venue="bitget",
-        symbol="BTCUSDT",
-        received_at=T0,
-        rate=0.000034,
-        next_funding_time=NEXT_FUNDING_MS,
-        mark_price=77606.2,
-        interval_h=None,  # the stream has none: the book keeps the REST interval
-        turnover_24h=1440479188.1413,
-        # holdingAmount 7424.5586 BTC at the row's mark 77606.2
-        open_interest_value=pytest.approx(576_191_779.62332),
-    )
-
-
-def test_demo_page_shape_with_last_and_numeric_times():
-    """The demo page writes `last`, a numeric nextFundingTime and `quantity` instead of
-    holdingAmount: the row still parses, and open interest is left to REST, not guessed."""
-    [update] = parse(BitgetDialect(), frame("ws_ticker_snapshot_last.json"))
-    assert update == QuoteUpdate(
-        venue="bitget",
-        symbol="APEUSDT",
-        received_at=T0,
-        rate=0.000264,
-        next_funding_time=NEXT_HOUR_MS,
-        mark_price=0.1378,
-        turnover_24h=12689205.6647,
-    )
 
 
 def test_acks_and_pongs_give_nothing():
@@ -235,7 +200,14 @@ def test_non_ascii_ids_count_in_utf8_bytes():
         assert len(request.encode()) + 1 + len(arg.encode()) > DOC_REQUEST_BYTES
 
 
-# --- the fake venue speaks the recorded shapes --------------------------------------
+# --- the fake venue and the Feed loop ------------------------------------------------
+
+
+@pytest.fixture
+async def fake():
+    async with FakeBitgetWs() as server:
+        server.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
+        yield server
 
 
 async def test_fake_acks_refuses_and_pongs_as_recorded(fake):
@@ -252,67 +224,6 @@ async def test_fake_acks_refuses_and_pongs_as_recorded(fake):
     assert fake.pings == 1 and len(fake.subscribes) == 2
 
 
-# --- the Feed loop against the fake venue -----------------------------------------
-
-
-class FastBitget(BitgetDialect):
-    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
-
-    ping_every_s = 0.02
-    silence_s = 0.25
-
-
-def running_feed(
-    fake: FakeBitgetWs, *lists: list[str], dialect: BitgetDialect | None = None
-) -> contextlib.AbstractAsyncContextManager[Running]:
-    return feed_harness.running_feed(dialect or BitgetDialect(), fake.url, *lists)
-
-
-@pytest.fixture
-async def fake():
-    async with FakeBitgetWs() as server:
-        server.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
-        server.set_quote("SOPHUSDT", rate=-0.000815, turnover=4706019.7335, mark=0.004149)
-        yield server
-
-
-async def test_updates_reach_on_updates(fake):
-    async with running_feed(fake, ["BTCUSDT", "SOPHUSDT"]) as run:
-        btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
-        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
-            0.0001,
-            NEXT_FUNDING_MS,
-            77600.0,
-        )
-        soph = await run.next_update("SOPHUSDT")
-        assert (soph.rate, soph.mark_price, soph.turnover_24h) == (
-            -0.000815,
-            0.004149,
-            4706019.7335,
-        )
-
-        assert await fake.push_quote("BTCUSDT", rate=0.00025) == 1  # the whole row again
-        btc = await run.next_update("BTCUSDT")
-        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
-            0.00025,
-            NEXT_FUNDING_MS,
-            77600.0,
-        )
-        assert run.feed.state.connected and run.feed.state.last_error is None
-
-
-async def test_silent_connection_is_replaced(fake):
-    async with running_feed(fake, ["BTCUSDT"], dialect=FastBitget()) as run:
-        assert (await run.next_update("BTCUSDT")).rate == 0.0001
-        fake.silent = True
-        await fake.wait_until(lambda: len(fake.subscribes) == 2)  # the next connection's
-        fake.silent = False
-        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
-        # Whichever connection is open gets the new rate: by push, or in its snapshot.
-        await fake.push_quote("BTCUSDT", rate=0.0003)
-        assert (await run.next_update("BTCUSDT")).rate == 0.0003
-
-
 async def test_subscribe_requests_are_paced_under_the_message_limit(fake):
     """The feed waits 1/8 s after each frame it sends: at most 8 of the venue's 10
     messages a second. The pauses are recorded, not slept, so the test takes no time."""
@@ -323,44 +234,8 @@ async def test_subscribe_requests_are_paced_under_the_message_limit(fake):
         pauses.append(seconds)
         await asyncio.sleep(0)
 
-    feed = Feed(BitgetDialect(), fake.url, AsyncMock(return_value=symbols), list, pause=pause)
-    task = asyncio.create_task(feed.run())
-    try:
+    async with running_feed(BitgetDialect(), fake.url, symbols, pause=pause):
         await fake.wait_subscribed(1, symbols)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
     assert len(fake.subscribes) == 10
     assert pauses[:10] == [1 / 8] * 10  # one after each frame, the next after the pause
     assert 1 / BitgetDialect.max_messages_per_s > 1 / DOC_MESSAGES_PER_SECOND
-
-
-async def test_a_refusal_of_no_symbol_reconnects_with_backoff(fake):
-    """A refusal that names no symbol keeps the old rule: the connection goes, and each
-    retry waits longer. (One that names a symbol: tests/venues/test_stream_contract.py.)"""
-    unreadable = {"event": "error", "code": 30002, "msg": "Unrecognized request:?"}
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        for n in (2, 3):
-            assert await fake.push(unreadable) == 1
-            await fake.wait_until(lambda n=n: len(fake.subscribes) == n)
-        refused = "FeedError: request refused: 30002 Unrecognized request:?"
-        assert run.reseed.errors_seen == [None, refused, refused]
-        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
-        assert run.feed.refused == set()
-
-
-async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1)
-        await run.next_update("BTCUSDT")
-        assert await fake.push(ticker_frame("BTCUSDT", {"fundingRate": "n/a"})) == 1
-        await fake.push_quote("BTCUSDT", rate=0.0002)
-        assert (await run.next_update("BTCUSDT")).rate == 0.0002
-        assert fake.accepted == 1
-
-        assert await fake.push("<html>502 Bad Gateway</html>") == 1
-        await fake.wait_until(lambda: len(fake.subscribes) == 2)
-        assert fake.accepted == 2
-        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.venues import FakeMarket, dec, fixture
-from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.fakes.venues import FakeMarket, fixture
+from tests.fakes.ws_base import Connection, Frame, TickerFakeWs, TickerRows, json_object
 from tests.venues.bybit.fake_rest import bybit_symbol
 
 LINEAR_PATH = "/v5/public/linear"
@@ -34,28 +34,18 @@ TICKERS = "tickers."
 # A symbol first quoted starts from this recorded row, so that its snapshot carries
 # every field the venue sends; the quote's own figures replace the row's.
 SNAPSHOT_ROW: dict[str, str] = fixture("bybit/ws_tickers_snapshot.json")["data"]
-
-
-def ticker_fields(
-    *,
-    rate: float | None = None,
-    next_funding_ms: int | None = None,
-    mark: float | None = None,
-    interval_h: float | None = None,
-    turnover: float | None = None,
-    oi_value: float | None = None,
-) -> dict[str, str]:
-    """The given figures under the venue's field names, as the venue writes them
-    (decimal strings; the interval in whole hours)."""
-    fields = {
-        "fundingRate": None if rate is None else dec(rate),
-        "nextFundingTime": None if next_funding_ms is None else str(next_funding_ms),
-        "markPrice": None if mark is None else dec(mark),
-        "fundingIntervalHour": None if interval_h is None else f"{interval_h:g}",
-        "turnover24h": None if turnover is None else dec(turnover),
-        "openInterestValue": None if oi_value is None else dec(oi_value),
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+ROWS = TickerRows(
+    recorded=SNAPSHOT_ROW,
+    symbol_field="symbol",
+    fields_of={
+        "rate": ("fundingRate",),
+        "next_funding_ms": ("nextFundingTime",),
+        "mark": ("markPrice",),
+        "interval_h": ("fundingIntervalHour",),
+        "turnover": ("turnover24h",),
+        "oi_value": ("openInterestValue",),
+    },
+)
 
 
 _cross_sequence = itertools.count(612874556203)
@@ -74,49 +64,35 @@ def ticker_frame(symbol: str, data: dict[str, str], kind: str = "delta") -> dict
 
 @dataclass(eq=False)
 class BybitConnection(Connection):
-    topics: set[str] = field(default_factory=set)  # pushes go out from the request on
     snapshotted: set[str] = field(default_factory=set)  # symbols past their snapshot
 
 
-class FakeBybitWs(FakeWs):
+class FakeBybitWs(TickerFakeWs):
     venue = "bybit"
     path = LINEAR_PATH
     connection_class = BybitConnection
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.tickers: dict[str, dict[str, str]] = {}  # the whole ticker per symbol
+    rows = ROWS
 
     # --- the market -------------------------------------------------------------
-
-    def set_quote(self, symbol: str, **figures: Any) -> dict[str, str]:
-        """Change a symbol's ticker (figures as `ticker_fields` takes them) without pushing;
-        returns the changed fields, i.e. the delta the venue would send."""
-        changed = ticker_fields(**figures)
-        row = self.tickers.setdefault(symbol, {**SNAPSHOT_ROW, "symbol": symbol})
-        row.update(changed)
-        return changed
 
     async def push_quote(self, symbol: str, **figures: Any) -> int:
         """`set_quote`, then to each connection subscribed to the symbol a delta of what
         changed (or the whole snapshot, if it has had none yet). Returns how many it reached."""
         changed = self.set_quote(symbol, **figures)
         reached = 0
-        for conn in self._subscribers(TICKERS + symbol):
+        for conn in self.routed([TICKERS + symbol]):
+            assert isinstance(conn, BybitConnection)
             if symbol in conn.snapshotted:
                 reached += await self.send(conn, ticker_frame(symbol, changed))
             else:
                 reached += await self._snapshot(conn, symbol)
         return reached
 
-    async def push_rate(self, symbol: str, rate: float) -> int:
-        return await self.push_quote(symbol, rate=rate)
-
     async def push(self, frame: Frame) -> int:
         """A frame as given, to every connection subscribed to its topic; a frame that is
         not a dict (junk, for robustness tests) goes to every subscribed connection."""
         topic = frame.get("topic") if isinstance(frame, dict) else None
-        return await self.push_to(self._subscribers(topic), frame)
+        return await self.push_to(self.routed(None if topic is None else [topic]), frame)
 
     @classmethod
     def market_pushes(cls, market: FakeMarket) -> list[Frame]:
@@ -124,17 +100,15 @@ class FakeBybitWs(FakeWs):
         return [
             ticker_frame(
                 bybit_symbol(p),
-                {
-                    **SNAPSHOT_ROW,
-                    **ticker_fields(
-                        rate=p.rate,
-                        next_funding_ms=market.next_settlement(p.interval_h),
-                        mark=p.price * p.multiplier,
-                        interval_h=p.interval_h,
-                        turnover=p.turnover,
-                        oi_value=p.open_interest * p.price,
-                    ),
-                },
+                cls.rows.row(
+                    bybit_symbol(p),
+                    rate=p.rate,
+                    next_funding_ms=market.next_settlement(p.interval_h),
+                    mark=p.price * p.multiplier,
+                    interval_h=p.interval_h,
+                    turnover=p.turnover,
+                    oi_value=p.open_interest * p.price,
+                ),
                 "snapshot",
             )
             for p in market.perps("bybit")
@@ -160,7 +134,7 @@ class FakeBybitWs(FakeWs):
         args = [a for a in request.get("args", []) if isinstance(a, str)]
         invalid = [a for a in args if a.removeprefix(TICKERS) in self.refused]
         valid = [a for a in args if a not in invalid]
-        conn.topics.update(valid)
+        conn.routes.update(valid)
         if invalid:
             message = f"Invalid topic :[{','.join(invalid)}]"
             await self.send(conn, self._reply(conn, request, False, message))
@@ -186,7 +160,3 @@ class FakeBybitWs(FakeWs):
             return 0  # still owed: the next push to this connection is the snapshot
         conn.snapshotted.add(symbol)  # before the await: a concurrent push sends a delta
         return await self.send(conn, ticker_frame(symbol, self.tickers[symbol], "snapshot"))
-
-    def _subscribers(self, topic: str | None) -> list[BybitConnection]:
-        conns = [c for c in self.open if isinstance(c, BybitConnection) and c.topics]
-        return [c for c in conns if topic is None or topic in c.topics]

@@ -1,10 +1,10 @@
 """Bybit's live feed: the dialect on the recorded frames, its subscribe batching within the
-venue's limits, and the shared `Feed` loop against a fake of the venue's stream (updates,
-heartbeat, reconnect with re-seed, silence, refused subscriptions)."""
+venue's limits, and its deltas merging into a new snapshot after a reconnect. What every
+venue's feed does (updates, heartbeat, silence, reconnects, refusals, junk) is
+tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -21,13 +21,11 @@ from arb.venues.bybit.stream import (
     BybitDialect,
     subscribe_requests,
 )
-from tests import feed_harness
 from tests.conftest import T0, fixture_bytes
-from tests.feed_harness import Running
-from tests.venues.bybit.fake_stream import FakeBybitWs, ticker_frame
+from tests.feed_harness import running_feed
+from tests.venues.bybit.fake_stream import FakeBybitWs
 
 NEXT_FUNDING_MS = 1789027200000
-WAIT_S = 5.0
 
 
 def frame(name: str) -> bytes:
@@ -43,21 +41,6 @@ def snapshot_of(row: dict[str, Any]) -> str:
 
 
 # --- parsing the recorded frames ----------------------------------------------------
-
-
-def test_snapshot_fixture():
-    [[update]] = parse_all(BybitDialect(), "ws_tickers_snapshot")
-    assert update == QuoteUpdate(
-        venue="bybit",
-        symbol="BTCUSDT",
-        received_at=T0,
-        rate=0.0000412,
-        next_funding_time=NEXT_FUNDING_MS,
-        mark_price=77607.40,
-        interval_h=8.0,
-        turnover_24h=4310241429.5760,
-        open_interest_value=6003610256.80,
-    )
 
 
 def test_delta_merges_into_the_snapshot():
@@ -247,99 +230,17 @@ def test_symbols_past_the_args_limit_are_left_out_with_a_warning(caplog):
 # --- the Feed loop against the fake venue -----------------------------------------
 
 
-class FastBybit(BybitDialect):
-    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
-
-    ping_every_s = 0.02
-    silence_s = 0.25
-
-
-def running_feed(
-    fake: FakeBybitWs, *lists: list[str], dialect: BybitDialect | None = None
-) -> contextlib.AbstractAsyncContextManager[Running]:
-    return feed_harness.running_feed(dialect or BybitDialect(), fake.url, *lists)
-
-
-@pytest.fixture
-async def fake():
-    async with FakeBybitWs() as server:
-        server.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
-        server.set_quote("1000PEPEUSDT", rate=-0.00002, interval_h=4, mark=0.0036339)
-        yield server
-
-
-async def test_updates_reach_on_updates(fake):
-    async with running_feed(fake, ["BTCUSDT", "1000PEPEUSDT"]) as run:
-        btc = await run.next_update("BTCUSDT")  # the snapshot sent on subscribing
-        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
-            0.0001,
-            NEXT_FUNDING_MS,
-            77600.0,
-        )
-        pepe = await run.next_update("1000PEPEUSDT")
-        assert (pepe.rate, pepe.interval_h, pepe.mark_price) == (-0.00002, 4.0, 0.0036339)
-
-        assert await fake.push_quote("BTCUSDT", rate=0.00025) == 1  # a delta: the rate only
-        btc = await run.next_update("BTCUSDT")
-        assert (btc.rate, btc.next_funding_time, btc.mark_price) == (
-            0.00025,
-            NEXT_FUNDING_MS,
-            77600.0,
-        )
-        assert run.feed.state.connected and run.feed.state.last_error is None
-
-
-async def test_after_a_drop_deltas_merge_into_the_new_snapshot(fake):
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        await run.next_update("BTCUSDT")
-        await fake.drop()
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        assert [r["args"] for r in fake.subscribes] == [["tickers.BTCUSDT"]] * 2
-        # The new connection starts over from a snapshot, and deltas merge into it.
-        await run.next_update("BTCUSDT")
-        await fake.push_quote("BTCUSDT", mark=77650.5)
-        btc = await run.next_update("BTCUSDT")
-        assert (btc.rate, btc.mark_price) == (0.0001, 77650.5)
-
-
-async def test_silent_connection_is_replaced(fake):
-    async with running_feed(fake, ["BTCUSDT"], dialect=FastBybit()) as run:
-        assert (await run.next_update("BTCUSDT")).rate == 0.0001
-        fake.silent = True
-        await fake.wait_until(lambda: len(fake.subscribes) == 2)  # the next connection's
-        fake.silent = False
-        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
-        await fake.push_quote("BTCUSDT", rate=0.0003)
-        assert (await run.next_update("BTCUSDT")).rate == 0.0003
-
-
-async def test_a_refusal_of_no_symbol_reconnects_with_backoff(fake):
-    """A refusal that names no symbol keeps the old rule: the connection goes, and each
-    retry waits longer. (One that names a symbol: tests/venues/test_stream_contract.py.)"""
-    failing = {"success": False, "ret_msg": "handler not found", "op": "subscribe"}
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1, ["BTCUSDT"])
-        for n in (2, 3):
-            assert await fake.push(failing) == 1
-            await fake.wait_until(lambda n=n: len(fake.subscribes) == n)
-        refused = "FeedError: subscribe refused: handler not found"
-        assert run.reseed.errors_seen == [None, refused, refused]
-        assert run.feed.backoff.failures == [1, 2]  # each retry waited longer
-        assert run.feed.refused == set()
-
-
-async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
-    async with running_feed(fake, ["BTCUSDT"]) as run:
-        await fake.wait_subscribed(1)
-        await run.next_update("BTCUSDT")
-        junk = ticker_frame("BTCUSDT", {"fundingRate": "n/a"})
-        assert await fake.push(junk) == 1
-        await fake.push_quote("BTCUSDT", rate=0.0002)
-        assert (await run.next_update("BTCUSDT")).rate == 0.0002
-        assert fake.accepted == 1
-
-        assert await fake.push("<html>502 Bad Gateway</html>") == 1
-        await fake.wait_until(lambda: len(fake.subscribes) == 2)
-        assert fake.accepted == 2
-        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")
+async def test_after_a_drop_deltas_merge_into_the_new_snapshot():
+    async with FakeBybitWs() as fake:
+        fake.set_quote("BTCUSDT", rate=0.0001, next_funding_ms=NEXT_FUNDING_MS, mark=77600.0)
+        async with running_feed(BybitDialect(), fake.url, ["BTCUSDT"]) as run:
+            await fake.wait_subscribed(1, ["BTCUSDT"])
+            assert (await run.next_update("BTCUSDT")).rate == 0.0001  # the snapshot, unasked
+            await fake.drop()
+            await fake.wait_subscribed(1, ["BTCUSDT"])
+            assert [r["args"] for r in fake.subscribes] == [["tickers.BTCUSDT"]] * 2
+            # The new connection starts over from a snapshot, and deltas merge into it.
+            await run.next_update("BTCUSDT")
+            await fake.push_quote("BTCUSDT", mark=77650.5)
+            btc = await run.next_update("BTCUSDT")
+            assert (btc.rate, btc.mark_price) == (0.0001, 77650.5)

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.venues import FakeMarket, dec, fixture
-from tests.fakes.ws_base import Connection, FakeWs, Frame, json_object
+from tests.fakes.venues import FakeMarket, fixture
+from tests.fakes.ws_base import Connection, Frame, TickerFakeWs, TickerRows, json_object
 from tests.venues.gate.fake_rest import gate_symbol, unit_price
 
 USDT_PATH = "/v4/ws/usdt"
@@ -45,34 +44,23 @@ ACK: dict[str, Any] = fixture("gate/ws_subscribe_ack.json")
 REFUSAL: dict[str, Any] = fixture("gate/ws_subscribe_error.json")
 PONG: dict[str, Any] = fixture("gate/ws_pong.json")
 UPGRADE: dict[str, Any] = fixture("gate/ws_system_upgrade.json")
+# `turnover` is USDT (the quote and, for these contracts, the settle currency); `mark`
+# is per coin and moves the index and last price with it.
+ROWS = TickerRows(
+    recorded=TICKER_ROW,
+    symbol_field="contract",
+    fields_of={
+        "rate": ("funding_rate",),
+        "mark": ("mark_price", "index_price", "last"),
+        "turnover": ("volume_24h_quote", "volume_24h_settle"),
+    },
+)
 
 
 def _stamped(frame: dict[str, Any]) -> dict[str, Any]:
     """The frame with the venue's `time` (s) and `time_ms` set to now."""
     now_ms = int(time.time() * 1000)
     return {**frame, "time": now_ms // 1000, "time_ms": now_ms}
-
-
-def ticker_row(
-    contract: str,
-    *,
-    base: dict[str, str] | None = None,
-    rate: float | None = None,
-    mark: float | None = None,
-    turnover: float | None = None,
-) -> dict[str, str]:
-    """A whole ticker row for `contract`: `base` (or the recorded row) with the given
-    figures written as the venue writes them. `turnover` is USDT (the quote and, for
-    these contracts, the settle currency); `mark` is per coin and moves the index and
-    last price with it."""
-    row = {**(base or TICKER_ROW), "contract": contract}
-    if rate is not None:
-        row["funding_rate"] = dec(rate)
-    if mark is not None:
-        row["mark_price"] = row["index_price"] = row["last"] = dec(mark)
-    if turnover is not None:
-        row["volume_24h_quote"] = row["volume_24h_settle"] = dec(turnover)
-    return row
 
 
 def tickers_frame(*rows: dict[str, Any]) -> dict[str, Any]:
@@ -85,54 +73,35 @@ def upgrade_notice() -> dict[str, Any]:
     return _stamped(UPGRADE)
 
 
-@dataclass(eq=False)
-class GateConnection(Connection):
-    contracts: set[str] = field(default_factory=set)  # pushes go out from the request on
-
-
-class FakeGateWs(FakeWs):
+class FakeGateWs(TickerFakeWs):
     venue = "gate"
     path = USDT_PATH
     server_pings = True  # the venue pings at the protocol level too
-    connection_class = GateConnection
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.tickers: dict[str, dict[str, str]] = {}  # the whole ticker row per contract
+    rows = ROWS
 
     # --- what a test does ---------------------------------------------------------
 
-    def set_quote(self, contract: str, **figures: float) -> dict[str, str]:
-        """Change a contract's ticker (figures as `ticker_row` takes them) without
-        pushing; returns the whole row."""
-        row = ticker_row(contract, base=self.tickers.get(contract), **figures)
-        self.tickers[contract] = row
-        return row
-
-    async def push_quote(self, contract: str, **figures: float) -> int:
+    async def push_quote(self, contract: str, **figures: Any) -> int:
         """`set_quote`, then the whole row in a tickers update to each connection
-        subscribed to the contract; how many it reached."""
-        return await self.push(tickers_frame(self.set_quote(contract, **figures)))
-
-    async def push_rate(self, symbol: str, rate: float) -> int:
-        return await self.push_quote(symbol, rate=rate)
+        subscribed to the contract."""
+        self.set_quote(contract, **figures)
+        return await self.push(tickers_frame(self.tickers[contract]))
 
     async def push(self, frame: Frame) -> int:
         """A tickers update to the connections subscribed to one of its contracts;
         anything else (a notice, junk) to every connection with a subscription. How
         many it reached: 0 while silent."""
-        conns = [c for c in self.open if isinstance(c, GateConnection) and c.contracts]
+        named = None
         if isinstance(frame, dict) and frame.get("channel") == TICKERS:
             rows = frame.get("result")
             named = {r.get("contract") for r in rows if isinstance(r, dict)} if rows else set()
-            conns = [c for c in conns if c.contracts & named]
-        return await self.push_to(conns, frame)
+        return await self.push_to(self.routed(named), frame)
 
     @classmethod
     def market_pushes(cls, market: FakeMarket) -> list[Frame]:
         """One update of every contract, per coin as the fake REST contracts price it."""
         rows = [
-            ticker_row(gate_symbol(p), rate=p.rate, mark=unit_price(p), turnover=p.turnover)
+            cls.rows.row(gate_symbol(p), rate=p.rate, mark=unit_price(p), turnover=p.turnover)
             for p in market.perps("gate")
         ]
         return [tickers_frame(*rows)]
@@ -141,7 +110,6 @@ class FakeGateWs(FakeWs):
 
     async def receive(self, conn: Connection, message: str | bytes) -> None:
         request = json_object(message)
-        assert isinstance(conn, GateConnection)
         if request is None:
             await self._refuse(conn, {}, *INVALID_STRUCT)
         elif request.get("channel") == PING:
@@ -153,7 +121,7 @@ class FakeGateWs(FakeWs):
         else:
             await self._refuse(conn, request, *INVALID_STRUCT)
 
-    async def _subscribe(self, conn: GateConnection, request: dict[str, Any]) -> None:
+    async def _subscribe(self, conn: Connection, request: dict[str, Any]) -> None:
         payload = request.get("payload")
         if not isinstance(payload, list) or not all(isinstance(c, str) for c in payload):
             await self._refuse(conn, request, *INVALID_STRUCT)
@@ -163,7 +131,7 @@ class FakeGateWs(FakeWs):
             # The venue's wording for several unknown contracts at once is not recorded.
             await self._refuse(conn, request, INVALID_ARGUMENT, f"unknown contract: {unknown[0]}")
             return
-        conn.contracts.update(payload)
+        conn.routes.update(payload)
         if await self.send(conn, self._answer(conn, ACK, request)):
             conn.subscribed.update(payload)
 

@@ -1,26 +1,25 @@
-"""Gate's live feed: the dialect on the docs' frames, its subscribe batching, and the shared
-`Feed` loop against a fake of the venue's stream (updates, heartbeat, reconnect with re-seed,
-silence, refused subscriptions, upgrade notices)."""
+"""Gate's live feed: the dialect on the docs' frames, its subscribe batching, and what the
+`Feed` loop does with the venue's own ways (a whole market in batches, a refusal of a
+whole request, upgrade notices). What every venue's feed does (updates, heartbeat,
+silence, reconnects, refusals, junk) is tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
 
 from arb.feeds.base import FeedError, SymbolsRefused
-from arb.models import QuoteUpdate
 from arb.venues.gate.stream import CONTRACTS_PER_REQUEST, GateDialect
 from tests import feed_harness
 from tests.conftest import T0, fixture_bytes
 from tests.feed_harness import Running
-from tests.venues.gate.fake_stream import FakeGateWs, tickers_frame, upgrade_notice
+from tests.venues.gate.fake_stream import FakeGateWs, upgrade_notice
 
 BTC, PEPE, NOPE = "BTC_USDT", "PEPE_USDT", "NOPE_USDT"
-WAIT_S = 5.0  # a bound for failures only: passing waits take milliseconds
 
 
 def frame(name: str) -> bytes:
@@ -35,34 +34,7 @@ def push_of(*rows: Any) -> str:
     return json.dumps({"channel": "futures.tickers", "event": "update", "result": list(rows)})
 
 
-def figures(u: QuoteUpdate) -> tuple[float | None, ...]:
-    """What an update says, without when it was received."""
-    return (u.rate, u.mark_price, u.turnover_24h, u.interval_h, u.next_funding_time)
-
-
 # --- parsing the docs' frames -------------------------------------------------------
-
-
-def test_tickers_update_fixture():
-    btc, pepe = GateDialect().parse(frame("ws_tickers_update"), T0)
-    # The stream has no interval, next settlement or open-interest value: those stay None,
-    # and the book keeps the REST snapshot's.
-    assert btc == QuoteUpdate(
-        venue="gate",
-        symbol=BTC,
-        received_at=T0,
-        rate=0.000039,
-        mark_price=77587.9,
-        turnover_24h=286489731.0,
-    )
-    assert pepe == QuoteUpdate(
-        venue="gate",
-        symbol=PEPE,
-        received_at=T0,
-        rate=0.000079,
-        mark_price=0.0000036338,
-        turnover_24h=12841386.0,
-    )
 
 
 def test_updates_are_in_the_units_of_rest_contracts():
@@ -238,41 +210,14 @@ def test_a_short_last_request_and_names_left_out_with_a_warning(caplog):
 # --- the Feed loop against the fake venue -----------------------------------------
 
 
-class FastGate(GateDialect):
-    """The venue's heartbeat at test speed: a ping every 20 ms, silence after 250 ms."""
-
-    ping_every_s = 0.02
-    silence_s = 0.25
-
-
-def running_feed(
-    fake: FakeGateWs, *lists: list[str], dialect: GateDialect | None = None
-) -> contextlib.AbstractAsyncContextManager[Running]:
-    return feed_harness.running_feed(dialect or GateDialect(), fake.url, *lists)
+def running_feed(fake: FakeGateWs, *lists: list[str]) -> AbstractAsyncContextManager[Running]:
+    return feed_harness.running_feed(GateDialect(), fake.url, *lists)
 
 
 @pytest.fixture
 async def fake():
-    async with FakeGateWs(timeout_s=WAIT_S) as server:
+    async with FakeGateWs() as server:
         yield server
-
-
-async def test_updates_reach_on_updates(fake):
-    async with running_feed(fake, [BTC, PEPE]) as run:
-        await fake.wait_subscribed(1, [BTC, PEPE])
-        assert await fake.push_quote(BTC, rate=0.0001, mark=77600.0, turnover=2.9e8) == 1
-        btc = await run.updates.next(BTC)
-        assert figures(btc) == (0.0001, 77600.0, 2.9e8, None, None)
-        assert await fake.push_quote(PEPE, rate=-0.00002, mark=0.0000036339) == 1
-        pepe = await run.updates.next(PEPE)
-        # Per coin, as pushed; the turnover is the recorded row's.
-        assert figures(pepe) == (-0.00002, 0.0000036339, 286489731.0, None, None)
-
-        assert await fake.push_quote("ETH_USDT", rate=0.0003) == 0  # not subscribed
-        assert await fake.push_quote(BTC, rate=0.00025) == 1  # whole rows: the mark stays
-        assert figures(await run.updates.next(BTC)) == (0.00025, 77600.0, 2.9e8, None, None)
-        assert run.feed.state.connected and run.feed.state.last_error is None
-        assert fake.accepted == 1
 
 
 async def test_a_whole_market_is_subscribed_in_batches_on_one_connection(fake):
@@ -281,19 +226,6 @@ async def test_a_whole_market_is_subscribed_in_batches_on_one_connection(fake):
         await fake.wait_subscribed(1, contracts)
         assert [len(r["payload"]) for r in fake.subscribes] == [100, 100, 50]
         assert fake.accepted == 1
-
-
-async def test_silent_connection_is_replaced(fake):
-    async with running_feed(fake, [BTC], dialect=FastGate()) as run:
-        await fake.wait_subscribed(1, [BTC])
-        await fake.push_quote(BTC, rate=0.0001)
-        assert (await run.updates.next(BTC)).rate == 0.0001
-        fake.silent = True
-        await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
-        fake.silent = False
-        assert run.reseed.errors_seen[1] == "TimeoutError: silent for 0.25 s"
-        await fake.push_quote(BTC, rate=0.0003)
-        assert (await run.updates.next(BTC)).rate == 0.0003
 
 
 async def test_a_refused_contract_costs_its_request_only_itself(fake):
@@ -312,18 +244,3 @@ async def test_upgrade_notice_reconnects_at_once(fake):
         await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
         assert run.reseed.errors_seen[1].startswith("FeedError: gate service upgrade notice")
         assert fake.accepted == 2
-
-
-async def test_junk_row_is_skipped_and_non_json_reconnects(fake):
-    async with running_feed(fake, [BTC]) as run:
-        await fake.wait_subscribed(1, [BTC])
-        junk = tickers_frame({"contract": BTC, "funding_rate": "n/a"})
-        assert await fake.push(junk) == 1
-        await fake.push_quote(BTC, rate=0.0002)
-        assert (await run.updates.next(BTC)).rate == 0.0002  # the junk row gave nothing
-        assert fake.accepted == 1
-
-        assert await fake.push("<html>502 Bad Gateway</html>") == 1
-        await fake.wait_until(lambda: len(fake.subscribes) == 2, "the next connection")
-        assert fake.accepted == 2
-        assert run.reseed.errors_seen[1].startswith("ValueError: not JSON")

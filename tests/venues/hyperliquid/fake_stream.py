@@ -88,7 +88,6 @@ class FakeHyperliquidWs(FakeWs):
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.pongs = 0
-        self.refusal: str | None = None  # set: every subscription is refused with it
 
     # what a test does
 
@@ -152,6 +151,7 @@ class FakeHyperliquidWs(FakeWs):
         if not isinstance(coin, str) or subscription.get("type") != CTX_CHANNEL:
             reply = unreadable(compact(request))
         elif self.refusal is not None:
+            self.refusals += 1
             reply = error_frame(self.refusal)
         elif coin in conn.subscribed:
             reply = error_frame(f"Already subscribed: {compact(subscription)}")

@@ -1,41 +1,35 @@
 """Hyperliquid's live feed: the dialect on the recorded frames, its subscription limits,
-then the real `Feed` loop against the fake WebSocket server (updates, heartbeat, drop,
-silence, refusal), each waiting on events rather than sleeping."""
+then the real `Feed` loop against the fake WebSocket server carrying k-coins and hourly
+settlements. What every venue's feed does (heartbeat, silence, reconnects, refusals,
+junk) is tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arb.feeds.base import Backoff, Feed, FeedError
+from arb.feeds.base import FeedError
 from arb.models import QuoteUpdate
 from arb.venues.hyperliquid.rest import parse_meta_and_ctxs
 from arb.venues.hyperliquid.stream import (
-    GREETING,
     IDLE_CLOSE_S,
     MAX_SUBSCRIPTIONS,
     MESSAGES_PER_MINUTE,
     SUBSCRIBE_BUDGET,
     HyperliquidDialect,
-    Pong,
-    decode_frame,
 )
 from tests.conftest import T0, fixture_bytes
 from tests.fakes.venues import fixture
+from tests.feed_harness import running_feed
 from tests.venues.hyperliquid.fake_stream import FakeHyperliquidWs
 
 HOUR_MS = 3_600_000
 NEXT_HOUR_AFTER_T0 = 1789016400000  # 2026-09-10 05:00 UTC; T0 is 04:52:22.967
 COINS = ["BTC", "ETH", "kPEPE"]
-WAIT_S = 5.0
 
 
 def parse(frame: object, received_at: float = T0) -> list[QuoteUpdate]:
@@ -49,21 +43,6 @@ def ctx_frame(coin: object, **ctx: object) -> dict:
 
 
 # --- parsing the recorded frames ------------------------------------------------
-
-
-def test_the_recorded_push_in_rest_units():
-    (update,) = parse(fixture_bytes("hyperliquid/ws_activeAssetCtx.json"))
-    assert update == QuoteUpdate(
-        venue="hyperliquid",
-        symbol="BTC",
-        received_at=T0,
-        rate=-0.0000015186,  # hourly as sent, the interval is 1 h
-        next_funding_time=NEXT_HOUR_AFTER_T0,
-        mark_price=77562.0,
-        interval_h=1.0,
-        turnover_24h=1516669192.1953897476,
-        open_interest_value=2_121_567_100.51284,  # 27353.17682 BTC at 77562.0
-    )
 
 
 def test_a_k_coin_keeps_its_name_and_its_price_per_thousand():
@@ -250,110 +229,15 @@ def test_heartbeat_follows_the_venue():
 # --- the Feed loop against the fake server --------------------------------------
 
 
-class Watch:
-    """Wakes a waiting test when what it watches may have changed: no polling."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def poke(self) -> None:
-        self._event.set()
-
-    async def until(self, predicate: Callable[[], object], what: str) -> None:
-        try:
-            async with asyncio.timeout(WAIT_S):
-                while not predicate():
-                    self._event.clear()
-                    await self._event.wait()
-        except TimeoutError:
-            raise TimeoutError(f"{what} not reached in {WAIT_S:g} s") from None
-
-
-class QuickPings(HyperliquidDialect):
-    """Pings every 10 ms; counts the pongs the loop hands it."""
-
-    ping_every_s = 0.01
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pongs = 0
-        self.watch = Watch()
-
-    def parse(self, frame: str | bytes, received_at: float) -> list[QuoteUpdate]:
-        updates = super().parse(frame, received_at)
-        if frame != GREETING and isinstance(decode_frame(frame), Pong):
-            self.pongs += 1
-            self.watch.poke()
-        return updates
-
-
-class QuickSilence(QuickPings):
-    """Calls a connection dead after 0.3 s without a frame."""
-
-    silence_s = 0.3
-
-
-@dataclass(frozen=True)
-class RecordingBackoff(Backoff):
-    failures: list[int] = field(default_factory=list)  # the count behind each delay
-
-    def delay(self, failures, rng):
-        self.failures.append(failures)
-        return super().delay(failures, rng)
-
-
-@dataclass
-class Run:
-    feed: Feed
-    watch: Watch
-    updates: list[QuoteUpdate] = field(default_factory=list)
-    # feed.state.last_error at each symbols() call: what ended the session before it.
-    seeds: list[str | None] = field(default_factory=list)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    fake: FakeHyperliquidWs,
-    dialect: HyperliquidDialect | None = None,
-    *,
-    coins: Sequence[str] = COINS,
-    backoff: Backoff | None = None,
-) -> AsyncIterator[Run]:
-    """The real Feed on the fake, until the block ends; a crash of the loop fails the test."""
-    watch = Watch()
-
-    async def symbols() -> Sequence[str]:
-        run.seeds.append(run.feed.state.last_error)
-        watch.poke()
-        return coins
-
-    def on_updates(updates: list[QuoteUpdate]) -> None:
-        run.updates.extend(updates)
-        watch.poke()
-
-    feed = Feed(
-        dialect or HyperliquidDialect(),
-        fake.url,
-        symbols,
-        on_updates,
-        backoff=backoff or Backoff(initial_s=0.01, max_s=0.05),
-    )
-    run = Run(feed, watch)
-    task = asyncio.create_task(feed.run())
-    try:
-        yield run
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def coins_subscribed(fake: FakeHyperliquidWs) -> list[str]:
     return [m["subscription"]["coin"] for m in fake.subscribes]
 
 
 async def test_pushes_reach_on_updates():
-    async with FakeHyperliquidWs() as fake, running(fake) as run:
+    async with (
+        FakeHyperliquidWs() as fake,
+        running_feed(HyperliquidDialect(), fake.url, COINS) as run,
+    ):
         await fake.wait_subscribed(1, COINS)
         assert fake.subscribes[0] == fixture("hyperliquid/ws_subscribe_request.json")
         assert coins_subscribed(fake) == COINS
@@ -361,44 +245,11 @@ async def test_pushes_reach_on_updates():
         assert await fake.push_quote("kPEPE", 0.0000125, **pepe) == 1
         assert await fake.push_quote("SOL", 0.0001) == 0  # not subscribed: never sent
         assert await fake.push_quote("BTC", -0.0000015186, mark=77562.0) == 1
-        await run.watch.until(lambda: len(run.updates) >= 2, "two updates")
-    kpepe, btc = run.updates
+        kpepe, btc = await run.updates.wait_count(2)
+        assert run.reseed.errors_seen == [None] and run.feed.state.reconnects == 0
     assert (kpepe.symbol, kpepe.rate, kpepe.interval_h) == ("kPEPE", 0.0000125, 1.0)
     assert kpepe.mark_price == 0.003632 and kpepe.turnover_24h == 1_762_126.0
     assert kpepe.open_interest_value == pytest.approx(19_014_800.991872)
     assert kpepe.next_funding_time % HOUR_MS == 0
     assert 0 < kpepe.next_funding_time - kpepe.received_at * 1000 <= HOUR_MS
     assert (btc.symbol, btc.rate, btc.mark_price) == ("BTC", -0.0000015186, 77562.0)
-    assert run.seeds == [None] and run.feed.state.reconnects == 0
-
-
-async def test_a_silent_connection_is_detected_and_replaced():
-    async with FakeHyperliquidWs() as fake, running(fake, QuickSilence()) as run:
-        await fake.wait_subscribed(1, COINS)
-        fake.silent = True
-        await fake.wait_connections(2)
-        fake.silent = False
-        await fake.wait_until(lambda: not fake.connections[0].open, "the silent one closed")
-        await fake.wait_subscribed(1, COINS)
-        assert run.seeds[1] == "TimeoutError: silent for 0.3 s"
-        assert await fake.push_quote("BTC", 0.00002) == 1
-        await run.watch.until(lambda: run.updates, "an update on the new connection")
-    assert run.updates[0].rate == 0.00002
-
-
-async def test_a_refused_subscription_is_reported_and_retried_with_backoff():
-    refusal = "Cannot subscribe to more than 1000 channels."
-    backoff = RecordingBackoff(initial_s=0.01, max_s=0.05)
-    async with FakeHyperliquidWs() as fake:
-        fake.refusal = refusal
-        async with running(fake, backoff=backoff) as run:
-            await run.watch.until(lambda: len(run.seeds) >= 4, "three retries")
-            fake.refusal = None
-            await fake.wait_subscribed(1, COINS)
-            assert await fake.push_quote("BTC", 0.0001) == 1
-            await run.watch.until(lambda: run.updates, "an update once accepted")
-            assert run.feed.state.last_error is None
-    # Each retry's re-seed saw the refusal in feed.state.last_error.
-    assert run.seeds[1:4] == [f"FeedError: hyperliquid refused: {refusal}"] * 3
-    # Consecutive failures: each delay longer than the last (up to max_s).
-    assert backoff.failures[:3] == [1, 2, 3]

@@ -21,7 +21,6 @@ the plumbing (drop, silence, waits) is `tests.fakes.ws_base.FakeWs`'s.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.venues import FakeMarket, dec, fixture
@@ -65,31 +64,19 @@ def mark_price_frame(symbol: str, mark: float, ts_ms: int | None = None) -> dict
     }
 
 
-@dataclass(eq=False)
-class OkxConnection(Connection):
-    args: set[tuple[str, str]] = field(default_factory=set)  # (channel, instId) acked
-
-
 class FakeOkxWs(FakeWs):
     venue = "okx"
     path = WS_PATH
-    connection_class = OkxConnection
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.refusal: tuple[str, str] | None = None  # (code, msg) to refuse subscribes with
-        self.refusals = 0  # subscribe messages refused whole
 
     # --- what a test does ---------------------------------------------------------
 
     async def push(self, frame: Frame) -> int:
         """A frame to every connection subscribed to its arg (a str goes to every
         connection with any subscription, junk included); how many it reached."""
-        conns = [c for c in self.open if isinstance(c, OkxConnection) and c.args]
-        if isinstance(frame, dict):
-            key = (frame["arg"]["channel"], frame["arg"]["instId"])
-            conns = [c for c in conns if key in c.args]
-        return await self.push_to(conns, frame)
+        if not isinstance(frame, dict):
+            return await self.push_to(self.routed(), frame)
+        arg = frame["arg"]
+        return await self.push_to(self.routed([(arg["channel"], arg["instId"])]), frame)
 
     async def push_quote(
         self,
@@ -120,7 +107,6 @@ class FakeOkxWs(FakeWs):
     # --- the venue's side -----------------------------------------------------------
 
     async def receive(self, conn: Connection, message: str | bytes) -> None:
-        assert isinstance(conn, OkxConnection)
         if message == "ping":
             self.pings += 1
             await self.send(conn, "pong")
@@ -132,7 +118,7 @@ class FakeOkxWs(FakeWs):
         self.subscribes.append(message if isinstance(message, str) else message.decode())
         await self._subscribe(conn, request)
 
-    async def _subscribe(self, conn: OkxConnection, request: dict[str, Any]) -> None:
+    async def _subscribe(self, conn: Connection, request: dict[str, Any]) -> None:
         request_id = request.get("id")
         if self.refusal is not None:
             self.refusals += 1
@@ -150,7 +136,7 @@ class FakeOkxWs(FakeWs):
                 if channel not in CHANNELS:
                     return
                 continue
-            conn.args.add((channel, inst_id))
+            conn.routes.add((channel, inst_id))
             ack = {"event": "subscribe", "arg": arg, "connId": conn.conn_id}
             await self.send(conn, self._with_id(request_id, ack))
             conn.subscribed.add(inst_id)

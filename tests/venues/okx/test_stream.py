@@ -1,14 +1,12 @@
 """OKX's live feed: the dialect on the recorded frames, its subscribe batching, and the
-shared `Feed` loop against the fake venue (updates, heartbeat, reconnects, refusals)."""
+`Feed` loop against the fake venue where OKX has its own ways (two channels a swap,
+request ids, its refusals). What every venue's feed does (heartbeat, silence, reconnects,
+refusals, junk) is tests/venues/test_stream_contract.py."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from hypothesis import given, settings
@@ -16,18 +14,17 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from arb.feeds.base import Backoff, Feed, FeedError
+from arb.feeds.base import FeedError
 from arb.models import QuoteUpdate
 from arb.venues.okx import rest as okx
 from arb.venues.okx.rest import Swap
 from arb.venues.okx.stream import MAX_SUBSCRIBE_BYTES, SUBSCRIBES_PER_HOUR, OkxDialect
 from tests.conftest import T0, fixture_bytes
+from tests.feed_harness import Running, running_feed
 from tests.venues.okx.fake_stream import FakeOkxWs, funding_rate_frame, mark_price_frame
 
 BTC, ETH, PEPE = "BTC-USDT-SWAP", "ETH-USDT-SWAP", "PEPE-USDT-SWAP"
 NEXT_MS = 1789027200000  # the fixture's upcoming settlement
-WAIT_S = 5.0  # a bound for failures only: passing waits take milliseconds
-FAST = Backoff(initial_s=0.01, max_s=0.05)
 
 
 def fixture_json(path: str) -> dict:
@@ -39,18 +36,6 @@ def frame(**doc: object) -> str:
 
 
 # --- parsing the recorded frames -------------------------------------------------
-
-
-def test_funding_rate_push_fixture():
-    (update,) = OkxDialect().parse(fixture_bytes("okx/ws_funding_rate_push.json"), T0)
-    assert update == QuoteUpdate(
-        venue="okx",
-        symbol=BTC,
-        received_at=T0,
-        rate=0.0000285974522074,  # per its own interval, as published
-        next_funding_time=NEXT_MS,  # fundingTime: the upcoming settlement, not the last
-        interval_h=8.0,  # (1789056000000 - 1789027200000) / 3600000
-    )
 
 
 def test_funding_push_reads_as_the_rest_client_reads_the_same_row():
@@ -215,82 +200,12 @@ def test_request_ids_restart_with_each_connection():
 # --- against the fake venue, through the real Feed loop ----------------------------------
 
 
-class QuickOkx(OkxDialect):
-    """The real dialect on a millisecond clock."""
-
-    ping_every_s = 0.02
-    silence_s = 0.25
+def running(fake: FakeOkxWs, *seeds: list[str]) -> AbstractAsyncContextManager[Running]:
+    return running_feed(OkxDialect(), fake.url, *seeds)
 
 
-@dataclass(frozen=True)
-class CountingBackoff(Backoff):
-    """Backoff that notes the failure count of every delay it gives."""
-
-    failures: list[int] = field(default_factory=list)
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        self.failures.append(failures)
-        return super().delay(failures, rng)
-
-
-class Desk:
-    """The feed's hooks as the live book wires them. `symbols()` is the REST re-seed: it
-    notes the error that ended the previous session (the loop clears it once
-    resubscribed) and hands out `seeds` in turn, the last one again and again."""
-
-    def __init__(self, *seeds: list[str]) -> None:
-        self.seeds = seeds
-        self.errors: list[str | None] = []
-        self.updates: asyncio.Queue[list[QuoteUpdate]] = asyncio.Queue()
-        self.feed: Feed | None = None
-        self.hold = asyncio.Event()  # cleared: the next seed waits, as a slow REST call would
-        self.hold.set()
-        self._seeded = asyncio.Condition()
-
-    async def symbols(self) -> list[str]:
-        assert self.feed is not None
-        self.errors.append(self.feed.state.last_error)
-        async with self._seeded:
-            self._seeded.notify_all()
-        await self.hold.wait()
-        return self.seeds[min(len(self.errors), len(self.seeds)) - 1]
-
-    def on_updates(self, updates: list[QuoteUpdate]) -> None:
-        self.updates.put_nowait(updates)
-
-    async def next_updates(self) -> list[QuoteUpdate]:
-        return await asyncio.wait_for(self.updates.get(), WAIT_S)
-
-    async def wait_seeds(self, n: int) -> None:
-        async with asyncio.timeout(WAIT_S), self._seeded:
-            await self._seeded.wait_for(lambda: len(self.errors) >= n)
-
-
-@contextlib.asynccontextmanager
-async def running(
-    fake: FakeOkxWs, desk: Desk, dialect: OkxDialect | None = None, backoff: Backoff = FAST
-) -> AsyncIterator[Feed]:
-    feed = Feed(
-        dialect or OkxDialect(),
-        fake.url,
-        desk.symbols,
-        desk.on_updates,
-        backoff=backoff,
-        rng=random.Random(7),
-    )
-    desk.feed = feed
-    task = asyncio.create_task(feed.run())
-    try:
-        yield feed
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def test_pushes_reach_on_updates():
-    desk = Desk([BTC, ETH])
-    async with FakeOkxWs() as fake, running(fake, desk) as feed:
+async def test_both_channels_reach_on_updates():
+    async with FakeOkxWs() as fake, running(fake, [BTC, ETH]) as run:
         await fake.wait_subscribed(1, [BTC, ETH])
         assert subscribed(fake.subscribes) == [
             ("1", "funding-rate", BTC),
@@ -299,97 +214,29 @@ async def test_pushes_reach_on_updates():
             ("1", "mark-price", ETH),
         ]
         assert await fake.push_quote(BTC, 0.0003, NEXT_MS, 77607.4, interval_h=2) == 2
-        funding, mark = await desk.next_updates(), await desk.next_updates()
-        assert funding == [
-            QuoteUpdate(
-                "okx",
-                BTC,
-                funding[0].received_at,
-                rate=0.0003,
-                next_funding_time=NEXT_MS,
-                interval_h=2.0,
-            )
-        ]
-        assert mark == [QuoteUpdate("okx", BTC, mark[0].received_at, mark_price=77607.4)]
+        funding, mark = await run.next_update(BTC), await run.next_update(BTC)
+        assert funding == QuoteUpdate(
+            "okx", BTC, funding.received_at, rate=0.0003, next_funding_time=NEXT_MS, interval_h=2.0
+        )
+        assert mark == QuoteUpdate("okx", BTC, mark.received_at, mark_price=77607.4)
+        assert len(run.updates.received) == 2  # one update a push
         assert await fake.push(mark_price_frame(PEPE, 0.0000036)) == 0  # not subscribed
-        assert feed.state.connected and feed.state.last_error is None
+        assert run.feed.state.connected and run.feed.state.last_error is None
 
 
-async def test_reconnects_after_a_drop_reseeding_and_resubscribing():
-    desk = Desk([BTC], [BTC, ETH])  # the re-seed lists a new swap
-    async with FakeOkxWs() as fake, running(fake, desk) as feed:
+async def test_request_ids_restart_on_a_new_connection():
+    async with FakeOkxWs() as fake, running(fake, [BTC], [BTC, ETH]) as run:
         await fake.wait_subscribed(1, [BTC])
         await fake.drop()
-        await fake.wait_connections(2)
-        await fake.wait_subscribed(1, [BTC, ETH])
-        assert len(desk.errors) == 2
-        assert desk.errors[1] is not None and desk.errors[1].startswith("ConnectionClosedError")
-        # Request ids restart on the new connection; the new swap is subscribed too.
+        await fake.wait_only(2, [BTC, ETH])
+        assert run.reseed.errors_seen[1].startswith("ConnectionClosedError")
+        # The new swap the re-seed lists shares the first request, id 1 again.
         assert subscribed(fake.subscribes[1:]) == [
             ("1", "funding-rate", BTC),
             ("1", "mark-price", BTC),
             ("1", "funding-rate", ETH),
             ("1", "mark-price", ETH),
         ]
-        assert await fake.push(mark_price_frame(ETH, 2500.5)) == 1
-        assert (await desk.next_updates())[0].mark_price == 2500.5
-        assert feed.state.reconnects >= 1
-
-
-async def test_a_silent_connection_is_replaced():
-    desk, dialect = Desk([BTC]), QuickOkx()
-    async with FakeOkxWs() as fake, running(fake, desk, dialect):
-        await fake.wait_subscribed(1, [BTC])
-        desk.hold.clear()
-        fake.silent = True
-        await desk.wait_seeds(2)
-        assert desk.errors[1] == "TimeoutError: silent for 0.25 s"
-        assert fake.pings >= 1  # pinged, unanswered
-        # The replacement subscribes once the venue talks again; judged on a human clock
-        # from here, a busy test machine cannot make it look silent too.
-        dialect.silence_s = WAIT_S
-        fake.silent = False
-        desk.hold.set()
-        await fake.wait_until(lambda: len(fake.open) == 1, "the silent connection closed")
-        await fake.wait_subscribed(1, [BTC])
-        assert await fake.push(mark_price_frame(BTC, 77600.0)) == 1
-        assert (await desk.next_updates())[0].mark_price == 77600.0
-
-
-async def test_a_refused_subscription_is_reported_and_retried_with_backoff():
-    desk = Desk([BTC])
-    backoff = CountingBackoff(initial_s=0.01, max_s=0.05)
-    async with FakeOkxWs() as fake:
-        fake.refusal = ("60012", "Invalid request: {}")
-        async with running(fake, desk, backoff=backoff) as feed:
-            await desk.wait_seeds(4)
-            assert desk.errors[0] is None
-            for error in desk.errors[1:4]:
-                assert error == (
-                    "FeedError: okx refused: 60012 Invalid request: {} (id 1: BTC-USDT-SWAP)"
-                )
-            assert backoff.failures[:3] == [1, 2, 3]  # each retry waits longer
-            assert fake.refusals >= 3
-            fake.refusal = None
-            await fake.wait_subscribed(1, [BTC])
-            assert await fake.push(mark_price_frame(BTC, 77601.0)) >= 1
-            assert (await desk.next_updates())[0].mark_price == 77601.0
-            assert feed.state.last_error is None
-
-
-async def test_a_junk_row_costs_only_itself_but_a_non_json_frame_reconnects():
-    desk = Desk([BTC])
-    async with FakeOkxWs() as fake, running(fake, desk):
-        await fake.wait_subscribed(1, [BTC])
-        pushed = mark_price_frame(BTC, 77602.0)
-        pushed["data"].insert(0, {"instId": BTC, "markPx": "junk"})
-        assert await fake.push(pushed) == 1
-        (update,) = await desk.next_updates()
-        assert (update.symbol, update.mark_price) == (BTC, 77602.0)
-        assert len(desk.errors) == 1
-        await fake.push("<html>502</html>")
-        await desk.wait_seeds(2)
-        assert desk.errors[1] is not None and desk.errors[1].startswith("DecodeError")
 
 
 async def test_the_fake_refuses_what_okx_refuses():
