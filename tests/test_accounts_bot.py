@@ -17,9 +17,7 @@ import pytest
 from tests.bot_harness import running_bot
 from tests.conftest import desk_market
 from tests.fakes.venues import FakeVenues
-from tests.venues.binance import fake_account as private_binance
 from tests.venues.binance.fake_account import FakeBinancePrivate
-from tests.venues.bybit import fake_account as private_bybit
 from tests.venues.bybit.fake_account import FakeBybitPrivate
 from tests.venues.okx.fake_account import FakeOkxPrivate
 
@@ -42,19 +40,17 @@ async def desk(tmp_path: Path, *, bybit_secret: str | None = None, **env: str):
         binance.set_balance("USDT", 25_000, 5.0, available=20_000)
         okx.set_balance(50_000, 40_000, upnl=2.0)
         bybit.positions = [
-            private_bybit.position_row("APEUSDT", "short", 10_000, 0.1379, 0.13791, -0.1, 5),
-            private_bybit.position_row("1000PEPEUSDT", "short", 3_000, 0.0036, 0.0036339, -1.0),
+            bybit.position_row("APEUSDT", "short", 10_000, 0.1379, 0.13791, -0.1, 5),
+            bybit.position_row("1000PEPEUSDT", "short", 3_000, 0.0036, 0.0036339, -1.0),
         ]
         okx.positions = [
             okx.position_row("APE-USDT-SWAP", "long", 10_000, 0.1377, 0.1378, 1.0, 5),
             okx.position_row("PEPE-USDT-SWAP", "long", 3_000_000, 0.0000036, 0.0000036337, 0.1, 3),
         ]
-        binance.positions = [
-            private_binance.position_row("LDOUSDT", "long", 500, 0.35, 0.3499, -0.05)
-        ]
+        binance.positions = [binance.position_row("LDOUSDT", "long", 500, 0.35, 0.3499, -0.05)]
         t = now_ms()
-        bybit.settlements = [private_bybit.funding_row("APEUSDT", 10.7, t - DAY_MS)]
-        binance.income = [private_binance.funding_row("LDOUSDT", -1.5, t - 2 * DAY_MS)]
+        bybit.settlements = [bybit.funding_row("APEUSDT", 10.7, t - DAY_MS)]
+        binance.income = [binance.funding_row("LDOUSDT", -1.5, t - 2 * DAY_MS)]
         okx.bills = [
             okx.funding_row("APE-USDT-SWAP", 3.2, t - DAY_MS),
             okx.funding_row("APE-USDT-SWAP", 5.0, t - 20 * DAY_MS),  # only in 30 days
@@ -176,6 +172,12 @@ async def test_without_keys_the_commands_say_how_to_set_them(tmp_path):
     ):
         reply = await b.ask("/balance", user_id=ADMIN)
     assert reply.text.startswith("No venue keys are set. Put read-only keys in .env")
+    named = reply.text.split(": ", 1)[1].rstrip(".").split(", ")
+    keys = {v: f"{v}_API_KEY/{v}_API_SECRET" for v in ("BYBIT", "BINANCE", "OKX", "BITGET", "GATE")}
+    for v in ("OKX", "BITGET"):  # they sign with a passphrase too
+        keys[v] += f"/{v}_API_PASSPHRASE"
+    assert named == list(keys.values())
+    assert "HYPERLIQUID" not in reply.text  # no account client there
 
 
 async def test_pnl_says_when_a_venue_had_more_settlements_than_it_may_page_through(tmp_path):
@@ -183,7 +185,7 @@ async def test_pnl_says_when_a_venue_had_more_settlements_than_it_may_page_throu
         t = now_ms()
         # 2,100 settlements in the last week: 42 pages of 50, over Bybit's bound of 40.
         bybit.settlements = [
-            private_bybit.funding_row("APEUSDT", 0.01, t - i * 240_000) for i in range(1, 2101)
+            bybit.funding_row("APEUSDT", 0.01, t - i * 240_000) for i in range(1, 2101)
         ]
         pnl = await b.ask("/pnl", user_id=ADMIN)
     (warning,) = [line for line in pnl.plain.split("\n") if line.startswith("⚠ bybit")]

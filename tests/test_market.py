@@ -134,7 +134,7 @@ async def test_unknown_venue_name_is_refused(fake_venues):
 
 async def test_ttl_cache_reloads_after_ttl_and_gives_up_after_stale_window():
     from arb.http import VenueHTTPError
-    from arb.venues.base import TtlCache
+    from arb.venues.cache import TtlCache
 
     t = [0.0]
     answers: list[object] = ["v1", VenueHTTPError("x", "/m", 500, "HTTP 500"), "v2"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -23,12 +24,11 @@ from typing import Any, ClassVar, TypeVar
 
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import VenueAPIError, VenueError, VenueHttp, VenueHTTPError
-from arb.venues.base import TtlCache
+from arb.venues.cache import STALE_S, TtlCache
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-C = TypeVar("C")
 Params = Mapping[str, str] | None
 
 
@@ -86,7 +86,9 @@ class ServerClock:
 
 
 class PrivateClient(ABC):
-    """One venue's signed reads. Subclasses sign; this class syncs the clock and retries."""
+    """One venue's signed reads. Subclasses sign (most by writing `headers`); this class
+    syncs the clock, retries, and keeps the contract sizes of a venue that counts
+    positions in contracts (its `load_contracts`)."""
 
     name: ClassVar[str]
     # The venue's own code for "timestamp outside the accepted window".
@@ -97,6 +99,10 @@ class PrivateClient(ABC):
     server_time: ClassVar[tuple[str, Callable[[bytes], int]]]
     # Whether its keys come with a passphrase (as its spec says; a test holds them equal).
     signs_with_passphrase: ClassVar[bool] = False
+    # How long `contracts` keeps the sizes (they change only with a relisting), and how
+    # long a failed reload serves the last ones.
+    contracts_ttl_s: ClassVar[float] = 600.0
+    contracts_stale_s: ClassVar[float] = STALE_S
 
     def __init__(
         self,
@@ -123,10 +129,26 @@ class PrivateClient(ABC):
         path, decode = self.server_time
         return await self.http.get(path, decode=decode)
 
-    @abstractmethod
     def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
         """The query to send and the headers that sign a GET of `path` with `params` at
-        `timestamp_ms`; the headers go to VenueHttp and nowhere else."""
+        `timestamp_ms`; the headers go to VenueHttp and nowhere else. Here the query goes
+        as given and `headers` signs it; a venue that signs in the query writes its own."""
+        return params, self.headers(timestamp_ms, "GET", path, params)
+
+    def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
+        """The headers that sign one bodiless request of `method` to `path` with the query
+        `params` at `timestamp_ms`, for the default `sign`."""
+        raise NotImplementedError(f"{self.name} signs with its own `sign`")
+
+    async def load_contracts(self) -> Mapping[str, Any]:
+        """The venue's contract sizes by symbol, for `contracts` (a venue whose positions
+        come in coins has none)."""
+        raise NotImplementedError(f"{self.name} sizes positions in coins")
+
+    @functools.cached_property
+    def contracts(self) -> TtlCache[Mapping[str, Any]]:
+        """`load_contracts`, cached."""
+        return TtlCache(self.load_contracts, self.contracts_ttl_s, self.contracts_stale_s)
 
     @abstractmethod
     async def balances(self) -> list[Balance]: ...
@@ -171,14 +193,14 @@ class PrivateClient(ABC):
 
         return await self.signed(send)
 
-    async def sized(self, cache: TtlCache[Mapping[str, C]], held: Iterable[str]) -> Mapping[str, C]:
-        """The contract sizes of the symbols `held`, from `cache`: reloaded once when one is
-        missing (listed since the list was cached); one still missing is left out, said."""
+    async def sized(self, held: Iterable[str]) -> Mapping[str, Any]:
+        """The contract sizes of the symbols `held`, from `contracts`: reloaded once when one
+        is missing (listed since the list was cached); one still missing is left out, said."""
         held = set(held)
-        contracts = await cache.get()
+        contracts = await self.contracts.get()
         if held - contracts.keys():
-            cache.invalidate()
-            contracts = await cache.get()
+            self.contracts.invalidate()
+            contracts = await self.contracts.get()
         if unsized := sorted(held - contracts.keys()):
             log.warning("%s: no contract size for %s; left out", self.name, ", ".join(unsized))
         return contracts

@@ -1,5 +1,6 @@
-"""What every venue's public client shares: the base class and its fetch result, a
-metadata cache, the funding-history walk. How venues write numbers is `arb.venues.numbers`."""
+"""What every venue's public client shares: the base class and its fetch result, the
+funding-history walk. How venues write numbers is `arb.venues.numbers`; how they cache
+slow-moving metadata, `arb.venues.cache`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import msgspec
 
@@ -26,8 +27,14 @@ USD_SETTLES = frozenset({"USDT", "USDC"})
 # on every venue, and a bound on what one caller can cost us against the rate limits.
 MAX_HISTORY_REQUESTS = 4
 HOUR_MS = 3_600_000
-# How long a metadata cache whose reloads fail keeps serving its last good value.
-STALE_S = 1800.0
+
+
+class Perp(NamedTuple):
+    """A USDT or USDC perpetual as a venue's symbol names it."""
+
+    asset: str  # canonical: PEPE for 1000PEPEUSDT
+    multiplier: float  # coins per unit of the symbol's base: 1000 for 1000PEPEUSDT
+    settle: str
 
 
 @dataclass(slots=True)
@@ -84,16 +91,6 @@ class VenueClient(ABC):
         (each venue's docstring says which end of the range it keeps).
         """
 
-    def cached(
-        self,
-        path: str,
-        decode: Callable[[bytes], T],
-        ttl_s: float,
-        params: Mapping[str, str] | None = None,
-    ) -> TtlCache[T]:
-        """Slow-moving metadata from one GET, on this client's clock."""
-        return cached_get(self.http, path, decode, ttl_s, params, clock=self.clock)
-
     async def walk_back(
         self,
         path: str,
@@ -143,69 +140,6 @@ class VenueClient(ABC):
 
     async def close(self) -> None:
         await self.http.close()
-
-
-class TtlCache(Generic[T]):
-    """Slow-moving venue metadata (instrument lists, interval tables).
-
-    Reloaded after `ttl_s`; a failed reload keeps serving the last good value
-    for up to `stale_s` so a blip on a metadata endpoint does not drop a venue.
-    Concurrent callers share one load.
-    """
-
-    def __init__(
-        self,
-        loader: Callable[[], Awaitable[T]],
-        ttl_s: float,
-        stale_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._loader = loader
-        self.ttl_s = ttl_s
-        self.stale_s = stale_s
-        self._clock = clock
-        self._value: T | None = None
-        self._loaded_at = float("-inf")
-        self._expired = False
-        self._lock = asyncio.Lock()
-
-    def invalidate(self) -> None:
-        """Reload on the next `get()`; the current value stays as the stale fallback."""
-        self._expired = True
-
-    def _fresh(self, now: float) -> bool:
-        return self._value is not None and not self._expired and now - self._loaded_at < self.ttl_s
-
-    async def get(self) -> T:
-        if self._fresh(self._clock()):
-            return self._value  # type: ignore[return-value]
-        async with self._lock:
-            now = self._clock()
-            if self._fresh(now):
-                return self._value  # type: ignore[return-value]
-            try:
-                self._value = await self._loader()
-                self._loaded_at = now
-                self._expired = False
-            except VenueError as e:
-                if self._value is None or now - self._loaded_at > self.stale_s:
-                    raise
-                log.warning("serving cached metadata after a failed reload: %s", e)
-            return self._value
-
-
-def cached_get(
-    http: VenueHttp,
-    path: str,
-    decode: Callable[[bytes], T],
-    ttl_s: float,
-    params: Mapping[str, str] | None = None,
-    *,
-    stale_s: float = STALE_S,
-    clock: Callable[[], float] = time.time,
-) -> TtlCache[T]:
-    """A TtlCache of one public GET's decoded reply."""
-    return TtlCache(lambda: http.get(path, params, decode=decode), ttl_s, stale_s, clock)
 
 
 async def gather_parts(

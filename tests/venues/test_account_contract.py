@@ -1,6 +1,6 @@
 """What every venue's signed client promises, checked for each venue with an account client
-against its fake (`tests/venues/<name>/fake_account.py`, whose REFUSED and STALE_TIMESTAMP
-say how it refuses): a refused key is an AuthError that shows no secret; a server clock
+against its fake (`tests/venues/<name>/fake_account.py`, whose `refuses` says how it
+refuses): a refused key is an AuthError that shows no secret; a server clock
 that drifts costs one refusal and one resync, then the read succeeds; and every request
 carries exactly the query that was signed."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from importlib import import_module
-from types import ModuleType
 
 import pytest
 
@@ -16,24 +15,21 @@ from arb.accounts.base import AuthError, Credentials, PrivateClient
 from arb.http import VenueHttp
 from arb.venues.registry import SPECS, account_venues
 from tests.conftest import T0_MS
-from tests.fakes.private_base import signed_clients
-from tests.fakes.venues import FakeVenues
+from tests.fakes.private_base import FakeAccountClock, fake_desk
 
 DAY_MS = 86_400_000
 VENUES = account_venues()
 
 
-def fake_account(venue: str) -> ModuleType:
-    return import_module(f"tests.venues.{venue}.fake_account")
+def fake_account(venue: str) -> type[FakeAccountClock]:
+    return import_module(f"tests.venues.{venue}.fake_account").FakeAccount
 
 
 @pytest.fixture(params=VENUES)
-async def venue(request):
-    """A venue's name, the fake venues with its private API installed, that account, and
-    a maker of signed clients against it (`make(fake, account, **wrong_credentials)`)."""
-    name = request.param
-    async with FakeVenues() as fake, signed_clients(name) as make:
-        yield name, fake, fake_account(name).FakeAccount().install(fake), make
+async def desk(request):
+    """Each venue's fake account on the fake venues, with its signed clients against it."""
+    async with fake_desk(request.param) as desk:
+        yield desk
 
 
 @pytest.mark.parametrize("name", VENUES)
@@ -47,21 +43,21 @@ def test_a_client_asks_for_a_passphrase_where_the_venues_keys_have_one(name):
 
 
 # Each venue with each credential its keys have, given wrong.
-WRONG = [(v, wrong) for v in VENUES for wrong in fake_account(v).REFUSED]
+WRONG = [(v, wrong) for v in VENUES for wrong in fake_account(v).refuses.of_wrong()]
 
 
-@pytest.mark.parametrize(("venue", "wrong"), WRONG, indirect=["venue"])
-async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(venue, caplog, wrong):
-    name, fake, account, connect = venue
+@pytest.mark.parametrize(("desk", "wrong"), WRONG, indirect=["desk"])
+async def test_a_refused_key_is_an_auth_error_that_shows_no_secret(desk, caplog, wrong):
+    account = desk.account
     caplog.set_level(logging.DEBUG)
     bad = f"wrong-{wrong}-3c9e"
-    client = connect(fake, account, **{wrong: bad})
+    client = desk.client(**{wrong: bad})
     signatures = spy_on_signing(client)
     with pytest.raises(AuthError) as e:
         await client.balances()
-    code = fake_account(name).REFUSED[wrong]
+    code = account.refuses.of_wrong()[wrong]
     text = str(e.value)
-    assert text.startswith(f"{name} ") and "refused" in text and str(code) in text
+    assert text.startswith(f"{desk.venue} ") and "refused" in text and str(code) in text
     if wrong == "secret":
         assert "signature" in text.lower()
     assert account.refusals == [code]  # refused once, never retried
@@ -89,10 +85,10 @@ def spy_on_signing(client: PrivateClient) -> list[str]:
 
 
 @pytest.mark.parametrize("drift_ms", [120_000, -120_000])
-async def test_a_server_clock_that_drifts_after_the_sync_costs_one_resync(venue, caplog, drift_ms):
+async def test_a_server_clock_that_drifts_after_the_sync_costs_one_resync(desk, caplog, drift_ms):
     """Two minutes either way is outside every venue's window."""
-    name, fake, account, connect = venue
-    client = connect(fake, account)
+    account = desk.account
+    client = desk.client()
     assert await client.balances()
     positions = await client.positions()
     assert positions and (account.time_calls, account.refused) == (1, 0)
@@ -100,25 +96,25 @@ async def test_a_server_clock_that_drifts_after_the_sync_costs_one_resync(venue,
     account.skew_ms += drift_ms
     assert await client.positions() == positions
 
-    assert account.refusals == [fake_account(name).STALE_TIMESTAMP]
+    assert account.refusals == [account.refuses.stale]
     assert account.time_calls == 2
     assert "timestamp refused" in caplog.text
 
 
-async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(venue):
-    _, fake, account, connect = venue
+async def test_a_skewed_server_clock_is_measured_before_the_first_signed_request(desk):
+    account = desk.account
     account.skew_ms = -600_000
-    assert await connect(fake, account).positions()
+    assert await desk.client().positions()
     assert (account.time_calls, account.refused) == (1, 0)
 
 
-async def test_every_request_carries_exactly_the_query_it_signed(venue):
+async def test_every_request_carries_exactly_the_query_it_signed(desk):
     """What each request signed, as the client's `sign` gave it, is what the fake
     received, request for request; and the fake found every signature good over the
     bytes it received."""
-    name, fake, account, connect = venue
+    account = desk.account
     account.clock_at(T0_MS)
-    client = connect(fake, account)
+    client = desk.client()
     signed: list[tuple[str, dict[str, str]]] = []
     sign = client.sign
 
@@ -133,7 +129,10 @@ async def test_every_request_carries_exactly_the_query_it_signed(venue):
     await client.funding(T0_MS - DAY_MS, T0_MS)
 
     paths = {path for path, _ in signed}
-    received = [(r.path, r.query) for r in fake.requests if r.venue == name and r.path in paths]
+    fake = desk.fake
+    received = [
+        (r.path, r.query) for r in fake.requests if r.venue == desk.venue and r.path in paths
+    ]
     assert received == signed
     assert any(query for _, query in signed)
     assert account.refused == 0

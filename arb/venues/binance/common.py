@@ -10,7 +10,7 @@ import msgspec
 
 from arb.http import ReplyError
 from arb.symbols import split_multiplier
-from arb.venues.base import USD_SETTLES
+from arb.venues.base import USD_SETTLES, Perp
 
 NAME = __name__.split(".")[-2]
 T = TypeVar("T")
@@ -25,12 +25,6 @@ class ErrorReply(msgspec.Struct):
 
     code: int
     msg: str = ""
-
-
-class Perp(msgspec.Struct, frozen=True):
-    asset: str
-    multiplier: float
-    settle: str
 
 
 def reply_error(code: int, msg: str) -> ReplyError:

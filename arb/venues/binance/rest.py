@@ -21,12 +21,14 @@ from arb.venues.base import (
     USD_SETTLES,
     FundingPoint,
     HistoryPage,
+    Perp,
     VenueClient,
     VenueFetch,
     history_page,
     walk_forward,
 )
-from arb.venues.binance.common import NAME, Perp
+from arb.venues.binance.common import NAME
+from arb.venues.cache import Metadata
 from arb.venues.numbers import Num, RawNum, present
 
 log = logging.getLogger(__name__)
@@ -157,12 +159,9 @@ def decode_funding_history(body: bytes) -> HistoryPage:
 
 class BinanceClient(VenueClient):
     name = NAME
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.perps = self.cached(EXCHANGE_INFO, parse_exchange_info, EXCHANGE_INFO_TTL_S)
-        self.intervals = self.cached(FUNDING_INFO, parse_funding_info, FUNDING_INFO_TTL_S)
-        self.turnover = self.cached(TICKER_24H, parse_ticker_24h, TICKER_TTL_S)
+    perps = Metadata(EXCHANGE_INFO, parse_exchange_info, EXCHANGE_INFO_TTL_S)
+    intervals = Metadata(FUNDING_INFO, parse_funding_info, FUNDING_INFO_TTL_S)
+    turnover = Metadata(TICKER_24H, parse_ticker_24h, TICKER_TTL_S)
 
     async def fetch_quotes(self) -> VenueFetch:
         # Without the rates, the perpetual list or the intervals there is nothing

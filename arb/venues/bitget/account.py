@@ -27,7 +27,6 @@ from urllib.parse import urlencode
 import msgspec
 
 from arb.accounts.base import (
-    Credentials,
     Params,
     PrivateClient,
     cut_short,
@@ -251,26 +250,6 @@ def prehash(timestamp_ms: int, method: str, path: str, query: str = "", body: st
 sign = hmac_base64
 
 
-def auth_headers(
-    credentials: Credentials,
-    timestamp_ms: int,
-    method: str,
-    path: str,
-    params: Params = None,
-) -> dict[str, str]:
-    """The headers of one bodiless signed request. Only ever handed to VenueHttp.
-    `locale` keeps the venue's error messages in English."""
-    message = prehash(timestamp_ms, method, path, query_string(params) if params else "")
-    return {
-        "ACCESS-KEY": credentials.key,
-        "ACCESS-SIGN": sign(credentials.secret, message),
-        "ACCESS-TIMESTAMP": str(timestamp_ms),
-        "ACCESS-PASSPHRASE": credentials.passphrase or "",
-        "Content-Type": "application/json",
-        "locale": "en-US",
-    }
-
-
 # --- the client ----------------------------------------------------------------------
 
 
@@ -283,8 +262,19 @@ class BitgetPrivate(PrivateClient):
 
     def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
         """Sorted by key, then signed and sent as this very dict."""
-        ordered = dict(sorted((params or {}).items()))
-        return ordered, auth_headers(self.credentials, timestamp_ms, "GET", path, ordered)
+        return super().sign(timestamp_ms, path, dict(sorted((params or {}).items())))
+
+    def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
+        """`locale` keeps the venue's error messages in English."""
+        message = prehash(timestamp_ms, method, path, query_string(params) if params else "")
+        return {
+            "ACCESS-KEY": self.credentials.key,
+            "ACCESS-SIGN": sign(self.credentials.secret, message),
+            "ACCESS-TIMESTAMP": str(timestamp_ms),
+            "ACCESS-PASSPHRASE": self.credentials.passphrase or "",
+            "Content-Type": "application/json",
+            "locale": "en-US",
+        }
 
     async def balances(self) -> list[Balance]:
         return await self.get(ACCOUNTS, {"productType": PRODUCT_TYPE}, parse_balances)

@@ -31,6 +31,7 @@ from arb.venues.base import (
     history_page,
 )
 from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
+from arb.venues.cache import Metadata
 from arb.venues.numbers import RawNum, present
 
 TICKERS = "/api/v2/mix/market/tickers"
@@ -165,10 +166,7 @@ def history_params(symbol: str, page_no: int) -> dict[str, str]:
 
 class BitgetClient(VenueClient):
     name = NAME
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.schedules = self.cached(CURRENT_FUNDING, parse_schedules, SCHEDULE_TTL_S, PRODUCT)
+    schedules = Metadata(CURRENT_FUNDING, parse_schedules, SCHEDULE_TTL_S, PRODUCT)
 
     async def fetch_quotes(self) -> VenueFetch:
         """One tickers call per scan, plus the schedule table once a minute."""

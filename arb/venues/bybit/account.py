@@ -22,6 +22,7 @@ import yarl
 from arb.accounts.base import Credentials, Params, PrivateClient, hmac_hex, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyShapeError, VenueBadResponse
+from arb.venues.base import Perp
 from arb.venues.bybit.common import AUTH_MESSAGES, NAME, Rows, classify, unwrapper
 from arb.venues.numbers import RawNum, per_coin, to_number
 
@@ -138,24 +139,27 @@ def parse_balances(body: bytes) -> list[Balance]:
     return balances
 
 
+def perp_of(symbol: str | None) -> Perp | None:
+    """The in-scope perpetual a row names; None for a blank or out-of-scope symbol."""
+    return classify(symbol) if symbol else None
+
+
 def parse_position(row: PositionRow) -> Position | None:
     """One position-list row, or None for an empty slot, junk, or a symbol out of scope."""
-    size = to_number(row.size)
-    info = classify(row.symbol) if row.symbol else None
-    if info is None or size is None or size == 0 or row.side not in ("Buy", "Sell"):
+    perp, size = perp_of(row.symbol), to_number(row.size)
+    if perp is None or not size or row.side not in ("Buy", "Sell"):
         return None
-    asset, multiplier, _ = info
     return Position(
         venue=NAME,
-        asset=asset,
+        asset=perp.asset,
         symbol=row.symbol,
         side="long" if row.side == "Buy" else "short",
-        size=abs(size) * multiplier,
-        entry_price=per_coin(row.avgPrice, multiplier),
-        mark_price=per_coin(row.markPrice, multiplier),
+        size=abs(size) * perp.multiplier,
+        entry_price=per_coin(row.avgPrice, perp.multiplier),
+        mark_price=per_coin(row.markPrice, perp.multiplier),
         unrealised_pnl=to_number(row.unrealisedPnl),
         leverage=to_number(row.leverage),
-        liquidation_price=per_coin(row.liqPrice, multiplier),
+        liquidation_price=per_coin(row.liqPrice, perp.multiplier),
     )
 
 
@@ -168,17 +172,16 @@ def parse_settlement(row: LogRow) -> FundingPayment | None:
     """One transaction-log row, or None unless it is a funding settlement of an in-scope
     perpetual with a readable, non-zero amount (a USDC session settlement alone carries
     funding 0: it moved no funding)."""
+    perp = perp_of(row.symbol)
     amount, time_ms = to_number(row.funding), to_number(row.transactionTime)
-    info = classify(row.symbol) if row.symbol else None
-    if info is None or row.type != "SETTLEMENT" or not amount or not time_ms or time_ms < 0:
+    if perp is None or row.type != "SETTLEMENT" or not amount or not time_ms or time_ms < 0:
         return None
-    asset, _, settle = info
     return FundingPayment(
         venue=NAME,
-        asset=asset,
+        asset=perp.asset,
         symbol=row.symbol,
         amount=amount,
-        currency=row.currency or settle,
+        currency=row.currency or perp.settle,
         time_ms=int(time_ms),
     )
 
@@ -274,8 +277,9 @@ class BybitPrivate(PrivateClient):
     auth_codes = frozenset(AUTH_MESSAGES)
     server_time = (SERVER_TIME, parse_server_time)
 
-    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
-        return params, auth_headers(self.credentials, timestamp_ms, query_string(params or {}))
+    def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
+        """A GET signs its query; the method and path are not signed."""
+        return auth_headers(self.credentials, timestamp_ms, query_string(params or {}))
 
     async def balances(self) -> list[Balance]:
         params = {"accountType": ACCOUNT_TYPE}

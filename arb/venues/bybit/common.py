@@ -11,6 +11,7 @@ import msgspec
 
 from arb.http import ReplyError
 from arb.symbols import split_multiplier
+from arb.venues.base import Perp
 
 NAME = __name__.split(".")[-2]
 T = TypeVar("T")
@@ -67,7 +68,7 @@ def unwrapper(result: Callable[[], T]) -> Callable[[bytes], T]:
 
 
 @functools.lru_cache(maxsize=16_384)
-def classify(symbol: str) -> tuple[str, float, str] | None:
+def classify(symbol: str) -> Perp | None:
     """Symbol -> (canonical asset, multiplier, settle currency); None if out of scope."""
     if "-" in symbol:
         return None  # dated future, e.g. BTCUSDT-11SEP26
@@ -77,5 +78,5 @@ def classify(symbol: str) -> tuple[str, float, str] | None:
                 asset, multiplier = split_multiplier(symbol[: -len(suffix)])
             except ValueError:
                 return None
-            return asset, multiplier, settle
+            return Perp(asset, multiplier, settle)
     return None

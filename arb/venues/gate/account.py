@@ -31,10 +31,9 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params, PrivateClient, cut_short, hmac_hex, oldest_first
+from arb.accounts.base import Params, PrivateClient, cut_short, hmac_hex, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyShapeError, VenueBadResponse, VenueHttp
-from arb.venues.base import TtlCache
+from arb.http import ReplyShapeError, VenueBadResponse
 from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
@@ -63,8 +62,6 @@ FUNDING_DAYS = 30  # how far back one `funding` call reaches from its end
 # endpoint, so no pacing is needed. Past it the newest settlements are kept (see
 # `cut_short`) and a warning says from when the list is complete.
 MAX_FUNDING_REQUESTS = 20
-CONTRACTS_TTL_S = 600.0  # contract sizes change only with a relisting
-CONTRACTS_STALE_S = 3600.0  # a failed reload serves the last list this long
 
 TIMESTAMP_LABELS = frozenset({"REQUEST_EXPIRED"})
 # Gate's authentication labels (its "label list"): a key, signature, header, IP or account
@@ -298,23 +295,6 @@ def sign(secret: str, message: str) -> str:
     return hmac_hex(secret, message, hashlib.sha512)
 
 
-def auth_headers(
-    credentials: Credentials,
-    timestamp_ms: int,
-    method: str,
-    path: str,
-    params: Params = None,
-) -> dict[str, str]:
-    """The three headers of one bodiless request. Only ever handed to VenueHttp."""
-    timestamp_s = timestamp_ms // 1000
-    message = presign(method, path, query_string(params), b"", timestamp_s)
-    return {
-        "KEY": credentials.key,
-        "Timestamp": str(timestamp_s),
-        "SIGN": sign(credentials.secret, message),
-    }
-
-
 # --- the client ------------------------------------------------------------------------
 
 
@@ -323,17 +303,20 @@ class GatePrivate(PrivateClient):
     timestamp_codes = TIMESTAMP_LABELS
     auth_codes = AUTH_LABELS
     server_time = (SERVER_TIME, parse_server_time)
+    contracts_stale_s = 3600.0  # a failed reload serves the last contract list this long
 
-    def __init__(self, http: VenueHttp, credentials: Credentials, *args, **kwargs) -> None:
-        super().__init__(http, credentials, *args, **kwargs)
-        self.contracts = TtlCache(self._load_contracts, CONTRACTS_TTL_S, CONTRACTS_STALE_S)
+    def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
+        timestamp_s = timestamp_ms // 1000
+        message = presign(method, path, query_string(params), b"", timestamp_s)
+        return {
+            "KEY": self.credentials.key,
+            "Timestamp": str(timestamp_s),
+            "SIGN": sign(self.credentials.secret, message),
+        }
 
-    async def _load_contracts(self) -> dict[str, Contract]:
+    async def load_contracts(self) -> dict[str, Contract]:
         """The public contract list, every page of it."""
         return to_contracts(await contract_pages(self.http, decode_contracts))
-
-    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
-        return params, auth_headers(self.credentials, timestamp_ms, "GET", path, params)
 
     async def balances(self) -> list[Balance]:
         return await self.get(ACCOUNTS, None, parse_balances)
@@ -349,7 +332,7 @@ class GatePrivate(PrivateClient):
             reason = f"still paging positions after {MAX_POSITION_PAGES} pages"
             raise VenueBadResponse(NAME, POSITIONS, reason)
         held = (r.contract for r in rows if to_decimal(r.size))
-        return to_positions(rows, await self.sized(self.contracts, held))
+        return to_positions(rows, await self.sized(held))
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Settlements in [start_ms, end_ms), oldest first, reaching back at most

@@ -31,6 +31,7 @@ import msgspec
 
 from arb.models import Quote
 from arb.venues.base import FundingPoint, HistoryPage, VenueClient, VenueFetch, history_page
+from arb.venues.cache import Metadata
 from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
@@ -140,11 +141,8 @@ def history_params(symbol: str, to_s: int) -> dict[str, str]:
 
 class GateClient(VenueClient):
     name = NAME
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # 24 h turnover moves slowly and takes a second bulk call: once a minute at most.
-        self.turnover = self.cached(TICKERS, parse_turnover, TURNOVER_TTL_S)
+    # 24 h turnover moves slowly and takes a second bulk call: once a minute at most.
+    turnover = Metadata(TICKERS, parse_turnover, TURNOVER_TTL_S)
 
     async def contracts(self) -> tuple[list[Contract], float]:
         """Every USDT contract, a page of PAGE_LIMIT at a time, and when they came."""

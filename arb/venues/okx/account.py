@@ -25,12 +25,12 @@ from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params, PrivateClient, hmac_base64, oldest_first
+from arb.accounts.base import Params, PrivateClient, hmac_base64, oldest_first
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyShapeError, VenueHttp
+from arb.http import ReplyShapeError
 from arb.venues.base import HOUR_MS, USD_SETTLES
 from arb.venues.numbers import RawNum, to_decimal, to_number, to_positive
-from arb.venues.okx.common import NAME, decode_instruments, instruments, unwrapper
+from arb.venues.okx.common import INSTRUMENTS, NAME, SWAPS, decode_instruments, unwrapper
 
 log = logging.getLogger(__name__)
 
@@ -274,24 +274,6 @@ def prehash(timestamp: str, method: str, path: str, body: str = "") -> str:
 sign = hmac_base64
 
 
-def auth_headers(
-    credentials: Credentials,
-    ts_ms: int,
-    method: str,
-    path: str,
-    params: Params = None,
-) -> dict[str, str]:
-    """The four OK-ACCESS headers for one bodiless request. Only ever handed to VenueHttp."""
-    timestamp = iso_timestamp(ts_ms)
-    message = prehash(timestamp, method, request_path(path, params))
-    return {
-        "OK-ACCESS-KEY": credentials.key,
-        "OK-ACCESS-SIGN": sign(credentials.secret, message),
-        "OK-ACCESS-TIMESTAMP": timestamp,
-        "OK-ACCESS-PASSPHRASE": credentials.passphrase or "",
-    }
-
-
 # --- the client ----------------------------------------------------------------
 
 
@@ -302,20 +284,26 @@ class OkxPrivate(PrivateClient):
     auth_codes = AUTH_CODES
     server_time = (SERVER_TIME, parse_server_time)
 
-    def __init__(self, http: VenueHttp, credentials: Credentials, *args, **kwargs) -> None:
-        super().__init__(http, credentials, *args, **kwargs)
-        self.contracts = instruments(self.http, parse_contracts)
+    def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
+        timestamp = iso_timestamp(timestamp_ms)
+        message = prehash(timestamp, method, request_path(path, params))
+        return {
+            "OK-ACCESS-KEY": self.credentials.key,
+            "OK-ACCESS-SIGN": sign(self.credentials.secret, message),
+            "OK-ACCESS-TIMESTAMP": timestamp,
+            "OK-ACCESS-PASSPHRASE": self.credentials.passphrase or "",
+        }
 
-    def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
-        return params, auth_headers(self.credentials, timestamp_ms, "GET", path, params)
+    async def load_contracts(self) -> dict[str, Contract]:
+        return await self.http.get(INSTRUMENTS, SWAPS, decode=parse_contracts)
 
     async def balances(self) -> list[Balance]:
         return await self.get(BALANCE, None, parse_balances)
 
     async def positions(self) -> list[Position]:
-        rows = await self.get(POSITIONS, {"instType": "SWAP"}, decode_positions)
+        rows = await self.get(POSITIONS, SWAPS, decode_positions)
         held = (r.instId for r in rows if r.instType == "SWAP" and to_decimal(r.pos))
-        return to_positions(rows, await self.sized(self.contracts, held))
+        return to_positions(rows, await self.sized(held))
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Newest pages first, at most MAX_FUNDING_REQUESTS of them (each resent at most

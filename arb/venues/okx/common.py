@@ -3,14 +3,13 @@ its error check, and the instrument list that says which swaps are in scope."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import msgspec
 
-from arb.http import ReplyError, VenueHttp
-from arb.venues.base import HOUR_MS, USD_SETTLES, TtlCache, cached_get
+from arb.http import ReplyError
+from arb.venues.base import HOUR_MS, USD_SETTLES
 from arb.venues.numbers import RawNum
 
 NAME = __name__.split(".")[-2]
@@ -18,6 +17,7 @@ T = TypeVar("T")
 
 INSTRUMENTS = "/api/v5/public/instruments"
 INSTRUMENTS_TTL_S = 600.0
+SWAPS = {"instType": "SWAP"}  # the query that narrows a list to the swaps
 # 50001 service unavailable, 50004 endpoint timeout, 50011 rate limit, 50013 busy.
 RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013"})
 
@@ -72,13 +72,3 @@ def unwrapper(row: type[T]) -> Callable[[bytes], list[T]]:
 
 
 decode_instruments = unwrapper(Instrument)
-
-
-def instruments(
-    http: VenueHttp, parse: Callable[[bytes], T], clock: Callable[[], float] = time.time
-) -> TtlCache[T]:
-    """The swap list, as `parse` reads it, cached: the public client keeps the live swaps
-    it quotes, the signed one every swap's contract size."""
-    return cached_get(
-        http, INSTRUMENTS, parse, INSTRUMENTS_TTL_S, {"instType": "SWAP"}, clock=clock
-    )

@@ -26,11 +26,14 @@ from arb.venues.base import (
     VenueFetch,
     history_page,
 )
+from arb.venues.cache import Metadata
 from arb.venues.numbers import Num, RawNum, to_number
 from arb.venues.okx.common import (
+    INSTRUMENTS,
+    INSTRUMENTS_TTL_S,
     NAME,
+    SWAPS,
     decode_instruments,
-    instruments,
     interval_hours,
     unwrapper,
 )
@@ -46,7 +49,6 @@ HISTORY_LIMIT = 400  # the current docs' maximum page
 OLD_HISTORY_LIMIT = 100
 
 TURNOVER_TTL_S = 60.0
-SWAPS = {"instType": "SWAP"}
 
 
 class FundingRate(msgspec.Struct, gc=False):
@@ -157,12 +159,9 @@ def history_params(symbol: str, after: int) -> dict[str, str]:
 
 class OkxClient(VenueClient):
     name = NAME
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.swaps = instruments(self.http, parse_instruments, self.clock)
-        # 24 h turnover moves slowly; like Binance's, it is fetched at most once a minute.
-        self.turnover = self.cached(TICKERS, parse_turnover, TURNOVER_TTL_S, SWAPS)
+    swaps = Metadata(INSTRUMENTS, parse_instruments, INSTRUMENTS_TTL_S, SWAPS)
+    # 24 h turnover moves slowly; like Binance's, it is fetched at most once a minute.
+    turnover = Metadata(TICKERS, parse_turnover, TURNOVER_TTL_S, SWAPS)
 
     async def fetch_quotes(self) -> VenueFetch:
         return await self.joined(

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from arb.accounts.base import Credentials
-from tests.fakes.private_base import FakeAccountClock
-from tests.fakes.venues import FakeVenues, dec, fixture
+from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent
+from tests.fakes.venues import dec, fixture
 
 SERVER_TIME = "/fapi/v1/time"
 BALANCE = "/fapi/v2/balance"
@@ -39,94 +36,51 @@ DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 AHEAD_MS = 1000  # a timestamp may lead the server by less than this
 
-TIMESTAMP_ERROR = (400, fixture("binance/error_-1021_timestamp.json"))
-SIGNATURE_ERROR = (400, fixture("binance/error_-1022_signature.json"))
-BAD_KEY_ERROR = (401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."})
-NO_KEY_ERROR = (401, {"code": -2014, "msg": "API-key format invalid."})
+NO_KEY, BAD_KEY, MISSING_PARAM, BAD_WINDOW, STALE, BAD_SIGNATURE = (
+    -2014, -2015, -1102, -1131, -1021, -1022,
+)  # fmt: skip
+ERRORS: dict[int, tuple[int, dict[str, Any]]] = {
+    STALE: (400, fixture("binance/error_-1021_timestamp.json")),
+    BAD_SIGNATURE: (400, fixture("binance/error_-1022_signature.json")),
+    BAD_KEY: (401, {"code": BAD_KEY, "msg": "Invalid API-key, IP, or permissions for action."}),
+    NO_KEY: (401, {"code": NO_KEY, "msg": "API-key format invalid."}),
+    BAD_WINDOW: (400, {"code": BAD_WINDOW, "msg": "recvWindow must be less than 60000."}),
+}
 
 # Row templates: every field a test does not set keeps its recorded value.
 POSITION_TEMPLATE = fixture("binance/fapi_v2_positionRisk.json")[0]
 INCOME_TEMPLATE = fixture("binance/fapi_v1_income_funding_fee.json")[0]
 BALANCE_TEMPLATE = fixture("binance/fapi_v2_balance.json")[0]
 
-_tran_ids = itertools.count(700_000_000_000_001)
-
 
 def missing_param(name: str) -> tuple[int, dict[str, Any]]:
     msg = f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-    return 400, {"code": -1102, "msg": msg}
+    return 400, {"code": MISSING_PARAM, "msg": msg}
 
 
-def position_row(
-    symbol: str,
-    side: str,
-    size: float,
-    entry: float,
-    mark: float,
-    upnl: float,
-    leverage: int = 5,
-    liq: float | None = None,
-    *,
-    position_side: str = "BOTH",
-) -> dict[str, Any]:
-    """A positionRisk row. `size` is in the symbol's own units (1000PEPE for
-    1000PEPEUSDT) and prices per those units, as Binance sends them; `liq` None is "0"."""
-    amount = size if side == "long" else -size
-    return dict(
-        POSITION_TEMPLATE,
-        symbol=symbol,
-        positionAmt=dec(amount),
-        entryPrice=dec(entry),
-        breakEvenPrice=dec(entry),
-        markPrice=dec(mark),
-        unRealizedProfit=dec(upnl),
-        liquidationPrice=dec(liq or 0),
-        leverage=str(leverage),
-        positionSide=position_side,
-        notional=dec(amount * mark),
-    )
-
-
-def funding_row(
-    symbol: str, amount: float, time_ms: int, asset: str = "USDT", income_type: str = "FUNDING_FEE"
-) -> dict[str, Any]:
-    """An income row; `amount` positive when received. tranIds are unique per process."""
-    return dict(
-        INCOME_TEMPLATE,
-        symbol=symbol,
-        incomeType=income_type,
-        income=dec(amount),
-        asset=asset,
-        info=income_type,
-        time=time_ms,
-        tranId=next(_tran_ids),
-    )
+def signed_fields(request: web.Request, body: bytes) -> dict[str, str]:
+    """The parameters of a request, from its query and its form body."""
+    return dict(parse_qsl(request.rel_url.raw_query_string)) | dict(parse_qsl(body.decode()))
 
 
 class FakeBinancePrivate(FakeAccountClock):
     venue = "binance"
+    keys = ("fake-binance-key-7Qm2", "fake-binance-secret-Zr81x")
+    refuses = Refusals(key=BAD_KEY, stale=STALE, signature=BAD_SIGNATURE)
+    window_ms = DEFAULT_RECV_WINDOW_MS  # behind; each request may send its own recvWindow
+    ahead_ms = AHEAD_MS - 1
+    leverage = 5
+    time_path = SERVER_TIME
 
-    def __init__(
-        self,
-        key: str = "fake-binance-key-7Qm2",
-        secret: str = "fake-binance-secret-Zr81x",
-        skew_ms: int = 0,
-    ) -> None:
-        super().__init__(key, secret, None, skew_ms)
-        self.signed_queries: list[str] = []  # raw query strings of signed requests received
+    def __init__(self) -> None:
+        super().__init__()
         self.balances: list[dict[str, Any]] = fixture("binance/fapi_v2_balance.json")
         self.positions: list[dict[str, Any]] = fixture("binance/fapi_v2_positionRisk.json")
         self.income: list[dict[str, Any]] = fixture("binance/fapi_v1_income_funding_fee.json")
 
-    def credentials(self) -> Credentials:
-        return Credentials(self.key, self.secret)
-
-    def install(self, fake: FakeVenues) -> FakeBinancePrivate:
-        fake.route("binance", "GET", SERVER_TIME, self.server_time)
-        fake.route("binance", "GET", BALANCE, self._signed(self.balance_reply))
-        fake.route("binance", "GET", POSITION_RISK, self._signed(self.position_reply))
-        fake.route("binance", "GET", INCOME, self._signed(self.income_reply))
-        return self
+    def signed_reads(self) -> dict[str, Handler]:
+        return {BALANCE: self.balance_reply, POSITION_RISK: self.position_reply,
+                INCOME: self.income_reply}  # fmt: skip
 
     def set_balance(
         self,
@@ -149,55 +103,84 @@ class FakeBinancePrivate(FakeAccountClock):
         )
         self.balances = [*rows, row]
 
-    # --- the checks ---------------------------------------------------------------
+    def position(self, p: Held) -> dict[str, Any]:
+        """A positionRisk row, one-way (`positionSide` BOTH). `size` is in the symbol's own
+        units (1000PEPE for 1000PEPEUSDT) and prices per those units, as Binance sends
+        them; no `liq` is "0"."""
+        amount = p.size if p.side == "long" else -p.size
+        return dict(
+            POSITION_TEMPLATE,
+            symbol=p.symbol,
+            positionAmt=dec(amount),
+            entryPrice=dec(p.entry),
+            breakEvenPrice=dec(p.entry),
+            markPrice=dec(p.mark),
+            unRealizedProfit=dec(p.upnl),
+            liquidationPrice=dec(p.liq or 0),
+            leverage=str(p.leverage),
+            positionSide="BOTH",
+            notional=dec(amount * p.mark),
+        )
 
-    def refusal(self, key: str | None, query: str, body: str) -> tuple[int, Any] | None:
-        """(HTTP status, Binance error) for a request Binance would refuse, else None."""
+    def funding_row(
+        self,
+        symbol: str,
+        amount: float,
+        time_ms: int,
+        asset: str = "USDT",
+        income_type: str = "FUNDING_FEE",
+    ) -> dict[str, Any]:
+        """An income row; `amount` positive when received; each with its own tranId."""
+        return dict(
+            INCOME_TEMPLATE,
+            symbol=symbol,
+            incomeType=income_type,
+            income=dec(amount),
+            asset=asset,
+            info=income_type,
+            time=time_ms,
+            tranId=700_000_000_000_000 + self.next_id(),
+        )
+
+    # --- the check -------------------------------------------------------------------
+
+    def read(self, request: web.Request, body: bytes) -> Sent | int:
+        """The key in `X-MBX-APIKEY`, read first; `timestamp`, `signature` and an optional
+        `recvWindow` among the parameters; the signature the hex HMAC-SHA256 of the raw
+        query before `&signature=` (it must come last) and the raw body."""
+        key = request.headers.get("X-MBX-APIKEY")
         if not key:
-            return NO_KEY_ERROR
+            return NO_KEY
         if key != self.key:
-            return BAD_KEY_ERROR
-        fields = dict(parse_qsl(query)) | dict(parse_qsl(body))
-        if not fields.get("timestamp", "").isdigit():
-            return missing_param("timestamp")
-        if not fields.get("signature"):
-            return missing_param("signature")
+            return BAD_KEY
+        fields = signed_fields(request, body)
+        if not fields.get("timestamp", "").isdigit() or not fields.get("signature"):
+            return MISSING_PARAM
         window = fields.get("recvWindow", str(DEFAULT_RECV_WINDOW_MS))
         if not window.isdigit() or not 0 < int(window) <= MAX_RECV_WINDOW_MS:
-            return 400, {"code": -1131, "msg": "recvWindow must be less than 60000."}
-        server, sent, recv_window = self.now_ms(), int(fields["timestamp"]), int(window)
-        if not (sent < server + AHEAD_MS and server - sent <= recv_window):
-            return TIMESTAMP_ERROR
-        # totalParams is what precedes the signature, which must come last.
-        payload, sep, sent_signature = query.rpartition("&signature=")
-        expected = hmac.new(
-            self.secret.encode(), (payload + body).encode(), hashlib.sha256
-        ).hexdigest()
-        if not sep or not hmac.compare_digest(sent_signature.lower(), expected):
-            return SIGNATURE_ERROR
-        return None
+            return BAD_WINDOW
+        payload, sep, signature = request.rel_url.raw_query_string.rpartition("&signature=")
+        mac = hmac.new(self.secret.encode(), payload.encode() + body, hashlib.sha256)
+        return Sent(
+            key=key,
+            time_ms=int(fields["timestamp"]),
+            signature=signature.lower() if sep else "",
+            expected=mac.hexdigest(),
+            behind_ms=int(window),
+        )
 
-    def _signed(
-        self, reply: Callable[[web.Request], Any]
-    ) -> Callable[[web.Request], Awaitable[Any]]:
-        async def checked(request: web.Request) -> Any:
-            query = request.rel_url.raw_query_string
-            body = (await request.read()).decode()
-            self.signed_queries.append(query)
-            refused = self.refusal(request.headers.get("X-MBX-APIKEY"), query, body)
-            if refused is not None:
-                status, error = refused
-                self.refusals.append(error["code"])
-                return web.json_response(error, status=status)
-            return reply(request)
-
-        return checked
+    def refused_reply(self, code: int, request: web.Request, body: bytes) -> web.Response:
+        if code == MISSING_PARAM:
+            timestamp = signed_fields(request, body).get("timestamp", "")
+            status, error = missing_param("signature" if timestamp.isdigit() else "timestamp")
+        else:
+            status, error = ERRORS[code]
+        return web.json_response(error, status=status)
 
     # --- the endpoints -------------------------------------------------------------
 
-    async def server_time(self, request: web.Request) -> Any:
-        self.time_calls += 1
-        return {"serverTime": self.now_ms()}
+    def time_reply(self, now_ms: int) -> Any:
+        return {"serverTime": now_ms}
 
     def balance_reply(self, request: web.Request) -> Any:
         return self.balances
@@ -231,9 +214,4 @@ class FakeBinancePrivate(FakeAccountClock):
         return sorted(rows, key=lambda r: r["time"])[:limit]
 
 
-# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
-# know of this fake: its class, the code it refuses each wrong credential with, and the
-# one it refuses a timestamp outside its window with.
 FakeAccount = FakeBinancePrivate
-REFUSED = {"secret": -1022, "key": -2015}
-STALE_TIMESTAMP = -1021

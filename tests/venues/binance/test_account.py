@@ -34,17 +34,13 @@ from arb.venues.binance.account import (
 from arb.venues.binance.rest import Perp
 from tests.conftest import T0_MS, fixture_bytes, settings_for
 from tests.fakes.venues import FakeVenues
-from tests.venues.binance.fake_account import (
-    BALANCE,
-    INCOME,
-    FakeBinancePrivate,
-    funding_row,
-    position_row,
-)
+from tests.venues.binance.fake_account import BALANCE, INCOME, FakeBinancePrivate
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 END_MS = T0_MS // HOUR_MS * HOUR_MS  # a range's end, on the hour like settlements
+ROWS = FakeBinancePrivate()  # the row builders, for the parsers' tests
+position_row, funding_row = ROWS.position_row, ROWS.funding_row
 
 # --- the signer: Binance's published examples ------------------------------------------
 
@@ -186,8 +182,8 @@ def test_junk_and_flat_positions_are_skipped():
 
 def test_hedge_mode_rows_are_two_positions():
     rows = [
-        position_row("SOLUSDT", "long", 10, 150, 151, 10, position_side="LONG"),
-        position_row("SOLUSDT", "short", 4, 152, 151, 4, position_side="SHORT"),
+        dict(position_row("SOLUSDT", "long", 10, 150, 151, 10), positionSide="LONG"),
+        dict(position_row("SOLUSDT", "short", 4, 152, 151, 4), positionSide="SHORT"),
     ]
     long, short = parse_positions(json.dumps(rows).encode())
     assert (long.side, long.size, short.side, short.size) == ("long", 10, "short", 4)
@@ -230,33 +226,18 @@ def test_error_envelopes_are_reply_errors(parse, path, code, retryable):
 # --- the client against the fake ------------------------------------------------------------
 
 
-@pytest.fixture
-async def desk():
-    """The fake venues with Binance's private API installed, at its fixture account."""
-    async with FakeVenues() as fake:
-        yield fake, FakeBinancePrivate().install(fake)
-
-
-def client_for(fake: FakeVenues, credentials: Credentials) -> BinancePrivate:
-    http = VenueHttp("binance", fake.url("binance"), timeout_s=2, retry=RetryPolicy(attempts=1))
-    return BinancePrivate(http, credentials)
-
-
 async def test_balances_and_positions_are_the_fixture_account(desk):
-    fake, private = desk
-    client = client_for(fake, private.credentials())
-    try:
-        balances = await client.balances()
-        positions = await client.positions()
-    finally:
-        await client.close()
+    private = desk.account
+    client = desk.client()
+    balances = await client.balances()
+    positions = await client.positions()
     assert balances == parse_balances(fixture_bytes("binance/fapi_v2_balance.json"))
     assert positions == parse_positions(fixture_bytes("binance/fapi_v2_positionRisk.json"))
     assert (private.time_calls, private.refused) == (1, 0)
 
 
 async def test_the_service_builds_the_client_from_the_fakes_env(desk):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     clients = private_clients(settings_for(fake, **private.env()))
     try:
         assert isinstance(clients["binance"], BinancePrivate)
@@ -269,13 +250,12 @@ async def test_the_service_builds_the_client_from_the_fakes_env(desk):
 
 
 async def test_the_signed_query_is_exactly_what_was_signed(desk):
-    fake, private = desk
-    client = client_for(fake, private.credentials())
-    try:
-        await client.balances()
-    finally:
-        await client.close()
-    (raw,) = private.signed_queries
+    private = desk.account
+    client = desk.client()
+    await client.balances()
+    (signed,) = private.signed_paths
+    path, _, raw = signed.partition("?")
+    assert path == BALANCE
     params = dict(parse_qsl(raw))
     assert list(params) == ["recvWindow", "timestamp", "signature"]
     assert raw == query_string(params)
@@ -285,18 +265,15 @@ async def test_the_signed_query_is_exactly_what_was_signed(desk):
 
 
 async def test_set_balance_and_composed_positions(desk):
-    fake, private = desk
+    private = desk.account
     private.set_balance("USDT", 1000.0, unrealised=-25.0, available=600.0)
     private.positions = [
         position_row("1000PEPEUSDT", "long", 3_000_000, 0.0036, 0.0035, -300.0),
         position_row("APEUSDT", "short", 500, 0.14, 0.13, 5.0),
     ]
-    client = client_for(fake, private.credentials())
-    try:
-        (balance,) = await client.balances()
-        pepe, ape = await client.positions()
-    finally:
-        await client.close()
+    client = desk.client()
+    (balance,) = await client.balances()
+    pepe, ape = await client.positions()
     assert balance == Balance("binance", "USDT", 975.0, 600.0, -25.0)
     assert (pepe.asset, pepe.size, pepe.mark_price) == ("PEPE", 3e9, pytest.approx(3.5e-6))
     assert (ape.asset, ape.side, ape.size) == ("APE", "short", 500)
@@ -316,7 +293,7 @@ def income_queries(fake: FakeVenues) -> list[dict[str, str]]:
 
 
 async def test_thirty_days_of_funding_page_within_windows_and_the_bound(desk):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     end = END_MS
     start = end - 30 * DAY_MS
     # 7 symbols: 1176 rows a week, so each full window takes two pages and the first
@@ -327,11 +304,8 @@ async def test_thirty_days_of_funding_page_within_windows_and_the_bound(desk):
         *hourly_income(symbols, start, end + HOUR_MS),  # the one at `end` is outside
         funding_row("BTCUSDT", 9.0, start + HOUR_MS, income_type="COMMISSION"),
     ]
-    client = client_for(fake, private.credentials())
-    try:
-        payments = await client.funding(start, end)
-    finally:
-        await client.close()
+    client = desk.client()
+    payments = await client.funding(start, end)
     assert len(payments) == 720 * 7
     assert (payments[0].time_ms, payments[-1].time_ms) == (start, end - HOUR_MS)
     assert payments == parse_funding(json.dumps(hourly_income(symbols, start, end)).encode())
@@ -346,33 +320,27 @@ async def test_thirty_days_of_funding_page_within_windows_and_the_bound(desk):
 
 
 async def test_a_full_page_pages_on_even_when_some_of_its_rows_are_junk(desk):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     end = END_MS
     rows = hourly_income([f"C{i:03d}USDT" for i in range(101)], end - 10 * HOUR_MS, end)
     for row in rows[:5]:
         row["income"] = ""
     private.income = rows
-    client = client_for(fake, private.credentials())
-    try:
-        payments = await client.funding(end - DAY_MS, end)
-    finally:
-        await client.close()
+    client = desk.client()
+    payments = await client.funding(end - DAY_MS, end)
     assert len(payments) == 1010 - 5
     assert len(income_queries(fake)) == 2
 
 
 async def test_a_range_longer_than_thirty_days_is_cut_to_its_last_thirty(desk):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     end = T0_MS
     private.income = [
         funding_row("ETHUSDT", 1.0, end - 31 * DAY_MS),
         funding_row("ETHUSDT", 2.0, end - 29 * DAY_MS),
     ]
-    client = client_for(fake, private.credentials())
-    try:
-        payments = await client.funding(end - 60 * DAY_MS, end)
-    finally:
-        await client.close()
+    client = desk.client()
+    payments = await client.funding(end - 60 * DAY_MS, end)
     assert [p.amount for p in payments] == [2.0]
     queries = income_queries(fake)
     assert min(int(q["startTime"]) for q in queries) == end - 30 * DAY_MS
@@ -380,28 +348,22 @@ async def test_a_range_longer_than_thirty_days_is_cut_to_its_last_thirty(desk):
 
 
 async def test_an_empty_range_sends_nothing(desk):
-    fake, private = desk
-    client = client_for(fake, private.credentials())
-    try:
-        assert await client.funding(T0_MS, T0_MS) == []
-    finally:
-        await client.close()
+    fake = desk.fake
+    client = desk.client()
+    assert await client.funding(T0_MS, T0_MS) == []
     assert income_queries(fake) == []
 
 
 async def test_past_the_bound_the_newest_complete_windows_are_kept(desk, caplog):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     end = END_MS
     # 25 hourly symbols: a week is 4200 rows in 5 pages (each starts again at the last
     # page's final settlement), so the four newest weeks use up the 20 requests and the
     # two oldest days are left out.
     symbols = [f"C{i:02d}USDT" for i in range(25)]
     private.income = hourly_income(symbols, end - 30 * DAY_MS, end)
-    client = client_for(fake, private.credentials())
-    try:
-        payments = await client.funding(end - 30 * DAY_MS, end)
-    finally:
-        await client.close()
+    client = desk.client()
+    payments = await client.funding(end - 30 * DAY_MS, end)
     assert len(income_queries(fake)) == MAX_FUNDING_REQUESTS
     assert len(payments) == 25 * 28 * 24
     assert payments[0].time_ms == end - 28 * DAY_MS and payments[-1].time_ms == end - HOUR_MS
@@ -410,16 +372,13 @@ async def test_past_the_bound_the_newest_complete_windows_are_kept(desk, caplog)
 
 
 async def test_when_not_even_the_newest_window_fits_it_is_an_error(desk):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     end = END_MS
     # 500 hourly symbols: each 1000-row page moves one settlement on, 24 a day.
     private.income = hourly_income([f"C{i:03d}USDT" for i in range(500)], end - DAY_MS, end)
-    client = client_for(fake, private.credentials())
-    try:
-        with pytest.raises(VenueError) as e:
-            await client.funding(end - DAY_MS, end)
-    finally:
-        await client.close()
+    client = desk.client()
+    with pytest.raises(VenueError) as e:
+        await client.funding(end - DAY_MS, end)
     assert not isinstance(e.value, AuthError)
     assert str(e.value).startswith("binance /fapi/v1/income: more funding than 20 requests")
     assert len(income_queries(fake)) == MAX_FUNDING_REQUESTS
@@ -428,20 +387,17 @@ async def test_when_not_even_the_newest_window_fits_it_is_an_error(desk):
 async def test_an_empty_key_is_refused_before_the_signature_is_read(desk, caplog):
     """The contract test checks a wrong key and a wrong secret; Binance answers a request
     without a key with its own code, and its signature must not show either."""
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     code = -2014
     credentials = Credentials("", private.secret)
     caplog.set_level(logging.DEBUG)
-    client = client_for(fake, credentials)
-    try:
-        with pytest.raises(AuthError) as e:
-            await client.balances()
-    finally:
-        await client.close()
+    client = desk.client(key="")
+    with pytest.raises(AuthError) as e:
+        await client.balances()
     assert private.refusals == [code]
     text, shown = str(e.value), repr(e.value)
     assert text.startswith("binance ") and "refused" in text and str(code) in text
-    sent_signature = dict(parse_qsl(private.signed_queries[-1]))["signature"]
+    sent_signature = next(r.query["signature"] for r in fake.requests if r.path == BALANCE)
     secrets = [s for s in (credentials.key, credentials.secret, sent_signature) if s]
     for secret_text in secrets:
         assert secret_text not in text and secret_text not in shown
@@ -467,7 +423,7 @@ async def test_an_empty_key_is_refused_before_the_signature_is_read(desk, caplog
 async def test_the_fake_refuses_missing_headers_params_and_stale_times(
     desk, send_key, params, status, code
 ):
-    fake, private = desk
+    fake, private = desk.fake, desk.account
     headers = {"X-MBX-APIKEY": private.key} if send_key else {}
     if params == "signed":
         params = signed_params({}, private.now_ms(), private.secret)

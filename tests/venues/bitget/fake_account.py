@@ -22,18 +22,14 @@ this server's clock.
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
-import hmac
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from arb.accounts.models import FundingPayment
-from tests.fakes.private_base import FakeAccountClock
-from tests.fakes.venues import FakeVenues, dec, fixture
+from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent, first_missing
+from tests.fakes.venues import dec, fixture
 
 BITGET_TIME = "/api/v2/public/time"
 BITGET_ACCOUNTS = "/api/v2/mix/account/accounts"
@@ -41,7 +37,6 @@ BITGET_POSITIONS = "/api/v2/mix/position/all-position"
 BITGET_BILLS = "/api/v2/mix/account/bill"
 
 DAY_MS = 86_400_000
-WINDOW_MS = 30_000  # a timestamp further than this from the server's clock is refused
 BILLS_MAX = 100
 BILLS_SPAN_MS = 30 * DAY_MS  # the widest startTime..endTime
 BILLS_REACH_MS = 90 * DAY_MS  # how far back the bills go
@@ -67,8 +62,6 @@ MESSAGES = {
     "40017": "Parameter verification failed",
 }
 
-Handler = Callable[[web.Request], Awaitable[Any]]
-
 
 def bitget_ok(data: Any, now_ms: int) -> dict[str, Any]:
     return {"code": "00000", "msg": "success", "requestTime": now_ms, "data": data}
@@ -80,22 +73,25 @@ def bitget_error(code: str, now_ms: int, detail: str = "") -> web.Response:
     return web.json_response(body, status=400)
 
 
+def millis(timestamp: str) -> int | None:
+    return int(timestamp) if timestamp.isdigit() and len(timestamp) == 13 else None
+
+
 def bill_order(row: dict[str, Any]) -> int:
     return int(row["billId"])
 
 
 class FakeBitgetPrivate(FakeAccountClock):
     venue = "bitget"
+    keys = ("bg_fake_key_5d2e81", "bitget-fake-secret-a41c", "bitget-fake-passphrase-3f")
+    refuses = Refusals(
+        key="40006", stale="40008", signature="40009", unreadable_time="40005", passphrase="40012"
+    )
+    window_ms = 30_000
+    time_path = BITGET_TIME
 
-    def __init__(
-        self,
-        key: str = "bg_fake_key_5d2e81",
-        secret: str = "bitget-fake-secret-a41c",
-        passphrase: str = "bitget-fake-passphrase-3f",
-        skew_ms: int = 0,
-    ) -> None:
-        super().__init__(key, secret, passphrase, skew_ms)
-        self.signed_paths: list[str] = []  # raw path and query of accepted requests
+    def __init__(self) -> None:
+        super().__init__()
         self.accounts: list[dict[str, Any]] = fixture(
             "bitget/api_v2_mix_account_accounts_USDT-FUTURES.json"
         )["data"]
@@ -106,14 +102,12 @@ class FakeBitgetPrivate(FakeAccountClock):
             "bitget/api_v2_mix_account_bill_contract_settle_fee.json"
         )["data"]["bills"]
 
-    def install(self, fake: FakeVenues) -> FakeBitgetPrivate:
-        fake.route("bitget", "GET", BITGET_TIME, self.server_time)
-        fake.route("bitget", "GET", BITGET_ACCOUNTS, self.checked(self.accounts_reply))
-        fake.route("bitget", "GET", BITGET_POSITIONS, self.checked(self.positions_reply))
-        fake.route("bitget", "GET", BITGET_BILLS, self.checked(self.bills_reply))
-        return self
-
-    # --- the clock and the keys -------------------------------------------------
+    def signed_reads(self) -> dict[str, Handler]:
+        return {
+            BITGET_ACCOUNTS: self.accounts_reply,
+            BITGET_POSITIONS: self.positions_reply,
+            BITGET_BILLS: self.bills_reply,
+        }
 
     # --- account state ------------------------------------------------------------
 
@@ -140,34 +134,24 @@ class FakeBitgetPrivate(FakeAccountClock):
         )
         self.accounts = [row]
 
-    def position_row(
-        self,
-        symbol: str,
-        side: str,
-        size: float,
-        entry: float,
-        mark: float,
-        upnl: float,
-        leverage: float = 10.0,
-        liq: float | None = None,
-    ) -> dict[str, Any]:
-        """A position row as Bitget writes it. `side` is "long" or "short"; `size` and the
-        prices are in the symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT)."""
+    def position(self, p: Held) -> dict[str, Any]:
+        """A position row as Bitget writes it: `size` and the prices in the symbol's own
+        units (lots of 1000 PEPE for 1000PEPEUSDT)."""
         row = copy.deepcopy(
             fixture("bitget/api_v2_mix_position_all_position_USDT-FUTURES.json")["data"][0]
         )
         row.update(
-            symbol=symbol,
-            holdSide=side,
-            total=dec(size),
-            available=dec(size),
-            openPriceAvg=dec(entry),
-            breakEvenPrice=dec(entry),
-            markPrice=dec(mark),
-            unrealizedPL=dec(upnl),
-            leverage=dec(leverage),
-            marginSize=dec(size * entry / leverage),
-            liquidationPrice="0" if liq is None else dec(liq),
+            symbol=p.symbol,
+            holdSide=p.side,
+            total=dec(p.size),
+            available=dec(p.size),
+            openPriceAvg=dec(p.entry),
+            breakEvenPrice=dec(p.entry),
+            markPrice=dec(p.mark),
+            unrealizedPL=dec(p.upnl),
+            leverage=dec(p.leverage),
+            marginSize=dec(p.size * p.entry / p.leverage),
+            liquidationPrice="0" if p.liq is None else dec(p.liq),
         )
         return row
 
@@ -192,36 +176,20 @@ class FakeBitgetPrivate(FakeAccountClock):
 
     # --- the endpoints --------------------------------------------------------------
 
-    async def server_time(self, request: web.Request) -> Any:
-        self.time_calls += 1
-        now = self.now_ms()
-        return bitget_ok({"serverTime": str(now)}, now)
+    def time_reply(self, now_ms: int) -> Any:
+        return bitget_ok({"serverTime": str(now_ms)}, now_ms)
 
-    def refused_reply(self, code: str) -> web.Response:
+    def refused_reply(self, code: str, request: web.Request, body: bytes) -> web.Response:
         return bitget_error(code, self.now_ms())
 
-    def refusal(self, request: web.Request, body: bytes) -> str | None:
-        """Bitget's code for why it refuses this request, or None when it is signed right."""
-        headers = request.headers
-        for name, code in REQUIRED_HEADERS:
-            if not headers.get(name):
-                return code
-        if headers["ACCESS-KEY"] != self.key:
-            return "40006"
-        timestamp = headers["ACCESS-TIMESTAMP"]
-        if not timestamp.isdigit() or len(timestamp) != 13:
-            return "40005"
-        if abs(int(timestamp) - self.now_ms()) > WINDOW_MS:
-            return "40008"
-        if headers["ACCESS-PASSPHRASE"] != self.passphrase:
-            return "40012"
-        path = request.raw_path.removeprefix("/bitget")
-        message = timestamp.encode() + request.method.encode() + path.encode() + body
-        mac = hmac.new(self.secret.encode(), message, hashlib.sha256).digest()
-        if not hmac.compare_digest(headers["ACCESS-SIGN"].encode(), base64.b64encode(mac)):
-            return "40009"
-        self.signed_paths.append(path)
-        return None
+    def read(self, request: web.Request, body: bytes) -> Sent | str:
+        """The four ACCESS headers; the timestamp in milliseconds (13 digits); the
+        signature Base64(HMAC-SHA256) of timestamp, method, raw path and query, raw body."""
+        missing = first_missing(request.headers, REQUIRED_HEADERS)
+        if missing is not None:
+            return missing
+        names = ("ACCESS-KEY", "ACCESS-SIGN", "ACCESS-TIMESTAMP", "ACCESS-PASSPHRASE")
+        return self.read_b64(request, body, names, millis)
 
     def accounts_reply(self, request: web.Request) -> Any:
         if request.query.get("productType") != PRODUCT_TYPE:
@@ -260,9 +228,4 @@ class FakeBitgetPrivate(FakeAccountClock):
         return bitget_ok({"bills": rows, "endId": end_id}, now)
 
 
-# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
-# know of this fake: its class, the code it refuses each wrong credential with, and the
-# one it refuses a timestamp outside its window with.
 FakeAccount = FakeBitgetPrivate
-REFUSED = {"secret": "40009", "key": "40006", "passphrase": "40012"}
-STALE_TIMESTAMP = "40008"

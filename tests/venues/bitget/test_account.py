@@ -4,13 +4,9 @@ funding paged under the request bound, refused keys, a drifting server clock).""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 from urllib.parse import urlencode
 
-import aiohttp
 import msgspec
 import pytest
 
@@ -19,8 +15,7 @@ from arb.accounts.models import Balance, FundingPayment, Position
 from arb.http import ReplyError, VenueHttp
 from arb.venues.bitget import account as bitget
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import Sleeps, signed_clients
-from tests.fakes.venues import FakeVenues
+from tests.fakes.private_base import DAY_MS, H0_MS, Sleeps, hmac_b64
 from tests.venues.bitget.fake_account import (
     BITGET_ACCOUNTS,
     BITGET_BILLS,
@@ -28,9 +23,6 @@ from tests.venues.bitget.fake_account import (
     FakeBitgetPrivate,
 )
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-H0_MS = T0_MS - T0_MS % HOUR_MS  # the last settlement hour before the snapshot
 KAT_SECRET = "6f1d7c0e3b9a4f52a8e1c7d09b3e5a21"
 BILLS_QUERY = {
     "businessType": "contract_settle_fee",
@@ -49,12 +41,6 @@ FIXTURES = {
     "positions": "bitget/api_v2_mix_position_all_position_USDT-FUTURES.json",
     "bills": "bitget/api_v2_mix_account_bill_contract_settle_fee.json",
 }
-
-
-def hmac_b64(secret: str, message: str) -> str:
-    """The signature as the reference defines it, written here apart from the client."""
-    mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(mac).decode()
 
 
 def envelope(data: object) -> bytes:
@@ -103,7 +89,8 @@ def test_the_signature_is_base64_hmac_sha256(message, signature):
 
 def test_auth_headers_carry_key_timestamp_passphrase_and_signature():
     creds = Credentials("the-key", KAT_SECRET, "the-passphrase")
-    headers = bitget.auth_headers(creds, T0_MS, "GET", BITGET_BILLS, BILLS_QUERY)
+    client = bitget.BitgetPrivate(VenueHttp("bitget", "http://127.0.0.1:9"), creds)
+    headers = client.headers(T0_MS, "GET", BITGET_BILLS, BILLS_QUERY)
     assert headers == {
         "ACCESS-KEY": "the-key",
         "ACCESS-SIGN": "LbRNaXtivFTAeLkknyfkke43bmrIo2Tfa/M2ajmnzwU=",
@@ -273,22 +260,9 @@ def test_a_reply_without_a_code_is_not_bitgets():
 # --- the client against the fake ----------------------------------------------------
 
 
-@pytest.fixture
-async def venue():
-    async with FakeVenues() as fake:
-        yield fake, FakeBitgetPrivate().install(fake)
-
-
-@pytest.fixture
-async def connect():
-    """Build clients against a fake account; every one is closed at the end."""
-    async with signed_clients("bitget") as make:
-        yield make
-
-
-async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_balances_from_the_fixture_and_from_a_set_balance(desk):
+    account = desk.account
+    client = desk.client()
     assert await client.balances() == [Balance("bitget", "USDT", 48250.61734, 44427.11734, 93.0)]
     account.set_balance(25_000.0, 18_000.5, upnl=-42.25)
     assert await client.balances() == [Balance("bitget", "USDT", 25_000.0, 18_000.5, -42.25)]
@@ -296,9 +270,9 @@ async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
     assert account.signed_paths == [f"{BITGET_ACCOUNTS}?{query}"] * 2
 
 
-async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_positions_are_in_coins_of_the_canonical_asset(desk):
+    account = desk.account
+    client = desk.client()
     assert [(p.asset, p.side, p.size) for p in await client.positions()] == [
         ("APE", "short", 150_000.0),
         ("SOPH", "long", 2_000_000.0),
@@ -316,8 +290,8 @@ async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
     ]  # fmt: skip
 
 
-async def test_thirty_days_of_funding_paged_under_the_bound(venue, connect):
-    fake, account = venue
+async def test_thirty_days_of_funding_paged_under_the_bound(desk):
+    fake, account = desk.fake, desk.account
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     rows = account.funding_series("BTCUSDT", 1, 35, 1, H0_MS)
@@ -328,7 +302,7 @@ async def test_thirty_days_of_funding_paged_under_the_bound(venue, connect):
     ]
     account.bills = rows
     sleeps = Sleeps()
-    client = connect(fake, account, sleep=sleeps)
+    client = desk.client(sleeps)
 
     got = await client.funding(start - 10 * DAY_MS, end)  # more than 30 days: cut to 30
 
@@ -346,13 +320,13 @@ async def test_thirty_days_of_funding_paged_under_the_bound(venue, connect):
     assert account.refused == 0
 
 
-async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplog):
-    fake, account = venue
+async def test_the_request_bound_keeps_the_newest_payments(desk, caplog):
+    fake, account = desk.fake, desk.account
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     symbols = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "APEUSDT", "LDOUSDT")
     account.bills = [row for s in symbols for row in account.funding_series(s, 1, 31, 1, H0_MS)]
-    client = connect(fake, account)
+    client = desk.client()
 
     got = await client.funding(start, end)
 
@@ -365,10 +339,10 @@ async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplo
     assert "stopped after 30 requests" in caplog.text
 
 
-async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(venue, connect):
-    fake, account = venue
+async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(desk):
+    account = desk.account
     account.clock_at(T0_MS)
-    got = await connect(fake, account).funding(T0_MS - DAY_MS, T0_MS)
+    got = await desk.client().funding(T0_MS - DAY_MS, T0_MS)
     assert [(p.asset, p.amount, p.time_ms) for p in got] == [
         ("APE", -0.8268, 1789005600000),
         ("APE", 5.21442, 1789009200000),
@@ -377,10 +351,10 @@ async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(
     ]
 
 
-async def test_the_query_signed_is_the_query_sent(venue, connect):
-    fake, account = venue
+async def test_the_query_signed_is_the_query_sent(desk):
+    account = desk.account
     account.clock_at(T0_MS)
-    client = connect(fake, account)
+    client = desk.client()
     await client.funding(T0_MS - 30 * DAY_MS, T0_MS)
     await client.positions()
     # The fake checked each signature over the raw path and query it received: sorted by
@@ -393,18 +367,7 @@ async def test_the_query_signed_is_the_query_sent(venue, connect):
     assert account.refused == 0
 
 
-# --- refusals ---------------------------------------------------------------------
-
-
 # --- the fake's own check -----------------------------------------------------------
-
-
-async def raw_get(fake: FakeVenues, path: str, headers: dict[str, str]) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(fake.url("bitget") + path, headers=headers) as resp,
-    ):
-        return resp.status, await resp.json()
 
 
 def headers_for(account: FakeBitgetPrivate, ts_ms: int, path: str) -> dict[str, str]:
@@ -428,11 +391,11 @@ ACCOUNTS_PATH = BITGET_ACCOUNTS + "?productType=USDT-FUTURES"
         ("ACCESS-PASSPHRASE", "40011"),
     ],
 )
-async def test_the_fake_answers_a_missing_header_with_bitgets_400(venue, missing, code):
-    fake, account = venue
+async def test_the_fake_answers_a_missing_header_with_bitgets_400(desk, missing, code):
+    account = desk.account
     headers = headers_for(account, account.now_ms(), ACCOUNTS_PATH)
     del headers[missing]
-    status, reply = await raw_get(fake, ACCOUNTS_PATH, headers)
+    status, reply = await desk.raw_get(ACCOUNTS_PATH, headers)
     assert status == 400 and reply["code"] == code and reply["data"] is None
     assert account.refusals == [code]
 
@@ -441,11 +404,11 @@ async def test_the_fake_answers_a_missing_header_with_bitgets_400(venue, missing
     ("offset_ms", "code"),
     [(-31_000, "40008"), (31_000, "40008"), (-25_000, None), (25_000, None)],
 )
-async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(venue, offset_ms, code):
-    fake, account = venue
+async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(desk, offset_ms, code):
+    account = desk.account
     account.clock_at(T0_MS)
     headers = headers_for(account, account.now_ms() + offset_ms, ACCOUNTS_PATH)
-    status, reply = await raw_get(fake, ACCOUNTS_PATH, headers)
+    status, reply = await desk.raw_get(ACCOUNTS_PATH, headers)
     if code is None:
         assert status == 200 and reply["data"][0]["accountEquity"] == "48250.61734"
     else:
@@ -454,17 +417,17 @@ async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(venue, o
         assert (reply["code"], reply["msg"]) == (expected["code"], expected["msg"])
 
 
-async def test_the_fake_refuses_a_seconds_timestamp_and_a_signature_over_other_bytes(venue):
-    fake, account = venue
+async def test_the_fake_refuses_a_seconds_timestamp_and_a_signature_over_other_bytes(desk):
+    account = desk.account
     now = account.now_ms()
     headers = headers_for(account, now, ACCOUNTS_PATH)
-    status, reply = await raw_get(
-        fake, ACCOUNTS_PATH, headers | {"ACCESS-TIMESTAMP": str(now // 1000)}
+    status, reply = await desk.raw_get(
+        ACCOUNTS_PATH, headers | {"ACCESS-TIMESTAMP": str(now // 1000)}
     )
     assert (status, reply["code"]) == (400, "40005")
     # Signed without the query it is sent with.
     signed_for = headers_for(account, now, BITGET_ACCOUNTS)
-    status, reply = await raw_get(fake, ACCOUNTS_PATH, signed_for)
+    status, reply = await desk.raw_get(ACCOUNTS_PATH, signed_for)
     expected = json.loads(fixture_bytes("bitget/error_40009_sign.json"))
     assert status == 400 and (reply["code"], reply["msg"]) == (expected["code"], expected["msg"])
     assert account.refusals == ["40005", "40009"]

@@ -20,14 +20,14 @@ import copy
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from tests.fakes.private_base import FakeAccountClock
-from tests.fakes.venues import FakeVenues, dec, fixture
+from arb.accounts.models import FundingPayment
+from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent
+from tests.fakes.venues import dec, fixture
 from tests.venues.bybit.fake_rest import bybit_error
 
 SERVER_TIME = "/v5/market/time"
@@ -42,8 +42,6 @@ DEFAULT_RECV_WINDOW = "5000"
 # encodes an offset the same way, so a client that sends it back encoded twice is caught.
 CURSOR = re.compile(r"(\d+):1,\1:1")
 
-Handler = Callable[[web.Request], Awaitable[Any]]
-
 
 def cursor_for(offset: int) -> str:
     return quote(f"{offset}:1,{offset}:1", safe="")
@@ -53,61 +51,16 @@ def settle_of(symbol: str) -> str:
     return "USDT" if symbol.endswith("USDT") else "USDC"
 
 
-def position_row(
-    symbol: str,
-    side: str,
-    size: float,
-    entry: float,
-    mark: float,
-    upnl: float,
-    leverage: float = 10.0,
-    liq: float | None = None,
-) -> dict[str, Any]:
-    """A position-list row as the venue writes it. `side` is "long" or "short"; `size`
-    and the prices are in the symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT)."""
-    row = copy.deepcopy(fixture("bybit/v5_position_list_linear.json")["result"]["list"][0])
-    value = size * entry
-    row.update(
-        symbol=symbol,
-        side={"long": "Buy", "short": "Sell"}[side],
-        size=dec(size),
-        avgPrice=dec(entry),
-        markPrice=dec(mark),
-        positionValue=dec(value),
-        unrealisedPnl=dec(upnl),
-        leverage=dec(leverage),
-        positionIM=dec(value / leverage),
-        positionBalance=dec(value / leverage),
-        liqPrice="" if liq is None else dec(liq),
-    )
-    return row
-
-
-def funding_row(symbol: str, amount: float, time_ms: int, currency: str = "USDT") -> dict:
-    """A SETTLEMENT row of the transaction log: `amount` positive when received. Fields the
-    client does not read (side, size, feeRate, ...) keep the fixture's values."""
-    row = copy.deepcopy(
-        fixture("bybit/v5_account_transaction_log_settlement.json")["result"]["list"][0]
-    )
-    row.update(
-        id=f"1187734_{symbol}_{time_ms}",
-        symbol=symbol,
-        funding=dec(amount),
-        change=dec(amount),
-        cashFlow="0",
-        fee="0",
-        transactionTime=str(time_ms),
-        currency=currency,
-    )
-    return row
-
-
 class FakeBybitPrivate(FakeAccountClock):
     venue = "bybit"
+    keys = ("fake-bybit-key", "fake-bybit-secret")
+    refuses = Refusals(key="10003", stale="10002", signature="10004")
+    window_ms = int(DEFAULT_RECV_WINDOW)  # behind; each request may send its own window
+    ahead_ms = AHEAD_MS - 1
+    time_path = SERVER_TIME
 
-    def __init__(self, key: str = "fake-bybit-key", secret: str = "fake-bybit-secret") -> None:
-        super().__init__(key, secret)
-        self.received: list[tuple[str, str]] = []  # (path, raw query) of signed requests
+    def __init__(self) -> None:
+        super().__init__()
         self.accounts: list[dict] = fixture("bybit/v5_account_wallet_balance.json")["result"][
             "list"
         ]
@@ -116,12 +69,12 @@ class FakeBybitPrivate(FakeAccountClock):
             "result"
         ]["list"]
 
-    def install(self, fake: FakeVenues) -> FakeBybitPrivate:
-        fake.route("bybit", "GET", SERVER_TIME, self.server_time)
-        fake.route("bybit", "GET", WALLET_BALANCE, self._signed(self.wallet_balance))
-        fake.route("bybit", "GET", POSITION_LIST, self._signed(self.position_list))
-        fake.route("bybit", "GET", TRANSACTION_LOG, self._signed(self.transaction_log))
-        return self
+    def signed_reads(self) -> dict[str, Handler]:
+        return {
+            WALLET_BALANCE: self.wallet_balance,
+            POSITION_LIST: self.position_list,
+            TRANSACTION_LOG: self.transaction_log,
+        }
 
     def set_balance(self, equity: float, available: float, upnl: float = 0.0) -> None:
         """The unified account's USD totals (and its one coin's, kept consistent)."""
@@ -134,62 +87,98 @@ class FakeBybitPrivate(FakeAccountClock):
         )
         account["coin"][0].update(equity=dec(equity), usdValue=dec(equity), unrealisedPnl=dec(upnl))
 
-    # --- authentication ----------------------------------------------------------
+    def position(self, p: Held) -> dict[str, Any]:
+        """A position-list row as the venue writes it: `size` and the prices in the
+        symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT)."""
+        row = copy.deepcopy(fixture("bybit/v5_position_list_linear.json")["result"]["list"][0])
+        value = p.size * p.entry
+        row.update(
+            symbol=p.symbol,
+            side={"long": "Buy", "short": "Sell"}[p.side],
+            size=dec(p.size),
+            avgPrice=dec(p.entry),
+            markPrice=dec(p.mark),
+            positionValue=dec(value),
+            unrealisedPnl=dec(p.upnl),
+            leverage=dec(p.leverage),
+            positionIM=dec(value / p.leverage),
+            positionBalance=dec(value / p.leverage),
+            liqPrice="" if p.liq is None else dec(p.liq),
+        )
+        return row
 
-    def _signed(self, handler: Handler) -> Handler:
-        async def checked(request: web.Request) -> Any:
-            raw_query = request.raw_path.partition("?")[2]
-            self.received.append(("/" + request.match_info["path"], raw_query))
-            refusal = self.refusal(request, raw_query)
-            if refusal is None:
-                return await handler(request)
-            self.refusals.append(_code_of(refusal))
-            return refusal
+    def funding_row(
+        self, symbol: str, amount: float, time_ms: int, currency: str = "USDT"
+    ) -> dict[str, Any]:
+        """A SETTLEMENT row of the transaction log: `amount` positive when received. Fields
+        the client does not read (side, size, feeRate, ...) keep the fixture's values."""
+        row = copy.deepcopy(
+            fixture("bybit/v5_account_transaction_log_settlement.json")["result"]["list"][0]
+        )
+        row.update(
+            id=f"1187734_{symbol}_{time_ms}",
+            symbol=symbol,
+            funding=dec(amount),
+            change=dec(amount),
+            cashFlow="0",
+            fee="0",
+            transactionTime=str(time_ms),
+            currency=currency,
+        )
+        return row
 
-        return checked
+    def payment_of(self, row: dict[str, Any]) -> FundingPayment:
+        symbol, amount = row["symbol"], float(row["funding"])
+        return FundingPayment("bybit", symbol.removesuffix("USDT"), symbol, amount,
+                              row["currency"], int(row["transactionTime"]))  # fmt: skip
 
-    def refusal(self, request: web.Request, raw_query: str) -> Any:
-        """The venue's answer to a request it does not accept, or None."""
+    # --- the check -----------------------------------------------------------------
+
+    def read(self, request: web.Request, body: bytes) -> Sent | str:
+        """The X-BAPI key, timestamp and signature headers (a bare 401 without them) and
+        an optional recvWindow; the signature the hex HMAC-SHA256 of `signed_string`."""
         h = request.headers
         key, ts, sign = h.get("X-BAPI-API-KEY"), h.get("X-BAPI-TIMESTAMP"), h.get("X-BAPI-SIGN")
-        recv_window = h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
         if not key or not ts or not sign:
+            return "401"
+        recv_window = h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
+        readable = ts.isdigit() and recv_window.isdigit()
+        expected = hmac.new(self.secret.encode(), signed_string(request).encode(), hashlib.sha256)
+        return Sent(
+            key=key,
+            time_ms=int(ts) if readable else None,
+            signature=sign,
+            expected=expected.hexdigest(),
+            behind_ms=int(recv_window) if readable else None,
+        )
+
+    def refused_reply(self, code: str, request: web.Request, body: bytes) -> Any:
+        """A bare 401, or an error envelope with HTTP 200; 10002 names the times it
+        compared and 10004 echoes the string it signed, key included, as the venue's do."""
+        now, h = self.now_ms(), request.headers
+        if code == "401":
             return web.Response(status=401)
-        now = self.now_ms()
-        if key != self.key:
+        if code == "10003":
             return error_reply(10003, "API key is invalid.", now)
-        if not (ts.isdigit() and recv_window.isdigit()) or not (
-            now - int(recv_window) <= int(ts) < now + AHEAD_MS
-        ):
-            return error_reply(
-                10002,
+        if code == "10002":
+            ts, window = h["X-BAPI-TIMESTAMP"], h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
+            message = (
                 "invalid request, please check your server timestamp or recv_window param. "
-                f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{recv_window}]",
-                now,
-                fixture_file="bybit/error_10002_timestamp.json",
+                f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]"
             )
-        origin = ts + key + recv_window + raw_query
-        expected = hmac.new(self.secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(sign, expected):
-            return error_reply(
-                10004,
-                f"error sign! origin_string[{origin}]",
-                now,
-                fixture_file="bybit/error_10004_sign.json",
-            )
-        return None
+            return error_reply(10002, message, now, "bybit/error_10002_timestamp.json")
+        message = f"error sign! origin_string[{signed_string(request)}]"
+        return error_reply(10004, message, now, "bybit/error_10004_sign.json")
 
     # --- endpoints -----------------------------------------------------------------
 
-    async def server_time(self, request: web.Request) -> Any:
-        self.time_calls += 1
-        now = self.now_ms()
+    def time_reply(self, now: int) -> Any:
         doc = fixture("bybit/v5_market_time.json")
         doc["result"] = {"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)}
         doc["time"] = now
         return doc
 
-    async def wallet_balance(self, request: web.Request) -> Any:
+    def wallet_balance(self, request: web.Request) -> Any:
         if request.query.get("accountType") != "UNIFIED":
             return bybit_error(10001, "accountType only support UNIFIED.")
         doc = fixture("bybit/v5_account_wallet_balance.json")
@@ -197,7 +186,7 @@ class FakeBybitPrivate(FakeAccountClock):
         doc["time"] = self.now_ms()
         return doc
 
-    async def position_list(self, request: web.Request) -> Any:
+    def position_list(self, request: web.Request) -> Any:
         """Linear only; needs symbol or settleCoin, and with settleCoin lists only open
         positions; pages of `limit` (1 to 200, default 20) behind a cursor."""
         q = request.query
@@ -212,15 +201,9 @@ class FakeBybitPrivate(FakeAccountClock):
             if (r["symbol"] == symbol if symbol else settle_of(r["symbol"]) == settle)
             and (symbol or float(r["size"]) != 0)
         ]
-        page = paged(rows, q, max_limit=200)
-        if page is None:
-            return bybit_error(10001, "params error: limit or cursor")
-        doc = fixture("bybit/v5_position_list_linear.json")
-        doc["result"]["list"], doc["result"]["nextPageCursor"] = page
-        doc["time"] = self.now_ms()
-        return doc
+        return self.page_reply("bybit/v5_position_list_linear.json", rows, q, max_limit=200)
 
-    async def transaction_log(self, request: web.Request) -> Any:
+    def transaction_log(self, request: web.Request) -> Any:
         """Newest first; startTime..endTime inclusive, 24 h by default and at most 7 days;
         pages of `limit` (1 to 50, default 20) behind a cursor."""
         q = request.query
@@ -237,13 +220,27 @@ class FakeBybitPrivate(FakeAccountClock):
             and q.get("type", r["type"]) == r["type"]
         ]
         rows.sort(key=lambda r: int(r["transactionTime"]), reverse=True)
-        page = paged(rows, q, max_limit=50)
+        recorded = "bybit/v5_account_transaction_log_settlement.json"
+        return self.page_reply(recorded, rows, q, max_limit=50)
+
+    def page_reply(self, recorded: str, rows: list[dict], query: Any, max_limit: int) -> Any:
+        """One page of `rows` in the `recorded` reply, or the venue's error for a bad
+        limit or cursor."""
+        page = paged(rows, query, max_limit)
         if page is None:
             return bybit_error(10001, "params error: limit or cursor")
-        doc = fixture("bybit/v5_account_transaction_log_settlement.json")
+        doc = fixture(recorded)
         doc["result"]["list"], doc["result"]["nextPageCursor"] = page
         doc["time"] = self.now_ms()
         return doc
+
+
+def signed_string(request: web.Request) -> str:
+    """What Bybit signs of a GET: timestamp, key, recvWindow and the raw query received."""
+    h = request.headers
+    window = h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
+    raw_query = request.raw_path.partition("?")[2]
+    return h["X-BAPI-TIMESTAMP"] + h["X-BAPI-API-KEY"] + window + raw_query
 
 
 def error_reply(code: int, message: str, now_ms: int, fixture_file: str | None = None) -> Any:
@@ -280,16 +277,4 @@ def paged(rows: list[dict], query: Any, max_limit: int) -> tuple[list[dict], str
     return rows[offset : offset + limit], cursor_for(offset + limit) if more else ""
 
 
-def _code_of(refusal: Any) -> str:
-    """The venue code of a refusal: its retCode, or the HTTP status of a bare reply."""
-    if isinstance(refusal, web.Response):
-        return str(refusal.status)
-    return str(refusal["retCode"])
-
-
-# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
-# know of this fake: its class, the code it refuses each wrong credential with, and the
-# one it refuses a timestamp outside its window with.
 FakeAccount = FakeBybitPrivate
-REFUSED = {"secret": "10004", "key": "10003"}
-STALE_TIMESTAMP = "10002"

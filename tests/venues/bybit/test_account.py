@@ -14,21 +14,21 @@ import pytest
 
 from arb.accounts.base import AuthError, Credentials
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyError, RetryPolicy, VenueHttp
+from arb.http import ReplyError
 from arb.venues.bybit import account as bybit
 from arb.venues.bybit.account import (
     MAX_FUNDING_REQUESTS,
     POSITION_LIST,
     TRANSACTION_LOG,
     WALLET_BALANCE,
-    BybitPrivate,
 )
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.venues import FakeVenues
-from tests.venues.bybit.fake_account import FakeBybitPrivate, funding_row, position_row
+from tests.venues.bybit.fake_account import FakeBybitPrivate
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+ROWS = FakeBybitPrivate()  # the row builders, for the parsers' tests
+position_row, funding_row = ROWS.position_row, ROWS.funding_row
 
 # --- signing: known answers -------------------------------------------------------
 
@@ -203,39 +203,14 @@ def test_a_walk_cut_short_keeps_only_what_it_can_vouch_for():
 # --- the client against the fake private API ---------------------------------------
 
 
-class Desk:
-    """A started FakeVenues with the fake private API, and clients pointed at it."""
-
-    def __init__(self, fake: FakeVenues, private: FakeBybitPrivate) -> None:
-        self.fake = fake
-        self.private = private
-
-    def client(self, key: str | None = None, secret: str | None = None) -> BybitPrivate:
-        http = VenueHttp("bybit", self.fake.url("bybit"), timeout_s=2, retry=RetryPolicy(1))
-        creds = Credentials(key or self.private.key, secret or self.private.secret)
-        return BybitPrivate(http, creds)
-
-    def queries(self, path: str) -> list[str]:
-        return [query for p, query in self.private.received if p == path]
-
-
-@pytest.fixture
-async def desk():
-    async with FakeVenues() as fake:
-        yield Desk(fake, FakeBybitPrivate().install(fake))
-
-
 async def test_balances(desk):
     client = desk.client()
-    try:
-        assert await client.balances() == [
-            Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914)
-        ]
-        desk.private.set_balance(100_000.5, 80_000.25, upnl=-12.5)
-        assert await client.balances() == [Balance("bybit", "USD", 100_000.5, 80_000.25, -12.5)]
-    finally:
-        await client.close()
-    assert desk.private.time_calls == 1 and desk.private.refused == 0
+    assert await client.balances() == [
+        Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914)
+    ]
+    desk.account.set_balance(100_000.5, 80_000.25, upnl=-12.5)
+    assert await client.balances() == [Balance("bybit", "USD", 100_000.5, 80_000.25, -12.5)]
+    assert desk.account.time_calls == 1 and desk.account.refused == 0
 
 
 async def test_positions_page_through_both_settle_coins_and_convert_1000x(desk):
@@ -243,12 +218,9 @@ async def test_positions_page_through_both_settle_coins_and_convert_1000x(desk):
     pepe = position_row("1000PEPEUSDT", "short", 3_000, 0.0036, 0.0036339, -1.0)
     btc = position_row("BTCPERP", "long", 0.25, 77_000, 77_607.4, 151.85)
     closed = dict(position_row("LDOUSDT", "long", 1, 0.35, 0.35, 0), size="0")
-    desk.private.positions += [*many, pepe, closed, btc]
+    desk.account.positions += [*many, pepe, closed, btc]
     client = desk.client()
-    try:
-        positions = await client.positions()
-    finally:
-        await client.close()
+    positions = await client.positions()
     assert [p.symbol for p in positions] == [
         "APEUSDT",
         "LDOUSDT",
@@ -267,15 +239,12 @@ async def test_positions_page_through_both_settle_coins_and_convert_1000x(desk):
 async def test_the_signed_query_is_the_query_received(desk):
     """The fake verifies the signature over the raw query it received, so these requests
     passing proves the signed bytes were the sent bytes; the list shows what they were."""
-    desk.private.positions += [
+    desk.account.positions += [
         position_row(f"C{i:03d}USDT", "long", 1, 1, 1, 0) for i in range(201)
     ]
     client = desk.client()
-    try:
-        await client.balances()
-        await client.positions()
-    finally:
-        await client.close()
+    await client.balances()
+    await client.positions()
     first = bybit.position_params("USDT", "")
     second = bybit.position_params("USDT", "200:1,200:1")
     usdc = bybit.position_params("USDC", "")
@@ -288,7 +257,7 @@ async def test_the_signed_query_is_the_query_received(desk):
     assert desk.queries(POSITION_LIST) == [bybit.query_string(p) for p in (first, second, usdc)]
     # For the ASCII parameters without a cursor, urllib gives the same bytes.
     assert desk.queries(POSITION_LIST)[::2] == [urlencode(first), urlencode(usdc)]
-    assert desk.private.refused == 0
+    assert desk.account.refused == 0
 
 
 def hourly(symbol: str, first_ms: int, last_ms: int, step_h: int = 1) -> list[dict]:
@@ -300,35 +269,14 @@ def hourly(symbol: str, first_ms: int, last_ms: int, step_h: int = 1) -> list[di
     ]
 
 
-def payments(rows: list[dict], start_ms: int, end_ms: int) -> list[FundingPayment]:
-    """What the client must return for `rows`, worked out without its parser."""
-    asset = {"APEUSDT": "APE", "LDOUSDT": "LDO", "SOPHUSDT": "SOPH"}
-    picked = [
-        FundingPayment(
-            "bybit",
-            asset[r["symbol"]],
-            r["symbol"],
-            float(r["funding"]),
-            "USDT",
-            int(r["transactionTime"]),
-        )
-        for r in rows
-        if start_ms <= int(r["transactionTime"]) < end_ms
-    ]
-    return sorted(picked, key=lambda p: (p.time_ms, p.symbol))
-
-
 async def test_thirty_days_of_funding_page_by_week_and_cursor(desk):
     # APE hourly and LDO 4-hourly over 40 days: the call reaches back only 30.
     rows = hourly("APEUSDT", T0_MS - 40 * DAY_MS, T0_MS)
     rows += hourly("LDOUSDT", T0_MS - 40 * DAY_MS, T0_MS, step_h=4)
-    desk.private.settlements = rows
+    desk.account.settlements = rows
     client = desk.client()
-    try:
-        got = await client.funding(T0_MS - 40 * DAY_MS, T0_MS)
-    finally:
-        await client.close()
-    expected = payments(rows, T0_MS - 30 * DAY_MS, T0_MS)
+    got = await client.funding(T0_MS - 40 * DAY_MS, T0_MS)
+    expected = desk.account.payments(rows, T0_MS - 30 * DAY_MS, T0_MS)
     assert len(expected) == 720 + 180
     assert got == expected
     assert sum(p.amount < 0 for p in got) > 0 and sum(p.amount > 0 for p in got) > 0
@@ -337,85 +285,70 @@ async def test_thirty_days_of_funding_page_by_week_and_cursor(desk):
     spans = [dict(parse_qsl(q)) for q in desk.queries(TRANSACTION_LOG)]
     assert all(int(s["endTime"]) - int(s["startTime"]) < 7 * DAY_MS for s in spans)
     assert min(int(s["startTime"]) for s in spans) == T0_MS - 30 * DAY_MS
-    assert {s["limit"] for s in spans} == {"50"} and desk.private.refused == 0
+    assert {s["limit"] for s in spans} == {"50"} and desk.account.refused == 0
 
 
 async def test_the_request_bound_keeps_the_newest_complete_settlements(desk, caplog):
     symbols = ("APEUSDT", "LDOUSDT", "SOPHUSDT")
     rows = [r for s in symbols for r in hourly(s, T0_MS - 30 * DAY_MS, T0_MS)]
-    desk.private.settlements = rows
+    desk.account.settlements = rows
     client = desk.client()
-    try:
-        got = await client.funding(T0_MS - 30 * DAY_MS, T0_MS)
-    finally:
-        await client.close()
+    got = await client.funding(T0_MS - 30 * DAY_MS, T0_MS)
     # 504 settlements a week take 11 pages: 33 for three weeks, 7 of the fourth week's
     # 11 bring back its newest 116 hours and 2 of the 3 settlements of the hour before.
     assert desk.fake.hits("bybit", TRANSACTION_LOG) == MAX_FUNDING_REQUESTS == 40
     fourth_week_newest = (T0_MS - 21 * DAY_MS - 1) // HOUR_MS * HOUR_MS
     cut = fourth_week_newest - 116 * HOUR_MS
-    assert got == payments(rows, cut + 1, T0_MS)
+    assert got == desk.account.payments(rows, cut + 1, T0_MS)
     assert len(got) == 3 * (3 * 168 + 116)
     assert f"settlements up to {cut} ms left out" in caplog.text
 
 
 async def test_a_wrong_key_is_an_auth_error(desk):
     client = desk.client(key="someone-elses-key")
-    try:
-        with pytest.raises(AuthError) as e:
-            await client.positions()
-    finally:
-        await client.close()
+    with pytest.raises(AuthError) as e:
+        await client.positions()
     assert "10003" in str(e.value) and "API key invalid" in str(e.value)
-    assert "someone-elses-key" not in str(e.value) and desk.private.refused == 1
+    assert "someone-elses-key" not in str(e.value) and desk.account.refused == 1
 
 
 async def test_an_unsigned_request_is_refused_with_401(desk):
     client = desk.client()
-    try:
-        params = {"accountType": "UNIFIED"}
-        with pytest.raises(AuthError) as e:
-            await client.signed(lambda _ts: client.http.get(WALLET_BALANCE, params, decode=bytes))
-    finally:
-        await client.close()
-    assert "HTTP 401" in str(e.value) and desk.private.refused == 1
+    params = {"accountType": "UNIFIED"}
+    with pytest.raises(AuthError) as e:
+        await client.signed(lambda _ts: client.http.get(WALLET_BALANCE, params, decode=bytes))
+    assert "HTTP 401" in str(e.value) and desk.account.refused == 1
 
 
 async def test_a_query_changed_after_signing_is_refused(desk):
     client = desk.client()
-    try:
-        signed_for = bybit.query_string({"accountType": "UNIFIED", "coin": "USDT"})
+    signed_for = bybit.query_string({"accountType": "UNIFIED", "coin": "USDT"})
 
-        async def tampered(ts: int) -> object:
-            headers = bybit.auth_headers(client.credentials, ts, signed_for)
-            params = {"accountType": "UNIFIED", "coin": "USDC"}
-            return await client.http.request(
-                "GET", WALLET_BALANCE, params=params, headers=headers, decode=bybit.parse_balances
-            )
+    async def tampered(ts: int) -> object:
+        headers = bybit.auth_headers(client.credentials, ts, signed_for)
+        params = {"accountType": "UNIFIED", "coin": "USDC"}
+        return await client.http.request(
+            "GET", WALLET_BALANCE, params=params, headers=headers, decode=bybit.parse_balances
+        )
 
-        with pytest.raises(AuthError, match="signature refused"):
-            await client.signed(tampered)
-    finally:
-        await client.close()
+    with pytest.raises(AuthError, match="signature refused"):
+        await client.signed(tampered)
 
 
 async def test_what_is_signed_is_the_encoded_query_not_the_params(desk):
     """yarl writes a space as '+': a signer that signed the decoded text would be refused."""
     params = {"accountType": "UNIFIED", "coin": "USDT USDC"}
     client = desk.client()
-    try:
 
-        async def send(ts: int) -> list[Balance]:
-            headers = bybit.auth_headers(client.credentials, ts, bybit.query_string(params))
-            return await client.http.request(
-                "GET", WALLET_BALANCE, params=params, headers=headers, decode=bybit.parse_balances
-            )
+    async def send(ts: int) -> list[Balance]:
+        headers = bybit.auth_headers(client.credentials, ts, bybit.query_string(params))
+        return await client.http.request(
+            "GET", WALLET_BALANCE, params=params, headers=headers, decode=bybit.parse_balances
+        )
 
-        assert len(await client.signed(send)) == 1
-    finally:
-        await client.close()
+    assert len(await client.signed(send)) == 1
     assert desk.queries(WALLET_BALANCE) == ["accountType=UNIFIED&coin=USDT+USDC"]
-    assert desk.private.refused == 0
+    assert desk.account.refused == 0
 
 
 @pytest.mark.parametrize("skew_ms", [10_000, -3_000])
@@ -424,15 +357,12 @@ async def test_a_server_clock_that_drifts_after_sync_is_caught_up_with(desk, ske
     ahead is past the 1 s it allows (the contract test drifts two minutes). Either way:
     one refusal, one resync, then the same read succeeds."""
     client = desk.client()
-    try:
-        await client.balances()
-        assert desk.private.time_calls == 1
-        desk.private.skew_ms = skew_ms
-        assert await client.balances() == bybit.parse_balances(
-            fixture_bytes("bybit/v5_account_wallet_balance.json")
-        )
-    finally:
-        await client.close()
-    assert desk.private.refused == 1 and desk.private.time_calls == 2
+    await client.balances()
+    assert desk.account.time_calls == 1
+    desk.account.skew_ms = skew_ms
+    assert await client.balances() == bybit.parse_balances(
+        fixture_bytes("bybit/v5_account_wallet_balance.json")
+    )
+    assert desk.account.refused == 1 and desk.account.time_calls == 2
     assert desk.fake.hits("bybit", WALLET_BALANCE) == 3
     assert "timestamp refused" in caplog.text

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +33,7 @@ from aiohttp import web
 
 from arb.accounts.models import FundingPayment
 from arb.symbols import split_multiplier
-from tests.fakes.private_base import FakeAccountClock
+from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent, first_missing
 from tests.fakes.venues import FakeVenues, dec, fixture
 
 GATE_TIME = "/api/v4/spot/time"
@@ -43,7 +42,6 @@ GATE_ACCOUNTS = "/api/v4/futures/usdt/accounts"
 GATE_POSITIONS = "/api/v4/futures/usdt/positions"
 GATE_ACCOUNT_BOOK = "/api/v4/futures/usdt/account_book"
 
-WINDOW_S = 60  # Gate refuses a Timestamp further than this from its clock
 PAGE_MAX = 1000
 PAGE_DEFAULT = 100
 
@@ -58,8 +56,6 @@ ERRORS: dict[str, dict[str, str]] = {
         "message": "Missing required authentication header",
     },
 }
-
-Handler = Callable[[web.Request], Awaitable[Any]]
 
 
 def gate_refusal(label: str) -> web.Response:
@@ -83,6 +79,13 @@ def page_of(rows: list[dict[str, Any]], query: Any) -> list[dict[str, Any]] | we
     return rows[offset : offset + limit]
 
 
+def seconds_to_ms(timestamp: str) -> float | None:
+    try:
+        return float(timestamp) * 1000
+    except ValueError:
+        return None
+
+
 def base_unit(name: str) -> Decimal:
     """Coins in one unit of the contract's base: 1000 for `1000SATS_USDT`, else 1."""
     return Decimal(repr(split_multiplier(name.partition("_")[0])[1]))
@@ -90,15 +93,13 @@ def base_unit(name: str) -> Decimal:
 
 class FakeGatePrivate(FakeAccountClock):
     venue = "gate"
+    keys = ("gate-fake-key-5b3e", "gate-fake-secret-c71d")
+    refuses = Refusals(key="INVALID_KEY", stale="REQUEST_EXPIRED", signature="INVALID_SIGNATURE")
+    window_ms = 60_000
+    time_path = GATE_TIME
 
-    def __init__(
-        self,
-        key: str = "gate-fake-key-5b3e",
-        secret: str = "gate-fake-secret-c71d",
-        skew_ms: int = 0,
-    ) -> None:
-        super().__init__(key, secret, None, skew_ms)
-        self.signed_requests: list[str] = []  # raw path and query of accepted requests
+    def __init__(self) -> None:
+        super().__init__()
         self.account: dict[str, Any] = fixture("gate/api_v4_futures_usdt_accounts.json")
         self.positions: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_positions.json")
         self.book: list[dict[str, Any]] = fixture("gate/api_v4_futures_usdt_account_book_fund.json")
@@ -115,15 +116,16 @@ class FakeGatePrivate(FakeAccountClock):
                     continue  # this is the /futures/usdt API
                 prefix = str(p.multiplier) if p.multiplier != 1 else ""
                 self.add_contract(f"{prefix}{p.asset}_{p.settle}", p.ct_val)
-        fake.route("gate", "GET", GATE_TIME, self.server_time)
         fake.route("gate", "GET", GATE_CONTRACTS, self.contracts_reply)
-        fake.route("gate", "GET", GATE_ACCOUNTS, self.checked(self.account_reply))
-        fake.route("gate", "GET", GATE_POSITIONS, self.checked(self.positions_reply))
-        fake.route("gate", "GET", GATE_ACCOUNT_BOOK, self.checked(self.book_reply))
         self.rest_url = fake.url("gate")
-        return self
+        return super().install(fake)
 
-    # --- the clock and the keys -------------------------------------------------------
+    def signed_reads(self) -> dict[str, Handler]:
+        return {
+            GATE_ACCOUNTS: self.account_reply,
+            GATE_POSITIONS: self.positions_reply,
+            GATE_ACCOUNT_BOOK: self.book_reply,
+        }
 
     def env(self) -> dict[str, str]:
         """The settings that point the bot's Gate keys (and, once installed, its REST URL)
@@ -156,34 +158,24 @@ class FakeGatePrivate(FakeAccountClock):
             cross_available=dec(available),
         )
 
-    def position_row(
-        self,
-        symbol: str,
-        side: str,
-        size: float,
-        entry: float,
-        mark: float,
-        upnl: float,
-        leverage: float,
-        liq: float | None = None,
-    ) -> dict[str, Any]:
+    def position(self, p: Held) -> dict[str, Any]:
         """A one-way position of `size` coins of the canonical asset, written as Gate does:
         signed contracts (a decimal string), prices per base unit as given."""
-        contracts = Decimal(repr(size)) / self.coins_per_contract(symbol)
-        unit = base_unit(symbol)
+        contracts = Decimal(repr(p.size)) / self.coins_per_contract(p.symbol)
+        unit = base_unit(p.symbol)
         return dict(
             self._position_template,
-            contract=symbol,
-            size=format(contracts if side == "long" else -contracts, "f"),
+            contract=p.symbol,
+            size=format(contracts if p.side == "long" else -contracts, "f"),
             mode="single",
-            entry_price=dec(entry),
-            mark_price=dec(mark),
-            unrealised_pnl=dec(upnl),
-            lever=dec(leverage),
-            leverage=dec(leverage),
+            entry_price=dec(p.entry),
+            mark_price=dec(p.mark),
+            unrealised_pnl=dec(p.upnl),
+            lever=dec(p.leverage),
+            leverage=dec(p.leverage),
             cross_leverage_limit="0",
-            liq_price="0" if liq is None else dec(liq),
-            value=dec(size / float(unit) * mark),
+            liq_price="0" if p.liq is None else dec(p.liq),
+            value=dec(p.size / float(unit) * p.mark),
             update_id=self.next_id(),
         )
 
@@ -205,39 +197,35 @@ class FakeGatePrivate(FakeAccountClock):
 
     # --- the endpoints ------------------------------------------------------------------
 
-    async def server_time(self, request: web.Request) -> Any:
-        self.time_calls += 1
-        return {"server_time": self.now_ms()}
+    def time_reply(self, now_ms: int) -> Any:
+        return {"server_time": now_ms}
 
     async def contracts_reply(self, request: web.Request) -> Any:
         return page_of(self.contracts, request.query)
 
-    def refused_reply(self, code: str) -> web.Response:
+    def refused_reply(self, code: str, request: web.Request, body: bytes) -> web.Response:
         return gate_refusal(code)
 
-    def refusal(self, request: web.Request, body: bytes) -> str | None:
-        """Gate's label for why it refuses this request, or None when it is signed right."""
+    def read(self, request: web.Request, body: bytes) -> Sent | str:
+        """The KEY, Timestamp and SIGN headers; the Timestamp in seconds, a fraction
+        allowed; SIGN the hex HMAC-SHA512 of method, raw path, raw query, hex SHA512 of
+        the raw body and Timestamp, joined by newlines."""
         headers = request.headers
-        if any(not headers.get(name) for name in REQUIRED_HEADERS):
-            return "MISSING_REQUIRED_HEADER"
-        if headers["KEY"] != self.key:
-            return "INVALID_KEY"
-        try:
-            timestamp_s = float(headers["Timestamp"])
-        except ValueError:
-            return "REQUEST_EXPIRED"
-        if abs(timestamp_s * 1000 - self.now_ms()) > WINDOW_S * 1000:
-            return "REQUEST_EXPIRED"
-        raw = request.raw_path.removeprefix("/gate")
-        path, _, query = raw.partition("?")
+        required = ((name, "MISSING_REQUIRED_HEADER") for name in REQUIRED_HEADERS)
+        missing = first_missing(headers, required)
+        if missing is not None:
+            return missing
+        timestamp = headers["Timestamp"]
+        path, _, query = request.raw_path.removeprefix("/gate").partition("?")
         message = "\n".join(
-            (request.method, path, query, hashlib.sha512(body).hexdigest(), headers["Timestamp"])
+            (request.method, path, query, hashlib.sha512(body).hexdigest(), timestamp)
         )
-        mac = hmac.new(self.secret.encode(), message.encode(), hashlib.sha512).hexdigest()
-        if not hmac.compare_digest(headers["SIGN"], mac):
-            return "INVALID_SIGNATURE"
-        self.signed_requests.append(raw)
-        return None
+        return Sent(
+            key=headers["KEY"],
+            time_ms=seconds_to_ms(timestamp),
+            signature=headers["SIGN"],
+            expected=hmac.new(self.secret.encode(), message.encode(), hashlib.sha512).hexdigest(),
+        )
 
     def account_reply(self, request: web.Request) -> Any:
         return self.account
@@ -271,9 +259,4 @@ class FakeGatePrivate(FakeAccountClock):
         return page_of(rows, q)
 
 
-# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
-# know of this fake: its class, the code it refuses each wrong credential with, and the
-# one it refuses a timestamp outside its window with.
 FakeAccount = FakeGatePrivate
-REFUSED = {"secret": "INVALID_SIGNATURE", "key": "INVALID_KEY"}
-STALE_TIMESTAMP = "REQUEST_EXPIRED"

@@ -10,7 +10,6 @@ import json
 import math
 from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 
 from arb.accounts.base import AuthError, Credentials
@@ -19,12 +18,13 @@ from arb.http import (
     ReplyError,
     ReplyShapeError,
     VenueAPIError,
+    VenueHttp,
     VenueHTTPError,
 )
 from arb.venues.gate import account as gate
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import signed_clients
-from tests.fakes.venues import FakeVenues, Fault
+from tests.fakes.private_base import DAY_MS, H0_MS
+from tests.fakes.venues import Fault
 from tests.venues.gate.fake_account import (
     GATE_ACCOUNT_BOOK,
     GATE_ACCOUNTS,
@@ -33,9 +33,6 @@ from tests.venues.gate.fake_account import (
     FakeGatePrivate,
 )
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-H0_MS = T0_MS - T0_MS % HOUR_MS  # the last settlement hour before the snapshot
 EMPTY_SHA512 = (
     "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
     "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
@@ -107,16 +104,16 @@ def test_the_signature_is_hex_hmac_sha512(method, query, payload, documented):
 
 def test_auth_headers_carry_key_seconds_and_signature():
     creds = Credentials("key", DOC_SECRET)
-    headers = gate.auth_headers(
-        creds, DOC_TS * 1000 + 999, "GET", "/api/v4/futures/orders", DOC_QUERY
-    )
+    client = gate.GatePrivate(VenueHttp("gate", "http://127.0.0.1:9"), creds)
+    headers = client.headers(DOC_TS * 1000 + 999, "GET", "/api/v4/futures/orders", DOC_QUERY)
     assert headers == {"KEY": "key", "Timestamp": "1541993715", "SIGN": DOC_GET_SIGN}
     assert DOC_SECRET not in repr(creds)
 
 
 def test_a_request_without_parameters_signs_an_empty_query_line():
     assert gate.query_string(None) == gate.query_string({}) == ""
-    headers = gate.auth_headers(Credentials("k", "s"), T0_MS, "GET", GATE_ACCOUNTS)
+    client = gate.GatePrivate(VenueHttp("gate", "http://127.0.0.1:9"), Credentials("k", "s"))
+    headers = client.headers(T0_MS, "GET", GATE_ACCOUNTS, None)
     message = f"GET\n{GATE_ACCOUNTS}\n\n{EMPTY_SHA512}\n{T0_MS // 1000}"
     assert headers["SIGN"] == hmac_sha512_hex("s", message)
 
@@ -293,33 +290,20 @@ def test_book_params_cover_the_range_whatever_gate_reads_as_inclusive():
 # --- the client against the fake ----------------------------------------------------
 
 
-@pytest.fixture
-async def venue():
-    async with FakeVenues() as fake:
-        yield fake, FakeGatePrivate().install(fake)
-
-
-@pytest.fixture
-async def connect():
-    """Build clients against a fake account; every one is closed at the end."""
-    async with signed_clients("gate") as make:
-        yield make
-
-
-async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_balances_from_the_fixture_and_from_a_set_balance(desk):
+    account = desk.account
+    client = desk.client()
     assert await client.balances() == gate.parse_balances(
         fixture_bytes("gate/api_v4_futures_usdt_accounts.json")
     )
     account.set_balance(25_000.0, 18_000.5, upnl=-42.25)
     assert await client.balances() == [Balance("gate", "USDT", 25_000.0, 18_000.5, -42.25)]
-    assert account.signed_requests == [GATE_ACCOUNTS, GATE_ACCOUNTS]
+    assert account.signed_paths == [GATE_ACCOUNTS, GATE_ACCOUNTS]
 
 
-async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_positions_are_in_coins_of_the_canonical_asset(desk):
+    fake, account = desk.fake, desk.account
+    client = desk.client()
     assert [(p.asset, p.side, p.size) for p in await client.positions()] == [
         ("BTC", "short", 0.25),
         ("PEPE", "long", 5.5e9),
@@ -338,11 +322,9 @@ async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
     assert contract_query == {"limit": "1000", "offset": "0"}
 
 
-async def test_a_thousand_x_contract_listed_after_the_cache_is_refetched_once(
-    venue, connect, caplog
-):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_a_thousand_x_contract_listed_after_the_cache_is_refetched_once(desk, caplog):
+    fake, account = desk.fake, desk.account
+    client = desk.client()
     await client.positions()
     account.add_contract("1000SATS_USDT", "10")
     account.positions = [account.position_row("1000SATS_USDT", "long", 50_000, 0.05, 0.04, 0, 2)]
@@ -357,9 +339,9 @@ async def test_a_thousand_x_contract_listed_after_the_cache_is_refetched_once(
     assert "no contract size for NEW_USDT" in caplog.text
 
 
-async def test_positions_page_by_offset(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_positions_page_by_offset(desk):
+    fake, account = desk.fake, desk.account
+    client = desk.client()
     account.positions = [
         account.position_row("SOL_USDT", "long", n + 1, 86, 86.21, 0, 2) for n in range(1001)
     ]
@@ -369,8 +351,8 @@ async def test_positions_page_by_offset(venue, connect):
     assert offsets == ["0", "1000"]
 
 
-async def test_thirty_days_of_funding_paged_by_offset(venue, connect):
-    fake, account = venue
+async def test_thirty_days_of_funding_paged_by_offset(desk):
+    fake, account = desk.fake, desk.account
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     rows = account.funding_series("BTC_USDT", 1, 35, 1, H0_MS)
     rows += account.funding_series("LDO_USDT", 1, 35, -1, H0_MS)
@@ -381,7 +363,7 @@ async def test_thirty_days_of_funding_paged_by_offset(venue, connect):
         account.funding_row("ETH_USDT", 9.0, end),  # the end is not
     ]
     account.book = rows
-    client = connect(fake, account)
+    client = desk.client()
 
     got = await client.funding(start, end)
 
@@ -401,12 +383,12 @@ async def test_thirty_days_of_funding_paged_by_offset(venue, connect):
     assert len(pages) <= gate.MAX_FUNDING_REQUESTS
 
 
-async def test_the_request_bound_keeps_the_newest_complete_settlements(venue, connect, caplog):
-    fake, account = venue
+async def test_the_request_bound_keeps_the_newest_complete_settlements(desk, caplog):
+    fake, account = desk.fake, desk.account
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     symbols = [f"C{i:02d}_USDT" for i in range(28)]
     account.book = [row for s in symbols for row in account.funding_series(s, 1, 30, 1, H0_MS)]
-    client = connect(fake, account)
+    client = desk.client()
 
     got = await client.funding(start, end)
 
@@ -419,9 +401,9 @@ async def test_the_request_bound_keeps_the_newest_complete_settlements(venue, co
     assert "stopped after 20 requests" in caplog.text
 
 
-async def test_funding_reaches_back_thirty_days_and_an_empty_range_asks_nothing(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_funding_reaches_back_thirty_days_and_an_empty_range_asks_nothing(desk):
+    fake = desk.fake
+    client = desk.client()
     assert await client.funding(T0_MS, T0_MS) == []
     assert fake.hits("gate", GATE_ACCOUNT_BOOK) == 0
     await client.funding(T0_MS - 45 * DAY_MS, T0_MS)
@@ -429,9 +411,8 @@ async def test_funding_reaches_back_thirty_days_and_an_empty_range_asks_nothing(
     assert query["from"] == str((T0_MS - 30 * DAY_MS) // 1000 - 1)
 
 
-async def test_the_fixture_book_through_the_client(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_the_fixture_book_through_the_client(desk):
+    client = desk.client()
     got = await client.funding(T0_MS - DAY_MS, T0_MS)
     assert [(p.asset, p.amount) for p in got] == [
         ("BTC", 0.484931),
@@ -441,59 +422,51 @@ async def test_the_fixture_book_through_the_client(venue, connect):
     ]
 
 
-async def test_the_query_signed_is_the_query_sent(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_the_query_signed_is_the_query_sent(desk):
+    account = desk.account
+    client = desk.client()
     await client.funding(T0_MS - DAY_MS, T0_MS)
     await client.positions()
     params = gate.book_params(T0_MS - DAY_MS, T0_MS, 0)
     # The fake checked each signature over the raw path and query it received.
-    assert account.signed_requests == [
+    assert account.signed_paths == [
         GATE_ACCOUNT_BOOK + "?" + urlencode(params),
         GATE_POSITIONS + "?holding=true&limit=1000&offset=0",
     ]
-    assert account.signed_requests[0] == f"{GATE_ACCOUNT_BOOK}?{gate.query_string(params)}"
+    assert account.signed_paths[0] == f"{GATE_ACCOUNT_BOOK}?{gate.query_string(params)}"
     assert account.refused == 0
 
 
-async def test_errors_name_the_path_without_the_query(venue, connect):
-    fake, account = venue
+async def test_errors_name_the_path_without_the_query(desk):
+    fake = desk.fake
     fake.fail("gate", GATE_ACCOUNT_BOOK, Fault.http(404))
     with pytest.raises(VenueHTTPError) as e:
-        await connect(fake, account).funding(T0_MS - DAY_MS, T0_MS)
+        await desk.client().funding(T0_MS - DAY_MS, T0_MS)
     assert e.value.endpoint == GATE_ACCOUNT_BOOK
     assert "?" not in str(e.value) and "SIGN" not in str(e.value)
 
 
-async def test_a_label_sent_with_a_2xx_is_a_venue_api_error(venue, connect):
-    fake, account = venue
+async def test_a_label_sent_with_a_2xx_is_a_venue_api_error(desk):
+    fake = desk.fake
     busy = {"label": "TOO_BUSY", "message": "Server is too busy at the moment"}
     fake.fail("gate", GATE_POSITIONS, Fault.venue_error(busy))
     with pytest.raises(VenueAPIError) as e:
-        await connect(fake, account).positions()
+        await desk.client().positions()
     assert (e.value.code, e.value.retryable, e.value.venue) == ("TOO_BUSY", True, "gate")
 
 
 # --- refusals -----------------------------------------------------------------------
 
 
-async def test_an_ip_outside_the_whitelist_is_an_auth_error(venue, connect):
-    fake, account = venue
+async def test_an_ip_outside_the_whitelist_is_an_auth_error(desk):
+    fake = desk.fake
     ip = {"label": "IP_FORBIDDEN", "message": "Request IP not in whitelist"}
     fake.fail("gate", GATE_ACCOUNTS, Fault.venue_error(ip, status=401))
     with pytest.raises(AuthError, match="IP_FORBIDDEN"):
-        await connect(fake, account).balances()
+        await desk.client().balances()
 
 
 # --- the fake's own check -----------------------------------------------------------
-
-
-async def raw_get(fake: FakeVenues, path: str, headers: dict[str, str]) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(fake.url("gate") + path, headers=headers) as resp,
-    ):
-        return resp.status, await resp.json()
 
 
 def headers_for(account: FakeGatePrivate, timestamp: str, path: str, query: str = ""):
@@ -506,11 +479,11 @@ def headers_for(account: FakeGatePrivate, timestamp: str, path: str, query: str 
 
 
 @pytest.mark.parametrize("missing", ["KEY", "Timestamp", "SIGN"])
-async def test_the_fake_answers_a_missing_header_with_gate_401(venue, missing):
-    fake, account = venue
+async def test_the_fake_answers_a_missing_header_with_gate_401(desk, missing):
+    account = desk.account
     headers = headers_for(account, str(account.now_ms() // 1000), GATE_ACCOUNTS)
     del headers[missing]
-    status, reply = await raw_get(fake, GATE_ACCOUNTS, headers)
+    status, reply = await desk.raw_get(GATE_ACCOUNTS, headers)
     assert (status, reply["label"]) == (401, "MISSING_REQUIRED_HEADER")
     assert account.refusals == ["MISSING_REQUIRED_HEADER"]
 
@@ -518,12 +491,12 @@ async def test_the_fake_answers_a_missing_header_with_gate_401(venue, missing):
 @pytest.mark.parametrize(
     ("offset_s", "refused"), [(-61, True), (61, True), (-55, False), (55, False)]
 )
-async def test_the_fake_holds_timestamps_to_sixty_seconds_of_its_clock(venue, offset_s, refused):
-    fake, account = venue
+async def test_the_fake_holds_timestamps_to_sixty_seconds_of_its_clock(desk, offset_s, refused):
+    account = desk.account
     account.clock_at(T0_MS)
     timestamp = str(account.now_ms() // 1000 + offset_s)
-    status, reply = await raw_get(
-        fake, GATE_ACCOUNTS, headers_for(account, timestamp, GATE_ACCOUNTS)
+    status, reply = await desk.raw_get(
+        GATE_ACCOUNTS, headers_for(account, timestamp, GATE_ACCOUNTS)
     )
     if refused:
         assert status == 401
@@ -532,25 +505,25 @@ async def test_the_fake_holds_timestamps_to_sixty_seconds_of_its_clock(venue, of
         assert status == 200 and reply["total"] == "25000.5"
 
 
-async def test_the_fake_takes_a_fractional_timestamp_as_gates_own_example_sends(venue):
-    fake, account = venue
+async def test_the_fake_takes_a_fractional_timestamp_as_gates_own_example_sends(desk):
+    account = desk.account
     timestamp = f"{account.now_ms() / 1000:.3f}"
-    status, _ = await raw_get(fake, GATE_ACCOUNTS, headers_for(account, timestamp, GATE_ACCOUNTS))
+    status, _ = await desk.raw_get(GATE_ACCOUNTS, headers_for(account, timestamp, GATE_ACCOUNTS))
     assert status == 200 and account.refused == 0
 
 
-async def test_the_fake_refuses_a_signature_over_other_bytes(venue):
-    fake, account = venue
+async def test_the_fake_refuses_a_signature_over_other_bytes(desk):
+    account = desk.account
     timestamp = str(account.now_ms() // 1000)
     query = "holding=true&limit=1000&offset=0"
     # Signed without the query it is sent with.
     signed_for = headers_for(account, timestamp, GATE_POSITIONS)
-    status, reply = await raw_get(fake, f"{GATE_POSITIONS}?{query}", signed_for)
+    status, reply = await desk.raw_get(f"{GATE_POSITIONS}?{query}", signed_for)
     assert status == 401
     assert reply == json.loads(fixture_bytes("gate/error_INVALID_SIGNATURE.json"))
     # Signed with it.
     signed_with = headers_for(account, timestamp, GATE_POSITIONS, query)
-    status, reply = await raw_get(fake, f"{GATE_POSITIONS}?{query}", signed_with)
+    status, reply = await desk.raw_get(f"{GATE_POSITIONS}?{query}", signed_with)
     assert status == 200 and [p["contract"] for p in reply] == ["BTC_USDT", "PEPE_USDT"]
     assert account.refusals == ["INVALID_SIGNATURE"]
-    assert account.signed_requests == [f"{GATE_POSITIONS}?{query}"]
+    assert account.signed_paths == [f"{GATE_POSITIONS}?{query}"]

@@ -18,10 +18,7 @@ days of this server's clock and `/bills-archive` the last 3 months.
 
 from __future__ import annotations
 
-import base64
 import calendar
-import hashlib
-import hmac
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from arb.accounts.models import FundingPayment
-from tests.fakes.private_base import FakeAccountClock
+from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent, first_missing
 from tests.fakes.venues import FakeVenues, dec, fixture
 from tests.venues.okx.fake_rest import okx_symbol
 
@@ -41,7 +38,6 @@ OKX_BILLS = "/api/v5/account/bills"
 OKX_BILLS_ARCHIVE = "/api/v5/account/bills-archive"
 
 DAY_MS = 86_400_000
-WINDOW_MS = 30_000  # OKX refuses a timestamp further than this from its clock
 BILLS_REACH_MS = {OKX_BILLS: 7 * DAY_MS, OKX_BILLS_ARCHIVE: 92 * DAY_MS}
 BILLS_MAX = 100
 
@@ -94,16 +90,15 @@ def bill_order(row: dict[str, Any]) -> tuple[int, int]:
 
 class FakeOkxPrivate(FakeAccountClock):
     venue = "okx"
+    keys = ("okx-fake-key-6f1d", "okx-fake-secret-92ab", "okx-fake-passphrase-07")
+    refuses = Refusals(
+        key="50111", stale="50102", signature="50113", unreadable_time="50112", passphrase="50105"
+    )
+    window_ms = 30_000
+    time_path = OKX_TIME
 
-    def __init__(
-        self,
-        key: str = "okx-fake-key-6f1d",
-        secret: str = "okx-fake-secret-92ab",
-        passphrase: str = "okx-fake-passphrase-07",
-        skew_ms: int = 0,
-    ) -> None:
-        super().__init__(key, secret, passphrase, skew_ms)
-        self.signed_paths: list[str] = []  # requestPaths of accepted requests, as received
+    def __init__(self) -> None:
+        super().__init__()
         self.balance: dict[str, Any] = fixture("okx/api_v5_account_balance.json")["data"][0]
         self.positions: list[dict[str, Any]] = fixture("okx/api_v5_account_positions.json")["data"]
         self.bills: list[dict[str, Any]] = fixture("okx/api_v5_account_bills_type8.json")["data"]
@@ -118,14 +113,11 @@ class FakeOkxPrivate(FakeAccountClock):
         if fake.market is not None:
             for p in fake.market.perps("okx"):
                 self.ct_val[okx_symbol(p)] = Decimal(p.ct_val)
-        fake.route("okx", "GET", OKX_TIME, self.server_time)
-        fake.route("okx", "GET", OKX_BALANCE, self.checked(self.balance_reply))
-        fake.route("okx", "GET", OKX_POSITIONS, self.checked(self.positions_reply))
-        for path in BILLS_REACH_MS:
-            fake.route("okx", "GET", path, self.checked(self._bills_reply(path)))
-        return self
+        return super().install(fake)
 
-    # --- the clock and the keys -------------------------------------------------
+    def signed_reads(self) -> dict[str, Handler]:
+        reads = {OKX_BALANCE: self.balance_reply, OKX_POSITIONS: self.positions_reply}
+        return reads | {path: self._bills_reply(path) for path in BILLS_REACH_MS}
 
     # --- account state ------------------------------------------------------------
 
@@ -145,37 +137,27 @@ class FakeOkxPrivate(FakeAccountClock):
         )
         self.balance = dict(self.balance, totalEq=dec(equity), upl="", details=[detail])
 
-    def position_row(
-        self,
-        symbol: str,
-        side: str,
-        size: float,
-        entry: float,
-        mark: float,
-        upnl: float,
-        leverage: float,
-        liq: float | None = None,
-    ) -> dict[str, Any]:
+    def position(self, p: Held) -> dict[str, Any]:
         """A net-mode position of `size` coins, written as OKX does: signed contracts."""
-        if symbol not in self.ct_val:
-            raise ValueError(f"{symbol}: no contract size known; add it to ct_val")
-        contracts = Decimal(repr(size)) / self.ct_val[symbol]
+        if p.symbol not in self.ct_val:
+            raise ValueError(f"{p.symbol}: no contract size known; add it to ct_val")
+        contracts = Decimal(repr(p.size)) / self.ct_val[p.symbol]
         return dict(
             fixture("okx/api_v5_account_positions.json")["data"][0],
-            instId=symbol,
-            ccy=symbol.split("-")[1],
-            pos=format(contracts if side == "long" else -contracts, "f"),
+            instId=p.symbol,
+            ccy=p.symbol.split("-")[1],
+            pos=format(contracts if p.side == "long" else -contracts, "f"),
             posSide="net",
             posId=str(9_000_000_000 + self.next_id()),
-            avgPx=dec(entry),
-            bePx=dec(entry),
-            markPx=dec(mark),
-            last=dec(mark),
-            upl=dec(upnl),
-            uplLastPx=dec(upnl),
-            lever=dec(leverage),
-            liqPx="" if liq is None else dec(liq),
-            notionalUsd=dec(size * mark),
+            avgPx=dec(p.entry),
+            bePx=dec(p.entry),
+            markPx=dec(p.mark),
+            last=dec(p.mark),
+            upl=dec(p.upnl),
+            uplLastPx=dec(p.upnl),
+            lever=dec(p.leverage),
+            liqPx="" if p.liq is None else dec(p.liq),
+            notionalUsd=dec(p.size * p.mark),
         )
 
     def funding_row(
@@ -201,36 +183,20 @@ class FakeOkxPrivate(FakeAccountClock):
 
     # --- the endpoints --------------------------------------------------------------
 
-    async def server_time(self, request: web.Request) -> Any:
-        self.time_calls += 1
-        return okx_ok([{"ts": str(self.now_ms())}])
+    def time_reply(self, now_ms: int) -> Any:
+        return okx_ok([{"ts": str(now_ms)}])
 
-    def refused_reply(self, code: str) -> web.Response:
+    def refused_reply(self, code: str, request: web.Request, body: bytes) -> web.Response:
         return okx_refusal(code)
 
-    def refusal(self, request: web.Request, body: bytes) -> str | None:
-        """OKX's code for why it refuses this request, or None when it is signed right."""
-        headers = request.headers
-        for name, code in REQUIRED_HEADERS:
-            if not headers.get(name):
-                return code
-        if headers["OK-ACCESS-KEY"] != self.key:
-            return "50111"
-        timestamp = headers["OK-ACCESS-TIMESTAMP"]
-        ts = iso_to_ms(timestamp)
-        if ts is None:
-            return "50112"
-        if abs(ts - self.now_ms()) > WINDOW_MS:
-            return "50102"
-        if headers["OK-ACCESS-PASSPHRASE"] != self.passphrase:
-            return "50105"
-        path = request.raw_path.removeprefix("/okx")
-        message = timestamp.encode() + request.method.encode() + path.encode() + body
-        mac = hmac.new(self.secret.encode(), message, hashlib.sha256).digest()
-        if not hmac.compare_digest(headers["OK-ACCESS-SIGN"].encode(), base64.b64encode(mac)):
-            return "50113"
-        self.signed_paths.append(path)
-        return None
+    def read(self, request: web.Request, body: bytes) -> Sent | str:
+        """The four OK-ACCESS headers; the timestamp ISO-8601 with milliseconds; the
+        signature Base64(HMAC-SHA256) of timestamp, method, raw path and query, raw body."""
+        missing = first_missing(request.headers, REQUIRED_HEADERS)
+        if missing is not None:
+            return missing
+        names = ("OK-ACCESS-KEY", "OK-ACCESS-SIGN", "OK-ACCESS-TIMESTAMP", "OK-ACCESS-PASSPHRASE")
+        return self.read_b64(request, body, names, iso_to_ms)
 
     def balance_reply(self, request: web.Request) -> Any:
         return okx_ok([self.balance])
@@ -266,9 +232,4 @@ class FakeOkxPrivate(FakeAccountClock):
         return answer
 
 
-# What the venue-agnostic contract tests (tests/venues/test_account_contract.py) need to
-# know of this fake: its class, the code it refuses each wrong credential with, and the
-# one it refuses a timestamp outside its window with.
 FakeAccount = FakeOkxPrivate
-REFUSED = {"secret": "50113", "key": "50111", "passphrase": "50105"}
-STALE_TIMESTAMP = "50102"

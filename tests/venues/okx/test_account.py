@@ -4,15 +4,11 @@ of funding paged over both bill endpoints, refused keys, a drifting server clock
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 
 from arb.accounts.base import Credentials
@@ -21,8 +17,7 @@ from arb.http import ReplyError, VenueHttp
 from arb.venues.okx import account as okx
 from arb.venues.okx.common import INSTRUMENTS
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import Sleeps, signed_clients
-from tests.fakes.venues import FakeVenues
+from tests.fakes.private_base import DAY_MS, H0_MS, HOUR_MS, Sleeps, hmac_b64
 from tests.venues.okx.fake_account import (
     OKX_BALANCE,
     OKX_BILLS,
@@ -31,18 +26,9 @@ from tests.venues.okx.fake_account import (
     FakeOkxPrivate,
 )
 
-HOUR_MS = 3_600_000
-DAY_MS = 24 * HOUR_MS
-H0_MS = T0_MS - T0_MS % HOUR_MS  # the last settlement hour before the snapshot
 KAT_SECRET = "22582BD0CFF14C41EDBF1AB98506286D"
 KAT_MS = 1607418537715
 BILLS_QUERY = {"instType": "SWAP", "type": "8"}
-
-
-def hmac_b64(secret: str, message: str) -> str:
-    """The signature as the reference defines it, written here apart from the client."""
-    mac = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(mac).decode()
 
 
 def body(payload: object) -> bytes:
@@ -95,7 +81,8 @@ def test_the_signature_is_base64_hmac_sha256():
 
 def test_auth_headers_carry_key_timestamp_passphrase_and_signature():
     creds = Credentials("the-key", KAT_SECRET, "the-passphrase")
-    headers = okx.auth_headers(creds, KAT_MS, "GET", "/api/v5/account/bills", BILLS_QUERY)
+    client = okx.OkxPrivate(VenueHttp("okx", "http://127.0.0.1:9"), creds)
+    headers = client.headers(KAT_MS, "GET", "/api/v5/account/bills", BILLS_QUERY)
     assert headers == {
         "OK-ACCESS-KEY": "the-key",
         "OK-ACCESS-SIGN": "zR5cxXHBAXpHZncAUHGziakZlQ/si0OxMNgy5f2BJhA=",
@@ -272,22 +259,9 @@ def test_bill_segments_split_at_the_seven_day_edge(start, end, pieces):
 # --- the client against the fake --------------------------------------------------
 
 
-@pytest.fixture
-async def venue():
-    async with FakeVenues() as fake:
-        yield fake, FakeOkxPrivate().install(fake)
-
-
-@pytest.fixture
-async def connect():
-    """Build clients against a fake account; every one is closed at the end."""
-    async with signed_clients("okx") as make:
-        yield make
-
-
-async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_balances_from_the_fixture_and_from_a_set_balance(desk):
+    account = desk.account
+    client = desk.client()
     assert await client.balances() == okx.parse_balances(
         fixture_bytes("okx/api_v5_account_balance.json")
     )
@@ -296,9 +270,9 @@ async def test_balances_from_the_fixture_and_from_a_set_balance(venue, connect):
     assert account.signed_paths == [OKX_BALANCE, OKX_BALANCE]
 
 
-async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_positions_are_in_coins_of_the_canonical_asset(desk):
+    fake, account = desk.fake, desk.account
+    client = desk.client()
     assert [(p.asset, p.side, p.size) for p in await client.positions()] == [
         ("APE", "short", 100_000.0),
         ("SOL", "long", 500.0),
@@ -316,9 +290,9 @@ async def test_positions_are_in_coins_of_the_canonical_asset(venue, connect):
     assert fake.hits("okx", INSTRUMENTS) == 1  # the instrument list is cached
 
 
-async def test_a_swap_missing_from_the_cached_list_is_refetched_once(venue, connect, caplog):
-    fake, account = venue
-    client = connect(fake, account)
+async def test_a_swap_missing_from_the_cached_list_is_refetched_once(desk, caplog):
+    fake, account = desk.fake, desk.account
+    client = desk.client()
     await client.positions()
     account.ct_val["NEW-USDT-SWAP"] = Decimal(1)
     account.positions = [account.position_row("NEW-USDT-SWAP", "long", 10, 1, 1, 0, 2)]
@@ -327,8 +301,8 @@ async def test_a_swap_missing_from_the_cached_list_is_refetched_once(venue, conn
     assert "no contract size for NEW-USDT-SWAP" in caplog.text
 
 
-async def test_thirty_days_of_funding_paged_over_both_endpoints(venue, connect):
-    fake, account = venue
+async def test_thirty_days_of_funding_paged_over_both_endpoints(desk):
+    fake, account = desk.fake, desk.account
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     rows = account.funding_series("BTC-USDT-SWAP", 1, 35, 1, H0_MS)
@@ -339,7 +313,7 @@ async def test_thirty_days_of_funding_paged_over_both_endpoints(venue, connect):
     ]
     account.bills = rows
     sleeps = Sleeps()
-    client = connect(fake, account, sleep=sleeps)
+    client = desk.client(sleeps)
 
     got = await client.funding(start, end)
 
@@ -360,8 +334,8 @@ async def test_thirty_days_of_funding_paged_over_both_endpoints(venue, connect):
     assert [("after" in r.query) for r in recent] == [False, True, True]
 
 
-async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplog):
-    fake, account = venue
+async def test_the_request_bound_keeps_the_newest_payments(desk, caplog):
+    fake, account = desk.fake, desk.account
     account.clock_at(T0_MS)
     start, end = T0_MS - 30 * DAY_MS, T0_MS
     rows = [
@@ -370,7 +344,7 @@ async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplo
         for row in account.funding_series(symbol, 1, 31, 1, H0_MS)
     ]
     account.bills = rows
-    client = connect(fake, account)
+    client = desk.client()
 
     got = await client.funding(start, end)
 
@@ -383,10 +357,10 @@ async def test_the_request_bound_keeps_the_newest_payments(venue, connect, caplo
     assert "funding cut at 25 requests" in caplog.text
 
 
-async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(venue, connect):
-    fake, account = venue
+async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(desk):
+    account = desk.account
     account.clock_at(T0_MS)
-    client = connect(fake, account)
+    client = desk.client()
     got = await client.funding(T0_MS - DAY_MS, T0_MS)
     assert [(p.asset, p.amount) for p in got] == [
         ("ETH", -0.60724344),
@@ -395,10 +369,10 @@ async def test_the_fixture_bills_through_the_client_with_the_server_clock_at_t0(
     ]
 
 
-async def test_the_query_signed_is_the_query_sent(venue, connect):
-    fake, account = venue
+async def test_the_query_signed_is_the_query_sent(desk):
+    account = desk.account
     account.clock_at(T0_MS)
-    client = connect(fake, account)
+    client = desk.client()
     await client.funding(T0_MS - DAY_MS, T0_MS)
     await client.positions()
     params = BILLS_QUERY | {"begin": str(T0_MS - DAY_MS), "end": str(T0_MS), "limit": "100"}
@@ -411,18 +385,7 @@ async def test_the_query_signed_is_the_query_sent(venue, connect):
     assert account.refused == 0
 
 
-# --- refusals ---------------------------------------------------------------------
-
-
 # --- the fake's own check -----------------------------------------------------------
-
-
-async def raw_get(fake: FakeVenues, path: str, headers: dict[str, str]) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(fake.url("okx") + path, headers=headers) as resp,
-    ):
-        return resp.status, await resp.json()
 
 
 def headers_for(account: FakeOkxPrivate, ts_ms: int, path: str) -> dict[str, str]:
@@ -444,11 +407,11 @@ def headers_for(account: FakeOkxPrivate, ts_ms: int, path: str) -> dict[str, str
         ("OK-ACCESS-TIMESTAMP", "50107"),
     ],
 )
-async def test_the_fake_answers_a_missing_header_with_okx_401(venue, missing, code):
-    fake, account = venue
+async def test_the_fake_answers_a_missing_header_with_okx_401(desk, missing, code):
+    account = desk.account
     headers = headers_for(account, account.now_ms(), OKX_BALANCE)
     del headers[missing]
-    status, reply = await raw_get(fake, OKX_BALANCE, headers)
+    status, reply = await desk.raw_get(OKX_BALANCE, headers)
     assert status == 401 and reply["code"] == code and reply["data"] == []
     assert account.refusals == [code]
 
@@ -457,11 +420,11 @@ async def test_the_fake_answers_a_missing_header_with_okx_401(venue, missing, co
     ("offset_ms", "code"),
     [(-31_000, "50102"), (31_000, "50102"), (-25_000, None), (25_000, None)],
 )
-async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(venue, offset_ms, code):
-    fake, account = venue
+async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(desk, offset_ms, code):
+    account = desk.account
     account.clock_at(T0_MS)
     headers = headers_for(account, account.now_ms() + offset_ms, OKX_BALANCE)
-    status, reply = await raw_get(fake, OKX_BALANCE, headers)
+    status, reply = await desk.raw_get(OKX_BALANCE, headers)
     if code is None:
         assert status == 200 and reply["data"][0]["totalEq"] == "99.88870288820581"
     else:
@@ -469,16 +432,16 @@ async def test_the_fake_holds_timestamps_to_thirty_seconds_of_its_clock(venue, o
         assert reply == json.loads(fixture_bytes("okx/error_50102_timestamp.json"))
 
 
-async def test_the_fake_refuses_an_epoch_timestamp_and_a_signature_over_other_bytes(venue):
-    fake, account = venue
+async def test_the_fake_refuses_an_epoch_timestamp_and_a_signature_over_other_bytes(desk):
+    account = desk.account
     headers = headers_for(account, account.now_ms(), OKX_BALANCE)
-    status, reply = await raw_get(
-        fake, OKX_BALANCE, headers | {"OK-ACCESS-TIMESTAMP": str(account.now_ms())}
+    status, reply = await desk.raw_get(
+        OKX_BALANCE, headers | {"OK-ACCESS-TIMESTAMP": str(account.now_ms())}
     )
     assert (status, reply["code"]) == (401, "50112")
     # Signed without the query it is sent with.
     signed_for = headers_for(account, account.now_ms(), OKX_POSITIONS)
-    status, reply = await raw_get(fake, OKX_POSITIONS + "?instType=SWAP", signed_for)
+    status, reply = await desk.raw_get(OKX_POSITIONS + "?instType=SWAP", signed_for)
     assert status == 401
     assert reply == json.loads(fixture_bytes("okx/error_50113_signature.json"))
     assert account.refusals == ["50112", "50113"]
