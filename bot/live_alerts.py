@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from telegram import Bot
 
@@ -32,6 +33,7 @@ PER_ASSET_S = 1.0  # a change that crosses no level runs at most once a second p
 NEVER = float("-inf")
 
 
+@dataclass(eq=False)
 class LiveTrigger:
     """Decides which assets a live update should run the alerts for, and when.
 
@@ -40,28 +42,20 @@ class LiveTrigger:
     runs the alert path for those assets.
     """
 
-    def __init__(
-        self,
-        quotes_for: Callable[[str], list[Quote]],
-        params: ScanParams,
-        levels: Callable[[], WatchLevels],
-        seen_spread: Mapping[str, float],
-        run: Callable[[Bot, set[str]], Awaitable[object]],
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.clock = clock
-        self.quotes_for = quotes_for
-        self.params = params
-        self.levels = levels
-        self.seen_spread = seen_spread
-        self.run = run
-        self.urgent: set[str] = set()  # crossed a level: run now
-        self.pending: set[str] = set()  # changed: run within the second
-        self.last_run: dict[str, float] = {}  # asset -> when a live run last covered it
-        self.runs = 0
-        self._wake = asyncio.Event()
-        self._drainer: asyncio.Task[None] | None = None
-        self._bot: Bot | None = None
+    quotes_for: Callable[[str], list[Quote]]
+    params: ScanParams
+    levels: Callable[[], WatchLevels]
+    seen_spread: Mapping[str, float]
+    run: Callable[[Bot, set[str]], Awaitable[object]]
+    clock: Callable[[], float] = time.time
+    urgent: set[str] = field(init=False, default_factory=set)  # crossed a level: run now
+    pending: set[str] = field(init=False, default_factory=set)  # changed: run within the second
+    # asset -> when a live run last covered it
+    last_run: dict[str, float] = field(init=False, default_factory=dict)
+    runs: int = field(init=False, default=0)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _drainer: asyncio.Task[None] | None = field(init=False, default=None)
+    _bot: Bot | None = field(init=False, default=None)
 
     def poke(self, bot: Bot, assets: set[str]) -> None:
         """The book changed these assets (called for every live update)."""

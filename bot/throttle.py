@@ -13,6 +13,7 @@ import enum
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 
 SPAM_LIMIT = 5  # commands a person may send ...
 SPAM_WINDOW_S = 5.0  # ... in any this many seconds
@@ -30,28 +31,22 @@ class Verdict(enum.Enum):
     DROP = "drop"  # throttled: no answer at all
 
 
+@dataclass(slots=True)
 class _State:
-    __slots__ = ("quiet_until", "times")
-
-    def __init__(self) -> None:
-        self.times: deque[float] = deque()
-        self.quiet_until: float | None = None
+    times: deque[float] = field(default_factory=deque)
+    quiet_until: float | None = None
 
 
+@dataclass(eq=False)
 class Throttle:
-    def __init__(
-        self,
-        limit: int = SPAM_LIMIT,
-        window_s: float = SPAM_WINDOW_S,
-        quiet_s: float = QUIET_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self.quiet_s = quiet_s
-        self.clock = clock
-        self._states: dict[Hashable, _State] = {}
-        self._sweep_at = SWEEP_EVERY
+    """Counts each key's commands; `check(key)` says what to do with the next one."""
+
+    limit: int = SPAM_LIMIT
+    window_s: float = SPAM_WINDOW_S
+    quiet_s: float = QUIET_S
+    clock: Callable[[], float] = time.monotonic
+    _states: dict[Hashable, _State] = field(init=False, default_factory=dict)
+    _sweep_at: int = field(init=False, default=SWEEP_EVERY)
 
     def check(self, key: Hashable) -> Verdict:
         """Records a command from `key` now and says what to do with it."""

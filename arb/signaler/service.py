@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Literal
 
 from arb.models import LlmCall
@@ -56,24 +56,21 @@ class Signal:
 Recorder = Callable[[LlmCall], Awaitable[None]]
 
 
+@dataclass(eq=False)
 class Signaler:
-    def __init__(
-        self,
-        client: LlmClient | None,
-        *,
-        prices: Prices = Prices(),
-        cache_s: float = 300.0,
-        record: Recorder | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = client
-        self.prices = prices
-        self.cache_s = cache_s
-        self.record = record
-        self.clock = clock
-        self.cache_hits = 0
-        self._cache: dict[tuple[object, ...], tuple[float, Signal]] = {}
-        self._inflight: dict[tuple[object, ...], asyncio.Task[Signal]] = {}
+    """Signals for facts, as the module says; `client` None: the rules alone."""
+
+    client: LlmClient | None
+    _: KW_ONLY
+    prices: Prices = Prices()
+    cache_s: float = 300.0
+    record: Recorder | None = None
+    clock: Callable[[], float] = time.time
+    cache_hits: int = field(init=False, default=0)
+    _cache: dict[tuple[object, ...], tuple[float, Signal]] = field(init=False, default_factory=dict)
+    _inflight: dict[tuple[object, ...], asyncio.Task[Signal]] = field(
+        init=False, default_factory=dict
+    )
 
     @property
     def model(self) -> str | None:

@@ -80,6 +80,8 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
+from tests.fakes.local_server import LocalServer
+
 __all__ = [
     "BOT_ID",
     "BOT_USERNAME",
@@ -721,13 +723,13 @@ _CHAT_MEMBER_STATUSES = {
 # --------------------------------------------------------------------------- the server
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """The fake Bot API. `async with FakeTelegram() as tg:` serves on 127.0.0.1:tg.port."""
 
     def __init__(self, token: str = TOKEN, *, strict_html: bool = True) -> None:
+        super().__init__(handle_signals=False, access_log=None, shutdown_timeout=1.0)
         self.token = token
         self.strict_html = strict_html
-        self.port = 0
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.sent: list[SentMessage] = []
@@ -756,7 +758,6 @@ class FakeTelegram:
         self._poll_generation = 0
         self._closing = False
         self._signal = _Signal()
-        self._runner: web.AppRunner | None = None
         self._routes: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {}
         for name, handler in self._builtin_methods().items():
             self.route(name, handler)
@@ -771,32 +772,20 @@ class FakeTelegram:
     def base_file_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
-    async def start(self) -> FakeTelegram:
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(
-            app, handle_signals=False, access_log=None, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return app
+
+    async def start(self) -> FakeTelegram:
         self._closing = False
-        return self
+        return await super().start()
 
     async def stop(self) -> None:
         """Releases pending long polls at once, then closes the server."""
         self._closing = True
         self._signal.notify()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegram:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().stop()
 
     # ----------------------------------------------------------------- configuration
 

@@ -45,6 +45,7 @@ from typing import Any
 from aiohttp import web
 
 from arb.venues.registry import NAMES
+from tests.fakes.local_server import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOUR_MS = 3_600_000
@@ -116,6 +117,29 @@ class FakeMarket:
         last = self.next_settlement(perp.interval_h) - step
         first = self.now() - HISTORY_DAYS * 24 * HOUR_MS
         return [(t, perp.rate) for t in range(last, first - 1, -step)][::-1]
+
+
+@dataclass(frozen=True)
+class HistoryFacts:
+    """What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to
+    know of a venue's settled-funding endpoint; each fake declares its own as `HISTORY`."""
+
+    path: str
+    page: int  # the most rows one reply holds
+    forward: bool  # it answers forward from a start time (else back from an end)
+    recorded: tuple[str, str]  # the symbol its recorded reply belongs to, and that file
+    unknown_symbol: tuple[str, Any]  # its answer to one: ("code", code) or ("status", HTTP)
+    unit_ms: int = 1  # the unit of its times
+
+
+class Clock:
+    """A settable clock (seconds) for a client's caches."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def synthetic_market(perps_per_venue: int, seed: int = 7) -> FakeMarket:
@@ -210,18 +234,17 @@ class Recorded:
     at: float
 
 
-class FakeVenues:
+class FakeVenues(LocalServer):
     def __init__(self, market: FakeMarket | None = None, *, frozen: bool = False) -> None:
         """`frozen`: the market never changes, so each reply is rendered once and its
         bytes served again (benchmarks measure the clients, not this server)."""
+        super().__init__(handle_signals=False, shutdown_timeout=0.5)
         self.market = market
         self.frozen = frozen
         self._rendered: dict[tuple[str, str, str, tuple, bytes], bytes] = {}
         self.requests: list[Recorded] = []
         self.faults: dict[tuple[str, str], Fault] = {}
         self.streamed = 0  # bytes `Fault.huge` replies got to send
-        self.port = 0
-        self._runner: web.AppRunner | None = None
         self._routes: dict[tuple[str, str, str], Callable[[web.Request], Any]] = {
             ("fake", "GET", FAKE_HITS): self.fake_hits,
         }
@@ -234,26 +257,10 @@ class FakeVenues:
 
     # lifecycle
 
-    async def start(self) -> FakeVenues:
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{venue}/{path:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeVenues:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        return app
 
     def route(
         self, venue: str, method: str, path: str, handler: Callable[[web.Request], Any]
@@ -362,6 +369,27 @@ class FakeVenues:
         except ConnectionError:
             pass  # the client hung up: what a client that refuses the rest does
         return resp
+
+    # rendering
+
+    def rendered(
+        self,
+        venue: str,
+        recorded: list[dict],
+        row: Callable[[dict, FakePerp], dict | None],
+        *,
+        template: dict | None = None,
+        keep: Callable[[dict], bool] = lambda r: False,
+    ) -> list[dict]:
+        """The recorded rows without a market; with one, `row(template, perp)` for each of
+        the venue's perpetuals (None: the venue does not list it), on the first recorded row
+        unless `template` is given, then the recorded rows `keep` picks: those a client must
+        skip (dated futures, inverse swaps...)."""
+        if self.market is None:
+            return recorded
+        template = recorded[0] if template is None else template
+        rows = [row(template, p) for p in self.market.perps(venue)]
+        return [r for r in rows if r is not None] + [r for r in recorded if keep(r)]
 
     # history
 

@@ -15,7 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, query_ms, window
+from tests.fakes.venues import (
+    FakePerp,
+    FakeVenues,
+    HistoryFacts,
+    dec,
+    fixture,
+    query_ms,
+    window,
+)
 
 BINANCE_PREMIUM = "/fapi/v1/premiumIndex"
 BINANCE_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
@@ -23,17 +31,13 @@ BINANCE_FUNDING_INFO = "/fapi/v1/fundingInfo"
 BINANCE_TICKER = "/fapi/v1/ticker/24hr"
 BINANCE_FUNDING_RATE = "/fapi/v1/fundingRate"
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = BINANCE_FUNDING_RATE
-HISTORY_PAGE = 1000
-HISTORY_FORWARD = True
-HISTORY_UNIT_MS = 1
-RECORDED_HISTORY = ("BTCUSDT", "binance/fapi_v1_fundingRate.json")
-UNKNOWN_SYMBOL = ("status", 400)
+HISTORY = HistoryFacts(
+    path=BINANCE_FUNDING_RATE,
+    page=1000,
+    forward=True,
+    recorded=("BTCUSDT", "binance/fapi_v1_fundingRate.json"),
+    unknown_symbol=("status", 400),
+)
 
 
 def binance_symbol(p: FakePerp) -> str:
@@ -52,27 +56,27 @@ def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
 def install(fake: FakeVenues) -> None:
     """Serve Binance's public market data from `fake`."""
 
+    def premium_row(row: dict, p: FakePerp) -> dict:
+        assert fake.market is not None
+        mark = dec(p.price * p.multiplier)
+        return dict(
+            row,
+            symbol=binance_symbol(p),
+            markPrice=mark,
+            indexPrice=mark,
+            estimatedSettlePrice=mark,
+            lastFundingRate=dec(p.rate),
+            nextFundingTime=fake.market.next_settlement(p.interval_h),
+            time=fake.market.now(),
+        )
+
     async def premium(request: web.Request) -> Any:
-        rows = fixture("binance/fapi_v1_premiumIndex.json")
-        if fake.market is not None:
-            template = rows[0]
-            keep = [r for r in rows if "_" in r["symbol"]]  # delivery contracts
-            rows = []
-            for p in fake.market.perps("binance"):
-                mark = p.price * p.multiplier
-                rows.append(
-                    dict(
-                        template,
-                        symbol=binance_symbol(p),
-                        markPrice=dec(mark),
-                        indexPrice=dec(mark),
-                        estimatedSettlePrice=dec(mark),
-                        lastFundingRate=dec(p.rate),
-                        nextFundingTime=fake.market.next_settlement(p.interval_h),
-                        time=fake.market.now(),
-                    )
-                )
-            rows += keep
+        rows = fake.rendered(
+            "binance",
+            fixture("binance/fapi_v1_premiumIndex.json"),
+            premium_row,
+            keep=lambda r: "_" in r["symbol"],  # delivery contracts
+        )
         symbol = request.query.get("symbol")
         if symbol is None:
             return rows
@@ -83,57 +87,46 @@ def install(fake: FakeVenues) -> None:
 
     async def exchange_info(request: web.Request) -> Any:
         doc = fixture("binance/fapi_v1_exchangeInfo.json")
-        if fake.market is None:
-            return doc
-        template = doc["symbols"][0]
-        keep = [
-            s
-            for s in doc["symbols"]
-            if s["contractType"] != "PERPETUAL" or s["status"] != "TRADING"
-        ]
-        symbols = []
-        for p in fake.market.perps("binance"):
-            base = f"{'1000' if p.multiplier == 1000 else ''}{p.asset}"
-            symbols.append(
-                dict(
-                    template,
-                    symbol=binance_symbol(p),
-                    pair=binance_symbol(p),
-                    baseAsset=base,
-                    quoteAsset=p.settle,
-                    marginAsset=p.settle,
-                )
-            )
-        doc["symbols"] = symbols + keep
-        doc["serverTime"] = fake.market.now()
+        doc["symbols"] = fake.rendered(
+            "binance",
+            doc["symbols"],
+            lambda row, p: dict(
+                row,
+                symbol=binance_symbol(p),
+                pair=binance_symbol(p),
+                baseAsset=f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
+                quoteAsset=p.settle,
+                marginAsset=p.settle,
+            ),
+            keep=lambda s: s["contractType"] != "PERPETUAL" or s["status"] != "TRADING",
+        )
+        if fake.market is not None:
+            doc["serverTime"] = fake.market.now()
         return doc
 
     async def funding_info(request: web.Request) -> Any:
-        rows = fixture("binance/fapi_v1_fundingInfo.json")
-        if fake.market is None:
-            return rows
-        template = rows[0]
         # Binance lists only symbols whose settings differ from the default 8 h.
-        return [
-            dict(template, symbol=binance_symbol(p), fundingIntervalHours=int(p.interval_h))
-            for p in fake.market.perps("binance")
-            if p.interval_h != 8
-        ]
+        return fake.rendered(
+            "binance",
+            fixture("binance/fapi_v1_fundingInfo.json"),
+            lambda row, p: (
+                dict(row, symbol=binance_symbol(p), fundingIntervalHours=int(p.interval_h))
+                if p.interval_h != 8
+                else None
+            ),
+        )
 
     async def ticker(request: web.Request) -> Any:
-        rows = fixture("binance/fapi_v1_ticker_24hr.json")
-        if fake.market is None:
-            return rows
-        template = rows[0]
-        return [
-            dict(
-                template,
+        return fake.rendered(
+            "binance",
+            fixture("binance/fapi_v1_ticker_24hr.json"),
+            lambda row, p: dict(
+                row,
                 symbol=binance_symbol(p),
                 lastPrice=dec(p.price * p.multiplier),
                 quoteVolume=dec(p.turnover),
-            )
-            for p in fake.market.perps("binance")
-        ]
+            ),
+        )
 
     async def funding_rate(request: web.Request) -> Any:
         """Ascending; a range wider than `limit` gives its first `limit` rows, no range the

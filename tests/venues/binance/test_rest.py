@@ -6,7 +6,6 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from arb.venues.base import FundingPoint
 from arb.venues.binance import rest as binance
 from tests.conftest import T0, fixture_bytes
 from tests.fakes.venues import by_symbol
@@ -57,13 +56,3 @@ def test_binance_premium_index_object_or_array():
 def test_wrong_shape_is_a_decode_error():
     with pytest.raises(msgspec.DecodeError):
         binance.decode_premium_index(b'{"code": 0}')
-
-
-def test_binance_history_fixture():
-    points = binance.decode_funding_history(
-        fixture_bytes("binance/fapi_v1_fundingRate.json")
-    ).points
-    assert len(points) == 6
-    assert points[0] == FundingPoint(1788854400000, 0.0001)
-    assert points[2] == FundingPoint(1788912000000, -0.00001964)
-    assert points[-1] == FundingPoint(1788998400000, 0.00004436)

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture
+from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture
 
 BITGET_TICKERS = "/api/v2/mix/market/tickers"
 BITGET_CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
@@ -42,17 +42,13 @@ HISTORY_PAGE_MAX = 100
 DATED_SYMBOL = "BTCUSDT_260925"
 DATED_DELIVERY_MS = 1790323200000  # 2026-09-25 08:00 UTC
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = BITGET_FUNDING_HISTORY
-HISTORY_PAGE = HISTORY_PAGE_MAX
-HISTORY_FORWARD = False
-HISTORY_UNIT_MS = 1
-RECORDED_HISTORY = ("BTCUSDT", HISTORY_FILE)
-UNKNOWN_SYMBOL = ("code", "40034")
+HISTORY = HistoryFacts(
+    path=BITGET_FUNDING_HISTORY,
+    page=HISTORY_PAGE_MAX,
+    forward=False,
+    recorded=("BTCUSDT", HISTORY_FILE),
+    unknown_symbol=("code", "40034"),
+)
 
 
 def bitget_symbol(p: FakePerp) -> str:

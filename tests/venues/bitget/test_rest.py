@@ -4,7 +4,6 @@ caching, faults, error envelopes) and funding history paged within its request b
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 import msgspec
@@ -14,19 +13,17 @@ from arb.http import (
     ReplyError,
     RetryPolicy,
     VenueAPIError,
-    VenueBadResponse,
     VenueError,
     VenueHttp,
     VenueHTTPError,
-    VenueRateLimited,
-    VenueTimeout,
 )
 from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint
 from arb.venues.bitget import account, stream
 from arb.venues.bitget import rest as bitget
 from arb.venues.bitget.rest import BitgetClient, Schedule
 from tests.conftest import T0, T0_MS, fixture_bytes
-from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
+from tests.fakes.private_base import Sleeps
+from tests.fakes.venues import Clock, FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
 from tests.venues.bitget.fake_rest import (
     BITGET_CURRENT_FUNDING,
     BITGET_FUNDING_HISTORY,
@@ -182,28 +179,7 @@ def test_wrong_shape_is_a_decode_error(body):
         bitget.decode_tickers(body)
 
 
-def test_history_fixture():
-    points = bitget.decode_funding_history(fixture_bytes(HISTORY_FILE)).points
-    # The file is newest first; points come oldest first.
-    assert points == [
-        FundingPoint(1788912000000, 0.0001),
-        FundingPoint(1788940800000, -0.000013),
-        FundingPoint(1788969600000, 0.000052),
-        FundingPoint(1788998400000, 0.000041),
-    ]
-
-
 # --- the client against the fake venue ------------------------------------------------
-
-
-class Sleeps:
-    """Stands in for asyncio.sleep: records the waits and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def client_for(fake, *, attempts=1, timeout_s=2.0, clock=None, sleeps=None) -> BitgetClient:
@@ -232,14 +208,6 @@ def desk_market() -> FakeMarket:
             ]
         },
     )
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -350,7 +318,7 @@ async def test_the_fake_honours_the_query_like_bitget(venue):
         assert (e.value.status, e.value.code) == (400, code), (path, params)
 
 
-# --- faults and error envelopes ------------------------------------------------------
+# --- error envelopes (the faults every venue shares: tests/venues/test_rest_contract.py) ---
 
 ENDPOINTS = (BITGET_TICKERS, BITGET_CURRENT_FUNDING, BITGET_FUNDING_HISTORY)
 
@@ -377,49 +345,6 @@ async def failure(path: str, fault: Fault, **client_kw) -> tuple[VenueError, Fak
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
-@pytest.mark.parametrize(
-    ("fault", "kind", "reason"),
-    [
-        (Fault.http(500), VenueHTTPError, "HTTP 500"),
-        (Fault.http(429), VenueRateLimited, "HTTP 429 rate limited"),
-        (Fault("html", status=502), VenueHTTPError, r"HTTP 502 \(HTML error page\)"),
-    ],
-)
-async def test_retryable_faults_are_retried_then_typed(path, fault, kind, reason):
-    error, fake, sleeps = await failure(path, fault, attempts=3)
-    assert type(error) is kind
-    assert error.venue == "bitget" and error.endpoint == path
-    assert f"bitget {path}: " in str(error) and "productType" not in str(error)
-    assert re.match(reason, error.reason)
-    assert fake.hits("bitget", path) == 3 and len(sleeps.waits) == 2
-
-
-@pytest.mark.parametrize("path", ENDPOINTS)
-@pytest.mark.parametrize(
-    ("fault", "reason"),
-    [
-        (Fault("html"), "HTML page instead of JSON"),
-        (Fault("garbage"), "bad JSON"),
-        (Fault("truncated"), "bad JSON"),
-        (Fault("wrong_shape"), "wrong-shaped JSON"),
-    ],
-)
-async def test_bad_replies_are_typed_and_not_retried(path, fault, reason):
-    error, fake, _ = await failure(path, fault, attempts=3)
-    assert type(error) is VenueBadResponse
-    assert str(error).startswith(f"bitget {path}: {reason}")
-    assert fake.hits("bitget", path) == 1
-
-
-@pytest.mark.parametrize("path", ENDPOINTS)
-async def test_a_timeout_is_retried_then_typed(path):
-    error, fake, _ = await failure(path, Fault("timeout", delay_s=0.3), attempts=2, timeout_s=0.1)
-    assert type(error) is VenueTimeout
-    assert str(error) == f"bitget {path}: no answer within 0.1 s"
-    assert fake.hits("bitget", path) == 2
-
-
-@pytest.mark.parametrize("path", ENDPOINTS)
 async def test_an_error_envelope_is_an_api_error(path):
     body = json.loads(fixture_bytes("bitget/error_40009_sign.json"))
     error, fake, _ = await failure(path, Fault.venue_error(body), attempts=3)
@@ -440,7 +365,7 @@ async def test_a_rate_limit_envelope_is_retried(path):
             assert await call(client, path)
         finally:
             await client.close()
-    assert fake.hits("bitget", path) == 2 and len(sleeps.waits) == 1
+    assert fake.hits("bitget", path) == 2 and len(sleeps.calls) == 1
 
 
 # --- funding history ----------------------------------------------------------------

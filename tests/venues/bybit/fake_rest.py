@@ -14,23 +14,27 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, query_ms, window
+from tests.fakes.venues import (
+    FakePerp,
+    FakeVenues,
+    HistoryFacts,
+    dec,
+    fixture,
+    query_ms,
+    window,
+)
 
 BYBIT_TICKERS = "/v5/market/tickers"
 BYBIT_INSTRUMENTS = "/v5/market/instruments-info"
 BYBIT_FUNDING_HISTORY = "/v5/market/funding/history"
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = BYBIT_FUNDING_HISTORY
-HISTORY_PAGE = 200
-HISTORY_FORWARD = False
-HISTORY_UNIT_MS = 1
-RECORDED_HISTORY = ("BTCUSDT", "bybit/v5_market_funding_history.json")
-UNKNOWN_SYMBOL = ("code", "10001")
+HISTORY = HistoryFacts(
+    path=BYBIT_FUNDING_HISTORY,
+    page=200,
+    forward=False,
+    recorded=("BTCUSDT", "bybit/v5_market_funding_history.json"),
+    unknown_symbol=("code", "10001"),
+)
 
 
 def bybit_symbol(p: FakePerp) -> str:
@@ -56,34 +60,47 @@ def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
 def install(fake: FakeVenues) -> None:
     """Serve Bybit's tickers, instruments-info and funding history from `fake`."""
 
+    def ticker_row(row: dict, p: FakePerp) -> dict:
+        assert fake.market is not None
+        mark = dec(p.price * p.multiplier)
+        return dict(
+            row,
+            symbol=bybit_symbol(p),
+            fundingRate=dec(p.rate),
+            fundingIntervalHour=dec(p.interval_h).removesuffix(".0"),
+            nextFundingTime=str(fake.market.next_settlement(p.interval_h)),
+            markPrice=mark,
+            lastPrice=mark,
+            indexPrice=mark,
+            turnover24h=dec(p.turnover),
+            openInterest=dec(p.open_interest / p.multiplier),
+            openInterestValue=dec(p.open_interest * p.price),
+        )
+
     async def tickers(request: web.Request) -> Any:
         if request.query.get("category") != "linear":
             return bybit_error(10001, "params error: category")
         doc = fixture("bybit/v5_market_tickers_linear.json")
-        if fake.market is None:
-            return doc
-        template = doc["result"]["list"][0]
-        keep = [r for r in doc["result"]["list"] if "-" in r["symbol"]]  # dated futures
-        rows = []
-        for p in fake.market.perps("bybit"):
-            row = dict(template)
-            mark = p.price * p.multiplier
-            row.update(
-                symbol=bybit_symbol(p),
-                fundingRate=dec(p.rate),
-                fundingIntervalHour=dec(p.interval_h).removesuffix(".0"),
-                nextFundingTime=str(fake.market.next_settlement(p.interval_h)),
-                markPrice=dec(mark),
-                lastPrice=dec(mark),
-                indexPrice=dec(mark),
-                turnover24h=dec(p.turnover),
-                openInterest=dec(p.open_interest / p.multiplier),
-                openInterestValue=dec(p.open_interest * p.price),
-            )
-            rows.append(row)
-        doc["result"]["list"] = rows + keep
-        doc["time"] = fake.market.now()
+        doc["result"]["list"] = fake.rendered(
+            "bybit",
+            doc["result"]["list"],
+            ticker_row,
+            keep=lambda r: "-" in r["symbol"],  # dated futures
+        )
+        if fake.market is not None:
+            doc["time"] = fake.market.now()
         return doc
+
+    def instrument_row(row: dict, p: FakePerp) -> dict:
+        return {
+            **copy.deepcopy(row),
+            "symbol": bybit_symbol(p),
+            "baseCoin": f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
+            "quoteCoin": p.settle,
+            "settleCoin": p.settle,
+            "contractType": "LinearPerpetual",
+            "fundingInterval": int(p.interval_h * 60),
+        }
 
     async def instruments(request: web.Request) -> Any:
         doc = fixture("bybit/v5_market_instruments_info_linear.json")
@@ -92,22 +109,7 @@ def install(fake: FakeVenues) -> None:
             doc["result"]["list"] = []
             doc["result"]["category"] = request.query.get("category", "")
             return doc
-        if fake.market is None:
-            return doc
-        template = doc["result"]["list"][0]
-        rows = []
-        for p in fake.market.perps("bybit"):
-            row = copy.deepcopy(template)
-            row.update(
-                symbol=bybit_symbol(p),
-                baseCoin=f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
-                quoteCoin=p.settle,
-                settleCoin=p.settle,
-                contractType="LinearPerpetual",
-                fundingInterval=int(p.interval_h * 60),
-            )
-            rows.append(row)
-        doc["result"]["list"] = rows
+        doc["result"]["list"] = fake.rendered("bybit", doc["result"]["list"], instrument_row)
         return doc
 
     async def funding_history(request: web.Request) -> Any:

@@ -7,7 +7,6 @@ import msgspec
 import pytest
 
 from arb.http import ReplyError
-from arb.venues.base import FundingPoint
 from arb.venues.bybit import rest as bybit
 from tests.conftest import T0, fixture_bytes
 from tests.fakes.venues import by_symbol
@@ -83,14 +82,3 @@ def test_a_malformed_number_is_a_decode_error_not_a_crash():
 def test_wrong_shape_is_a_decode_error():
     with pytest.raises(msgspec.DecodeError):
         bybit.parse_tickers(b'{"retCode":0,"result":{"list":"x"}}', T0)
-
-
-def test_bybit_history_fixture():
-    points = bybit.decode_funding_history(
-        fixture_bytes("bybit/v5_market_funding_history.json")
-    ).points
-    assert len(points) == 8
-    # The file is newest first; points come oldest first.
-    assert points[0] == FundingPoint(1788796800000, 0.0001)
-    assert points[2] == FundingPoint(1788854400000, -0.00001964)
-    assert points[-1] == FundingPoint(1788998400000, 0.00003618)

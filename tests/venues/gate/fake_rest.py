@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture
+from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture
 
 GATE_CONTRACTS = "/api/v4/futures/usdt/contracts"
 GATE_TICKERS = "/api/v4/futures/usdt/tickers"
@@ -35,17 +35,14 @@ PAGE_MAX = 1000
 PAGE_DEFAULT = 100
 FIXTURE_HISTORY_CONTRACT = "BTC_USDT"  # the contract the recorded history belongs to
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = GATE_FUNDING_RATE
-HISTORY_PAGE = PAGE_MAX
-HISTORY_FORWARD = False
-HISTORY_UNIT_MS = 1000
-RECORDED_HISTORY = (FIXTURE_HISTORY_CONTRACT, "gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json")
-UNKNOWN_SYMBOL = ("code", "CONTRACT_NOT_FOUND")
+HISTORY = HistoryFacts(
+    path=GATE_FUNDING_RATE,
+    page=PAGE_MAX,
+    forward=False,
+    recorded=(FIXTURE_HISTORY_CONTRACT, "gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json"),
+    unknown_symbol=("code", "CONTRACT_NOT_FOUND"),
+    unit_ms=1000,
+)
 
 
 def gate_symbol(p: FakePerp) -> str:

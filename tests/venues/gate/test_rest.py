@@ -16,18 +16,17 @@ from arb.http import (
     ReplyError,
     RetryPolicy,
     VenueAPIError,
-    VenueBadResponse,
     VenueError,
     VenueHttp,
     VenueHTTPError,
     VenueRateLimited,
-    VenueTimeout,
 )
 from arb.venues.base import FundingPoint
 from arb.venues.gate import rest as gate
 from arb.venues.gate.rest import GateClient
 from tests.conftest import T0, T0_MS, fixture_bytes
-from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
+from tests.fakes.private_base import Sleeps
+from tests.fakes.venues import Clock, FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
 from tests.venues.gate.fake_rest import (
     GATE_CONTRACTS,
     GATE_FUNDING_RATE,
@@ -148,15 +147,6 @@ def test_turnover_is_volume_24h_quote():
     assert len(turnover) == 7
 
 
-def test_history_fixture():
-    points = gate.decode_funding_history(fixture_bytes(HISTORY_FILE)).points
-    assert len(points) == 6
-    # The file is newest first and in seconds; points come oldest first, in ms.
-    assert points[0] == FundingPoint(1788854400000, 0.000018)
-    assert points[2] == FundingPoint(1788912000000, 0.0001)
-    assert points[-1] == FundingPoint(1788998400000, 0.000039)
-
-
 @pytest.mark.parametrize(
     ("path", "label", "message"),
     [
@@ -198,24 +188,6 @@ def test_a_malformed_number_is_a_decode_error_not_a_crash():
 # --- the client against the fake -------------------------------------------------
 
 
-class Sleeps:
-    """Stands in for asyncio.sleep: records the waits and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def client_for(
     fake: FakeVenues,
     *,
@@ -224,7 +196,7 @@ def client_for(
     sleeps: Sleeps | None = None,
     clock: Clock | None = None,
 ) -> GateClient:
-    clock = clock or Clock()
+    clock = clock or Clock(T0)
     http = VenueHttp(
         "gate",
         fake.url("gate"),
@@ -287,7 +259,7 @@ async def test_the_client_gives_the_markets_figures():
 
 
 async def test_one_contracts_call_per_scan_and_turnover_once_a_minute():
-    clock = Clock()
+    clock = Clock(T0)
     async with gate_venue(desk_market()) as fake:
         client = client_for(fake, clock=clock)
         try:
@@ -408,7 +380,7 @@ async def test_a_full_page_is_followed_by_the_one_before_it():
     assert tos[1] == history[500][0] // 1000 - 1
 
 
-# --- faults ----------------------------------------------------------------------
+# --- Gate's own error bodies (the faults every venue shares: test_rest_contract.py) ---
 
 
 async def call(client: GateClient, path: str) -> Any:
@@ -435,48 +407,6 @@ async def fault_on(path: str, fault: Fault, **client_kw: Any) -> tuple[VenueErro
             await client.close()
     assert e.value.venue == "gate" and e.value.endpoint == path
     return e.value, fake.hits("gate", path)
-
-
-@pytest.mark.parametrize("path", PATHS)
-async def test_500_is_retried_with_backoff_then_reported(path):
-    sleeps = Sleeps()
-    error, hits = await fault_on(path, Fault.http(503), attempts=3, sleeps=sleeps)
-    assert type(error) is VenueHTTPError and error.status == 503
-    assert str(error).startswith(f"gate {path}: HTTP 503")
-    assert "contract=" not in str(error) and "limit=" not in str(error)
-    assert hits == 3 and len(sleeps.waits) == 2
-
-
-@pytest.mark.parametrize("path", PATHS)
-async def test_429_is_rate_limited(path):
-    error, hits = await fault_on(path, Fault.http(429))
-    assert type(error) is VenueRateLimited and error.retryable and hits == 1
-
-
-@pytest.mark.parametrize("path", PATHS)
-async def test_an_html_page_is_a_bad_response_and_not_retried(path):
-    error, hits = await fault_on(path, Fault("html"), attempts=3)
-    assert type(error) is VenueBadResponse and "HTML page instead of JSON" in str(error)
-    assert hits == 1
-
-
-@pytest.mark.parametrize("path", PATHS)
-async def test_an_html_error_page_with_5xx_says_so(path):
-    error, _ = await fault_on(path, Fault("html", status=502))
-    assert type(error) is VenueHTTPError and "HTTP 502 (HTML error page)" in str(error)
-
-
-@pytest.mark.parametrize("path", PATHS)
-async def test_a_timeout_is_typed(path):
-    error, _ = await fault_on(path, Fault("timeout", delay_s=0.2), timeout_s=0.05)
-    assert type(error) is VenueTimeout and "no answer within 0.05 s" in str(error)
-
-
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("kind", ["garbage", "truncated", "wrong_shape"])
-async def test_broken_json_is_a_bad_response(path, kind):
-    error, _ = await fault_on(path, Fault(kind))
-    assert type(error) is VenueBadResponse
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -520,7 +450,7 @@ async def test_a_500_then_an_answer_and_retry_after_are_honoured():
             await client.close()
     assert len(got.quotes) == 1 and len(points) == 24
     assert fake.hits("gate", GATE_CONTRACTS) == 3 and fake.hits("gate", GATE_FUNDING_RATE) == 2
-    backoff, retry_after = sleeps.waits[:2], sleeps.waits[2:]
+    backoff, retry_after = sleeps.calls[:2], sleeps.calls[2:]
     assert all(0 < w <= 4.25 for w in backoff) and retry_after == [3.0]
 
 
@@ -534,4 +464,4 @@ async def test_a_retryable_label_with_2xx_is_retried():
             got = await client.fetch_quotes()
         finally:
             await client.close()
-    assert len(got.quotes) == 1 and len(sleeps.waits) == 1
+    assert len(got.quotes) == 1 and len(sleeps.calls) == 1

@@ -13,23 +13,19 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, is_ms, window
+from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture, is_ms, window
 
 HL_INFO = "/info"
 # Hyperliquid asks for everything at one path: a fault here hits metaAndAssetCtxs too.
 HL_FUNDING_HISTORY = HL_INFO
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = HL_FUNDING_HISTORY
-HISTORY_PAGE = 500
-HISTORY_FORWARD = True
-HISTORY_UNIT_MS = 1
-RECORDED_HISTORY = ("BTC", "hyperliquid/info_fundingHistory.json")
-UNKNOWN_SYMBOL = ("status", 500)
+HISTORY = HistoryFacts(
+    path=HL_FUNDING_HISTORY,
+    page=500,
+    forward=True,
+    recorded=("BTC", "hyperliquid/info_fundingHistory.json"),
+    unknown_symbol=("status", 500),
+)
 
 
 def hl_symbol(p: FakePerp) -> str:
@@ -96,6 +92,6 @@ def install(fake: FakeVenues) -> None:
         )
         if rows is None:
             return web.json_response(None, status=500)
-        return window(rows, start, end)[:500]
+        return window(rows, start, end)[: HISTORY.page]
 
     fake.route("hyperliquid", "POST", HL_INFO, info)

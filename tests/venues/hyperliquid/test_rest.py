@@ -7,7 +7,6 @@ import msgspec
 import pytest
 
 from arb.http import ReplyShapeError
-from arb.venues.base import FundingPoint
 from arb.venues.hyperliquid import rest as hyperliquid
 from tests.conftest import T0, fixture_bytes
 from tests.fakes.venues import by_symbol
@@ -39,13 +38,3 @@ def test_hyperliquid_misaligned_reply_is_a_shape_error():
 def test_wrong_shape_is_a_decode_error():
     with pytest.raises(msgspec.DecodeError):
         hyperliquid.parse_meta_and_ctxs(b'{"universe":[]}', T0)
-
-
-def test_hyperliquid_history_fixture():
-    points = hyperliquid.decode_funding_history(
-        fixture_bytes("hyperliquid/info_fundingHistory.json")
-    ).points
-    assert len(points) == 6
-    # Settlements land a few ms past the hour; the rate is hourly as sent.
-    assert points[0] == FundingPoint(1788994800066, 0.0000125)
-    assert points[-1] == FundingPoint(1789012800061, -0.0000015186)

@@ -15,7 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, dec, fixture, query_ms, window
+from tests.fakes.venues import (
+    FakePerp,
+    FakeVenues,
+    HistoryFacts,
+    dec,
+    fixture,
+    query_ms,
+    window,
+)
 
 OKX_FUNDING = "/api/v5/public/funding-rate"
 OKX_INSTRUMENTS = "/api/v5/public/instruments"
@@ -23,17 +31,13 @@ OKX_MARK = "/api/v5/public/mark-price"
 OKX_TICKERS = "/api/v5/market/tickers"
 OKX_FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
 
-# What the venue-agnostic contract tests (tests/venues/test_rest_contract.py) need to know
-# of this venue's settled-funding endpoint: its path, the most rows a reply holds, whether
-# it answers forward from a start time (else back from an end), the unit of its times,
-# the recorded reply it serves without a market and the symbol that belongs to, and how
-# it answers an unknown symbol (an error code, or an HTTP status).
-HISTORY_PATH = OKX_FUNDING_HISTORY
-HISTORY_PAGE = 400
-HISTORY_FORWARD = False
-HISTORY_UNIT_MS = 1
-RECORDED_HISTORY = ("BTC-USDT-SWAP", "okx/api_v5_public_funding_rate_history.json")
-UNKNOWN_SYMBOL = ("code", "51001")
+HISTORY = HistoryFacts(
+    path=OKX_FUNDING_HISTORY,
+    page=400,
+    forward=False,
+    recorded=("BTC-USDT-SWAP", "okx/api_v5_public_funding_rate_history.json"),
+    unknown_symbol=("code", "51001"),
+)
 HOUR_MS = 3_600_000
 
 
@@ -57,87 +61,86 @@ def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
 def install(fake: FakeVenues) -> None:
     """Serve OKX's public market data from `fake`."""
 
+    def funding_row(row: dict, p: FakePerp) -> dict:
+        assert fake.market is not None
+        nxt = fake.market.next_settlement(p.interval_h)
+        return dict(
+            row,
+            instId=okx_symbol(p),
+            fundingRate=dec(p.rate),
+            fundingTime=str(nxt),
+            nextFundingTime=str(nxt + int(p.interval_h * HOUR_MS)),
+            ts=str(fake.market.now()),
+        )
+
     async def funding(request: web.Request) -> Any:
         doc = fixture("okx/api_v5_public_funding_rate_ANY.json")
         inst_id = request.query.get("instId")
         if inst_id is None:
             return {"code": "51000", "data": [], "msg": "Parameter instId error"}
-        if fake.market is not None:
-            template = doc["data"][0]
-            keep = [r for r in doc["data"] if "-USD-" in r["instId"]]  # inverse
-            rows = []
-            for p in fake.market.perps("okx"):
-                nxt = fake.market.next_settlement(p.interval_h)
-                rows.append(
-                    dict(
-                        template,
-                        instId=okx_symbol(p),
-                        fundingRate=dec(p.rate),
-                        fundingTime=str(nxt),
-                        nextFundingTime=str(nxt + int(p.interval_h * HOUR_MS)),
-                        ts=str(fake.market.now()),
-                    )
-                )
-            doc["data"] = rows + keep
-        if inst_id != "ANY":
-            doc["data"] = [r for r in doc["data"] if r["instId"] == inst_id]
+        rows = fake.rendered(
+            "okx",
+            doc["data"],
+            funding_row,
+            keep=lambda r: "-USD-" in r["instId"],  # inverse swaps
+        )
+        doc["data"] = rows if inst_id == "ANY" else [r for r in rows if r["instId"] == inst_id]
         return doc
+
+    def instrument_row(row: dict, p: FakePerp) -> dict:
+        family = f"{p.asset}-{p.settle}"
+        return dict(
+            row,
+            instId=okx_symbol(p),
+            instFamily=family,
+            uly=family,
+            ctValCcy=p.asset,
+            ctVal=p.ct_val,
+            settleCcy=p.settle,
+            tickSz=dec(10 ** math.floor(math.log10(p.price) - 4)),
+        )
 
     async def instruments(request: web.Request) -> Any:
         doc = fixture("okx/api_v5_public_instruments_SWAP.json")
         if request.query.get("instType") != "SWAP":
             return okx_ok([])
-        if fake.market is None:
-            return doc
-        template = next(i for i in doc["data"] if i["instId"] == "BTC-USDT-SWAP")
-        keep = [i for i in doc["data"] if i["ctType"] == "inverse"]
-        rows = []
-        for p in fake.market.perps("okx"):
-            fam = f"{p.asset}-{p.settle}"
-            rows.append(
-                dict(
-                    template,
-                    instId=okx_symbol(p),
-                    instFamily=fam,
-                    uly=fam,
-                    ctValCcy=p.asset,
-                    ctVal=p.ct_val,
-                    settleCcy=p.settle,
-                    tickSz=dec(10 ** math.floor(math.log10(p.price) - 4)),
-                )
-            )
-        doc["data"] = keep + rows
+        btc = next(i for i in doc["data"] if i["instId"] == "BTC-USDT-SWAP")
+        doc["data"] = fake.rendered(
+            "okx",
+            doc["data"],
+            instrument_row,
+            template=btc,
+            keep=lambda i: i["ctType"] == "inverse",
+        )
         return doc
+
+    def now() -> str:
+        assert fake.market is not None
+        return str(fake.market.now())
 
     async def mark(request: web.Request) -> Any:
         doc = fixture("okx/api_v5_public_mark_price_SWAP.json")
-        if fake.market is None:
-            return doc
-        template = doc["data"][0]
-        return okx_ok(
-            [
-                dict(template, instId=okx_symbol(p), markPx=dec(p.price), ts=str(fake.market.now()))
-                for p in fake.market.perps("okx")
-            ]
+        doc["data"] = fake.rendered(
+            "okx",
+            doc["data"],
+            lambda row, p: dict(row, instId=okx_symbol(p), markPx=dec(p.price), ts=now()),
         )
+        return doc
 
     async def tickers(request: web.Request) -> Any:
         doc = fixture("okx/api_v5_market_tickers_SWAP.json")
-        if fake.market is None:
-            return doc
-        template = doc["data"][0]
-        return okx_ok(
-            [
-                dict(
-                    template,
-                    instId=okx_symbol(p),
-                    last=dec(p.price),
-                    volCcy24h=dec(p.turnover / p.price),
-                    ts=str(fake.market.now()),
-                )
-                for p in fake.market.perps("okx")
-            ]
+        doc["data"] = fake.rendered(
+            "okx",
+            doc["data"],
+            lambda row, p: dict(
+                row,
+                instId=okx_symbol(p),
+                last=dec(p.price),
+                volCcy24h=dec(p.turnover / p.price),
+                ts=now(),
+            ),
         )
+        return doc
 
     async def funding_history(request: web.Request) -> Any:
         """Newest first. `after`: rows older than it; `before`: rows newer than it (the

@@ -70,19 +70,6 @@ def test_wrong_shape_is_a_decode_error():
         okx.decode_funding(b'{"code":"0","data":{}}')
 
 
-def test_okx_history_fixture():
-    body = fixture_bytes("okx/api_v5_public_funding_rate_history.json")
-    points = okx.decode_funding_history(body).points
-    assert [p.time_ms for p in points] == [
-        1788912000000,
-        1788940800000,
-        1788969600000,
-        1788998400000,
-    ]
-    assert points[0].rate == 0.0000701135210982
-    assert points[1].rate == -0.0000119823337217
-
-
 def test_okx_charged_rate_is_realized_rate_when_present():
     rows = [
         {"fundingTime": "3600000", "fundingRate": "0.0002", "realizedRate": "0.00015"},
