@@ -10,8 +10,10 @@ that chat's settings; in a private chat its user may.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from telegram import Chat, Update
 from telegram.constants import ChatMemberStatus, ChatType, MessageEntityType
@@ -21,6 +23,8 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.desk import Desk, desk_of
 from bot.send import reply_html
 from bot.throttle import SLOW_DOWN, Verdict
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +101,20 @@ def is_admin(update: Update, desk: Desk) -> bool:
     return is_global_admin(desk, user.id if user else None)
 
 
-async def refused_unless_admin(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, refusal: str
-) -> bool:
-    """Whether an admins-only command was refused (the user told `refusal`)."""
-    if is_admin(update, desk_of(context)):
-        return False
-    await reply_html(update, context, refusal)
-    return True
+def admins_only(refusal: str) -> Callable[[Handler], Handler]:
+    """A command only the desk's admins may run; anyone else is told `refusal`."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            if not is_admin(update, desk_of(context)):
+                await reply_html(update, context, refusal)
+                return
+            await handler(update, context)
+
+        return guarded
+
+    return wrap
 
 
 async def can_change_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:

@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 from arb import commands
 from arb.symbols import normalize_asset
 from bot import render, render_market
-from bot.access import refused_unless_admin
+from bot.access import admins_only
 from bot.arguments import only_asset
 from bot.desk import Desk, desk_of
 from bot.send import edit_html, reply_html, typing_in
@@ -166,12 +166,9 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply_html(update, context, render_market.status_html(report))
 
 
+@admins_only("Only the desk's admins (ARB_ADMINS) can do that.")
 async def refresh_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/refresh, admins only: fetch every venue now instead of waiting for the cycle."""
-    if await refused_unless_admin(
-        update, context, "Only the desk's admins (ARB_ADMINS) can do that."
-    ):
-        return
     desk = desk_of(context)
     async with typing_in(update, context):
         snapshot = await desk.service.refresh()

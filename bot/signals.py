@@ -16,7 +16,7 @@ from telegram.ext import ContextTypes
 
 from arb import commands
 from bot import render, render_signals
-from bot.access import refused_unless_admin
+from bot.access import admins_only
 from bot.arguments import only_asset
 from bot.desk import desk_of
 from bot.send import reply_html, typing_in
@@ -48,12 +48,9 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await reply_html(update, context, render_signals.signal_html(signal))
 
 
+@admins_only("Only the desk's admins (ARB_ADMINS) can see this.")
 async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/usage, admins only: the model's calls, tokens and cost today and over 30 days."""
-    if await refused_unless_admin(
-        update, context, "Only the desk's admins (ARB_ADMINS) can see this."
-    ):
-        return
     desk = desk_of(context)
     now = desk.service.clock()
     midnight = now - now % DAY_S
