@@ -104,3 +104,25 @@ def test_venues_and_feeds_sit_below_the_book_and_the_book_below_the_feeds():
         if name in ("arb.book", "arb.service", "arb.market"):
             wrong += [(name, t) for t in sorted(targets) if t.startswith("arb.feeds")]
     assert wrong == []
+
+
+def test_a_venue_is_named_only_in_its_own_package_and_the_registry_line():
+    """Adding a venue is its folder and its name on `NAMES`: no other source names it."""
+    import re
+
+    from arb.venues.registry import NAMES
+
+    registry = ROOT / "arb" / "venues" / "registry.py"
+    named = []
+    for path in sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*")):
+        if path.suffix not in (".py", ".toml") or not path.is_file():
+            continue
+        lines = path.read_text().splitlines()
+        for venue in NAMES:
+            if (ROOT / "arb" / "venues" / venue) in path.parents:
+                continue
+            word = re.compile(rf"\b{venue}\b", re.IGNORECASE)
+            for n, line in enumerate(lines, 1):
+                if word.search(line) and not (path == registry and line.startswith("NAMES = ")):
+                    named.append(f"{path.relative_to(ROOT)}:{n}: {venue}")
+    assert named == []

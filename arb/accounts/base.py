@@ -3,7 +3,7 @@
 Credentials come from the environment only and are kept out of `repr()`.
 Each venue's clock offset is measured from its public time endpoint at the
 first request and every `resync_s`, and applied to every timestamp; a
-timestamp error (Bybit 10002, Binance -1021, OKX 50102) resyncs and retries
+timestamp error (each venue's own code: `timestamp_codes`) resyncs and retries
 the request once. Errors are the shared `VenueError`s; a refused key or
 signature becomes an `AuthError` that says so per venue, never with the key.
 """
@@ -163,7 +163,7 @@ class PrivateClient(ABC):
     async def signed(self, send: Callable[[int], Awaitable[T]]) -> T:
         """Run `send(timestamp_ms)` with the venue's time; on a timestamp error, resync the
         clock and run it once more; a refused key or signature becomes an AuthError. A
-        venue that echoes the key in an error (Bybit's 10004 does) has it blanked."""
+        venue that echoes the key in an error (some do) has it blanked."""
         try:
             await self.clock.ensure()
             try:

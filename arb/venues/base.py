@@ -48,8 +48,8 @@ class VenueFetch:
 class FundingPoint(msgspec.Struct, frozen=True, gc=False):
     """One settled funding: when it was charged and the rate charged then.
 
-    `rate` is per the venue's own interval, as the venue publishes it (Hyperliquid's
-    is already hourly), because history alone cannot say what the interval was.
+    `rate` is per the venue's own interval, as the venue publishes it (already hourly
+    where `hourly_history` says so), because history alone cannot say what the interval was.
     """
 
     time_ms: int  # the settlement, ms since the epoch (UTC)
@@ -71,7 +71,7 @@ class VenueClient(ABC):
     """Public market data of one venue. Parsing lives in pure module functions."""
 
     name: ClassVar[str]
-    # Whether funding_history's rates are hourly whatever the interval (Hyperliquid).
+    # Whether funding_history's rates are hourly whatever the interval.
     hourly_history: ClassVar[bool] = False
 
     def __init__(self, http: VenueHttp, clock: Callable[[], float] = time.time) -> None:

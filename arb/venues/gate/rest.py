@@ -6,13 +6,13 @@ rate, its own interval (`funding_interval`, in SECONDS), the next settlement
 open interest in contracts, in one reply: it is the call made on every scan. It
 answers at most 1000 rows a page (`limit`, `offset`), so a page as long as the limit
 is followed by the next. 24 h turnover is only in `/futures/usdt/tickers`
-(`volume_24h_quote`, in USDT), fetched at most once a minute like Binance's and
-OKX's.
+(`volume_24h_quote`, in USDT), fetched at most once a minute like the other
+venues' turnover tables.
 
 Prices are per coin of the contract's base: `quanto_multiplier` is the contract
 size (coins per contract) and only sizes orders and open interest. A `1000BONK_USDT`
 base is 1000 BONK, so its price is per 1000 coins and the quote carries multiplier
-1000, as on Bybit.
+1000, as a 1000BONKUSDT quote does elsewhere.
 
 Delisting (`in_delisting`, or a `status` other than `trading` in the current docs),
 inverse and non-USDT rows are skipped. Errors come as non-2xx replies with

@@ -160,7 +160,7 @@ def history_params(symbol: str, after: int) -> dict[str, str]:
 class OkxClient(VenueClient):
     name = NAME
     swaps = Metadata(INSTRUMENTS, parse_instruments, INSTRUMENTS_TTL_S, SWAPS)
-    # 24 h turnover moves slowly; like Binance's, it is fetched at most once a minute.
+    # 24 h turnover moves slowly: fetched at most once a minute.
     turnover = Metadata(TICKERS, parse_turnover, TURNOVER_TTL_S, SWAPS)
 
     async def fetch_quotes(self) -> VenueFetch:
