@@ -1,5 +1,6 @@
-"""The desk's nouns: a venue quote for one perpetual, a cross-venue opportunity, and what
-storage keeps of them (subscriptions, alert state, funding history points, model calls).
+"""The desk's nouns: a venue quote for one perpetual, a cross-venue opportunity, a venue's
+order book, and what storage keeps of them (subscriptions, alert state, funding history
+points, model calls).
 
 `storage` imports only this module of `arb`: the types it reads and writes live here.
 """
@@ -80,6 +81,36 @@ class Opportunity(msgspec.Struct, frozen=True, gc=False):
     @property
     def short_venue(self) -> str:
         return self.short.venue
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    price: float  # USD per coin (for 1000PEPEUSDT: per PEPE, i.e. the venue price / 1000)
+    size: float  # coins (PEPE, not 1000PEPE lots, not contracts)
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """One venue's order book for one perpetual, in USD per coin and coins (`arb.depth`
+    walks it).
+
+    Levels have positive prices and sizes (a parser drops the rest), best first.
+    """
+
+    venue: str
+    symbol: str  # the venue's symbol, as Quote.symbol
+    bids: tuple[Level, ...]  # best (highest) first
+    asks: tuple[Level, ...]  # best (lowest) first
+    received_at: float
+    lot: float = 0.0  # order size step, coins (0: any size)
+    min_qty: float = 0.0  # smallest order, coins (0: none)
+
+    @property
+    def mid(self) -> float | None:
+        """(best bid + best ask) / 2; None if a side is empty."""
+        if not self.bids or not self.asks:
+            return None
+        return (self.bids[0].price + self.asks[0].price) / 2
 
 
 # --- what storage keeps ------------------------------------------------------------------
