@@ -10,13 +10,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, Protocol, TypeVar
 
 import msgspec
 
 from arb.http import VenueError, VenueHttp
-from arb.models import Quote
-from arb.venues.numbers import RawNum, to_number
+from arb.models import Book, Level, Quote
+from arb.venues.numbers import RawNum, per_coin, to_decimal, to_number
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,27 @@ class Perp(NamedTuple):
     asset: str  # canonical: PEPE for 1000PEPEUSDT
     multiplier: float  # coins per unit of the symbol's base: 1000 for 1000PEPEUSDT
     settle: str
+
+
+class Sizing(NamedTuple):
+    """How a venue writes and sizes one symbol's orders, for its order book (all in coins)."""
+
+    multiplier: float  # coins per unit its prices are per and its sizes count (1000PEPE: 1000)
+    lot: float  # order size step (0: any size)
+    min_qty: float  # smallest order (0: none)
+    # Coins per unit its sizes count where the venue counts contracts (a contract size,
+    # times the multiplier where prices are per unit) rather than units; 0: the multiplier.
+    contract: float = 0.0
+
+    @property
+    def size_unit(self) -> float:
+        return self.contract or self.multiplier
+
+
+class SizingTable(Protocol):
+    """A cached table of sizings by symbol: a `Metadata`'s TtlCache, or one like it."""
+
+    async def get(self) -> Mapping[str, Sizing]: ...
 
 
 @dataclass(slots=True)
@@ -90,6 +111,27 @@ class VenueClient(ABC):
         At most `MAX_HISTORY_REQUESTS` requests: past that, what was fetched is returned
         (each venue's docstring says which end of the range it keeps).
         """
+
+    @abstractmethod
+    async def order_book(self, symbol: str) -> Book:
+        """The current order book of the venue's own `symbol` (a `Quote.symbol` of this
+        client), from one request of a depth that is cheap in the venue's weight table.
+
+        Levels run best first (bids highest, asks lowest); prices are USD per coin and
+        sizes coins, converted with the same multiplier the quotes use (1000PEPEUSDT: the
+        price / 1000, the size x 1000) and the contract size where the venue counts in
+        contracts. `lot` and `min_qty` are the venue's order step and smallest order, in
+        coins, from its cached instrument metadata. Raises VenueError like the other calls,
+        also for a symbol the venue does not list.
+        """
+
+    async def sizing(self, table: SizingTable, symbol: str, path: str) -> Sizing:
+        """`symbol`'s sizing from the venue's cached instrument metadata; a symbol it does not
+        list as a perpetual of ours is a VenueError on `path` before any book is asked for."""
+        sizing = (await table.get()).get(symbol)
+        if sizing is None:
+            raise VenueError(self.name, path, f"{symbol!r} is not a listed perpetual")
+        return sizing
 
     async def walk_back(
         self,
@@ -201,6 +243,50 @@ async def _pages(
             break
         cursor = following(page, cursor)
     return points
+
+
+def book_side(
+    rows: Iterable[tuple[RawNum, RawNum]], price_unit: float, size_unit: RawNum = 1
+) -> tuple[Level, ...]:
+    """One side of a venue's order book, (price, size) pairs best first as the venue wrote
+    them, in USD per coin and coins: prices per `price_unit` coins (1000 for 1000PEPEUSDT),
+    sizes in units of `size_unit` coins (the same multiplier, or a contract size), both
+    converted in decimal. A level without a positive price and size is dropped."""
+    levels: list[Level] = []
+    for raw_price, raw_size in rows:
+        price, size = per_coin(raw_price, price_unit), in_coins(raw_size, size_unit)
+        if price is not None and size > 0:
+            levels.append(Level(price, size))
+    return tuple(levels)
+
+
+def sized_book(
+    venue: str,
+    symbol: str,
+    bids: Iterable[tuple[RawNum, RawNum]],
+    asks: Iterable[tuple[RawNum, RawNum]],
+    sizing: Sizing,
+    received_at: float,
+) -> Book:
+    """A venue's book from its two sides as written, in USD per coin and coins by `sizing`."""
+    return Book(
+        venue=venue,
+        symbol=symbol,
+        bids=book_side(bids, sizing.multiplier, sizing.size_unit),
+        asks=book_side(asks, sizing.multiplier, sizing.size_unit),
+        received_at=received_at,
+        lot=sizing.lot,
+        min_qty=sizing.min_qty,
+    )
+
+
+def in_coins(value: RawNum, unit: RawNum) -> float:
+    """A size the venue wrote in units of `unit` coins (a multiplier or a contract size),
+    multiplied in decimal: 3 lots of 0.1 are 0.3 coins. 0 for a blank, junk or negative."""
+    d, u = to_decimal(value), to_decimal(unit)
+    if d is None or u is None or d <= 0 or u <= 0:
+        return 0.0
+    return float(d * u)
 
 
 def next_hour_ms(now_s: float) -> int:

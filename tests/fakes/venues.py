@@ -13,7 +13,9 @@ Two ways to answer:
   shapes: each row is a fixture row with its numbers replaced, and the rows a
   scanner must skip (dated futures, inverse swaps, delisted coins) are kept.
 
-Each market perpetual has a settled funding history too, served by the history
+Each market perpetual has an order book that moves with its price (`FakePerp.levels`,
+shaped by a `BookShape` per perp or per venue), served by the book endpoints in each
+venue's units, and a settled funding history too, served by the history
 endpoints with the venues' own paging (`FakePerp.history`, or 30 days at its current
 rate), so that a client's pagination is really exercised.
 
@@ -71,7 +73,24 @@ def dec(x: float) -> str:
     return format(Decimal(repr(float(x))), "f")
 
 
+def scaled(x: float, times: float = 1, per: float = 1) -> str:
+    """`x * times / per` in decimal, written as `dec` writes numbers: a per-coin price as
+    a price per 1000 coins (times 1000), coins as contracts (per the contract size)."""
+    d = Decimal(repr(float(x))) * Decimal(repr(float(times))) / Decimal(repr(float(per)))
+    return format(d.normalize(), "f")
+
+
 # --- the market state -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookShape:
+    """How a fake perp's order book lies around its price: `FakePerp.levels`."""
+
+    spread_bps: float = 2.0  # best ask over best bid, of the price
+    step_bps: float = 1.0  # between neighbouring levels of a side
+    depth_usd: float = 50_000.0  # at the best level; the k-th level holds k times as much
+    levels: int = 20  # per side
 
 
 @dataclass
@@ -91,6 +110,42 @@ class FakePerp:
     bybit_symbol: str | None = None
     # Settled funding as (settlement ms, rate per interval); None: `FakeMarket.settled`.
     history: list[tuple[int, float]] | None = None
+    # The order book: `book` everywhere, or a venue's own shape (a thin venue).
+    book: BookShape = BookShape()
+    venue_books: dict[str, BookShape] = field(default_factory=dict)
+    lot: float = 0.001  # order size step, coins (a power of ten: Hyperliquid's szDecimals)
+    min_qty: float = 0.001  # smallest order, coins
+
+    def levels(self, venue: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """(bids, asks) best first, as (USD per coin, coins), around `price` as `venue`'s
+        book shape says. Prices have 8 significant digits and sizes are whole lots, so
+        every venue writes them exactly in its own units and a client reads them back."""
+        shape = self.venue_books.get(venue, self.book)
+        lot = Decimal(repr(self.lot))
+
+        def side(sign: int) -> list[tuple[float, float]]:
+            out = []
+            for k in range(shape.levels):
+                off = (shape.spread_bps / 2 + k * shape.step_bps) / 1e4
+                price = float(f"{self.price * (1 + sign * off):.8g}")
+                lots = int(Decimal(repr(shape.depth_usd * (k + 1) / price)) / lot)
+                out.append((price, float(max(lots, 1) * lot)))
+            return out
+
+        return side(-1), side(+1)
+
+    def wire_levels(
+        self, venue: str, price_unit: float, size_unit: float
+    ) -> tuple[list[list[str]], list[list[str]]]:
+        """`levels(venue)` as the venue writes them, exact decimal strings: prices per
+        `price_unit` coins (1000 for 1000PEPEUSDT), sizes in units of `size_unit` coins
+        (the multiplier, or an OKX/Gate contract size)."""
+
+        def side(levels: list[tuple[float, float]]) -> list[list[str]]:
+            return [[scaled(px, price_unit), scaled(sz, per=size_unit)] for px, sz in levels]
+
+        bids, asks = self.levels(venue)
+        return side(bids), side(asks)
 
 
 @dataclass
@@ -232,6 +287,7 @@ class Recorded:
     path: str
     query: dict[str, str]
     at: float
+    body: bytes = b""
 
 
 class FakeVenues(LocalServer):
@@ -289,8 +345,9 @@ class FakeVenues(LocalServer):
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         venue = request.match_info["venue"]
         path = "/" + request.match_info["path"]
+        body = await request.read()
         self.requests.append(
-            Recorded(venue, request.method, path, dict(request.query), time.monotonic())
+            Recorded(venue, request.method, path, dict(request.query), time.monotonic(), body)
         )
         fault = self.faults.get((venue, path))
         if fault is not None:
@@ -302,8 +359,7 @@ class FakeVenues(LocalServer):
         handler = self._routes.get((venue, request.method, path))
         if handler is None:
             return web.json_response({"code": 404, "msg": f"no route {path}"}, status=404)
-        key = (venue, request.method, path, tuple(sorted(request.query.items())),
-               await request.read())  # fmt: skip
+        key = (venue, request.method, path, tuple(sorted(request.query.items())), body)
         body = self._rendered.get(key) if self.frozen and venue != "fake" else None
         if body is None:
             payload = await handler(request)
@@ -391,6 +447,14 @@ class FakeVenues(LocalServer):
         rows = [row(template, p) for p in self.market.perps(venue)]
         return [r for r in rows if r is not None] + [r for r in recorded if keep(r)]
 
+    def perp(self, venue: str, symbol: str) -> FakePerp | None:
+        """The market perpetual `venue` names `symbol`; None if it lists none (or there is
+        no market)."""
+        if self.market is None:
+            return None
+        symbol_of = self.symbols[venue]
+        return next((p for p in self.market.perps(venue) if symbol_of(p) == symbol), None)
+
     # history
 
     def settled_rows(
@@ -410,8 +474,7 @@ class FakeVenues(LocalServer):
         if self.market is None:
             rows = [(int(r[time_key]), r) for r in recorded if r[symbol_key] == symbol]
             return sorted(rows, key=lambda row: row[0]) or None
-        symbol_of = self.symbols[venue]
-        perp = next((p for p in self.market.perps(venue) if symbol_of(p) == symbol), None)
+        perp = self.perp(venue, symbol)
         if perp is None:
             return None
         return [(t, render(recorded[0], perp, t, rate)) for t, rate in self.market.settled(perp)]

@@ -27,6 +27,9 @@ class Client(VenueClient):
     async def funding_history(self, symbol, start_ms, end_ms):
         raise NotImplementedError
 
+    async def order_book(self, symbol):
+        raise NotImplementedError
+
 
 async def test_each_client_gets_its_own_cache_of_the_get_on_its_own_clock():
     t = [0.0]

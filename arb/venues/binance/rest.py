@@ -7,14 +7,20 @@ their base asset), fundingInfo (lists only symbols with non-default settings;
 absent means 8 h) and the 24 h ticker (weight 40, so polled at most once a minute).
 
 Settled funding comes from `GET /fapi/v1/fundingRate`, ascending, 1000 a page.
+
+Order books come from `GET /fapi/v1/depth` (limit 100: weight 5), prices per unit of the
+symbol's base and quantities in those units (1000PEPEUSDT: per and in 1000 PEPE); order
+steps from exchangeInfo's MARKET_LOT_SIZE (a taker's market order), else LOT_SIZE, cached.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import msgspec
 
+from arb.depth import Book
 from arb.models import Quote
 from arb.symbols import split_multiplier
 from arb.venues.base import (
@@ -22,12 +28,15 @@ from arb.venues.base import (
     FundingPoint,
     HistoryPage,
     Perp,
+    Sizing,
     VenueClient,
     VenueFetch,
     history_page,
+    in_coins,
+    sized_book,
     walk_forward,
 )
-from arb.venues.binance.common import NAME
+from arb.venues.binance.common import NAME, ErrorReply, reply_error
 from arb.venues.cache import Metadata
 from arb.venues.numbers import Num, RawNum, present
 
@@ -38,13 +47,22 @@ EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 FUNDING_INFO = "/fapi/v1/fundingInfo"
 TICKER_24H = "/fapi/v1/ticker/24hr"
 FUNDING_RATE_HISTORY = "/fapi/v1/fundingRate"
+DEPTH = "/fapi/v1/depth"
 HISTORY_LIMIT = 1000  # the endpoint's maximum page (shares 500 requests / 5 min with fundingInfo)
+# Levels a side. The weight grows with the limit: 5-50 levels cost 2, 100 cost 5, 500 cost
+# 10, 1000 cost 20 (of 2400 a minute); 100 levels cover the sizes we quote.
+DEPTH_LIMIT = 100
 
 DEFAULT_INTERVAL_H = 8.0
 # Binance changes intervals while symbols are live: keep fundingInfo short-lived.
 EXCHANGE_INFO_TTL_S = 600.0
 FUNDING_INFO_TTL_S = 60.0
 TICKER_TTL_S = 60.0
+# Order steps change with a relisting at most: exchangeInfo (weight 1) is read again for
+# them, apart from the perpetual list, hourly and only when a book is asked for.
+SIZING_TTL_S = 3600.0
+# Filters in the order they are read: a market order's step and minimum first.
+LOT_FILTERS = ("MARKET_LOT_SIZE", "LOT_SIZE")
 
 
 class PremiumIndex(msgspec.Struct, gc=False):
@@ -54,6 +72,12 @@ class PremiumIndex(msgspec.Struct, gc=False):
     nextFundingTime: int = 0
 
 
+class LotFilter(msgspec.Struct, gc=False):
+    filterType: str = ""
+    stepSize: RawNum = None  # in units of the symbol's base (1000PEPE)
+    minQty: RawNum = None
+
+
 class SymbolInfo(msgspec.Struct):
     symbol: str
     contractType: str = ""
@@ -61,10 +85,16 @@ class SymbolInfo(msgspec.Struct):
     baseAsset: str = ""
     quoteAsset: str = ""
     marginAsset: str = ""
+    filters: list[LotFilter] = msgspec.field(default_factory=list)
 
 
 class ExchangeInfo(msgspec.Struct):
     symbols: list[SymbolInfo]
+
+
+class Depth(msgspec.Struct, gc=False):
+    bids: list[tuple[RawNum, RawNum]]  # best first
+    asks: list[tuple[RawNum, RawNum]]
 
 
 class FundingInfo(msgspec.Struct):
@@ -88,19 +118,56 @@ _exchange_info = msgspec.json.Decoder(ExchangeInfo)
 _funding_info = msgspec.json.Decoder(list[FundingInfo])
 _ticker = msgspec.json.Decoder(list[Ticker24h], strict=False)
 _funding_history = msgspec.json.Decoder(list[FundingRateRow], strict=False)
+_depth = msgspec.json.Decoder(Depth, strict=False)
+_error_reply = msgspec.json.Decoder(ErrorReply)
 
 
-def parse_exchange_info(body: bytes) -> dict[str, Perp]:
-    """Trading USDT/USDC perpetuals only: delivery and SETTLING rows drop out here."""
-    perps: dict[str, Perp] = {}
+def trading_perps(body: bytes) -> Iterator[tuple[SymbolInfo, Perp]]:
+    """An exchangeInfo reply's trading USDT/USDC perpetuals: delivery and SETTLING rows
+    drop out here."""
     for s in _exchange_info.decode(body).symbols:
         if s.contractType != "PERPETUAL" or s.status != "TRADING":
             continue
         if s.quoteAsset not in USD_SETTLES:
             continue
         asset, multiplier = split_multiplier(s.baseAsset)
-        perps[s.symbol] = Perp(asset, multiplier, s.marginAsset or s.quoteAsset)
-    return perps
+        yield s, Perp(asset, multiplier, s.marginAsset or s.quoteAsset)
+
+
+def parse_exchange_info(body: bytes) -> dict[str, Perp]:
+    return {s.symbol: perp for s, perp in trading_perps(body)}
+
+
+def parse_sizing(body: bytes) -> dict[str, Sizing]:
+    """exchangeInfo -> each trading perpetual's multiplier, step and minimum quantity, the
+    last two from the symbol's base units into coins."""
+    table: dict[str, Sizing] = {}
+    for s, perp in trading_perps(body):
+        m = perp.multiplier
+        by_type = {f.filterType: f for f in s.filters}
+        lots = next((by_type[t] for t in LOT_FILTERS if t in by_type), LotFilter())
+        table[s.symbol] = Sizing(m, in_coins(lots.stepSize, m), in_coins(lots.minQty, m))
+    return table
+
+
+def error_reply(body: bytes) -> ErrorReply | None:
+    """Binance's error envelope, where a reply that is not what was asked for holds one."""
+    try:
+        return _error_reply.decode(body)
+    except msgspec.DecodeError:
+        return None
+
+
+def parse_book(body: bytes, symbol: str, sizing: Sizing, received_at: float) -> Book:
+    """A depth reply -> `symbol`'s book in USD per coin and coins."""
+    try:
+        depth = _depth.decode(body)
+    except msgspec.ValidationError:
+        error = error_reply(body)
+        if error is None:
+            raise
+        raise reply_error(error.code, error.msg) from None
+    return sized_book(NAME, symbol, depth.bids, depth.asks, sizing, received_at)
 
 
 def parse_funding_info(body: bytes) -> dict[str, float]:
@@ -162,6 +229,7 @@ class BinanceClient(VenueClient):
     perps = Metadata(EXCHANGE_INFO, parse_exchange_info, EXCHANGE_INFO_TTL_S)
     intervals = Metadata(FUNDING_INFO, parse_funding_info, FUNDING_INFO_TTL_S)
     turnover = Metadata(TICKER_24H, parse_ticker_24h, TICKER_TTL_S)
+    sizings = Metadata(EXCHANGE_INFO, parse_sizing, SIZING_TTL_S)
 
     async def fetch_quotes(self) -> VenueFetch:
         # Without the rates, the perpetual list or the intervals there is nothing
@@ -188,3 +256,10 @@ class BinanceClient(VenueClient):
             return await self.http.get(FUNDING_RATE_HISTORY, params, decode=decode_funding_history)
 
         return await walk_forward(page_from, start_ms, end_ms, HISTORY_LIMIT)
+
+    async def order_book(self, symbol: str) -> Book:
+        sizing = await self.sizing(self.sizings, symbol, DEPTH)
+        params = {"symbol": symbol, "limit": str(DEPTH_LIMIT)}
+        return await self.http.get(
+            DEPTH, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
+        )

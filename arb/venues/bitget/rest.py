@@ -12,6 +12,11 @@ write "".
 
 Settled funding comes from `GET /api/v2/mix/market/history-fund-rate`: newest first,
 paged by `pageNo`, at most 100 a page, no time filter.
+
+Order books come from `GET /api/v2/mix/market/merge-depth` unmerged (`scale0`), levels
+`[price, size]` best first, sizes in the symbol's base (1000 BONK for 1000BONKUSDT, priced
+per 1000 coins like its quotes). The order step and smallest order (`sizeMultiplier`,
+`minTradeNum`, in the same units) come from `GET /api/v2/mix/market/contracts`, cached.
 """
 
 from __future__ import annotations
@@ -21,14 +26,19 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
+from arb.depth import Book
+from arb.http import ReplyShapeError
 from arb.models import Quote
 from arb.venues.base import (
     HOUR_MS,
     FundingPoint,
     HistoryPage,
+    Sizing,
     VenueClient,
     VenueFetch,
     history_page,
+    in_coins,
+    sized_book,
 )
 from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
 from arb.venues.cache import Metadata
@@ -38,8 +48,14 @@ TICKERS = "/api/v2/mix/market/tickers"
 CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
 FUNDING_HISTORY = "/api/v2/mix/market/history-fund-rate"
 HISTORY_LIMIT = 100  # the endpoint's maximum pageSize
+# Both 20 requests per second per IP. A merge-depth call costs the same at any depth, so
+# it asks for the deepest (`max`), unmerged (`scale0`) book.
+MERGE_DEPTH = "/api/v2/mix/market/merge-depth"
+CONTRACTS = "/api/v2/mix/market/contracts"
+BOOK_QUERY = {"precision": "scale0", "limit": "max"}
 
 SCHEDULE_TTL_S = 60.0
+CONTRACTS_TTL_S = 600.0  # an order step changes with a relisting, not between scans
 PRODUCT = {"productType": PRODUCT_TYPE}
 
 # A number sent as a string; "" or null when missing. Decoded with strict=False.
@@ -66,6 +82,18 @@ class HistoryRow(msgspec.Struct, gc=False):
     fundingRate: RawNum = None
 
 
+class ContractRow(msgspec.Struct, gc=False):
+    symbol: str
+    sizeMultiplier: RawNum = None  # the order size step, in the symbol's base
+    minTradeNum: RawNum = None  # the smallest order, in the symbol's base
+
+
+class Depth(msgspec.Struct, gc=False):
+    asks: list[tuple[RawNum, RawNum]] = []  # [price, size], best first
+    bids: list[tuple[RawNum, RawNum]] = []
+    ts: RawNum = None
+
+
 class Schedule(NamedTuple):
     interval_h: float
     next_ms: int | None  # the upcoming settlement when the table was read
@@ -74,6 +102,8 @@ class Schedule(NamedTuple):
 _tickers = unwrapper(list[Ticker])
 _settings = unwrapper(list[FundingSetting])
 _history = unwrapper(list[HistoryRow])
+_contracts = unwrapper(list[ContractRow])
+_depth = unwrapper(Depth)
 
 
 def decode_tickers(body: bytes) -> list[Ticker]:
@@ -149,6 +179,29 @@ def join_quotes(
     return quotes
 
 
+def parse_sizing(body: bytes) -> dict[str, Sizing]:
+    """The contract list -> each symbol in scope's multiplier, and its order step and
+    smallest order from the symbol's base units into coins."""
+    table: dict[str, Sizing] = {}
+    for row in _contracts(body) or []:
+        info = classify(row.symbol)
+        if info is not None:
+            m = info[1]
+            table[row.symbol] = Sizing(
+                m, in_coins(row.sizeMultiplier, m), in_coins(row.minTradeNum, m)
+            )
+    return table
+
+
+def parse_book(body: bytes, symbol: str, sizing: Sizing, received_at: float) -> Book:
+    """A merge-depth reply for `symbol` in USD per coin and coins: its price is per unit of
+    the symbol's base and its size counts those units (1000 coins for 1000BONKUSDT)."""
+    depth = _depth(body)
+    if depth is None:
+        raise ReplyShapeError(f"no book for {symbol}")
+    return sized_book(NAME, symbol, depth.bids, depth.asks, sizing, received_at)
+
+
 def decode_funding_history(body: bytes) -> HistoryPage:
     """A history-fund-rate reply (newest first) as a page."""
     return history_page([(r.fundingTime, r.fundingRate) for r in _history(body) or []])
@@ -167,12 +220,21 @@ def history_params(symbol: str, page_no: int) -> dict[str, str]:
 class BitgetClient(VenueClient):
     name = NAME
     schedules = Metadata(CURRENT_FUNDING, parse_schedules, SCHEDULE_TTL_S, PRODUCT)
+    sizings = Metadata(CONTRACTS, parse_sizing, CONTRACTS_TTL_S, PRODUCT)
 
     async def fetch_quotes(self) -> VenueFetch:
         """One tickers call per scan, plus the schedule table once a minute."""
         # Without the rates or the intervals there is nothing right to show.
         return await self.joined(
             join_quotes, self.stamped(TICKERS, PRODUCT, decode_tickers), [self.schedules.get()]
+        )
+
+    async def order_book(self, symbol: str) -> Book:
+        """One merge-depth call; the order step comes from the cached contract list."""
+        sizing = await self.sizing(self.sizings, symbol, MERGE_DEPTH)
+        params = {"symbol": symbol, **PRODUCT, **BOOK_QUERY}
+        return await self.http.get(
+            MERGE_DEPTH, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
         )
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:

@@ -6,6 +6,10 @@ turnover and open-interest value. The same list mixes in dated futures and
 pre-market contracts with blank numeric fields; those rows are skipped.
 
 Settled funding comes from `GET /v5/market/funding/history`, newest first, 200 a page.
+
+Order books come from `GET /v5/market/orderbook?category=linear` (up to 500 levels a side;
+200 asked), prices per unit of the symbol's base and sizes in those units (1000PEPEUSDT:
+per and in 1000 PEPE); order steps from instruments-info's lotSizeFilter, cached.
 """
 
 from __future__ import annotations
@@ -15,16 +19,36 @@ from functools import partial
 
 import msgspec
 
+from arb.depth import Book
 from arb.models import Quote
-from arb.venues.base import FundingPoint, HistoryPage, VenueClient, VenueFetch, history_page
+from arb.venues.base import (
+    FundingPoint,
+    HistoryPage,
+    Sizing,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    in_coins,
+    sized_book,
+)
 from arb.venues.bybit.common import NAME, Rows, classify, unwrapper
+from arb.venues.cache import Metadata
 from arb.venues.numbers import Num, RawNum, present
 
 log = logging.getLogger(__name__)
 
 TICKERS = "/v5/market/tickers"
 FUNDING_HISTORY = "/v5/market/funding/history"
+ORDER_BOOK = "/v5/market/orderbook"
+INSTRUMENTS = "/v5/market/instruments-info"
 HISTORY_LIMIT = 200  # the endpoint's maximum page
+# Levels a side: linear takes 1-500. Public market data has no per-endpoint weight, only
+# the IP's 600 requests per 5 s, so depth costs bytes, not quota; 200 levels cover any
+# size we would quote.
+BOOK_LIMIT = 200
+# The instruments-info page: 1000 is the maximum and holds every linear contract.
+INSTRUMENTS_LIMIT = 1000
+SIZING_TTL_S = 600.0
 
 
 class Ticker(msgspec.Struct, gc=False):
@@ -45,8 +69,25 @@ class FundingRow(msgspec.Struct, gc=False):
     fundingRate: RawNum = None
 
 
+class LotSizeFilter(msgspec.Struct, gc=False):
+    qtyStep: RawNum = None  # in units of the symbol's base (1000PEPE)
+    minOrderQty: RawNum = None
+
+
+class Instrument(msgspec.Struct, gc=False):
+    symbol: str
+    lotSizeFilter: LotSizeFilter = msgspec.field(default_factory=LotSizeFilter)
+
+
+class OrderBook(msgspec.Struct, gc=False):
+    b: list[tuple[RawNum, RawNum]] = msgspec.field(default_factory=list)  # bids, best first
+    a: list[tuple[RawNum, RawNum]] = msgspec.field(default_factory=list)  # asks, best first
+
+
 decode_tickers = unwrapper(Rows[Ticker])
 _funding_rows = unwrapper(Rows[FundingRow])
+_instruments = unwrapper(Rows[Instrument])
+_order_book = unwrapper(OrderBook)
 
 
 def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
@@ -82,6 +123,25 @@ def parse_tickers(body: bytes, received_at: float) -> list[Quote]:
     return quotes
 
 
+def parse_sizing(body: bytes) -> dict[str, Sizing]:
+    """instruments-info -> each in-scope symbol's multiplier, qtyStep and minOrderQty, the
+    last two from the symbol's base units into coins."""
+    table: dict[str, Sizing] = {}
+    for row in _instruments(body).rows:
+        perp = classify(row.symbol)
+        if perp is not None:
+            lots = row.lotSizeFilter
+            m = perp.multiplier
+            table[row.symbol] = Sizing(m, in_coins(lots.qtyStep, m), in_coins(lots.minOrderQty, m))
+    return table
+
+
+def parse_book(body: bytes, symbol: str, sizing: Sizing, received_at: float) -> Book:
+    """An orderbook reply -> `symbol`'s book in USD per coin and coins."""
+    book = _order_book(body)
+    return sized_book(NAME, symbol, book.b, book.a, sizing, received_at)
+
+
 def decode_funding_history(body: bytes) -> HistoryPage:
     """A funding-history reply as a page (the venue sends it newest first)."""
     rows = _funding_rows(body).rows
@@ -100,6 +160,12 @@ def history_params(symbol: str, end: int) -> dict[str, str]:
 
 class BybitClient(VenueClient):
     name = NAME
+    sizings = Metadata(
+        INSTRUMENTS,
+        parse_sizing,
+        SIZING_TTL_S,
+        {"category": "linear", "limit": str(INSTRUMENTS_LIMIT)},
+    )
 
     async def fetch_quotes(self) -> VenueFetch:
         def decode(body: bytes) -> list[Quote]:
@@ -125,4 +191,11 @@ class BybitClient(VenueClient):
             start_ms=start_ms,
             end_ms=end_ms,
             full=HISTORY_LIMIT,
+        )
+
+    async def order_book(self, symbol: str) -> Book:
+        sizing = await self.sizing(self.sizings, symbol, ORDER_BOOK)
+        params = {"category": "linear", "symbol": symbol, "limit": str(BOOK_LIMIT)}
+        return await self.http.get(
+            ORDER_BOOK, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
         )

@@ -10,7 +10,8 @@ Errors come as a non-2xx status (401 for every authentication failure) with
 
 Positions come in contracts: `quanto_multiplier` (coins per contract) from the public
 contract list, cached, turns them into coins; a 1000x name (1000SATS_USDT) is converted
-again to coins of the canonical asset, its prices divided to per coin.
+again to coins of the canonical asset, its prices divided to per coin (`common.to_contracts`,
+the rule the public client's order books follow too).
 
 Funding payments are the account book's rows of type `fund`, whose `change` is positive
 when received and whose `time` is in seconds with a fraction. Gate pages every list with
@@ -24,7 +25,6 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -38,9 +38,12 @@ from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
     SETTLE,
+    Contract,
     classify,
     contract_pages,
+    decode_contracts,
     raise_label,
+    to_contracts,
     unwrapper,
 )
 from arb.venues.numbers import RawNum, per_coin, to_decimal, to_number, to_positive
@@ -99,11 +102,6 @@ class Account(msgspec.Struct, gc=False):
     message: str = ""
 
 
-class ContractRow(msgspec.Struct, gc=False):
-    name: str = ""
-    quanto_multiplier: RawNum = None  # coins of the name's base per contract
-
-
 class PositionRow(msgspec.Struct, gc=False):
     contract: str = ""
     size: RawNum = None  # contracts, negative when short (a string since 2025, a number before)
@@ -124,16 +122,6 @@ class BookRow(msgspec.Struct, gc=False):
     contract: str = ""  # present on rows since 2023-10-30
 
 
-@dataclass(frozen=True, slots=True)
-class Contract:
-    """One USDT perpetual in the desk's units: `coins` of `asset` per contract, and
-    `price_unit` coins per quoted price (1000 for 1000SATS_USDT, else 1)."""
-
-    asset: str
-    coins: Decimal
-    price_unit: float
-
-
 class BookPage(NamedTuple):
     payments: list[FundingPayment]  # in the venue's order
     rows: int  # rows sent, junk included: a full page may have more behind it
@@ -141,7 +129,6 @@ class BookPage(NamedTuple):
 
 _server_time = msgspec.json.Decoder(ServerTime, strict=False).decode
 _account = msgspec.json.Decoder(Account, strict=False).decode
-decode_contracts = unwrapper(ContractRow)
 decode_positions = unwrapper(PositionRow)
 _book_rows = unwrapper(BookRow)
 
@@ -175,19 +162,6 @@ def parse_balances(body: bytes) -> list[Balance]:
             unrealised_pnl=upnl,
         )
     ]
-
-
-def to_contracts(rows: list[ContractRow]) -> dict[str, Contract]:
-    """Every USDT perpetual, delisting or not: a delisting one still held must size."""
-    out: dict[str, Contract] = {}
-    for row in rows:
-        info = classify(row.name)
-        quanto = to_decimal(row.quanto_multiplier)
-        if info is None or quanto is None or quanto <= 0:
-            continue
-        asset, unit = info
-        out[row.name] = Contract(asset, quanto * Decimal(repr(unit)), unit)
-    return out
 
 
 def _side(row: PositionRow, size: Decimal) -> str:

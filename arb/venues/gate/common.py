@@ -1,16 +1,20 @@
 """What Gate's public, streaming and signed clients share: its name, its error reply and
-check, the paged contract list, and which contracts are in scope."""
+check, the paged contract list, which contracts are in scope, and what a contract holds."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 import msgspec
 
 from arb.http import ReplyError, VenueHttp
 from arb.symbols import split_multiplier
+from arb.venues.cache import Metadata
+from arb.venues.numbers import RawNum, to_decimal
 
 NAME = __name__.split(".")[-2]
 T = TypeVar("T")
@@ -72,3 +76,58 @@ def classify(name: str) -> tuple[str, float] | None:
     if not sep or not base or quote != SETTLE:
         return None
     return split_multiplier(base)
+
+
+class ContractRow(msgspec.Struct, gc=False):
+    name: str = ""
+    quanto_multiplier: RawNum = None  # coins of the name's base per contract
+    order_size_min: RawNum = None  # the smallest order, contracts
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """One USDT perpetual in the desk's units: `coins` of `asset` per contract (the order
+    step: Gate trades whole contracts), `price_unit` coins per quoted price (1000 for
+    1000SATS_USDT, else 1) and the smallest order in contracts."""
+
+    asset: str
+    coins: Decimal
+    price_unit: float
+    min_contracts: Decimal = Decimal(1)
+
+
+decode_contracts = unwrapper(ContractRow)
+
+
+def to_contracts(rows: list[ContractRow]) -> dict[str, Contract]:
+    """Every USDT perpetual, delisting or not: a delisting one still held must size."""
+    out: dict[str, Contract] = {}
+    for row in rows:
+        info = classify(row.name)
+        quanto = to_decimal(row.quanto_multiplier)
+        if info is None or quanto is None or quanto <= 0:
+            continue
+        asset, unit = info
+        least = to_decimal(row.order_size_min)
+        out[row.name] = Contract(
+            asset,
+            quanto * Decimal(repr(unit)),
+            unit,
+            least if least is not None and least > 0 else Decimal(1),
+        )
+    return out
+
+
+class ContractTable(Metadata[T]):
+    """`parse` of every page of the contract list, cached on a public client like any
+    `Metadata` (which reads one page)."""
+
+    def __init__(self, parse: Callable[[list[ContractRow]], T], ttl_s: float) -> None:
+        super().__init__(CONTRACTS, decode_contracts, ttl_s)
+        self.parse = parse
+
+    def _loader(self, http: VenueHttp) -> Callable[[], Awaitable[T]]:
+        async def load() -> T:
+            return self.parse(await contract_pages(http, decode_contracts))
+
+        return load

@@ -21,6 +21,11 @@ with a 2xx status is raised here as a `ReplyError`.
 
 Settled funding comes from `GET /api/v4/futures/usdt/funding_rate?contract=`, rows
 `{"t": seconds, "r": rate}`, at most 1000 a reply: the `limit` settlements up to `to`.
+
+Order books come from `GET /api/v4/futures/usdt/order_book?contract=&limit=`, levels
+`{"p": price, "s": contracts}` best first: prices per unit of the name's base (1000 coins
+for 1000BONK_USDT) and sizes in contracts, so both are converted with the cached contract
+list (`common.to_contracts`: coins per contract, and the smallest order in contracts).
 """
 
 from __future__ import annotations
@@ -29,23 +34,42 @@ from functools import partial
 
 import msgspec
 
+from arb.depth import Book
 from arb.models import Quote
-from arb.venues.base import FundingPoint, HistoryPage, VenueClient, VenueFetch, history_page
+from arb.venues.base import (
+    FundingPoint,
+    HistoryPage,
+    Sizing,
+    VenueClient,
+    VenueFetch,
+    history_page,
+    sized_book,
+)
 from arb.venues.cache import Metadata
 from arb.venues.gate.common import (
     NAME,
     PAGE_LIMIT,
     SETTLE,
+    ContractRow,
+    ContractTable,
+    ErrorReply,
     classify,
     contract_pages,
+    raise_label,
+    to_contracts,
     unwrapper,
 )
 from arb.venues.numbers import Num, RawNum, present, to_number
 
 TICKERS = "/api/v4/futures/usdt/tickers"
 FUNDING_RATE = "/api/v4/futures/usdt/funding_rate"
+# Public futures endpoints allow 200 requests per 10 s per IP each, whatever the depth;
+# 100 levels a side is the most a documented client asks for (the docs give no maximum).
+ORDER_BOOK = "/api/v4/futures/usdt/order_book"
+BOOK_DEPTH = 100
 
 TURNOVER_TTL_S = 60.0
+CONTRACTS_TTL_S = 600.0  # contract sizes change with a relisting, not between scans
 
 
 class Contract(msgspec.Struct, gc=False):
@@ -62,6 +86,17 @@ class Contract(msgspec.Struct, gc=False):
     position_size: Num = ""  # open interest, contracts
 
 
+class PriceSize(msgspec.Struct, gc=False):
+    p: RawNum = None  # per unit of the name's base
+    s: RawNum = None  # contracts (an integer in the docs, a string in replies since 2025)
+
+
+class OrderBook(msgspec.Struct, gc=False):
+    asks: list[PriceSize]  # best first
+    bids: list[PriceSize]
+    current: RawNum = None  # when the reply was made, epoch seconds
+
+
 class Ticker(msgspec.Struct, gc=False):
     contract: str
     volume_24h_quote: Num = ""
@@ -75,6 +110,8 @@ class FundingRateRow(msgspec.Struct, gc=False):
 decode_contracts = unwrapper(Contract)
 _tickers = unwrapper(Ticker)
 _funding_rates = unwrapper(FundingRateRow)
+_order_book = msgspec.json.Decoder(OrderBook, strict=False).decode
+_refusal = msgspec.json.Decoder(ErrorReply).decode
 
 
 def open_interest_value(c: Contract) -> float | None:
@@ -123,6 +160,35 @@ def parse_turnover(body: bytes) -> dict[str, float]:
     return {t.contract: t.volume_24h_quote for t in _tickers(body) if t.volume_24h_quote != ""}
 
 
+def parse_sizing(rows: list[ContractRow]) -> dict[str, Sizing]:
+    """Each contract's sizing (`common.to_contracts`): prices per unit of the name's base,
+    sizes in contracts, and Gate trades whole contracts from `order_size_min` up."""
+    return {
+        name: Sizing(c.price_unit, float(c.coins), float(c.coins * c.min_contracts), float(c.coins))
+        for name, c in to_contracts(rows).items()
+    }
+
+
+def decode_order_book(body: bytes) -> OrderBook:
+    """An order_book reply; Gate's error object (with a 2xx status) as a ReplyError."""
+    try:
+        return _order_book(body)
+    except msgspec.ValidationError as shape:
+        try:
+            refusal = _refusal(body)
+        except msgspec.ValidationError:
+            raise shape from None
+        raise_label(refusal.label, refusal.message)
+        raise  # not reached: raise_label raises
+
+
+def parse_book(body: bytes, symbol: str, sizing: Sizing, received_at: float) -> Book:
+    """An order_book reply for `symbol` in USD per coin and coins (`parse_sizing`)."""
+    book = decode_order_book(body)
+    bids, asks = ([(level.p, level.s) for level in side] for side in (book.bids, book.asks))
+    return sized_book(NAME, symbol, bids, asks, sizing, received_at)
+
+
 def seconds_to_ms(value: RawNum) -> RawNum:
     """Gate's epoch seconds as ms; junk stays junk for `history_page` to skip."""
     seconds = to_number(value)
@@ -143,6 +209,7 @@ class GateClient(VenueClient):
     name = NAME
     # 24 h turnover moves slowly and takes a second bulk call: once a minute at most.
     turnover = Metadata(TICKERS, parse_turnover, TURNOVER_TTL_S)
+    sizings = ContractTable(parse_sizing, CONTRACTS_TTL_S)
 
     async def contracts(self) -> tuple[list[Contract], float]:
         """Every USDT contract, a page of PAGE_LIMIT at a time, and when they came."""
@@ -151,6 +218,14 @@ class GateClient(VenueClient):
     async def fetch_quotes(self) -> VenueFetch:
         return await self.joined(
             join_quotes, self.contracts(), [], {"24h turnover": self.turnover.get()}
+        )
+
+    async def order_book(self, symbol: str) -> Book:
+        """One order_book call; the contract size comes from the cached contract list."""
+        sizing = await self.sizing(self.sizings, symbol, ORDER_BOOK)
+        params = {"contract": symbol, "limit": str(BOOK_DEPTH)}
+        return await self.http.get(
+            ORDER_BOOK, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
         )
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:

@@ -179,9 +179,9 @@ def parse_contracts(body: bytes) -> dict[str, Contract]:
     for i in decode_instruments(body):
         if not i.linear_usd:
             continue
-        ct_val, ct_mult = to_decimal(i.ctVal), to_decimal(i.ctMult) or Decimal(1)
-        if ct_val is not None and ct_val > 0 and ct_mult > 0 and i.asset:
-            out[i.instId] = Contract(i.asset, ct_val * ct_mult)
+        coins = i.coins
+        if coins is not None and i.asset:
+            out[i.instId] = Contract(i.asset, coins)
     return out
 
 

@@ -4,13 +4,14 @@ its error check, and the instrument list that says which swaps are in scope."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Generic, TypeVar
 
 import msgspec
 
 from arb.http import ReplyError
 from arb.venues.base import HOUR_MS, USD_SETTLES
-from arb.venues.numbers import RawNum
+from arb.venues.numbers import RawNum, to_decimal
 
 NAME = __name__.split(".")[-2]
 T = TypeVar("T")
@@ -34,6 +35,8 @@ class Instrument(msgspec.Struct, gc=False):
     ctVal: RawNum = None  # coins of `ctValCcy` per contract (times `ctMult`)
     ctMult: RawNum = None
     ctValCcy: str = ""
+    lotSz: RawNum = None  # the order size step, contracts
+    minSz: RawNum = None  # the smallest order, contracts
     settleCcy: str = ""
     state: str = ""
     ruleType: str = ""
@@ -49,6 +52,13 @@ class Instrument(msgspec.Struct, gc=False):
     def asset(self) -> str:
         """The coin a contract is worth: `ctValCcy`, else the underlying's base."""
         return self.ctValCcy or self.uly.split("-", 1)[0]
+
+    @property
+    def coins(self) -> Decimal | None:
+        """Coins of `asset` in one contract, `ctVal` x `ctMult` in decimal; None unless
+        the swap gives a positive one."""
+        ct_val, ct_mult = to_decimal(self.ctVal), to_decimal(self.ctMult) or Decimal(1)
+        return ct_val * ct_mult if ct_val is not None and ct_val > 0 and ct_mult > 0 else None
 
 
 def interval_hours(settles_ms: float, then_ms: float) -> float:

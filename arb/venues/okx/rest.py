@@ -9,6 +9,10 @@ multiplier: `ctVal` only sizes orders.
 
 Settled funding comes from `GET /api/v5/public/funding-rate-history`, newest first,
 paged with `after`; `realizedRate` is what was charged, `fundingRate` what was predicted.
+
+Order books come from `GET /api/v5/market/books?instId=&sz=`, levels
+`[price, contracts, "0", orders]` best first: sizes are contracts, so times the cached
+instrument's `ctVal` (x `ctMult`) for coins, and so are its `lotSz` and `minSz`.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from functools import partial
 
 import msgspec
 
+from arb.depth import Book
+from arb.http import ReplyShapeError
 from arb.models import Quote
 from arb.venues.base import (
     FundingPoint,
     HistoryPage,
+    Sizing,
     VenueClient,
     VenueFetch,
     history_page,
+    in_coins,
+    sized_book,
 )
 from arb.venues.cache import Metadata
 from arb.venues.numbers import Num, RawNum, to_number
@@ -44,6 +53,9 @@ FUNDING_RATE = "/api/v5/public/funding-rate"
 MARK_PRICE = "/api/v5/public/mark-price"
 TICKERS = "/api/v5/market/tickers"
 FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
+# 40 requests per 2 s per IP whatever the depth, so the deepest book it gives: 400 a side.
+BOOKS = "/api/v5/market/books"
+BOOK_DEPTH = 400
 HISTORY_LIMIT = 400  # the current docs' maximum page
 # Older docs capped a page at 100: a page of exactly 100 may have more behind it.
 OLD_HISTORY_LIMIT = 100
@@ -75,6 +87,12 @@ class FundingHistoryRow(msgspec.Struct, gc=False):
     realizedRate: RawNum = None  # the rate actually charged
 
 
+class BookSnapshot(msgspec.Struct, gc=False):
+    asks: list[list[RawNum]] = []  # [price, contracts, "0" (deprecated), orders], best first
+    bids: list[list[RawNum]] = []
+    ts: RawNum = None
+
+
 class Swap(msgspec.Struct, frozen=True):
     asset: str
     settle: str
@@ -84,6 +102,7 @@ decode_funding = unwrapper(FundingRate)
 _marks = unwrapper(MarkPrice)
 _tickers = unwrapper(Ticker)
 _funding_history = unwrapper(FundingHistoryRow)
+_books = unwrapper(BookSnapshot)
 
 
 def parse_instruments(body: bytes) -> dict[str, Swap]:
@@ -95,6 +114,19 @@ def parse_instruments(body: bytes) -> dict[str, Swap]:
         if i.asset and not i.expTime:
             swaps[i.instId] = Swap(i.asset, i.settleCcy)
     return swaps
+
+
+def parse_sizing(body: bytes) -> dict[str, Sizing]:
+    """Every linear USDT/USDC swap's sizing: prices per coin, sizes, `lotSz` and `minSz` in
+    contracts of `ctVal` (x `ctMult`) coins."""
+    table: dict[str, Sizing] = {}
+    for i in decode_instruments(body):
+        coins = i.coins
+        if i.linear_usd and coins is not None:
+            table[i.instId] = Sizing(
+                1.0, in_coins(i.lotSz, coins), in_coins(i.minSz, coins), float(coins)
+            )
+    return table
 
 
 def parse_marks(body: bytes) -> dict[str, float]:
@@ -152,6 +184,20 @@ def decode_funding_history(body: bytes) -> HistoryPage:
     return history_page([(r.fundingTime, charged_rate(r)) for r in _funding_history(body)])
 
 
+def pairs(levels: list[list[RawNum]]) -> list[tuple[RawNum, RawNum]]:
+    """(price, contracts) of each level; a level too short to hold both is dropped."""
+    return [(level[0], level[1]) for level in levels if len(level) >= 2]
+
+
+def parse_book(body: bytes, symbol: str, sizing: Sizing, received_at: float) -> Book:
+    """A books reply for `symbol` in USD per coin and coins (`parse_sizing`)."""
+    snapshots = _books(body)
+    if not snapshots:
+        raise ReplyShapeError(f"no book for {symbol}")
+    book = snapshots[0]
+    return sized_book(NAME, symbol, pairs(book.bids), pairs(book.asks), sizing, received_at)
+
+
 def history_params(symbol: str, after: int) -> dict[str, str]:
     """The page of settlements before `after` (ms, exclusive)."""
     return {"instId": symbol, "after": str(after), "limit": str(HISTORY_LIMIT)}
@@ -162,6 +208,8 @@ class OkxClient(VenueClient):
     swaps = Metadata(INSTRUMENTS, parse_instruments, INSTRUMENTS_TTL_S, SWAPS)
     # 24 h turnover moves slowly: fetched at most once a minute.
     turnover = Metadata(TICKERS, parse_turnover, TURNOVER_TTL_S, SWAPS)
+    # Order sizes for books: every linear swap's, a cache of its own of the same list.
+    sizings = Metadata(INSTRUMENTS, parse_sizing, INSTRUMENTS_TTL_S, SWAPS)
 
     async def fetch_quotes(self) -> VenueFetch:
         return await self.joined(
@@ -172,6 +220,14 @@ class OkxClient(VenueClient):
                 "mark prices": self.http.get(MARK_PRICE, SWAPS, decode=parse_marks),
                 "24h turnover": self.turnover.get(),
             },
+        )
+
+    async def order_book(self, symbol: str) -> Book:
+        """One books call; the contract size comes from the cached instrument list."""
+        sizing = await self.sizing(self.sizings, symbol, BOOKS)
+        params = {"instId": symbol, "sz": str(BOOK_DEPTH)}
+        return await self.http.get(
+            BOOKS, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
         )
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:

@@ -1,11 +1,12 @@
 """A fake of Binance's public USDⓈ-M REST market data, served by `FakeVenues` under
 `/binance`.
 
-`install(fake)` adds premiumIndex, exchangeInfo, fundingInfo, the 24 h ticker and the
+`install(fake)` adds premiumIndex, exchangeInfo, fundingInfo, the 24 h ticker, depth and the
 fundingRate history. Without a market they serve the recorded fixtures; with one,
 `fake.market.venues["binance"]` is rendered into fixture rows with their numbers replaced
 (delivery contracts kept, for a client to skip). fundingInfo lists only the symbols whose
-interval is not the default 8 h, as Binance does.
+interval is not the default 8 h, as Binance does. Books are `FakePerp.levels` per and in
+units of the symbol's base (1000PEPE), as are exchangeInfo's lot filters.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.fakes.venues import (
     dec,
     fixture,
     query_ms,
+    scaled,
     window,
 )
 
@@ -30,6 +32,11 @@ BINANCE_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 BINANCE_FUNDING_INFO = "/fapi/v1/fundingInfo"
 BINANCE_TICKER = "/fapi/v1/ticker/24hr"
 BINANCE_FUNDING_RATE = "/fapi/v1/fundingRate"
+BINANCE_DEPTH = "/fapi/v1/depth"
+# Symbols with a recorded book (built from the docs' example): fapi_v1_depth_<symbol>.
+BOOK_FIXTURES = ("BTCUSDT", "1000PEPEUSDT")
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+LOT_FILTERS = ("LOT_SIZE", "MARKET_LOT_SIZE")
 
 HISTORY = HistoryFacts(
     path=BINANCE_FUNDING_RATE,
@@ -51,6 +58,17 @@ def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
     """A settled-funding reply holding (time in ms, rate) rows as written, junk included."""
     rows = [{"symbol": "X", "fundingTime": t, "fundingRate": r} for t, r in rows]
     return json.dumps(rows).encode()
+
+
+def invalid_symbol() -> web.Response:
+    return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+
+
+def lot_filters(filters: list[dict], p: FakePerp) -> list[dict]:
+    """The symbol's filters with both lot filters in units of its base (1000PEPE)."""
+    step, least = scaled(p.lot, per=p.multiplier), scaled(p.min_qty, per=p.multiplier)
+    lots = {"stepSize": step, "minQty": least}
+    return [dict(f, **lots) if f["filterType"] in LOT_FILTERS else f for f in filters]
 
 
 def install(fake: FakeVenues) -> None:
@@ -82,7 +100,7 @@ def install(fake: FakeVenues) -> None:
             return rows
         match = [r for r in rows if r["symbol"] == symbol]
         if not match:
-            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+            return invalid_symbol()
         return match[0]
 
     async def exchange_info(request: web.Request) -> Any:
@@ -97,6 +115,7 @@ def install(fake: FakeVenues) -> None:
                 baseAsset=f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
                 quoteAsset=p.settle,
                 marginAsset=p.settle,
+                filters=lot_filters(row["filters"], p),
             ),
             keep=lambda s: s["contractType"] != "PERPETUAL" or s["status"] != "TRADING",
         )
@@ -147,12 +166,32 @@ def install(fake: FakeVenues) -> None:
             ),
         )
         if rows is None:
-            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+            return invalid_symbol()
         start = query_ms(q, "startTime")
         picked = window(rows, start, query_ms(q, "endTime"))
         return picked[:limit] if start is not None else picked[-limit:]
 
+    async def depth(request: web.Request) -> Any:
+        """A symbol's book, `limit` levels a side (one of DEPTH_LIMITS, 500 by default)."""
+        q = request.query
+        limit = int(q.get("limit", "500"))
+        if limit not in DEPTH_LIMITS:
+            return web.json_response({"code": -1130, "msg": "Invalid limit."}, status=400)
+        symbol = q.get("symbol", "")
+        if fake.market is None:
+            if symbol not in BOOK_FIXTURES:
+                return invalid_symbol()
+            return fixture(f"binance/fapi_v1_depth_{symbol}.json")
+        perp = fake.perp("binance", symbol)
+        if perp is None:
+            return invalid_symbol()
+        bids, asks = perp.wire_levels("binance", perp.multiplier, perp.multiplier)
+        now = fake.market.now()
+        doc = fixture("binance/fapi_v1_depth_BTCUSDT.json")
+        return dict(doc, E=now, T=now, bids=bids[:limit], asks=asks[:limit])
+
     fake.route("binance", "GET", BINANCE_PREMIUM, premium)
+    fake.route("binance", "GET", BINANCE_DEPTH, depth)
     fake.route("binance", "GET", BINANCE_EXCHANGE_INFO, exchange_info)
     fake.route("binance", "GET", BINANCE_FUNDING_INFO, funding_info)
     fake.route("binance", "GET", BINANCE_TICKER, ticker)

@@ -10,7 +10,12 @@ with each row a fixture row whose numbers are replaced:
 - current-fund-rate: each perpetual's interval and upcoming settlement, all of them
   without `symbol` and that one row with it;
 - history-fund-rate: a perpetual's settlements (`FakeMarket.settled`), newest first,
-  `pageSize` rows (default 20, at most 100) on page `pageNo` (from 1).
+  `pageSize` rows (default 20, at most 100) on page `pageNo` (from 1);
+- merge-depth: `FakePerp.levels` as numbers (as the futures docs write them), prices per
+  contract unit and sizes in contract units, `limit` levels a side (1/5/15/50, `max`:
+  all; 100 by default), unmerged whatever `precision` asks;
+- contracts: each perpetual's order step and smallest order (`lot`, `min_qty`) in
+  contract units, all of them or the one `symbol` names.
 
 Parameter errors are answered as Bitget does, HTTP 400 with its code: 40019 for a
 missing parameter, 40034 for an unknown symbol or product type, 40017 for a page out
@@ -21,11 +26,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture
+from tests.fakes.private_base import Handler
+from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture, scaled
 
 BITGET_TICKERS = "/api/v2/mix/market/tickers"
 BITGET_CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
@@ -33,6 +40,12 @@ BITGET_FUNDING_HISTORY = "/api/v2/mix/market/history-fund-rate"
 TICKERS_FILE = "bitget/api_v2_mix_market_tickers_USDT-FUTURES.json"
 SCHEDULES_FILE = "bitget/api_v2_mix_market_current_fund_rate_USDT-FUTURES.json"
 HISTORY_FILE = "bitget/api_v2_mix_market_history_fund_rate.json"
+BITGET_DEPTH = "/api/v2/mix/market/merge-depth"
+BITGET_CONTRACTS = "/api/v2/mix/market/contracts"
+DEPTH_FILE = "bitget/api_v2_mix_market_merge_depth_BTCUSDT.json"
+CONTRACTS_FILE = "bitget/api_v2_mix_market_contracts_USDT-FUTURES.json"
+DEPTH_LIMITS = {"1": 1, "5": 5, "15": 15, "50": 50, "max": None}
+DEPTH_DEFAULT = 100
 
 PRODUCT_TYPE = "USDT-FUTURES"
 HISTORY_PAGE_DEFAULT = 20
@@ -93,6 +106,24 @@ def install(fake: FakeVenues) -> None:
             return bitget_error("40034", f"Parameter {product} does not exist", now())
         return None
 
+    def symbol_error(query: Any) -> web.Response | None:
+        """What Bitget answers a query without its product type or `symbol`, if anything."""
+        error = product_error(query)
+        if error is None and not query.get("symbol"):
+            error = bitget_error("40019", "Parameter symbol cannot be empty", now())
+        return error
+
+    def for_symbol(rows: list[dict[str, Any]], symbol: str | None) -> Any:
+        """All `rows`, or the one of `symbol` (40034 when there is none)."""
+        if symbol is not None:
+            rows = [r for r in rows if r["symbol"] == symbol]
+            if not rows:
+                return bitget_error("40034", f"Parameter {symbol} does not exist", now())
+        return ok(rows, now())
+
+    def perp_named(symbol: str) -> FakePerp | None:
+        return next((p for p in perps() if bitget_symbol(p) == symbol), None)
+
     async def tickers(request: web.Request) -> Any:
         error = product_error(request.query)
         if error is not None:
@@ -112,38 +143,36 @@ def install(fake: FakeVenues) -> None:
         )
         return ok([*rows, dated], now())
 
-    async def current_funding(request: web.Request) -> Any:
-        error = product_error(request.query)
-        if error is not None:
-            return error
-        doc = fixture(SCHEDULES_FILE)
-        rows = doc["data"]
-        if fake.market is not None:
-            template = rows[0]
-            rows = [
-                dict(
-                    template,
-                    symbol=bitget_symbol(p),
-                    fundingRate=dec(p.rate),
-                    fundingRateInterval=dec(p.interval_h).removesuffix(".0"),
-                    nextUpdate=str(fake.market.next_settlement(p.interval_h)),
-                )
-                for p in perps()
-            ]
-        symbol = request.query.get("symbol")
-        if symbol is not None:
-            rows = [r for r in rows if r["symbol"] == symbol]
-            if not rows:
-                return bitget_error("40034", f"Parameter {symbol} does not exist", now())
-        return ok(rows, now())
+    def listing(file: str, row: Callable[[dict[str, Any], FakePerp], dict[str, Any]]) -> Handler:
+        """A per-symbol list of the USDT-FUTURES product: the recorded rows, or `row` of
+        its first for each perpetual of the market; all of them, or the query's `symbol`."""
+
+        async def handler(request: web.Request) -> Any:
+            error = product_error(request.query)
+            if error is not None:
+                return error
+            rows = fixture(file)["data"]
+            if fake.market is not None:
+                rows = [row(rows[0], p) for p in perps()]
+            return for_symbol(rows, request.query.get("symbol"))
+
+        return handler
+
+    def schedule_row(template: dict[str, Any], p: FakePerp) -> dict[str, Any]:
+        assert fake.market is not None
+        return dict(
+            template,
+            symbol=bitget_symbol(p),
+            fundingRate=dec(p.rate),
+            fundingRateInterval=dec(p.interval_h).removesuffix(".0"),
+            nextUpdate=str(fake.market.next_settlement(p.interval_h)),
+        )
 
     async def funding_history(request: web.Request) -> Any:
         q = request.query
-        error = product_error(q)
+        error = symbol_error(q)
         if error is not None:
             return error
-        if not q.get("symbol"):
-            return bitget_error("40019", "Parameter symbol cannot be empty", now())
         size = int(q.get("pageSize", str(HISTORY_PAGE_DEFAULT)))
         page_no = int(q.get("pageNo", "1"))
         if not 1 <= size <= HISTORY_PAGE_MAX or page_no < 1:
@@ -160,7 +189,7 @@ def install(fake: FakeVenues) -> None:
         if fake.market is None:
             rows = [r for r in recorded if r["symbol"] == symbol]
             return sorted(rows, key=lambda r: -int(r["fundingTime"])) or None
-        perp = next((p for p in perps() if bitget_symbol(p) == symbol), None)
+        perp = perp_named(symbol)
         if perp is None:
             return None
         return [
@@ -168,9 +197,48 @@ def install(fake: FakeVenues) -> None:
             for t, rate in reversed(fake.market.settled(perp))
         ]
 
+    async def depth(request: web.Request) -> Any:
+        q = request.query
+        error = symbol_error(q)
+        if error is not None:
+            return error
+        limit = q.get("limit")
+        if limit is not None and limit not in DEPTH_LIMITS:
+            return bitget_error("40017", "Parameter verification failed", now())
+        if fake.market is None:
+            if q["symbol"] != "BTCUSDT":
+                return bitget_error("40034", f"Parameter {q['symbol']} does not exist", now())
+            return fixture(DEPTH_FILE)
+        perp = perp_named(q["symbol"])
+        if perp is None:
+            return bitget_error("40034", f"Parameter {q['symbol']} does not exist", now())
+        n = DEPTH_DEFAULT if limit is None else DEPTH_LIMITS[limit]
+        bids, asks = perp.wire_levels("bitget", perp.multiplier, perp.multiplier)
+        data = dict(
+            fixture(DEPTH_FILE)["data"],
+            asks=[[float(x) for x in level] for level in asks[:n]],
+            bids=[[float(x) for x in level] for level in bids[:n]],
+            ts=str(now()),
+        )
+        return ok(data, now())
+
     fake.route("bitget", "GET", BITGET_TICKERS, tickers)
-    fake.route("bitget", "GET", BITGET_CURRENT_FUNDING, current_funding)
+    fake.route("bitget", "GET", BITGET_CURRENT_FUNDING, listing(SCHEDULES_FILE, schedule_row))
     fake.route("bitget", "GET", BITGET_FUNDING_HISTORY, funding_history)
+    fake.route("bitget", "GET", BITGET_DEPTH, depth)
+    fake.route("bitget", "GET", BITGET_CONTRACTS, listing(CONTRACTS_FILE, contract_row))
+
+
+def contract_row(template: dict[str, Any], p: FakePerp) -> dict[str, Any]:
+    """A perpetual's contract config: its order step and smallest order in contract units."""
+    return dict(
+        template,
+        symbol=bitget_symbol(p),
+        baseCoin=bitget_symbol(p).removesuffix("USDT"),
+        sizeMultiplier=scaled(p.lot, per=p.multiplier),
+        minTradeNum=scaled(p.min_qty, per=p.multiplier),
+        fundInterval=dec(p.interval_h).removesuffix(".0"),
+    )
 
 
 def ticker_row(template: dict[str, Any], p: FakePerp, now_ms: int) -> dict[str, Any]:

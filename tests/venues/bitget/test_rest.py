@@ -1,5 +1,6 @@
 """Bitget: the parsers on the recorded replies, the client against the fake venue (figures,
-caching, faults, error envelopes) and funding history paged within its request bound."""
+caching, faults, error envelopes), funding history paged within its request bound, and
+order books read per coin in coins (a 1000x symbol's in units of 1000)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 
+from arb.depth import Level, fill
 from arb.http import (
     ReplyError,
+    ReplyShapeError,
     RetryPolicy,
     VenueAPIError,
     VenueError,
     VenueHttp,
     VenueHTTPError,
 )
-from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint
+from arb.venues.base import MAX_HISTORY_REQUESTS, FundingPoint, Sizing
 from arb.venues.bitget import account, stream
 from arb.venues.bitget import rest as bitget
 from arb.venues.bitget.rest import BitgetClient, Schedule
@@ -25,7 +28,9 @@ from tests.conftest import T0, T0_MS, fixture_bytes
 from tests.fakes.private_base import Sleeps
 from tests.fakes.venues import Clock, FakeMarket, FakePerp, FakeVenues, Fault, by_symbol
 from tests.venues.bitget.fake_rest import (
+    BITGET_CONTRACTS,
     BITGET_CURRENT_FUNDING,
+    BITGET_DEPTH,
     BITGET_FUNDING_HISTORY,
     BITGET_TICKERS,
     DATED_SYMBOL,
@@ -38,6 +43,8 @@ DAY_MS = 24 * HOUR_MS
 TICKERS_FILE = "bitget/api_v2_mix_market_tickers_USDT-FUTURES.json"
 SCHEDULES_FILE = "bitget/api_v2_mix_market_current_fund_rate_USDT-FUTURES.json"
 HISTORY_FILE = "bitget/api_v2_mix_market_history_fund_rate.json"
+CONTRACTS_FILE = "bitget/api_v2_mix_market_contracts_USDT-FUTURES.json"
+DEPTH_FILE = "bitget/api_v2_mix_market_merge_depth_BTCUSDT.json"
 
 
 def envelope(rows) -> bytes:
@@ -320,13 +327,21 @@ async def test_the_fake_honours_the_query_like_bitget(venue):
 
 # --- error envelopes (the faults every venue shares: tests/venues/test_rest_contract.py) ---
 
-ENDPOINTS = (BITGET_TICKERS, BITGET_CURRENT_FUNDING, BITGET_FUNDING_HISTORY)
+ENDPOINTS = (
+    BITGET_TICKERS,
+    BITGET_CURRENT_FUNDING,
+    BITGET_FUNDING_HISTORY,
+    BITGET_DEPTH,
+    BITGET_CONTRACTS,
+)
 
 
 async def call(client: BitgetClient, path: str):
-    """The client call that reaches `path`: a scan, or one day of history."""
+    """The client call that reaches `path`: a scan, one day of history or a book."""
     if path == BITGET_FUNDING_HISTORY:
         return await client.funding_history("BTCUSDT", T0_MS - DAY_MS, T0_MS)
+    if path in (BITGET_DEPTH, BITGET_CONTRACTS):
+        return await client.order_book("BTCUSDT")
     return await client.fetch_quotes()
 
 
@@ -366,6 +381,100 @@ async def test_a_rate_limit_envelope_is_retried(path):
         finally:
             await client.close()
     assert fake.hits("bitget", path) == 2 and len(sleeps.calls) == 1
+
+
+# --- order books -------------------------------------------------------------------
+
+
+def btc_book():
+    sizing = bitget.parse_sizing(fixture_bytes(CONTRACTS_FILE))["BTCUSDT"]
+    return bitget.parse_book(fixture_bytes(DEPTH_FILE), "BTCUSDT", sizing, T0)
+
+
+def test_the_recorded_book_is_per_coin_in_coins_with_the_contracts_lot():
+    book = btc_book()
+    # The docs' futures example writes numbers; BTCUSDT's sizeMultiplier and minTradeNum
+    # (the docs' row) are 0.01 BTC.
+    assert (book.venue, book.symbol, book.received_at) == ("bitget", "BTCUSDT", T0)
+    assert book.asks[:3] == (Level(77617.5, 7.919), Level(77617.6, 0.25), Level(77618.0, 3.5))
+    assert book.bids[:3] == (Level(77617.4, 0.539), Level(77617.0, 2.1), Level(77616.3, 6.0))
+    assert (len(book.asks), len(book.bids)) == (5, 5)
+    assert (book.lot, book.min_qty, book.mid) == (0.01, 0.01, 77617.45)
+
+
+# By hand, mid (77617.4 + 77617.5) / 2 = 77617.45.
+#
+# Buy $800,000: 7.919 BTC at 77617.5 (614,652.9825) and 0.25 at 77617.6 (19,404.4)
+# leave 165,942.6175 = 2.137939... BTC at 77618; 10.306939... BTC is 10.30 in lots of
+# 0.01, so 2.131 at 77618 (165,403.958): 799,461.3405 in all, vwap
+# 799,461.3405 / 10.3 = 77617.605873786408, slippage
+# (77617.605873786408 - 77617.45) / 77617.45 x 1e4 = 0.020082312213010 bp.
+#
+# Sell $30,000: the best bid's 0.539 BTC are worth 41,835.7786, so 30,000 / 77617.4 =
+# 0.386511... BTC, 0.38 in lots: 29,494.612 at 77617.4, slippage
+# (77617.45 - 77617.4) / 77617.45 x 1e4 = 0.0064418503828714 bp.
+@pytest.mark.parametrize(
+    ("side", "usd", "coins_usd_vwap_bps"),
+    [
+        ("buy", 800_000, (10.3, 799_461.3405, 77617.605873786408, 0.020082312213010)),
+        ("sell", 30_000, (0.38, 29_494.612, 77617.4, 0.0064418503828714)),
+    ],
+)
+def test_vwap_and_slippage_on_the_recorded_book_match_the_hand_computation(
+    side, usd, coins_usd_vwap_bps
+):
+    got = fill(btc_book(), side, usd)
+    assert got.complete
+    assert (got.coins, got.filled_usd, got.vwap, got.slippage_bps) == pytest.approx(
+        coins_usd_vwap_bps, abs=1e-9
+    )
+
+
+def test_a_1000x_book_and_its_lots_are_converted_by_the_symbols_multiplier():
+    # Constructed: 1000BONKUSDT is priced per 1000 BONK and sized in those thousands.
+    contract = {"symbol": "1000BONKUSDT", "sizeMultiplier": "1", "minTradeNum": "5"}
+    dated = {"symbol": "BTCUSDT_260925", "sizeMultiplier": "0.001", "minTradeNum": "0.001"}
+    table = bitget.parse_sizing(envelope([contract, dated]))
+    assert table == {"1000BONKUSDT": Sizing(1000, 1000.0, 5000.0)}
+    body = envelope({"asks": [["0.02081", "12.5"]], "bids": [[0.0208, 40], ["0", "3"]]})
+    book = bitget.parse_book(body, "1000BONKUSDT", table["1000BONKUSDT"], T0)
+    assert book.asks == (Level(0.00002081, 12_500.0),)
+    assert book.bids == (Level(0.0000208, 40_000.0),)  # the level priced 0 dropped
+
+
+def test_a_null_book_is_no_book_and_a_wrong_level_a_decode_error():
+    sizing = Sizing(1, 0.01, 0.01)
+    with pytest.raises(ReplyShapeError):
+        bitget.parse_book(envelope(None), "BTCUSDT", sizing, T0)
+    with pytest.raises(msgspec.ValidationError):
+        bitget.parse_book(envelope({"asks": [["1", "2", "3"]], "bids": []}), "X", sizing, T0)
+
+
+async def test_a_book_asks_for_the_deepest_unmerged_depth(venue):
+    """(The round trip in coins, for every venue: tests/venues/test_book_contract.py.)"""
+    fake = venue.fake
+    book = await venue.client.order_book("1000BONKUSDT")
+    (sent,) = [r.query for r in fake.requests if r.path == BITGET_DEPTH]
+    assert sent == {
+        "symbol": "1000BONKUSDT",
+        "productType": "USDT-FUTURES",
+        "precision": "scale0",
+        "limit": "max",
+    }
+    assert book.asks[0].price == pytest.approx(0.000012345, rel=1e-3)  # per coin
+    with pytest.raises(VenueError) as e:
+        await venue.client.order_book(DATED_SYMBOL)  # listed, but not a perpetual of ours
+    assert type(e.value) is VenueError and fake.hits("bitget", BITGET_DEPTH) == 1
+
+
+async def test_the_recorded_book_is_served_without_a_market():
+    async with FakeVenues() as fake:
+        client = client_for(fake)
+        try:
+            book = await client.order_book("BTCUSDT")
+        finally:
+            await client.close()
+    assert book.asks == btc_book().asks and book.lot == 0.01
 
 
 # --- funding history ----------------------------------------------------------------

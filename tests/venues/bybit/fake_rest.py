@@ -1,9 +1,11 @@
 """A fake of Bybit's public v5 REST market data, served by `FakeVenues` under `/bybit`.
 
-`install(fake)` adds the tickers, instruments-info and funding-history endpoints. Without a
-market they serve the recorded fixtures; with one, `fake.market.venues["bybit"]` is
+`install(fake)` adds the tickers, instruments-info, orderbook and funding-history endpoints.
+Without a market they serve the recorded fixtures; with one, `fake.market.venues["bybit"]` is
 rendered into fixture rows with their numbers replaced (dated futures kept, for a client to
 skip). Funding history runs newest first: endTime alone means the `limit` records up to it.
+Books are `FakePerp.levels` per and in units of the symbol's base (1000PEPE), as are the
+instruments' qtyStep and minOrderQty.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from tests.fakes.venues import (
     dec,
     fixture,
     query_ms,
+    scaled,
     window,
 )
 
 BYBIT_TICKERS = "/v5/market/tickers"
 BYBIT_INSTRUMENTS = "/v5/market/instruments-info"
 BYBIT_FUNDING_HISTORY = "/v5/market/funding/history"
+BYBIT_ORDER_BOOK = "/v5/market/orderbook"
+# Symbols with a recorded book (built from the docs' example): v5_market_orderbook_<symbol>.
+BOOK_FIXTURES = ("BTCUSDT", "1000PEPEUSDT")
 
 HISTORY = HistoryFacts(
     path=BYBIT_FUNDING_HISTORY,
@@ -92,6 +98,11 @@ def install(fake: FakeVenues) -> None:
         return doc
 
     def instrument_row(row: dict, p: FakePerp) -> dict:
+        lots = dict(
+            row["lotSizeFilter"],
+            qtyStep=scaled(p.lot, per=p.multiplier),
+            minOrderQty=scaled(p.min_qty, per=p.multiplier),
+        )
         return {
             **copy.deepcopy(row),
             "symbol": bybit_symbol(p),
@@ -100,6 +111,7 @@ def install(fake: FakeVenues) -> None:
             "settleCoin": p.settle,
             "contractType": "LinearPerpetual",
             "fundingInterval": int(p.interval_h * 60),
+            "lotSizeFilter": lots,
         }
 
     async def instruments(request: web.Request) -> Any:
@@ -141,6 +153,29 @@ def install(fake: FakeVenues) -> None:
             doc["time"] = fake.market.now()
         return doc
 
+    async def order_book(request: web.Request) -> Any:
+        """A symbol's book, `limit` levels a side (1-500, 25 by default, as for linear)."""
+        q = request.query
+        if q.get("category") != "linear":
+            return bybit_error(10001, "params error: category")
+        limit = int(q.get("limit", "25"))
+        if not 1 <= limit <= 500:
+            return bybit_error(10001, "params error: limit")
+        symbol = q.get("symbol", "")
+        if fake.market is None:
+            if symbol not in BOOK_FIXTURES:
+                return bybit_error(10001, "params error: symbol invalid")
+            return fixture(f"bybit/v5_market_orderbook_{symbol}.json")
+        perp = fake.perp("bybit", symbol)
+        if perp is None:
+            return bybit_error(10001, "params error: symbol invalid")
+        doc = fixture("bybit/v5_market_orderbook_BTCUSDT.json")
+        bids, asks = perp.wire_levels("bybit", perp.multiplier, perp.multiplier)
+        doc["result"].update(s=symbol, b=bids[:limit], a=asks[:limit], ts=fake.market.now())
+        doc["time"] = fake.market.now()
+        return doc
+
     fake.route("bybit", "GET", BYBIT_TICKERS, tickers)
+    fake.route("bybit", "GET", BYBIT_ORDER_BOOK, order_book)
     fake.route("bybit", "GET", BYBIT_INSTRUMENTS, instruments)
     fake.route("bybit", "GET", BYBIT_FUNDING_HISTORY, funding_history)

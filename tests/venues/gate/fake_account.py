@@ -35,6 +35,7 @@ from arb.accounts.models import FundingPayment
 from arb.symbols import split_multiplier
 from tests.fakes.private_base import FakeAccountClock, Handler, Held, Refusals, Sent, first_missing
 from tests.fakes.venues import FakeVenues, dec, fixture
+from tests.venues.gate.fake_rest import quanto
 
 GATE_TIME = "/api/v4/spot/time"
 GATE_CONTRACTS = "/api/v4/futures/usdt/contracts"
@@ -115,7 +116,7 @@ class FakeGatePrivate(FakeAccountClock):
                 if p.settle != "USDT":
                     continue  # this is the /futures/usdt API
                 prefix = str(p.multiplier) if p.multiplier != 1 else ""
-                self.add_contract(f"{prefix}{p.asset}_{p.settle}", p.ct_val)
+                self.add_contract(f"{prefix}{p.asset}_{p.settle}", quanto(p))
         fake.route("gate", "GET", GATE_CONTRACTS, self.contracts_reply)
         self.rest_url = fake.url("gate")
         return super().install(fake)

@@ -1,35 +1,45 @@
 """A fake of Gate's v4 public futures REST API, served by a `FakeVenues` under `/gate`.
 
-`install(fake)` adds the three endpoints `GateClient` calls. Without a market they
+`install(fake)` adds the four endpoints `GateClient` calls. Without a market they
 serve the recorded files in tests/fixtures/gate/ (the funding history is BTC_USDT's);
 with one, `fake.market.venues["gate"]` is rendered into the same shapes: each row is
 a fixture row with its numbers replaced, and the delisting MKR_USDT row a scanner must
 skip is kept. Only USDT perpetuals are rendered: this is the `/futures/usdt` API.
 
 How a `FakePerp` becomes a Gate contract: the name is `BONK_USDT`, or `1000BONK_USDT`
-for a 1000x perp, whose base (and price) is 1000 coins; `ct_val` is the contract size
-(`quanto_multiplier`, in units of that base); `position_size` is open interest in
+for a 1000x perp, whose base (and price) is 1000 coins; Gate trades whole contracts, so
+the perp's `lot` is its contract (`quanto_multiplier`, in units of that base) and its
+`min_qty` is `order_size_min` contracts, rounded up; `position_size` is open interest in
 contracts, a decimal string as in the current docs (the fixture has the older integer).
+A book is `FakePerp.levels` as `{"p", "s"}` rows: prices per unit of the base, sizes in
+whole contracts written as strings, as replies do since 2025 (the fixture has integers).
 
 Parameters are honoured as documented: contracts page with `limit` (1-1000, default
 100) and `offset`; tickers take an optional `contract`; funding_rate needs `contract`
 and answers the newest `limit` (default 100, at most 1000) settlements with
-from <= t <= to (seconds, both optional and inclusive), newest first. Errors are
+from <= t <= to (seconds, both optional and inclusive), newest first; order_book needs
+`contract` and gives `limit` levels a side (default 10, at most 100 here). Errors are
 Gate's: a 400 with `{"label","message"}`.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture
+from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture, scaled
 
 GATE_CONTRACTS = "/api/v4/futures/usdt/contracts"
 GATE_TICKERS = "/api/v4/futures/usdt/tickers"
 GATE_FUNDING_RATE = "/api/v4/futures/usdt/funding_rate"
+GATE_ORDER_BOOK = "/api/v4/futures/usdt/order_book"
+ORDER_BOOK_FILE = "gate/api_v4_futures_usdt_order_book_BTC_USDT.json"
+BOOK_DEFAULT = 10
+BOOK_MAX = 100
 
 PAGE_MAX = 1000
 PAGE_DEFAULT = 100
@@ -75,6 +85,16 @@ def unit_price(p: FakePerp) -> float:
     return p.price * p.multiplier
 
 
+def quanto(p: FakePerp) -> str:
+    """`quanto_multiplier`: the perp's lot (one contract) in units of its base."""
+    return scaled(p.lot, per=p.multiplier)
+
+
+def order_size_min(p: FakePerp) -> int:
+    """The perp's smallest order in whole contracts."""
+    return max(1, math.ceil(Decimal(repr(p.min_qty)) / Decimal(repr(p.lot))))
+
+
 def seconds(ms: Any) -> Any:
     """Gate writes times in seconds: ms as seconds, in the same type; junk as it is."""
     if isinstance(ms, int):
@@ -114,8 +134,9 @@ def install(fake: FakeVenues) -> None:
                     mark_price=mark,
                     index_price=mark,
                     last_price=mark,
-                    quanto_multiplier=p.ct_val,
-                    position_size=dec(p.open_interest / p.multiplier / float(p.ct_val)),
+                    quanto_multiplier=quanto(p),
+                    order_size_min=order_size_min(p),
+                    position_size=dec(p.open_interest / p.lot),
                 )
             )
         return out + keep
@@ -138,12 +159,12 @@ def install(fake: FakeVenues) -> None:
                     index_price=dec(price),
                     funding_rate=dec(p.rate),
                     funding_rate_indicative=dec(p.rate),
-                    volume_24h=dec(base / float(p.ct_val)),
+                    volume_24h=dec(base * p.multiplier / p.lot),
                     volume_24h_base=dec(base),
                     volume_24h_quote=dec(p.turnover),
                     volume_24h_settle=dec(p.turnover),
                     volume_24h_usd=dec(p.turnover),
-                    total_size=dec(p.open_interest / p.multiplier / float(p.ct_val)),
+                    total_size=dec(p.open_interest / p.lot),
                 )
             )
         return out + keep
@@ -156,7 +177,7 @@ def install(fake: FakeVenues) -> None:
                 return None
             rows = fixture("gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json")
             return sorted(rows, key=lambda r: r["t"])
-        perp = next((p for p in perps() if gate_symbol(p) == contract), None)
+        perp = fake.perp("gate", contract)
         if perp is None:
             return None
         return [{"t": t // 1000, "r": dec(rate)} for t, rate in fake.market.settled(perp)]
@@ -194,6 +215,30 @@ def install(fake: FakeVenues) -> None:
         ]
         return picked[-limit:][::-1]
 
+    async def order_book(request: web.Request) -> Any:
+        q = request.query
+        contract, limit = q.get("contract"), query_int(q, "limit", BOOK_DEFAULT)
+        if not contract:
+            return gate_error("MISSING_REQUIRED_PARAM", "contract is required")
+        if limit is None or not 1 <= limit <= BOOK_MAX:
+            return gate_error("INVALID_PARAM_VALUE", "invalid limit")
+        if fake.market is None:
+            if contract != FIXTURE_HISTORY_CONTRACT:
+                return gate_error("CONTRACT_NOT_FOUND", f"contract {contract} not found")
+            return fixture(ORDER_BOOK_FILE)
+        perp = fake.perp("gate", contract)
+        if perp is None:
+            return gate_error("CONTRACT_NOT_FOUND", f"contract {contract} not found")
+        bids, asks = perp.wire_levels("gate", perp.multiplier, perp.lot)
+        now_s = fake.market.now() / 1000
+        return {
+            "current": now_s,
+            "update": now_s,
+            "asks": [{"p": p, "s": s} for p, s in asks[:limit]],
+            "bids": [{"p": p, "s": s} for p, s in bids[:limit]],
+        }
+
     fake.route("gate", "GET", GATE_CONTRACTS, contracts)
     fake.route("gate", "GET", GATE_TICKERS, tickers)
     fake.route("gate", "GET", GATE_FUNDING_RATE, funding_rate)
+    fake.route("gate", "GET", GATE_ORDER_BOOK, order_book)

@@ -1,6 +1,7 @@
 """Gate: the parsers on the recorded shapes (values read off the files), the client
 against the fake's rendering of a market, settled-funding paging within the request
-bound, and every fault on every endpoint coming back typed."""
+bound, order books in contracts of `quanto_multiplier` read as coins, and every fault on
+every endpoint coming back typed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from arb.depth import Level, fill
 from arb.http import (
     ReplyError,
     RetryPolicy,
@@ -21,7 +23,8 @@ from arb.http import (
     VenueHTTPError,
     VenueRateLimited,
 )
-from arb.venues.base import FundingPoint
+from arb.venues.base import FundingPoint, Sizing
+from arb.venues.gate import common
 from arb.venues.gate import rest as gate
 from arb.venues.gate.rest import GateClient
 from tests.conftest import T0, T0_MS, fixture_bytes
@@ -30,6 +33,7 @@ from tests.fakes.venues import Clock, FakeMarket, FakePerp, FakeVenues, Fault, b
 from tests.venues.gate.fake_rest import (
     GATE_CONTRACTS,
     GATE_FUNDING_RATE,
+    GATE_ORDER_BOOK,
     GATE_TICKERS,
     gate_symbol,
     install,
@@ -40,6 +44,7 @@ DAY_MS = 24 * HOUR_MS
 CONTRACTS_FILE = "gate/api_v4_futures_usdt_contracts.json"
 TICKERS_FILE = "gate/api_v4_futures_usdt_tickers.json"
 HISTORY_FILE = "gate/api_v4_futures_usdt_funding_rate_BTC_USDT.json"
+BOOK_FILE = "gate/api_v4_futures_usdt_order_book_BTC_USDT.json"
 
 
 def fixture_quotes():
@@ -223,9 +228,9 @@ def desk_market() -> FakeMarket:
         venues={
             "gate": [
                 P("APE", 0.00029, 1, price=0.1379, turnover=34_492_024.58, open_interest=9.6e8),
-                P("SOPH", -0.00048, 2, price=0.004149, ct_val="10", open_interest=3.3e7),
+                P("SOPH", -0.00048, 2, price=0.004149, lot=10.0, open_interest=3.3e7),
                 P("LDO", -0.000088, 4, price=0.3499, turnover=21_037_197.25),
-                P("BTC", 0.000039, 8, price=77587.9, ct_val="0.0001", open_interest=28_202.6),
+                P("BTC", 0.000039, 8, price=77587.9, lot=0.0001, open_interest=28_202.6),
                 P("BONK", 0.0001, 8, price=0.00002081, multiplier=1000, open_interest=5.5e10),
             ]
         },
@@ -313,6 +318,117 @@ async def test_the_recorded_replies_are_served_without_a_market():
     assert by_symbol(got.quotes) == fixture_quotes()
 
 
+# --- order books -----------------------------------------------------------------
+
+
+def sizings(*rows: dict[str, Any]) -> dict[str, Sizing]:
+    return gate.parse_sizing(common.decode_contracts(json.dumps(rows).encode()))
+
+
+def btc_book():
+    rows = common.decode_contracts(fixture_bytes(CONTRACTS_FILE))
+    sizing = gate.parse_sizing(rows)["BTC_USDT"]
+    return gate.parse_book(fixture_bytes(BOOK_FILE), "BTC_USDT", sizing, T0)
+
+
+def test_the_recorded_book_is_in_coins_per_coin():
+    book = btc_book()
+    # quanto_multiplier 0.0001 BTC: 31250 contracts at the best ask are 3.125 BTC; one
+    # contract (order_size_min 1) is both the step and the smallest order.
+    assert (book.venue, book.symbol, book.received_at) == ("gate", "BTC_USDT", T0)
+    assert book.asks[:3] == (Level(77598.5, 3.125), Level(77598.9, 0.48), Level(77599.6, 5.2))
+    assert book.bids[:3] == (Level(77598.4, 2.75), Level(77598.0, 0.9), Level(77597.1, 6.1))
+    assert (len(book.asks), len(book.bids)) == (5, 5)
+    assert (book.lot, book.min_qty, book.mid) == (0.0001, 0.0001, 77598.45)
+
+
+# By hand, mid (77598.4 + 77598.5) / 2 = 77598.45.
+#
+# Buy $600,000: 3.125 BTC at 77598.5 (242,495.3125) and 0.48 at 77598.9 (37,247.472)
+# leave 320,257.2155 = 4.127047... BTC at 77599.6; 7.732047... BTC is 7.732 in whole
+# contracts of 0.0001. They cost 242,495.3125 + 37,247.472 + 4.127 x 77599.6
+# (320,253.5492) = 599,996.3337: vwap 599,996.3337 / 7.732 = 77599.111963269529, slippage
+# (77599.111963269529 - 77598.45) / 77598.45 x 1e4 = 0.085306248968791 bp.
+#
+# Sell $150,000: the best bid's 2.75 BTC are worth 213,395.6, so 150,000 / 77598.4 =
+# 1.933029... BTC, 1.933 in contracts: 149,997.7072 at 77598.4, slippage
+# (77598.45 - 77598.4) / 77598.45 x 1e4 = 0.0064434276715579 bp.
+@pytest.mark.parametrize(
+    ("side", "usd", "coins_usd_vwap_bps"),
+    [
+        ("buy", 600_000, (7.732, 599_996.3337, 77599.111963269529, 0.085306248968791)),
+        ("sell", 150_000, (1.933, 149_997.7072, 77598.4, 0.0064434276715579)),
+    ],
+)
+def test_vwap_and_slippage_on_the_recorded_book_match_the_hand_computation(
+    side, usd, coins_usd_vwap_bps
+):
+    got = fill(btc_book(), side, usd)
+    assert got.complete
+    assert (got.coins, got.filled_usd, got.vwap, got.slippage_bps) == pytest.approx(
+        coins_usd_vwap_bps, abs=1e-9
+    )
+
+
+def test_a_1000x_book_is_per_coin_in_coins_and_contracts_count_the_base():
+    # Constructed: 1000BONK_USDT quotes per 1000 BONK; quanto_multiplier 10 of those
+    # thousands, so a contract is 10,000 BONK and the smallest order (3) 30,000.
+    table = sizings(
+        contract_row("1000BONK_USDT", quanto_multiplier="10", order_size_min=3),
+        contract_row("PEPE_USDT", quanto_multiplier="10000000"),
+    )
+    assert table["1000BONK_USDT"] == Sizing(1000.0, 10_000.0, 30_000.0, 10_000.0)
+    assert table["PEPE_USDT"] == Sizing(1.0, 1e7, 1e7, 1e7)
+    body = json.dumps(
+        {"current": T0, "update": T0, "asks": [{"p": "0.02081", "s": "7"}],
+         "bids": [{"p": "0.0208", "s": 12}, {"p": "0.02079", "s": "0"}]}
+    ).encode()  # fmt: skip
+    book = gate.parse_book(body, "1000BONK_USDT", table["1000BONK_USDT"], T0)
+    assert book.asks == (Level(0.00002081, 70_000.0),)
+    assert book.bids == (Level(0.0000208, 120_000.0),)  # the empty level dropped
+    assert (book.lot, book.min_qty) == (10_000.0, 30_000.0)
+
+
+def test_a_book_reply_without_sides_is_a_decode_error_and_an_error_body_a_reply_error():
+    sizing = Sizing(1.0, 0.0001, 0.0001, 0.0001)
+    with pytest.raises(msgspec.ValidationError):
+        gate.parse_book(b'{"unexpected": true}', "BTC_USDT", sizing, T0)
+    with pytest.raises(ReplyError) as e:
+        gate.parse_book(b'{"label": "TOO_BUSY", "message": "x"}', "BTC_USDT", sizing, T0)
+    assert e.value.code == "TOO_BUSY" and e.value.retryable
+
+
+async def test_a_book_asks_for_100_levels_and_a_1000x_contract_comes_back_in_coins():
+    """Gate's contract is the lot: 10 x 1000 BONK, at least 3 of them (the round trip
+    itself, for every venue: tests/venues/test_book_contract.py)."""
+    bonk = FakePerp(
+        "BONK", 0.0001, price=0.00002081, multiplier=1000, lot=10_000.0, min_qty=30_000.0
+    )
+    async with gate_venue(FakeMarket(now_ms=T0_MS, venues={"gate": [bonk]})) as fake:
+        client = client_for(fake)
+        try:
+            book = await client.order_book("1000BONK_USDT")
+        finally:
+            await client.close()
+    (sent,) = [r.query for r in fake.requests if r.path == GATE_ORDER_BOOK]
+    assert sent == {"contract": "1000BONK_USDT", "limit": "100"}
+    assert (book.lot, book.min_qty) == (10_000.0, 30_000.0)
+    assert book.asks[0].price == pytest.approx(0.00002081, rel=1e-3)  # per coin
+
+
+async def test_a_contract_not_listed_asks_for_no_book():
+    async with gate_venue() as fake:
+        client = client_for(fake)
+        try:
+            with pytest.raises(VenueError) as e:
+                await client.order_book("NOPE_USDT")
+            book = await client.order_book("BTC_USDT")  # the recorded book, served as is
+        finally:
+            await client.close()
+    assert type(e.value) is VenueError and e.value.endpoint == GATE_ORDER_BOOK
+    assert fake.hits("gate", GATE_ORDER_BOOK) == 1 and book.asks == btc_book().asks
+
+
 # --- settled funding -------------------------------------------------------------
 
 
@@ -389,10 +505,12 @@ async def call(client: GateClient, path: str) -> Any:
         return await client.fetch_quotes()
     if path == GATE_TICKERS:
         return await client.turnover.get()  # fetch_quotes turns this one into a warning
+    if path == GATE_ORDER_BOOK:
+        return await client.order_book("1000BONK_USDT")
     return await client.funding_history("1000BONK_USDT", T0_MS - DAY_MS, T0_MS)
 
 
-PATHS = [GATE_CONTRACTS, GATE_TICKERS, GATE_FUNDING_RATE]
+PATHS = [GATE_CONTRACTS, GATE_TICKERS, GATE_FUNDING_RATE, GATE_ORDER_BOOK]
 
 
 async def fault_on(path: str, fault: Fault, **client_kw: Any) -> tuple[VenueError, int]:

@@ -1,10 +1,12 @@
 """A fake of OKX's public v5 REST market data, served by `FakeVenues` under `/okx`.
 
-`install(fake)` adds funding-rate, instruments, mark-price, tickers and the funding-rate
-history. Without a market they serve the recorded fixtures; with one,
+`install(fake)` adds funding-rate, instruments, mark-price, tickers, the funding-rate
+history and the order book. Without a market they serve the recorded fixtures; with one,
 `fake.market.venues["okx"]` is rendered into fixture rows with their numbers replaced
 (inverse swaps kept, for a client to skip). History runs newest first, paged with
-`after` and `before`, both exclusive.
+`after` and `before`, both exclusive. A book is `FakePerp.levels` in contracts of
+`ct_val` coins, `sz` levels a side (1 by default, at most 400), and the instruments give
+the perp's `lot` and `min_qty` in contracts too (`lotSz`, `minSz`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.fakes.venues import (
     dec,
     fixture,
     query_ms,
+    scaled,
     window,
 )
 
@@ -30,6 +33,9 @@ OKX_INSTRUMENTS = "/api/v5/public/instruments"
 OKX_MARK = "/api/v5/public/mark-price"
 OKX_TICKERS = "/api/v5/market/tickers"
 OKX_FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
+OKX_BOOKS = "/api/v5/market/books"
+BOOKS_FILE = "okx/api_v5_market_books_BTC-USDT-SWAP.json"
+BOOK_MAX = 400
 
 HISTORY = HistoryFacts(
     path=OKX_FUNDING_HISTORY,
@@ -50,6 +56,10 @@ symbol = okx_symbol
 
 def okx_ok(data: list[Any]) -> Any:
     return {"code": "0", "data": data, "msg": ""}
+
+
+def okx_error(code: str, msg: str) -> Any:
+    return {"code": code, "data": [], "msg": msg}
 
 
 def history_reply(rows: list[tuple[Any, Any]]) -> bytes:
@@ -77,7 +87,7 @@ def install(fake: FakeVenues) -> None:
         doc = fixture("okx/api_v5_public_funding_rate_ANY.json")
         inst_id = request.query.get("instId")
         if inst_id is None:
-            return {"code": "51000", "data": [], "msg": "Parameter instId error"}
+            return okx_error("51000", "Parameter instId error")
         rows = fake.rendered(
             "okx",
             doc["data"],
@@ -96,6 +106,9 @@ def install(fake: FakeVenues) -> None:
             uly=family,
             ctValCcy=p.asset,
             ctVal=p.ct_val,
+            ctMult="1",
+            lotSz=scaled(p.lot, per=float(p.ct_val)),
+            minSz=scaled(p.min_qty, per=float(p.ct_val)),
             settleCcy=p.settle,
             tickSz=dec(10 ** math.floor(math.log10(p.price) - 4)),
         )
@@ -147,10 +160,10 @@ def install(fake: FakeVenues) -> None:
         `limit` just above it when alone); both exclusive."""
         q = request.query
         if not q.get("instId"):
-            return {"code": "51000", "data": [], "msg": "Parameter instId error"}
+            return okx_error("51000", "Parameter instId error")
         limit = int(q.get("limit", "400"))
         if not 1 <= limit <= 400:
-            return {"code": "51000", "data": [], "msg": "Parameter limit error"}
+            return okx_error("51000", "Parameter limit error")
         doc = fixture("okx/api_v5_public_funding_rate_history.json")
         rows = fake.settled_rows(
             "okx",
@@ -166,7 +179,7 @@ def install(fake: FakeVenues) -> None:
             ),
         )
         if rows is None:
-            return {"code": "51001", "data": [], "msg": "Instrument ID does not exist"}
+            return okx_error("51001", "Instrument ID does not exist")
         after, before = query_ms(q, "after"), query_ms(q, "before")
         picked = window(
             rows,
@@ -177,8 +190,36 @@ def install(fake: FakeVenues) -> None:
         doc["data"] = page[::-1]
         return doc
 
+    async def books(request: web.Request) -> Any:
+        """`sz` levels a side (1 when absent), each `[price, contracts, "0", orders]`."""
+        q = request.query
+        if not q.get("instId"):
+            return okx_error("51000", "Parameter instId error")
+        depth = q.get("sz", "1")
+        if not depth.isdigit() or not 1 <= int(depth) <= BOOK_MAX:
+            return okx_error("51000", "Parameter sz error")
+        if fake.market is None:
+            if q["instId"] != "BTC-USDT-SWAP":
+                return okx_error("51001", "Instrument ID does not exist")
+            return fixture(BOOKS_FILE)
+        perp = fake.perp("okx", q["instId"])
+        if perp is None:
+            return okx_error("51001", "Instrument ID does not exist")
+        bids, asks = perp.wire_levels("okx", 1, float(perp.ct_val))
+        n = int(depth)
+        return okx_ok(
+            [
+                {
+                    "asks": [[*level, "0", "1"] for level in asks[:n]],
+                    "bids": [[*level, "0", "1"] for level in bids[:n]],
+                    "ts": now(),
+                }
+            ]
+        )
+
     fake.route("okx", "GET", OKX_FUNDING, funding)
     fake.route("okx", "GET", OKX_INSTRUMENTS, instruments)
     fake.route("okx", "GET", OKX_MARK, mark)
     fake.route("okx", "GET", OKX_TICKERS, tickers)
     fake.route("okx", "GET", OKX_FUNDING_HISTORY, funding_history)
+    fake.route("okx", "GET", OKX_BOOKS, books)
