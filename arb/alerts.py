@@ -10,6 +10,10 @@ A key alerts when it crosses; it re-arms only after the spread falls below
 threshold * REARM and then alerts again on the next crossing, or, while still
 above, after COOLDOWN once the spread has grown by half since the last alert.
 A key that is not observed in a cycle (a venue failed) keeps its state.
+
+With ARB_MIN_CAPACITY_USD set, the crossings a run plans are sized on their legs' books
+(`thin_out`): a carry the books could not take at that size within the slippage allowed
+is not alerted, and its key keeps its state, as if it had not crossed.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import bisect
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from arb.depth import SizedCarry
 from arb.models import (
     HOURS_PER_YEAR,
     AlertKey,
@@ -50,6 +55,7 @@ class Crossing:
     opportunity: Opportunity
     threshold_8h: float
     reason: str  # "crossed" or "grew"
+    sized: SizedCarry | None = None  # at the desk's notional, when its books were fetched
 
 
 # --- the /subscribe grammar ---------------------------------------------------
@@ -389,6 +395,37 @@ def plan(
     unseen = [s for k, s in states.items() if k not in seen]
     quiet += rearm_candidates(unseen, index, spreads)
     return AlertPlan(dict(outbox), quiet, len(index), len(matched))
+
+
+PairKey = tuple[str, str, str]  # (asset, long venue, short venue)
+
+
+def pair_of(o: Opportunity) -> PairKey:
+    return (o.asset, o.long_venue, o.short_venue)
+
+
+def thin_out(
+    outbox: Mapping[Target, Sequence[tuple[Crossing, AlertState]]],
+    sized: Mapping[PairKey, SizedCarry | None],
+    min_capacity_usd: float,
+) -> tuple[dict[Target, list[tuple[Crossing, AlertState]]], list[Crossing]]:
+    """The outbox with each crossing's sizing, less those whose capacity is under
+    `min_capacity_usd` (returned apart: not alerted, their keys keep their state). A
+    crossing whose books could not be fetched (no sizing) is kept: better an alert
+    without its capacity than none."""
+    kept: dict[Target, list[tuple[Crossing, AlertState]]] = {}
+    skipped: list[Crossing] = []
+    for target, items in outbox.items():
+        out = []
+        for crossing, state in items:
+            s = sized.get(pair_of(crossing.opportunity))
+            if s is not None and s.capacity_usd < min_capacity_usd:
+                skipped.append(crossing)
+                continue
+            out.append((replace(crossing, sized=s), state))
+        if out:
+            kept[target] = out
+    return kept, skipped
 
 
 # --- live updates: which changes can alert --------------------------------------------

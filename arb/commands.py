@@ -11,6 +11,11 @@ database or over memory), the signaler, the threshold that applies to the asking
 renders reports to HTML (`bot.render_*`), the terminal to text and JSON (`arb.render`,
 `arb.report`).
 
+`/size` and `arb-bot size` size the asset's best carry against its legs' order books
+(`arb.books`), and `/funding`'s best pair, `/signal`'s facts and the alerts' capacity
+floor size it through `size_opportunity`: one function, `arb.depth.size_carry`, behind
+every capacity and net APR at a size.
+
 Every command that names an asset's best pair takes it from the snapshot it answers
 from (`arb.carry.carry_in`), at the snapshot's time.
 """
@@ -18,13 +23,16 @@ from (`arb.carry.carry_in`), at the snapshot's time.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from arb.backfill import HistoryLoader, HistorySource
+from arb.books import OrderBooks, SizeParams
 from arb.carry import carry_in
 from arb.chart import render_chart
+from arb.depth import size_carry
 from arb.history import (
     WINDOWS_H,
     HistoryReport,
@@ -37,7 +45,14 @@ from arb.history import (
 )
 from arb.market import MarketSnapshot, VenueHealth
 from arb.models import HOUR_S, Opportunity
-from arb.report import FundingReport, ScanReport, funding_report, scan_report
+from arb.report import (
+    FundingReport,
+    ScanReport,
+    SizeReport,
+    Sizing,
+    funding_report,
+    scan_report,
+)
 from arb.spread import ScanParams
 from arb.symbols import normalize_asset
 
@@ -115,6 +130,68 @@ class StatusReport:
     held_alerts: int = 0  # crossings held while storage refuses writes
 
 
+MAX_NOTIONAL_USD = 1e9
+_SUFFIXES = {"k": 1e3, "m": 1e6}
+
+
+def parse_notional(text: str) -> float:
+    """'50000', '50k', '$50,000', '1.5M' -> USD per leg. Raises ValueError with one line."""
+    raw = text.strip().lower().removeprefix("$").replace(",", "").replace("_", "")
+    scale = _SUFFIXES.get(raw[-1:], 1.0)
+    if scale != 1.0:
+        raw = raw[:-1]
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        value = math.nan
+    if not 1.0 <= value <= MAX_NOTIONAL_USD:  # also NaN
+        raise ValueError(
+            f"a notional is a USD amount per leg from $1 to ${MAX_NOTIONAL_USD:,.0f}, "
+            "such as 50000 or 50k"
+        )
+    return value
+
+
+async def size_opportunity(books: OrderBooks, o: Opportunity, params: SizeParams) -> Sizing:
+    """The carry `o` at `params.notional_usd` per leg on its legs' books now: the one
+    sizing /size, /funding, /signal and the alerts show."""
+    long, short = await books.pair(o)
+    if long.book is None or short.book is None:
+        failed = tuple(leg for leg in (long, short) if leg.book is None)
+        return Sizing(o, params, None, failed)
+    sized = size_carry(o, long.book, short.book, params.notional_usd, params.max_slippage_bps)
+    return Sizing(o, params, sized)
+
+
+async def size(
+    market: MarketView,
+    books: OrderBooks,
+    asset: str,
+    params: ScanParams,
+    size_params: SizeParams,
+    notional_usd: float | None = None,
+) -> SizeReport:
+    """The asset's best carry at `notional_usd` per leg (default: the desk's notional),
+    with each leg's slippage, the net APR and break-even at that size, and the capacity
+    within the slippage allowed. Raises ValueError when `asset` cannot be an asset name."""
+    snapshot = await market.snapshot()
+    carry = carry_in(snapshot, asset, params)
+    if notional_usd is not None:
+        size_params = replace(size_params, notional_usd=notional_usd)
+    sizing = None
+    if carry.best is not None:
+        sizing = await size_opportunity(books, carry.best, size_params)
+    return SizeReport(
+        carry.asset,
+        size_params,
+        carry.best,
+        carry.left_out,
+        sizing,
+        snapshot.health,
+        snapshot.taken_at,
+    )
+
+
 async def funding(market: MarketView, asset: str, params: ScanParams) -> FundingReport:
     """Every venue's funding for one asset and its best carry, with the legs left out and
     why. Raises ValueError when `asset` cannot be an asset name."""
@@ -135,9 +212,12 @@ async def signal(
     params: ScanParams,
     *,
     chat_id: int | None = None,
+    books: OrderBooks | None = None,
+    size_params: SizeParams | None = None,
 ) -> Signal | None:
     """The signaler's verdict on the asset's best carry, given the pair's stored record
-    over the last 24 h and 7 d; None when no fresh pair passes the filters."""
+    over the last 24 h and 7 d and, with `books`, the carry at the desk's notional;
+    None when no fresh pair passes the filters."""
     name = normalize_asset(asset)
     best = carry_in(await market.snapshot(), name, params).best
     if best is None:
@@ -148,9 +228,12 @@ async def signal(
         pair_stats(stored, best.long_venue, best.short_venue, now, hours, best.spread_8h)
         for hours in RECORD_WINDOWS_H
     )
+    sized = None
+    if books is not None:
+        sized = (await size_opportunity(books, best, size_params or SizeParams())).sized
     from arb.signaler import Facts  # here: `arb-bot scan` starts without the signaler
 
-    return await signaler.signal(Facts(best, now, record), chat_id=chat_id)
+    return await signaler.signal(Facts(best, now, record, sized), chat_id=chat_id)
 
 
 async def chart(

@@ -1,16 +1,21 @@
-"""The terminal's text of the reports (`arb-bot scan`, `arb-bot funding`, `arb-bot chart`).
+"""The terminal's text of the reports (`arb-bot scan`, `arb-bot funding`, `arb-bot chart`,
+`arb-bot size`).
 
 Figures are written by `arb.formats`, as in the bot's replies; the bot wraps the same
-tables in `<pre>` (escaped).
+tables in `<pre>` (escaped), and says a carry at a size in the same words (`size_words`,
+`capacity_words`), escaped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from arb.books import LegBook
 from arb.chart import png_size
 from arb.commands import ChartReport
+from arb.depth import Fill, SizedCarry
 from arb.formats import (
+    MISSING,
     apr_pct,
     bps,
     countdown,
@@ -24,7 +29,7 @@ from arb.formats import (
     venue_label,
 )
 from arb.market import VenueHealth
-from arb.report import FundingReport, ScanReport
+from arb.report import FundingReport, ScanReport, SizeReport, Sizing
 
 
 def venue_problems(health: Iterable[VenueHealth]) -> list[str]:
@@ -159,3 +164,129 @@ def chart_text(r: ChartReport, path: str) -> str:
         f"{path}: {width}x{height} PNG, {r.asset} over {r.window}; "
         f"settled points per venue: {per_venue}; and the live rates"
     )
+
+
+# --- a carry at a size (/size, arb-bot size, and the capacity line elsewhere) ----------
+
+
+def usd(x: float) -> str:
+    """50000 -> '$50,000': whole dollars, as a desk sizes a leg."""
+    return f"${x:,.0f}"
+
+
+def slip(x: float | None) -> str:
+    return MISSING if x is None else f"{x:.1f} bp"
+
+
+def pair_words(s: SizedCarry) -> str:
+    o = s.opportunity
+    return f"long {venue_label(o.long_venue)} / short {venue_label(o.short_venue)}"
+
+
+def capacity_words(s: SizedCarry) -> str:
+    """'$180,000 per leg within 10 bp': the most both legs fill within the slippage."""
+    return f"{usd(s.capacity_usd)} per leg within {s.max_slippage_bps:g} bp"
+
+
+def at_size_words(s: SizedCarry) -> str:
+    """The capacity line under a best pair (/funding, alerts): the net APR at the desk's
+    notional and the capacity, as /size computes them."""
+    head = f"At {usd(s.notional_usd)} per leg: "
+    if not s.complete:
+        return f"{head}the books can fill only {usd(s.fillable_usd)} per leg; capacity " + (
+            capacity_words(s)
+        )
+    return (
+        f"{head}net APR {apr_pct(s.apr_net)}, entry slippage {slip(s.long_entry.slippage_bps)}"
+        f" + {slip(s.short_entry.slippage_bps)}; capacity {capacity_words(s)}"
+    )
+
+
+def size_words(s: SizedCarry) -> str:
+    """The carry at its notional in one sentence. A book too thin for the notional says
+    how much it fills and gives no figure at the size (nothing is extrapolated)."""
+    head = f"{pair_words(s)}, {usd(s.notional_usd)} per leg: "
+    if not s.complete:
+        short_of = "; ".join(
+            dict.fromkeys(_side_words(v, f) for v, f in _fills(s) if not f.complete)
+        )
+        return (
+            f"{head}the books can fill only {usd(s.fillable_usd)} per leg ({short_of}); "
+            f"up to {capacity_words(s)}"
+        )
+    return (
+        f"{head}entry slippage {slip(s.long_entry.slippage_bps)} + "
+        f"{slip(s.short_entry.slippage_bps)}, fees {s.fees * 100:.2f}%, net APR at this size "
+        f"{apr_pct(s.apr_net)}, break-even {hours(s.breakeven_h)}; up to {capacity_words(s)}"
+    )
+
+
+def _fills(s: SizedCarry) -> list[tuple[str, Fill]]:
+    """Each fill with its venue: the entries, then the estimated exits."""
+    long, short = s.opportunity.long_venue, s.opportunity.short_venue
+    return [
+        (long, s.long_entry),
+        (short, s.short_entry),
+        (long, s.long_exit),
+        (short, s.short_exit),
+    ]
+
+
+def _side_words(venue: str, f: Fill) -> str:
+    """'<venue> asks hold $12,000': what one side of a book holds in all."""
+    return f"{venue_label(venue)} {'asks' if f.side == 'buy' else 'bids'} hold {usd(f.book_usd)}"
+
+
+def size_details(s: SizedCarry) -> list[str]:
+    """What the sentence is made of: each leg's entry VWAP, the estimated exit, the cost."""
+    o = s.opportunity
+    if not s.complete:
+        return []
+    return [
+        f"{s.coins:.10g} {o.asset} a leg. "
+        f"Entry VWAP: long {price(s.long_entry.vwap)}, short {price(s.short_entry.vwap)}; "
+        f"exit estimated from the same books {slip(s.long_exit.slippage_bps)} + "
+        f"{slip(s.short_exit.slippage_bps)}; adverse basis {slip(s.adverse_basis_bps)}.",
+        f"Cost {pct(s.cost, 3)} of the notional round trip; funding alone nets "
+        f"{apr_pct(o.apr_net)} over {o.horizon_h:g} h.",
+    ]
+
+
+def leg_failure(leg: LegBook) -> str:
+    """'long <venue> <symbol>: no order book (<venue> <endpoint>: HTTP 500)'."""
+    return f"{leg.side} {venue_label(leg.venue)} {leg.symbol}: no order book ({leg.error})"
+
+
+def sizing_lines(sz: Sizing) -> list[str]:
+    """/funding's lines on its best pair at the desk's notional: the capacity line, or
+    each leg whose book could not be had and why."""
+    if sz.sized is not None:
+        return [at_size_words(sz.sized)]
+    return [leg_failure(leg) for leg in sz.failed]
+
+
+def size_lines(r: SizeReport) -> list[str]:
+    """The report's lines after its title, in plain text (the bot escapes them)."""
+    if r.best is None:
+        lines = [f"No best carry for {r.asset}: fewer than two venues have a leg fresh and "
+                 "liquid enough."]  # fmt: skip
+    elif r.sized is None:
+        o = r.best
+        lines = [
+            f"long {venue_label(o.long_venue)} / short {venue_label(o.short_venue)}, "
+            f"{usd(r.notional_usd)} per leg: cannot size it, a leg's book is missing.",
+            *(leg_failure(leg) for leg in r.failed),
+        ]
+    else:
+        lines = [size_words(r.sized), *size_details(r.sized)]
+    lines += [
+        f"{LEFT_OUT_MARK} {x.quote.venue} {x.quote.symbol} left out of the best carry: {x.reason}."
+        for x in r.left_out
+    ]
+    return lines
+
+
+def size_text(r: SizeReport) -> str:
+    title = f"{r.asset} at {usd(r.notional_usd)} per leg, {utc(r.taken_at)}"
+    problems = venue_problems(r.health)
+    return "\n".join([title, *size_lines(r), *(["", *problems] if problems else [])])

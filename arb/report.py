@@ -1,4 +1,5 @@
-"""What `scan` and `funding` answer, as data and as DESIGN.md's JSON.
+"""What `scan`, `funding` and `size` answer, as data and as JSON (DESIGN.md's for the first
+two).
 
 These are the plain functions behind both the CLI and the bot: a snapshot in,
 a report out. Text rendering lives in `arb.render`.
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from arb.books import LegBook, SizeParams
 from arb.carry import LeftOut, carry_in
+from arb.depth import Fill, SizedCarry
 from arb.market import MarketSnapshot, VenueHealth
 from arb.models import Opportunity, Quote
 from arb.spread import ScanParams, scan
@@ -37,6 +40,41 @@ class FundingReport:
     params: ScanParams
     health: tuple[VenueHealth, ...]
     taken_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """A carry sized against its legs' books, or the legs whose book could not be had."""
+
+    opportunity: Opportunity
+    params: SizeParams
+    sized: SizedCarry | None  # None: a leg's book failed (`failed` says which and why)
+    failed: tuple[LegBook, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SizeReport:
+    """/size: the asset's best carry (as /funding and /signal name it) at a notional."""
+
+    asset: str
+    params: SizeParams  # its notional_usd is the one asked
+    best: Opportunity | None  # None: fewer than two venues have a leg that passes
+    left_out: tuple[LeftOut, ...]  # legs the best pair may not use, and why
+    sizing: Sizing | None  # None when there is no best pair
+    health: tuple[VenueHealth, ...]  # of the venues the snapshot fetched
+    taken_at: float
+
+    @property
+    def notional_usd(self) -> float:
+        return self.params.notional_usd
+
+    @property
+    def sized(self) -> SizedCarry | None:
+        return None if self.sizing is None else self.sizing.sized
+
+    @property
+    def failed(self) -> tuple[LegBook, ...]:
+        return () if self.sizing is None else self.sizing.failed
 
 
 def scan_report(snapshot: MarketSnapshot, params: ScanParams, top: int | None = None) -> ScanReport:
@@ -131,6 +169,59 @@ def funding_json(r: FundingReport) -> dict[str, Any]:
         "params": params_json(r.params),
         "quotes": [leg_json(q, r.taken_at) for q in r.quotes],
         "best": opportunity_json(r.best, r.taken_at) if r.best else None,
+        "left_out": [left_out_json(x) for x in r.left_out],
+        "venues": [status_json(h) for h in r.health],
+    }
+
+
+FILL_FIELDS = (
+    "side", "asked_usd", "coins", "filled_usd", "vwap", "slippage_bps", "complete", "book_usd",
+)  # fmt: skip
+SIZED_FIELDS = (
+    "notional_usd", "coins", "complete", "fillable_usd", "fees", "entry_slippage_bps",
+    "exit_slippage_bps", "adverse_basis_bps", "cost", "apr_net", "breakeven_h", "capacity_usd",
+    "max_slippage_bps",
+)  # fmt: skip
+
+
+def fill_json(f: Fill) -> dict[str, Any]:
+    return fields_json(f, FILL_FIELDS)
+
+
+def sized_json(s: SizedCarry) -> dict[str, Any]:
+    """The carry at its notional: cost, apr_net and breakeven_h are null when the books
+    cannot fill it whole (`complete` false): nothing is extrapolated."""
+    o = s.opportunity
+    return {
+        **fields_json(s, SIZED_FIELDS),
+        "long": {
+            "venue": o.long_venue,
+            "symbol": o.long.symbol,
+            "entry": fill_json(s.long_entry),
+            "exit": fill_json(s.long_exit),
+        },
+        "short": {
+            "venue": o.short_venue,
+            "symbol": o.short.symbol,
+            "entry": fill_json(s.short_entry),
+            "exit": fill_json(s.short_exit),
+        },
+    }
+
+
+def failed_leg_json(leg: LegBook) -> dict[str, Any]:
+    return {"side": leg.side, "venue": leg.venue, "symbol": leg.symbol, "reason": leg.error}
+
+
+def size_json(r: SizeReport) -> dict[str, Any]:
+    return {
+        "asset": r.asset,
+        "taken_at": r.taken_at,
+        "notional_usd": r.notional_usd,
+        "max_slippage_bps": r.params.max_slippage_bps,
+        "best": opportunity_json(r.best, r.taken_at) if r.best else None,
+        "sized": sized_json(r.sized) if r.sized else None,
+        "failed": [failed_leg_json(leg) for leg in r.failed],
         "left_out": [left_out_json(x) for x in r.left_out],
         "venues": [status_json(h) for h in r.health],
     }

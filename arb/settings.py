@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
+from arb.books import SizeParams
 from arb.spread import ScanParams
 from arb.venues.registry import SPECS
 
@@ -73,6 +74,9 @@ class Settings:
     max_cooldown_s: float = 600.0  # cap on an honoured Retry-After or ban cool-down
     telegram_timeout_s: float = 30.0  # read/write timeout of a Bot API request
     webhook_listen: str = "0.0.0.0"
+    notional_usd: float = 10_000.0  # per leg: what /size and the capacity lines size at
+    max_slippage_bps: float = 10.0  # a leg's capacity: the notional it fills within this
+    min_capacity_usd: float | None = None  # alerts skip a carry below it; None: off
     webhook_port: int = 8443
     telegram_bot_token: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
@@ -90,6 +94,10 @@ class Settings:
             min_turnover_24h=self.min_turnover_24h,
             max_quote_age_s=self.max_quote_age_s,
         )
+
+    def size_params(self) -> SizeParams:
+        """What /size, the capacity lines and the alerts' capacity floor size a carry at."""
+        return SizeParams(self.notional_usd, self.max_slippage_bps, self.min_capacity_usd)
 
     def secrets(self) -> list[str]:
         """Every secret value configured, so logging can blank them."""
@@ -248,6 +256,15 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         history_days=number("ARB_HISTORY_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1"),
         llm_cache_s=seconds("LLM_CACHE_S", 300.0, 0.0, 86_400.0),
         log_level=log_level,
+        notional_usd=number(
+            "ARB_NOTIONAL_USD", 10_000.0, 1.0, 1e9, "a USD amount per leg from 1 to 1000000000"
+        ),
+        max_slippage_bps=number(
+            "ARB_MAX_SLIPPAGE_BPS", 10.0, 0.1, 1000.0, "basis points from 0.1 to 1000"
+        ),
+        min_capacity_usd=typed(
+            "ARB_MIN_CAPACITY_USD", None, _usd_amount, "a non-negative USD amount, or empty (off)"
+        ),
     )
 
 
@@ -283,6 +300,13 @@ def _ws_url(raw: str) -> str:
 
 def _id_set(raw: str) -> frozenset[int]:
     return frozenset(int(p) for p in raw.replace(" ", "").split(",") if p)
+
+
+def _usd_amount(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 1e13:
+        raise ValueError
+    return value
 
 
 def _flag(raw: str) -> bool:

@@ -23,6 +23,10 @@ Delivery, as the README promises it:
   in memory and go out when it takes writes again; the admins are told once
   when it starts failing and once when it recovers.
 
+With ARB_MIN_CAPACITY_USD set, a run sizes the crossings it planned (and only those: two
+books each, cached seconds, never every asset every cycle) and leaves out a carry the
+books could not take at that size; the alert shows the capacity line of those it sends.
+
 A chat that blocked or removed the bot has its subscriptions ended; a deleted
 forum topic, that topic's; a group that became a supergroup moves to the new id.
 """
@@ -43,10 +47,16 @@ from arb.alerts import (
     AlertKey,
     AlertState,
     Crossing,
+    PairKey,
     Target,
     ThresholdIndex,
+    pair_of,
     plan,
+    thin_out,
 )
+from arb.books import OrderBooks, SizeParams
+from arb.commands import size_opportunity
+from arb.depth import SizedCarry
 from arb.history import from_quotes
 from arb.market import MarketSnapshot
 from arb.service import MarketService
@@ -104,6 +114,7 @@ class CycleReport:
     held: int = 0
     deactivated: int = 0
     migrated: int = 0
+    thin: int = 0  # crossings left out: capacity under ARB_MIN_CAPACITY_USD
     resent: int = 0  # deliveries a previous run left open, sent at start
     finished: float = 0.0
     results: dict[Target, str] = field(default_factory=dict)
@@ -119,8 +130,12 @@ class Alerts:
         recorder: HistoryRecorder,
         signaler: Signaler,
         snapshot: Callable[[], Awaitable[MarketSnapshot]],
+        books: OrderBooks | None = None,
+        sizes: SizeParams | None = None,
     ) -> None:
         self.settings = settings
+        self.books = books  # for ARB_MIN_CAPACITY_USD: the crossings' legs
+        self.sizes = sizes or SizeParams()
         self.service = service
         self.params = params
         self.store = store
@@ -256,7 +271,7 @@ class Alerts:
                 snapshot = await self.snapshot()
             now = self.service.clock()
             released = await self._recover(now)
-            planned = self._plan(snapshot, assets, now, report)
+            planned = await self._plan(snapshot, assets, now, report)
             await self._save_states()
             queued = await self._queue(planned + released)
             if assets is None:
@@ -305,7 +320,7 @@ class Alerts:
             )  # fmt: skip
         self.last = report
 
-    def _plan(
+    async def _plan(
         self, snapshot: MarketSnapshot, assets: set[str] | None, now: float, report: CycleReport
     ) -> list[Delivery]:
         quotes = (
@@ -329,11 +344,40 @@ class Alerts:
         for s in result.quiet:
             self.states[s.key] = s
             self.dirty[s.key] = s
+        outbox = await self._thin_out(result.outbox, report)
         out = []
-        for target, items in result.outbox.items():
+        for target, items in outbox.items():
             report.crossings += len(items)
             out.append(self._compose(target, [c for c, _ in items], [s for _, s in items], now))
         return out
+
+    async def _thin_out(
+        self, outbox: dict[Target, list[tuple[Crossing, AlertState]]], report: CycleReport
+    ) -> dict[Target, list[tuple[Crossing, AlertState]]]:
+        """With ARB_MIN_CAPACITY_USD: the crossings sized on their books, less the thin.
+
+        A leg whose book fetch fails leaves its carry unsized: the alert goes out without
+        the capacity line rather than being dropped (a venue's depth endpoint failing is
+        no reason to miss a crossing)."""
+        floor = self.sizes.min_capacity_usd
+        if floor is None or self.books is None or not outbox:
+            return outbox
+        books = self.books
+        pairs = {pair_of(c.opportunity): c.opportunity for items in outbox.values()
+                 for c, _ in items}  # fmt: skip
+        sizings = await asyncio.gather(
+            *(size_opportunity(books, o, self.sizes) for o in pairs.values())
+        )
+        sized: dict[PairKey, SizedCarry | None] = {
+            key: z.sized for key, z in zip(pairs, sizings, strict=True)
+        }
+        kept, skipped = thin_out(outbox, sized, floor)
+        report.thin += len(skipped)
+        if skipped:  # debug: a thin carry above its threshold is planned again every run
+            assets = sorted({c.opportunity.asset for c in skipped})
+            log.debug("%d crossing(s) under ARB_MIN_CAPACITY_USD=%g left out: %s",
+                      len(skipped), floor, ", ".join(assets))  # fmt: skip
+        return kept
 
     def _compose(
         self,

@@ -112,6 +112,7 @@ def build_application(
             CommandHandler(["start", "help"], handlers.help_command),
             CommandHandler("funding", handlers.funding),
             CommandHandler("scan", handlers.scan),
+            CommandHandler("size", handlers.size_command),
             CommandHandler("signal", signals.signal_command),
             CommandHandler("chart", charts.chart_command),
             CommandHandler("history", charts.history_command),

@@ -4,8 +4,8 @@ The terminal's side of the app, as `bot.app` is Telegram's: both call the same p
 functions (`arb.commands`) and render their reports (text and JSON here, HTML there).
 
 Exit status: 0 when at least one venue answered, 1 when none did (for
-`chart`, also when no venue has history for the window: no empty chart), 2
-for bad usage or settings.
+`chart`, also when no venue has history for the window: no empty chart; for `size`,
+also when a leg's order book could not be had), 2 for bad usage or settings.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from dataclasses import replace
 
 from arb import commands
 from arb.backfill import HistoryLoader, VenueHistory
+from arb.books import OrderBooks
 from arb.history import WINDOWS_H
 from arb.logs import setup_logging
 from arb.market import Market, make_clients
-from arb.render import chart_text, funding_text, scan_text
-from arb.report import dumps, funding_json, scan_json
+from arb.render import chart_text, funding_text, scan_text, size_text
+from arb.report import dumps, funding_json, scan_json, size_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
 
@@ -72,6 +73,13 @@ def _asset(text: str) -> str:
         ) from None
 
 
+def _usd(text: str) -> float:
+    try:
+        return commands.parse_notional(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}, got {text[:40]!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arb-bot", description="Cross-venue perpetual funding carry."
@@ -99,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     funding.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
     funding.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
     funding.add_argument("--json", action="store_true", help="machine-readable output")
+
+    size = sub.add_parser("size", help="one asset's best carry at a size, on the order books")
+    size.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
+    size.add_argument(
+        "--usd", type=_usd, metavar="N", help="notional per leg, e.g. 50000 or 50k "
+        "(default ARB_NOTIONAL_USD)"
+    )  # fmt: skip
+    size.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
+    size.add_argument("--json", action="store_true", help="machine-readable output")
 
     chart = sub.add_parser("chart", help="a PNG of one asset's funding per venue over time")
     chart.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
@@ -136,6 +153,19 @@ async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
         report = await commands.funding(market, args.asset, settings.scan_params())
     print(dumps(funding_json(report)) if args.json else funding_text(report))
     return 0 if any(h.ok for h in report.health) else 1
+
+
+async def cmd_size(args: argparse.Namespace, settings: Settings) -> int:
+    """`/size`'s command: the market once, then the best pair's two books."""
+    async with open_market(settings, args.venues) as market:
+        books = OrderBooks(
+            market.clients.values(), clock=market.clock, deadline_s=settings.venue_deadline_s
+        )
+        report = await commands.size(
+            market, books, args.asset, settings.scan_params(), settings.size_params(), args.usd
+        )
+    print(dumps(size_json(report)) if args.json else size_text(report))
+    return 0 if any(h.ok for h in report.health) and not report.failed else 1
 
 
 async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
@@ -179,7 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(settings)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
-    command = {"scan": cmd_scan, "funding": cmd_funding, "chart": cmd_chart}[args.command]
+    command = {"scan": cmd_scan, "funding": cmd_funding, "size": cmd_size, "chart": cmd_chart}[
+        args.command
+    ]
     try:
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 
 from arb.accounts.service import AccountService
 from arb.backfill import HistoryLoader
+from arb.books import BOOK_DEADLINE_S, OrderBooks, SizeParams
 from arb.feeds.manager import Feeds
 from arb.market import MarketSnapshot
 from arb.service import MarketService
@@ -44,6 +45,8 @@ class Desk:
     recorder: HistoryRecorder
     accounts: AccountService
     alerts: Alerts = field(init=False)  # built from the fields above, in __post_init__
+    books: OrderBooks = field(init=False)  # the legs' order books, fetched when asked
+    sizes: SizeParams = field(init=False)  # what /size and the capacity lines size at
     loader: HistoryLoader = field(init=False)  # the history, backfilled from the venues
     feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
     version: str = field(default_factory=version)
@@ -53,9 +56,16 @@ class Desk:
     throttle: Throttle = field(default_factory=Throttle)  # command spam, per chat and user
 
     def __post_init__(self) -> None:
+        settings = self.settings
+        self.sizes = settings.size_params()
+        self.books = OrderBooks(
+            self.service.market.clients.values(),
+            clock=self.service.clock,
+            deadline_s=min(BOOK_DEADLINE_S, settings.venue_deadline_s),
+        )
         self.alerts = Alerts(
-            self.settings, self.service, self.params, self.store, self.recorder, self.signaler,
-            snapshot=self.snapshot,
+            settings, self.service, self.params, self.store, self.recorder, self.signaler,
+            snapshot=self.snapshot, books=self.books, sizes=self.sizes,
         )  # fmt: skip
         self.loader = HistoryLoader(self.history, self.service.market.clients)
 

@@ -1,4 +1,5 @@
-"""Command and button handlers: parse, ask `arb.commands` for a report, render, reply.
+"""Command and button handlers (/help, /funding, /scan, /size, /status, buttons): parse,
+ask `arb.commands` for a report, render, reply.
 
 Handlers stay thin: a command's logic is its plain function in `arb.commands` (the
 terminal calls the same ones), the HTML is `bot.render_market`'s.
@@ -18,7 +19,7 @@ from arb import commands
 from arb.symbols import normalize_asset
 from bot import render, render_market
 from bot.access import admins_only
-from bot.arguments import only_asset
+from bot.arguments import asset_named, only_asset
 from bot.desk import Desk, desk_of
 from bot.send import edit_html, reply_html, typing_in
 
@@ -30,6 +31,7 @@ SCAN_MAX_N = 30
 COMMANDS = [
     ("funding", "One asset on every venue: /funding BTC"),
     ("scan", "Best carry now: /scan [N] [min APR %]"),
+    ("size", "One asset's best carry at a size: /size BTC 50k"),
     ("signal", "A trade note on one asset's best carry: /signal BTC"),
     ("chart", "Funding per venue over time: /chart BTC 7d"),
     ("history", "Is a spread persistent? /history BTC"),
@@ -49,6 +51,7 @@ HELP = "\n".join(
         " (BTC, BTCUSDT, BTC-USDT-SWAP, 1000PEPE, kPEPE, SHIB1000 all work).",
         "/scan [N] [min APR %]: the best carry per asset, long the low payer and short the"
         " high one, ranked by APR net of round-trip taker fees; e.g. /scan 5 20",
+        "{size}",
         "/signal BTC: a take/watch/skip note on the asset's best carry, written by the desk's"
         " model from the computed figures (rule-based when no model answers).",
         "/chart BTC [24h|7d|30d]: each venue's funding as APR over time, best spread shaded.",
@@ -70,7 +73,8 @@ HELP = "\n".join(
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/help, /start: what the bot does."""
-    await reply_html(update, context, HELP)
+    size_line = render_market.size_help(desk_of(context).sizes)
+    await reply_html(update, context, HELP.format(size=size_line))
 
 
 # --- /funding ----------------------------------------------------------------
@@ -84,9 +88,41 @@ async def funding(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def funding_html(desk: Desk, asset: str) -> str:
-    """/funding's reply (also behind the 🔎 buttons under /scan)."""
+    """/funding's reply (also behind the 🔎 buttons under /scan and an alert): the best
+    pair with its capacity and net APR at the desk's notional, as /size sizes it."""
     report = await commands.funding(desk, asset, desk.params)
-    return render_market.funding_html(report, desk.service.health(), desk.max_age_s)
+    sizing = None
+    if report.best is not None:
+        sizing = await commands.size_opportunity(desk.books, report.best, desk.sizes)
+    return render_market.funding_html(report, desk.service.health(), desk.max_age_s, sizing)
+
+
+# --- /size -------------------------------------------------------------------
+
+SIZE_USAGE = "Usage: /size ASSET [USD], e.g. /size BTC 50000 or /size btc 50k"
+
+
+async def size_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/size ASSET [USD]: the asset's best carry at a notional per leg, on the books."""
+    args = context.args or []
+    if not 1 <= len(args) <= 2:
+        await reply_html(update, context, SIZE_USAGE)
+        return
+    if (asset := await asset_named(update, context, args[0], "size")) is None:
+        return
+    desk = desk_of(context)
+    notional = None
+    if len(args) == 2:
+        try:
+            notional = commands.parse_notional(args[1])
+        except ValueError:
+            await reply_html(
+                update, context, f"“{render.shown(args[1])}” is not a notional. {SIZE_USAGE}"
+            )
+            return
+    async with typing_in(update, context):
+        report = await commands.size(desk, desk.books, asset, desk.params, desk.sizes, notional)
+    await reply_html(update, context, render_market.size_html(report))
 
 
 # --- /scan -------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from arb.alerts import Crossing
 from arb.formats import apr_pct, bps, countdown, hours, pct
+from arb.render import at_size_words
 from bot.render import MAX_MESSAGE, clock, esc, utf16_len, venue
 
 # --- alerts --------------------------------------------------------------------
@@ -47,15 +48,15 @@ def _alert_block(c: Crossing, now: float) -> str:
     o = c.opportunity
     why = f"≥ {pct(c.threshold_8h)}" if c.reason == "crossed" else f"grew, ≥ {pct(c.threshold_8h)}"
     nxt = f"{countdown(o.long.next_funding_time, now)}|{countdown(o.short.next_funding_time, now)}"
-    return "\n".join(
-        [
-            f"<b>{esc(o.asset)}</b>: long {esc(venue(o.long_venue))} / short "
-            f"{esc(venue(o.short_venue))}",
-            f"{pct(o.spread_8h)}/8h ({why}) · APR {apr_pct(o.apr_gross)} · "
-            f"net {apr_pct(o.apr_net)}",
-            f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp · next {esc(nxt)}",
-        ]
-    )
+    lines = [
+        f"<b>{esc(o.asset)}</b>: long {esc(venue(o.long_venue))} / short "
+        f"{esc(venue(o.short_venue))}",
+        f"{pct(o.spread_8h)}/8h ({why}) · APR {apr_pct(o.apr_gross)} · net {apr_pct(o.apr_net)}",
+        f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp · next {esc(nxt)}",
+    ]
+    if c.sized is not None:  # sized only under ARB_MIN_CAPACITY_USD, when its books came
+        lines.append(esc(at_size_words(c.sized)))
+    return "\n".join(lines)
 
 
 def _more(rest: Sequence[Crossing]) -> str:

@@ -1,15 +1,16 @@
-"""Telegram HTML for /funding, /scan and /status."""
+"""Telegram HTML for /funding, /scan, /size and /status."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from arb.books import SizeParams
 from arb.commands import StatusReport, StorageState
 from arb.formats import ago, apr_pct, bps, countdown, hours, pct, usdc_margined
 from arb.market import FeedView, VenueHealth
 from arb.models import Opportunity, Quote
-from arb.render import LEFT_OUT_MARK
-from arb.report import FundingReport, ScanReport
+from arb.render import LEFT_OUT_MARK, size_lines, sizing_lines, usd
+from arb.report import FundingReport, ScanReport, SizeReport, Sizing
 from bot.render import clock, esc, narrow_table, pre, venue
 
 
@@ -23,7 +24,14 @@ def _leg_label(q: Quote) -> str:
 NO_BEST_PAIR = "No best pair: fewer than two venues have a leg fresh and liquid enough."
 
 
-def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: float) -> str:
+def funding_html(
+    r: FundingReport,
+    health: Sequence[VenueHealth],
+    max_age_s: float,
+    sizing: Sizing | None = None,
+) -> str:
+    """/funding's reply; `sizing` is its best pair at the desk's notional (`arb.commands.
+    size_opportunity`), shown under it."""
     now = r.taken_at
     title = f"<b>{esc(r.asset)} funding</b> · {clock(now)}"
     if not r.quotes:
@@ -49,6 +57,8 @@ def funding_html(r: FundingReport, health: Sequence[VenueHealth], max_age_s: flo
     if marked:
         lines.append("* USDC-margined")
     lines.append(_best(r.best) if r.best is not None else NO_BEST_PAIR)
+    if r.best is not None and sizing is not None:
+        lines += [esc(line) for line in sizing_lines(sizing)]
     lines += [
         f"{LEFT_OUT_MARK} {esc(venue(x.quote.venue))} {esc(x.quote.symbol)} left out of the "
         f"best pair: {esc(x.reason)}"
@@ -68,6 +78,25 @@ def _best(o: Opportunity) -> str:
         f"({o.horizon_h:g}h)\n"
         f"Break-even {hours(o.breakeven_h)} · basis {bps(o.basis_bps)}bp"
     )
+
+
+# --- /size ---------------------------------------------------------------------
+
+
+def size_help(sizes: SizeParams) -> str:
+    """/help's line on /size, with the desk's notional and slippage."""
+    return (
+        f"/size BTC [USD]: the asset's best carry at a notional per leg (default"
+        f" {esc(usd(sizes.notional_usd))}; 50000, 50k and $1.5M all work) on the legs' order"
+        " books: each entry's slippage, fees, net APR and break-even at that size, and how"
+        f" much fits within {sizes.max_slippage_bps:g} bp of slippage."
+    )
+
+
+def size_html(r: SizeReport) -> str:
+    """/size's reply: the sentence `arb-bot size` prints, under a title."""
+    title = f"<b>{esc(r.asset)}</b> at {esc(usd(r.notional_usd))} per leg · {clock(r.taken_at)}"
+    return "\n".join([title, *(esc(line) for line in size_lines(r))])
 
 
 # --- /scan ---------------------------------------------------------------------

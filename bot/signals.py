@@ -1,7 +1,8 @@
 """`/signal ASSET`, `/usage`, and the model's notes under alerts.
 
 `/signal` shows "typing" while `arb.commands.signal` takes the asset's best fresh
-carry (the pair /scan would show) and asks the signaler, then replies with the
+carry (the pair /scan would show), sizes it on its legs' books at the desk's notional
+(as /size does) and asks the signaler, then replies with the
 verdict: the model's when it answered well, else the rules' with the reason.
 Alert notes are edited into an alert after it went out, so a slow model never
 delays one.
@@ -35,8 +36,9 @@ async def signal_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     assert chat is not None
     async with typing_in(update, context):
         signal = await commands.signal(
-            desk, desk.history, desk.signaler, asset, desk.params, chat_id=chat.id
-        )
+            desk, desk.history, desk.signaler, asset, desk.params,
+            chat_id=chat.id, books=desk.books, size_params=desk.sizes,
+        )  # fmt: skip
     if signal is None:
         await reply_html(
             update,

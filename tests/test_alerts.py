@@ -18,12 +18,15 @@ from arb.alerts import (
     crosses,
     decide,
     match,
+    pair_of,
     parse_subscribe,
     plan,
     rearm_candidates,
+    thin_out,
     threshold_to_apr,
     watch_levels,
 )
+from arb.depth import SizedCarry
 from arb.models import Opportunity, Quote
 
 
@@ -389,3 +392,33 @@ def test_watch_levels_are_thresholds_and_rearm_levels_per_asset_and_for_all():
 )
 def test_a_change_alerts_only_when_it_passes_a_level(old, new, expected):
     assert crosses(old, new, {0.0005, 0.0004}) is expected
+
+
+# --- the capacity floor (ARB_MIN_CAPACITY_USD) ----------------------------------------------
+
+
+def sized_at(o, capacity_usd):
+    """`o` sized on books whose capacity within 10 bp is `capacity_usd` per leg."""
+    return SizedCarry(o, 10_000.0, *([None] * 4), 0.002, None, None, 0.0, None, None, None,
+                      capacity_usd, 10.0)  # fmt: skip
+
+
+def test_thin_out_leaves_out_a_thin_carry_keeps_an_unsized_one_and_sizes_the_rest():
+    btc, sol, eth = opp("BTC", 0.0010), opp("SOL", 0.0007), opp("ETH", 0.0006)
+    result = planned([sub(1, 0.0005), sub(2, 0.0005, chat=2)], {}, [btc, sol, eth])
+    sized = {pair_of(btc): sized_at(btc, 250_000.0), pair_of(sol): sized_at(sol, 40_000.0),
+             pair_of(eth): None}  # fmt: skip  # ETH: a leg's book failed
+    kept, skipped = thin_out(result.outbox, sized, 50_000.0)
+    assert sorted(c.key.asset for c in skipped) == ["SOL", "SOL"]
+    for target in ((1, None), (2, None)):
+        got = {c.key.asset: c.sized for c, _ in kept[target]}
+        assert got == {"BTC": sized[pair_of(btc)], "ETH": None}
+        # What goes out keeps the state plan gave it; a skipped key has none to commit.
+        assert [s for _, s in kept[target]] == [
+            s for c, s in result.outbox[target] if c.key.asset != "SOL"
+        ]
+    # At the floor exactly, a carry goes out; a topic left with nothing has no message.
+    assert thin_out(result.outbox, sized, 40_000.0)[1] == []
+    only_sol = {t: [x for x in items if x[0].key.asset == "SOL"] for t, items in
+                result.outbox.items()}  # fmt: skip
+    assert thin_out(only_sol, sized, 50_000.0)[0] == {}

@@ -51,9 +51,12 @@ async def test_start_help_and_command_menu(bot):
     assert "/funding BTC" in reply.text and reply.parse_mode == "HTML"
     commands = [c["command"] for c in bot.tg.commands]
     assert commands == [
-        "funding", "scan", "signal", "chart", "history", "subscribe", "unsubscribe",
+        "funding", "scan", "size", "signal", "chart", "history", "subscribe", "unsubscribe",
         "subscriptions", "status", "help",
     ]  # fmt: skip
+    assert "/size BTC [USD]: the asset's best carry at a notional per leg (default $10,000;" in (
+        reply.text
+    )
 
 
 async def test_funding_reply_carries_each_venues_numbers(bot):

@@ -49,7 +49,9 @@ NASTY = st.sampled_from([
     "\n\n", "ＢＴＣ", "bitcoin?", "'; DROP TABLE subs; --", "@arb_test_bot", "50%" * 3,
 ])  # fmt: skip
 ARGS = st.one_of(NASTY, st.text(max_size=200), st.lists(NASTY, max_size=4).map(" ".join))
-COMMANDS = st.sampled_from(["/funding", "/scan", "/status", "/help", "/start", "/nosuch", ""])
+COMMANDS = st.sampled_from(
+    ["/funding", "/scan", "/size", "/status", "/help", "/start", "/nosuch", ""]
+)
 CHATS = itertools.count(20_000)
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from arb.chart import png_size
 from tests.conftest import CORE_VENUES, clean_environ, desk_market
-from tests.fakes.venues import FakeMarket, FakeVenues, Fault
+from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault
+from tests.test_size_bot import SIMPLE, hedge_by_hand, vwap_by_hand
 from tests.venues.okx.fake_rest import OKX_FUNDING
 
 HOUR_MS = 3_600_000
@@ -285,6 +286,9 @@ async def test_a_venue_answering_an_empty_list_is_failed_not_ok_with_0_quotes(
         (["chart", "BTC"], {}, "the following arguments are required: -o/--output"),
         (["chart", "BTC", "-o", "b.png", "--window", "2y"], {}, "invalid choice: '2y'"),
         (["scan"], {"ARB_SCAN_INTERVAL_S": "often"}, "ARB_SCAN_INTERVAL_S must be"),
+        (["size", "BTC", "--usd", "lots"], {}, "a notional is a USD amount per leg from $1"),
+        (["size", "BTC", "--usd", "0"], {}, "a notional is a USD amount per leg from $1"),
+        (["size", "BTC"], {"ARB_MAX_SLIPPAGE_BPS": "0"}, "ARB_MAX_SLIPPAGE_BPS must be"),
     ],
 )
 async def test_bad_input_gets_one_clear_line_and_exit_2(fake_market, tmp_path, args, env, message):
@@ -349,3 +353,110 @@ async def test_chart_to_an_unwritable_path_says_so(live_market, tmp_path):
     )
     assert code == 2
     assert err.strip() == "arb-bot chart: cannot write no/such/dir/a.png: No such file or directory"
+
+
+# --- size ------------------------------------------------------------------------------------
+#
+# ETH and PEPE on every venue, each rate its own so that any two venues make a carry, and every
+# book simple (tests/test_size_bot.py): $30,000 of ETH at ~$2,000 and of PEPE at ~$0.0000036
+# take the best level whole and the rest from the second. PEPE is 1000PEPE (bybit, binance,
+# bitget, gate), kPEPE (hyperliquid) and 1,000,000 coins a contract (okx): every conversion.
+
+SIZE_RATES = {"bybit": 0.0001, "binance": -0.0001, "okx": 0.0002, "hyperliquid": -0.00001,
+              "bitget": 0.00015, "gate": -0.00005}  # fmt: skip
+
+
+def size_market() -> FakeMarket:
+    venues = {}
+    for i, (venue, rate) in enumerate(SIZE_RATES.items()):
+        every = 1.0 if venue == "hyperliquid" else 8.0
+        venues[venue] = [
+            FakePerp("ETH", rate * every / 8, every, price=2000.0 + i, book=SIMPLE,
+                     lot=0.01, min_qty=0.01),
+            FakePerp("PEPE", rate * every / 8, every, price=0.0000036 * (1 + i / 1000),
+                     multiplier=1 if venue == "okx" else 1000, ct_val="1000000", book=SIMPLE,
+                     lot=1000.0, min_qty=1000.0),
+        ]  # fmt: skip
+    return FakeMarket(now_ms=NOW_MS, venues=venues)
+
+
+@pytest.fixture
+async def sized_market():
+    async with FakeVenues(size_market()) as fake:
+        yield fake
+
+
+@pytest.mark.parametrize(
+    ("asset", "pair"),
+    [("ETH", "bybit,binance"), ("ETH", "okx,hyperliquid"), ("ETH", "bitget,gate"),
+     ("PEPE", "bybit,okx"), ("PEPE", "binance,hyperliquid"), ("PEPE", "bitget,gate")],
+)  # fmt: skip
+async def test_size_json_matches_hand_computed_vwap_and_slippage_on_every_venue(
+    sized_market, tmp_path, asset, pair
+):
+    code, out, err = await arb_bot(
+        sized_market, "size", asset.lower(), "--usd", "30k", "--venues", pair, "--json",
+        tmp_path=tmp_path,
+    )  # fmt: skip
+    assert code == 0, err
+    assert_plain_decimals(out)
+    doc = json.loads(out)
+    sized, best = doc["sized"], doc["best"]
+    assert (doc["asset"], doc["notional_usd"], doc["max_slippage_bps"]) == (asset, 30_000.0, 10.0)
+    assert {best["long_venue"], best["short_venue"]} == set(pair.split(","))
+    assert sized["complete"] is True and doc["failed"] == []
+    perps = {v: next(p for p in sized_market.market.venues[v] if p.asset == asset)
+             for v in pair.split(",")}  # fmt: skip
+    books = {
+        leg: perps[sized[leg]["venue"]].levels(sized[leg]["venue"]) for leg in ("long", "short")
+    }
+    lots = tuple(perps[sized[leg]["venue"]].lot for leg in ("long", "short"))
+    coins = hedge_by_hand(books["long"][1], books["short"][0], 30_000.0, lots)
+    assert sized["coins"] == coins  # the same on both legs, in lots both venues take
+    slippage = {}
+    for leg, buys in (("long", True), ("short", False)):
+        venue = sized[leg]["venue"]
+        bids, asks = books[leg]
+        mid = (bids[0][0] + asks[0][0]) / 2
+        vwap = vwap_by_hand(asks if buys else bids, coins)
+        entry = sized[leg]["entry"]
+        assert entry["side"] == ("buy" if buys else "sell") and entry["complete"] is True
+        assert entry["coins"] == coins and sized[leg]["exit"]["coins"] == coins
+        assert abs(entry["vwap"] - vwap) <= TOL * vwap, (venue, entry["vwap"], vwap)
+        slippage[leg] = (vwap - mid) / mid * 1e4 if buys else (mid - vwap) / mid * 1e4
+        assert abs(entry["slippage_bps"] - slippage[leg]) <= TOL, venue
+    assert abs(sized["entry_slippage_bps"] - slippage["long"] - slippage["short"]) <= TOL
+    # The cost and the net APR at the size, from the figures beside them.
+    cost = (
+        best["fees_round_trip"]
+        + (sized["entry_slippage_bps"] + sized["exit_slippage_bps"] + sized["adverse_basis_bps"])
+        / 1e4
+    )
+    assert abs(sized["cost"] - cost) <= TOL
+    assert abs(sized["apr_net"] - (best["spread_hourly"] * H - cost) / H * 8760) <= TOL
+    assert abs(sized["breakeven_h"] - cost / best["spread_hourly"]) <= TOL * sized["breakeven_h"]
+    assert 0 < sized["capacity_usd"] <= 300_000.0  # never more than a side's five levels
+
+
+async def test_size_text_says_what_a_thin_book_fills_and_a_failed_book_exits_1(
+    sized_market, tmp_path
+):
+    code, out, err = await arb_bot(
+        sized_market, "size", "ETH", "--usd", "1m", "--venues", "bybit,binance", tmp_path=tmp_path
+    )
+    assert code == 0, err
+    title, sentence, *_ = out.splitlines()
+    assert title.startswith("ETH at $1,000,000 per leg, ")
+    assert sentence.startswith("long binance / short bybit, $1,000,000 per leg: the books can "
+                               "fill only $")  # fmt: skip
+    assert "net APR" not in out and "break-even" not in out
+    sized_market.fail("binance", "/fapi/v1/depth", Fault.http(500))
+    code, out, err = await arb_bot(
+        sized_market, "size", "ETH", "--venues", "bybit,binance", "--json", tmp_path=tmp_path
+    )
+    assert code == 1 and "Traceback" not in err
+    doc = json.loads(out)
+    assert doc["sized"] is None
+    (failed,) = doc["failed"]
+    assert (failed["side"], failed["venue"], failed["symbol"]) == ("long", "binance", "ETHUSDT")
+    assert failed["reason"].startswith("binance /fapi/v1/depth: HTTP 500")

@@ -11,11 +11,15 @@ venues have settled every hour up to T, and the hour in progress pays at T + 1 h
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from arb import commands
 from arb.backfill import BACKFILL_RETRY_S, HistoryLoader, VenueHistory
+from arb.books import BookError, OrderBooks, SizeParams
 from arb.chart import png_size
+from arb.depth import Book, Level
 from arb.feeds.base import FeedState
 from arb.history import Point
 from arb.http import VenueError
@@ -300,3 +304,202 @@ async def test_status_reports_what_it_reads_now():
     assert (quiet.health[0].feed, quiet.storage, quiet.held_alerts, quiet.uptime_s) == (
         None, None, 0, 0.0,
     )  # fmt: skip
+
+
+# --- size: the best carry on its legs' books ----------------------------------------------
+#
+# By hand, at $10,000 per leg on ETH's best pair (long okx, short bybit):
+# okx asks 2 @ 2000.2 then 10 @ 2000.4, bids 2 @ 1999.8 then 10 @ 1999.6: mid 2000.
+#   $10,000 buys 2 + 5999.60 / 2000.4 = 4.99930... coins: $4,000.40 at 2000.2, the rest at 2000.4.
+# bybit bids 1 @ 2000 then 100 @ 1999, asks 100 @ 2001: mid 2000.5.
+#   $10,000 sells 1 + 8000 / 1999 = 5.0020... coins: more than okx's, so both legs trade the
+#   4.99930... coins the long buys (no lots here): 1 at 2000, the rest at 1999.
+# Exits, the same coins: okx sells 2 at 1999.8 and the rest at 1999.6, bybit buys all at 2001.
+# The short's mid is above the long's: no adverse basis.
+
+OKX_BOOK = ([(1999.8, 2.0), (1999.6, 10.0)], [(2000.2, 2.0), (2000.4, 10.0)])
+BYBIT_BOOK = ([(2000.0, 1.0), (1999.0, 100.0)], [(2001.0, 100.0)])
+SIZES = SizeParams(10_000.0, 10.0)
+
+
+def by_hand() -> dict[str, float]:
+    coins = 2 + 5999.6 / 2000.4
+    long_vwap = 10_000 / coins
+    short_vwap = (2000 + 1999 * (coins - 1)) / coins
+    long_exit_vwap = (2 * 1999.8 + 1999.6 * (coins - 2)) / coins
+    long_slip = (long_vwap - 2000) / 2000 * 1e4
+    short_slip = (2000.5 - short_vwap) / 2000.5 * 1e4
+    exit_slip = (2000 - long_exit_vwap) / 2000 * 1e4 + (2001 - 2000.5) / 2000.5 * 1e4
+    cost = 0.0021 + (long_slip + short_slip + exit_slip) / 1e4
+    return {
+        "coins": coins,
+        "long_vwap": long_vwap,
+        "short_vwap": short_vwap,
+        "long_slip": long_slip,
+        "short_slip": short_slip,
+        "cost": cost,
+        "apr_net": (SPREAD_H * 168 - cost) / 168 * 8760,
+        "breakeven_h": cost / SPREAD_H,
+    }
+
+
+class BookVenue:
+    """A venue's order-book endpoint: one book for any symbol, a failure, or a wait."""
+
+    def __init__(self, name: str, book: tuple[list, list], fail: str | None = None) -> None:
+        self.name, self.book, self.fail, self.asked = name, book, fail, 0
+        self.gate: asyncio.Event | None = None
+
+    async def order_book(self, symbol: str) -> Book:
+        self.asked += 1
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise VenueError(self.name, "/depth", self.fail)
+        bids, asks = self.book
+        return Book(self.name, symbol, tuple(Level(*x) for x in bids),
+                    tuple(Level(*x) for x in asks), NOW)  # fmt: skip
+
+
+def book_venues(**fail: str) -> dict[str, BookVenue]:
+    return {
+        "okx": BookVenue("okx", OKX_BOOK, fail.get("okx")),
+        "bybit": BookVenue("bybit", BYBIT_BOOK, fail.get("bybit")),
+        "binance": BookVenue("binance", BYBIT_BOOK, fail.get("binance")),
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_size_matches_the_hand_computed_fills():
+    venues = book_venues()
+    r = await commands.size(FakeMarket(ETH), OrderBooks(venues.values()), "eth", PARAMS, SIZES)
+    want = by_hand()
+    s = r.sized
+    assert r.asset == "ETH" and r.notional_usd == 10_000.0 and s is not None and s.complete
+    assert (r.best.long_venue, r.best.short_venue) == ("okx", "bybit")
+    assert r.best == (await commands.funding(FakeMarket(ETH), "ETH", PARAMS)).best  # one truth
+    assert [x.quote.venue for x in r.left_out] == ["binance"]
+    assert [f.coins for f in s.fills] == [s.coins] * 4
+    assert abs(s.coins - want["coins"]) <= 1e-12
+    assert abs(s.long_entry.vwap - want["long_vwap"]) <= 1e-9
+    assert abs(s.short_entry.vwap - want["short_vwap"]) <= 1e-9
+    assert abs(s.long_entry.slippage_bps - want["long_slip"]) <= 1e-9
+    assert abs(s.short_entry.slippage_bps - want["short_slip"]) <= 1e-9
+    for key in ("cost", "apr_net", "breakeven_h"):
+        assert abs(getattr(s, key) - want[key]) <= 1e-9, key
+    assert s.adverse_basis_bps == 0.0 and s.fees == pytest.approx(0.0021)
+    # Only the two legs asked, once each; binance's book is never fetched.
+    assert [v.asked for v in venues.values()] == [1, 1, 0]
+
+
+async def test_size_at_a_notional_the_books_cannot_fill_says_what_they_can():
+    r = await commands.size(
+        FakeMarket(ETH), OrderBooks(book_venues().values()), "ETH", PARAMS, SIZES, 30_000.0
+    )
+    s = r.sized
+    assert s is not None and not s.complete and r.notional_usd == 30_000.0
+    # okx's asks hold 12 coins ($24,006.40), so each leg trades 12: bybit sells them for
+    # 2000 + 11 x 1999 = $23,989, the smallest of the four fills.
+    assert s.coins == 12.0 and not s.long_entry.complete and s.short_entry.complete
+    assert s.long_entry.book_usd == pytest.approx(2 * 2000.2 + 10 * 2000.4)
+    assert s.fillable_usd == pytest.approx(2000 + 11 * 1999)
+    assert (s.cost, s.apr_net, s.breakeven_h) == (None, None, None)
+
+
+async def test_size_names_the_leg_whose_book_failed_and_still_fetches_the_other():
+    venues = book_venues(bybit="HTTP 500")
+    r = await commands.size(FakeMarket(ETH), OrderBooks(venues.values()), "ETH", PARAMS, SIZES)
+    assert r.best is not None and r.sized is None
+    (leg,) = r.failed
+    assert (leg.side, leg.venue, leg.symbol) == ("short", "bybit", "ETH-bybit")
+    assert leg.error == "bybit /depth: HTTP 500"
+    assert venues["okx"].asked == 1
+
+
+async def test_size_without_a_pair_names_the_legs_left_out_and_fetches_no_book():
+    venues = book_venues()
+    stale = [quote("okx", "ETH", 0.0001), quote("bybit", "ETH", 0.0004, NOW - 900)]
+    r = await commands.size(FakeMarket(stale), OrderBooks(venues.values()), "ETH", PARAMS, SIZES)
+    assert (r.best, r.sizing, r.failed) == (None, None, ())
+    assert [x.quote.venue for x in r.left_out] == ["bybit"]
+    assert sum(v.asked for v in venues.values()) == 0
+
+
+async def test_order_books_share_a_fetch_keep_it_seconds_and_never_keep_a_failure():
+    clock = Clock()
+    okx = BookVenue("okx", OKX_BOOK)
+    books = OrderBooks([okx], ttl_s=3.0, clock=clock)
+    okx.gate = asyncio.Event()
+    waiting = [asyncio.create_task(books.get("okx", "ETH-okx")) for _ in range(5)]
+    await asyncio.sleep(0)
+    okx.gate.set()
+    got = await asyncio.gather(*waiting)
+    assert okx.asked == 1 and all(b is got[0] for b in got)
+    clock.now += 3.0
+    assert await books.get("okx", "ETH-okx") is got[0] and okx.asked == 1
+    assert (await books.get("okx", "BTC-okx")).symbol == "BTC-okx" and okx.asked == 2
+    clock.now += 0.5  # ETH's book is 3.5 s old now
+    assert await books.get("okx", "ETH-okx") is not got[0] and okx.asked == 3
+    okx.fail = "HTTP 503"
+    clock.now += 10
+    for _ in range(2):
+        with pytest.raises(BookError, match="okx /depth: HTTP 503"):
+            await books.get("okx", "ETH-okx")
+    assert okx.asked == 5
+    with pytest.raises(BookError, match="gate is not enabled here"):
+        await books.get("gate", "ETH_USDT")
+
+
+async def test_a_caller_giving_up_does_not_cancel_the_fetch_others_wait_for():
+    okx = BookVenue("okx", OKX_BOOK)
+    okx.gate = asyncio.Event()
+    books = OrderBooks([okx])
+    impatient = asyncio.create_task(books.get("okx", "ETH-okx"))
+    patient = asyncio.create_task(books.get("okx", "ETH-okx"))
+    await asyncio.sleep(0)
+    impatient.cancel()
+    okx.gate.set()
+    assert (await patient).venue == "okx" and okx.asked == 1
+
+
+async def test_a_slow_book_is_that_legs_reason():
+    okx = BookVenue("okx", OKX_BOOK)
+    okx.gate = asyncio.Event()  # never set
+    books = OrderBooks([okx, BookVenue("bybit", BYBIT_BOOK)], deadline_s=0.01)
+    r = await commands.size(FakeMarket(ETH), books, "ETH", PARAMS, SIZES)
+    (leg,) = r.failed
+    assert (leg.venue, leg.error) == ("okx", "okx: no book within 0.01 s")
+
+
+@pytest.mark.parametrize(
+    ("text", "usd"),
+    [("50000", 50_000.0), ("50k", 50_000.0), ("50K", 50_000.0), ("$50,000", 50_000.0),
+     ("1.5m", 1_500_000.0), ("1e5", 100_000.0), ("1", 1.0)],
+)  # fmt: skip
+def test_a_notional_is_typed_as_a_desk_says_it(text, usd):
+    assert commands.parse_notional(text) == usd
+
+
+@pytest.mark.parametrize("text", ["0", "-5", "abc", "nan", "inf", "2e9", "k", "", "50kk"])
+def test_a_notional_out_of_range_or_not_a_number_is_one_line(text):
+    with pytest.raises(ValueError, match=r"^a notional is a USD amount per leg from \$1 to"):
+        commands.parse_notional(text)
+
+
+async def test_signal_is_given_the_carry_at_the_desks_notional():
+    books = OrderBooks(book_venues().values())
+    s = await commands.signal(
+        FakeMarket(ETH), VenueHistory(), Signaler(None), "ETH", PARAMS,
+        books=books, size_params=SIZES,
+    )  # fmt: skip
+    assert s is not None and s.facts.sized is not None
+    assert abs(s.facts.sized.apr_net - by_hand()["apr_net"]) <= 1e-9
+    r = await commands.size(FakeMarket(ETH), books, "ETH", PARAMS, SIZES)
+    assert s.facts.sized == r.sized  # the same books, the same figures

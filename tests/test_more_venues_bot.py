@@ -30,7 +30,7 @@ ALL = "bybit,binance,okx,hyperliquid,bitget,gate"
 def market():
     m = desk_market()
     m.venues["bitget"] = [FakePerp("APE", 0.0008, 1, price=0.1380)]
-    m.venues["gate"] = [FakePerp("APE", -0.0004, 4, price=0.1379)]
+    m.venues["gate"] = [FakePerp("APE", -0.0004, 4, price=0.1379, lot=1.0)]  # 1 APE contracts
     return m
 
 

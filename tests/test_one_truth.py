@@ -129,7 +129,7 @@ def alerted(snapshot: MarketSnapshot, params: ScanParams) -> dict[str, Opportuni
     service = SimpleNamespace(book=book, clock=lambda: NOW)
     alerts = Alerts(alert_settings, service, params, None, None, None, None)  # type: ignore[arg-type]
     alerts.index = ThresholdIndex([Subscription(1, 1001, None, TINY_THRESHOLD_8H, frozenset())])
-    planned = alerts._plan(snapshot, None, NOW, CycleReport(started=0.0))
+    planned = asyncio.run(alerts._plan(snapshot, None, NOW, CycleReport(started=0.0)))
     out: dict[str, Opportunity] = {}
     for delivery in planned:
         for c in delivery.crossings:

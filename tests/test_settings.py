@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from arb.books import SizeParams
 from arb.settings import VENUE_NAMES, SettingsError, load_settings, parse_settings
 
 
@@ -65,6 +66,11 @@ def test_values_are_read_and_typed():
         ({"LLM_ALERT_NOTES": "1"}, "LLM_ALERT_NOTES=1 needs a model"),
         ({"LLM_TIMEOUT_S": "0"}, "LLM_TIMEOUT_S must be a number of seconds from 0.1"),
         ({"LLM_PRICE_IN_PER_M": "-1"}, "LLM_PRICE_IN_PER_M must be a USD price"),
+        ({"ARB_NOTIONAL_USD": "50k"}, "ARB_NOTIONAL_USD must be a USD amount per leg from 1"),
+        ({"ARB_NOTIONAL_USD": "0"}, "ARB_NOTIONAL_USD must be a USD amount per leg from 1"),
+        ({"ARB_MAX_SLIPPAGE_BPS": "0"}, "ARB_MAX_SLIPPAGE_BPS must be basis points from 0.1"),
+        ({"ARB_MIN_CAPACITY_USD": "-5"}, "ARB_MIN_CAPACITY_USD must be a non-negative USD"),
+        ({"ARB_MIN_CAPACITY_USD": "inf"}, "ARB_MIN_CAPACITY_USD must be a non-negative USD"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_expectation(env, message):
@@ -72,6 +78,14 @@ def test_bad_values_name_the_variable_and_the_expectation(env, message):
         parse_settings(env)
     assert str(e.value).startswith(message)
     assert "\n" not in str(e.value)
+
+
+def test_size_settings_default_and_parse():
+    assert parse_settings({}).size_params() == SizeParams(10_000.0, 10.0, None)
+    s = parse_settings(
+        {"ARB_NOTIONAL_USD": "50000", "ARB_MAX_SLIPPAGE_BPS": "5", "ARB_MIN_CAPACITY_USD": "2e5"}
+    )
+    assert s.size_params() == SizeParams(50_000.0, 5.0, 200_000.0)
 
 
 def test_secrets_stay_out_of_repr_and_errors():

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arb.depth import Book, Level, size_carry
 from arb.models import Quote
 from arb.signaler import (
     Facts,
@@ -106,6 +108,75 @@ def test_rules_skip_a_thin_leg():
 def test_rules_do_not_take_with_unknown_liquidity():
     v = rule_verdict(facts(long_kw={"turnover_24h": None}, short_kw={"turnover_24h": None}))
     assert v.verdict == "watch" and "liquidity" in v.rationale
+
+
+def book(venue: str, depth_coins: float, half_spread: float = 0.01) -> Book:
+    """Fifty levels a side around 100, 0.01 apart, `depth_coins` at each."""
+    bids = tuple(Level(100 - half_spread - k * 0.01, depth_coins) for k in range(50))
+    asks = tuple(Level(100 + half_spread + k * 0.01, depth_coins) for k in range(50))
+    return Book(venue, f"BTC-{venue}", bids, asks, NOW)
+
+
+def sized(f: Facts, depth_coins: float, notional: float = 10_000.0, **kw) -> Facts:
+    """`f` with its carry sized on books holding `depth_coins` at each level."""
+    o = f.opportunity
+    s = size_carry(o, book("binance", depth_coins, **kw), book("bybit", depth_coins, **kw),
+                   notional, 10.0)  # fmt: skip
+    return replace(f, sized=s)
+
+
+def test_rules_skip_a_carry_the_books_cannot_fill():
+    # Fifty levels of 1 coin near $100: about $5,000 a side, half the $10,000 asked.
+    f = sized(facts(), 1.0)
+    assert f.sized is not None and not f.sized.complete
+    v = rule_verdict(f)
+    assert (v.verdict, v.confidence) == ("skip", 70)
+    assert v.rationale == (
+        f"The books fill only ${f.sized.fillable_usd:,.0f} of the $10,000 per leg asked."
+    )
+
+
+def test_rules_skip_a_carry_whose_slippage_eats_it():
+    # Bids and asks 30 bp from the mid: entry and exit cost 120 bp, more than the 84 bp the
+    # carry nets over 168 h after fees (0.0000625 x 168 - 0.0021).
+    f = sized(facts(short_rate=0.0004), 1000.0, half_spread=0.3)
+    assert f.sized is not None and f.sized.apr_net is not None and f.sized.apr_net <= 0
+    v = rule_verdict(f)
+    assert (v.verdict, v.confidence) == ("skip", 80)
+    assert v.rationale.startswith("At $10,000 per leg, fees and slippage outweigh the spread")
+
+
+def test_rules_do_not_take_a_carry_whose_capacity_is_under_the_notional():
+    deep = rule_verdict(sized(facts(), 1000.0))
+    assert deep.verdict == "take"  # $100,000 a level: capacity far above $10,000
+    # 5 coins a level: the $10,000 fills within fifty levels, but a vwap within 10 bp
+    # (100.10) reaches only the first nineteen: about $9,500 per leg.
+    f = sized(facts(), 5.0)
+    assert f.sized is not None and f.sized.complete
+    assert f.sized.capacity_usd < 10_000.0
+    v = rule_verdict(f)
+    cap = f"${f.sized.capacity_usd:,.0f}"
+    assert v.verdict == "watch"
+    assert f"capacity {cap} per leg within 10bp is under the $10,000 notional" in v.rationale
+    assert f"Depth: capacity {cap} per leg within 10bp is under the $10,000 notional." in v.risks
+
+
+def test_the_model_is_told_the_carry_at_the_desks_notional():
+    f = sized(facts(), 1000.0)
+    s = f.sized
+    assert s is not None
+    got = facts_json(f, "take")
+    assert got["notional_usd"] == 10_000.0 and got["book_fills_notional"] is True
+    assert got["capacity_usd"] == round(s.capacity_usd)
+    assert got["capacity_max_slippage_bps"] == 10.0
+    assert got["apr_net_at_size_pct"] == float(f"{s.apr_net * 100:.4g}")
+    assert got["entry_slippage_bps"] == float(f"{s.entry_slippage_bps:.4g}")
+    assert got["breakeven_at_size_h"] == float(f"{s.breakeven_h:.4g}")
+    assert "capacity_usd" not in facts_json(facts(), "take")  # no books, no sizing
+    thin = facts_json(sized(facts(), 1.0), "skip")
+    assert thin["book_fills_notional"] is False and thin["apr_net_at_size_pct"] is None
+    # A different sizing is a different question for the model's cache.
+    assert f.cache_key() != facts().cache_key() != sized(facts(), 1.0).cache_key()
 
 
 rates = st.floats(min_value=-0.01, max_value=0.01, allow_nan=False)

@@ -1,6 +1,7 @@
 """The computed figures a signal is grounded in, and their JSON for the model.
 
-The math decides: every number here comes from `arb.spread`; the model is
+The math decides: every number here comes from `arb.spread`, and the carry at the
+desk's notional from `arb.depth.size_carry` (the figures /size shows); the model is
 only asked to explain them. Units are in the key names (`_pct`, `_bps`,
 `_h`, `_usd`) so that neither a model nor a reader has to guess.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from arb.depth import SizedCarry
 from arb.history import PairStats
 from arb.models import Opportunity, Quote
 
@@ -20,6 +22,7 @@ class Facts:
     opportunity: Opportunity
     now: float  # seconds since epoch
     history: tuple[PairStats, ...] = ()  # the pair's recent record, when stored
+    sized: SizedCarry | None = None  # the carry at the desk's notional, when its books came
 
     @property
     def asset(self) -> str:
@@ -55,7 +58,16 @@ class Facts:
             round(o.spread_8h * 10_000 * 2),  # half basis points
             round(o.apr_net * 100),  # whole APR percent
             basis,  # 5 bp steps
+            *self._size_key(),
         )
+
+    def _size_key(self) -> tuple[object, ...]:
+        """The sizing, rounded likewise: whole APR percent, capacity to two figures."""
+        s = self.sized
+        if s is None:
+            return ()
+        apr = None if s.apr_net is None else round(s.apr_net * 100)
+        return (s.notional_usd, apr, float(f"{s.capacity_usd:.2g}"), s.complete)
 
 
 def _sig(x: float | None, digits: int = 6) -> float | None:
@@ -85,6 +97,23 @@ def _leg(q: Quote, now: float) -> dict[str, Any]:
     }
 
 
+def _size(s: SizedCarry | None) -> dict[str, Any]:
+    """The carry at the desk's notional on the legs' books; nothing when they failed.
+    Figures the books cannot fill whole are left out, never extrapolated."""
+    if s is None:
+        return {}
+    return {
+        "notional_usd": s.notional_usd,
+        "book_fills_notional": s.complete,
+        "fillable_usd": round(s.fillable_usd),
+        "entry_slippage_bps": _sig(s.entry_slippage_bps, 4),
+        "apr_net_at_size_pct": None if s.apr_net is None else _sig(s.apr_net * 100, 4),
+        "breakeven_at_size_h": _sig(s.breakeven_h, 4),
+        "capacity_usd": round(s.capacity_usd),
+        "capacity_max_slippage_bps": s.max_slippage_bps,
+    }
+
+
 def facts_json(f: Facts, rule_verdict: str) -> dict[str, Any]:
     """What the model is told: both legs, the carry, and the rules' own verdict."""
     o = f.opportunity
@@ -101,6 +130,7 @@ def facts_json(f: Facts, rule_verdict: str) -> dict[str, Any]:
         "breakeven_h": _sig(o.breakeven_h, 4),
         "basis_bps": _sig(o.basis_bps, 4),
         "breakeven_with_adverse_basis_h": _sig(f.breakeven_with_basis_h, 4),
+        **_size(f.sized),
         "rule_based_verdict": rule_verdict,
     }
     history = [h for h in f.history if h.avg_spread_8h is not None]

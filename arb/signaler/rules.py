@@ -1,4 +1,5 @@
-"""The rule-based signal: deterministic, from net APR, break-even, basis and liquidity.
+"""The rule-based signal: deterministic, from net APR, break-even, basis and liquidity,
+and, when the legs' books came, the carry at the desk's notional (`Facts.sized`).
 
 Used when no model is configured or the model fails, and given to the model as
 the baseline it may refine. Same facts in, same verdict out.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from arb.depth import SizedCarry
 from arb.formats import apr_pct, hours, money
 from arb.signaler.facts import Facts
 
@@ -55,6 +57,23 @@ def rule_verdict(f: Facts) -> Verdict:
             "enter and exit at size.",
             risks,
         )
+    sized = f.sized
+    if sized is not None and not sized.complete:
+        return Verdict(
+            "skip",
+            70,
+            f"The books fill only ${sized.fillable_usd:,.0f} of the ${sized.notional_usd:,.0f} "
+            "per leg asked.",
+            risks,
+        )
+    if sized is not None and sized.apr_net is not None and sized.apr_net <= 0:
+        return Verdict(
+            "skip",
+            80,
+            f"At ${sized.notional_usd:,.0f} per leg, fees and slippage outweigh the spread "
+            f"(net APR {apr_pct(sized.apr_net)}).",
+            risks,
+        )
     lacking = []
     if o.apr_net < TAKE_APR_NET:
         lacking.append(f"net APR {apr_pct(o.apr_net)} is under {apr_pct(TAKE_APR_NET)}")
@@ -68,6 +87,8 @@ def rule_verdict(f: Facts) -> Verdict:
         lacking.append(f"the basis of {o.basis_bps:+.0f}bp is wide")
     if thin is None or (thin.turnover_24h or 0.0) < DEEP_TURNOVER_USD:
         lacking.append("a leg's liquidity is under $20M a day or unknown")
+    if sized is not None and _under_capacity(sized):
+        lacking.append(_capacity_words(sized))
     if lacking:
         return Verdict("watch", 50, "Positive carry, but " + "; ".join(lacking) + ".", risks)
     # Stronger carry, more confidence: 60 at the take threshold, 95 at 100% net APR.
@@ -96,5 +117,20 @@ def _risks(f: Facts) -> tuple[str, ...]:
             minutes = (q.next_funding_time / 1000 - f.now) / 60
             if 0 <= minutes < SOON_MIN:
                 out.append(f"{q.venue} settles in {minutes:.0f} min: that funding may be missed.")
+    s = f.sized
+    if s is not None and s.complete and _under_capacity(s):
+        out.append(f"Depth: {_capacity_words(s)}.")
     out.append("Funding rates change every interval; the spread can close or flip.")
     return tuple(out)
+
+
+def _under_capacity(s: SizedCarry) -> bool:
+    """The books take less than the desk's notional within the slippage allowed."""
+    return s.capacity_usd < s.notional_usd
+
+
+def _capacity_words(s: SizedCarry) -> str:
+    return (
+        f"capacity ${s.capacity_usd:,.0f} per leg within {s.max_slippage_bps:g}bp is under "
+        f"the ${s.notional_usd:,.0f} notional"
+    )

@@ -7,7 +7,8 @@ share this process's CPU or event loop. Measured here, in process:
 1. our full scan (`Market.snapshot()` then `spread.scan()`), warm and cold;
 2. parsing alone, per venue, on real replies fetched once from the fake;
 3. ccxt's `fetch_funding_rates()` for bybit, binance and okx against the same
-   fake, checked to have sent every request to the fake and to agree with our rates.
+   fake, checked to have sent every request to the fake and to agree with our rates;
+4. depth for the top 20 carries, warm (`tests.bench.depth`).
 
 Exits non-zero when something fails to run or returns the wrong thing. A missed
 speed target prints FAIL but is a figure, not an error.
@@ -35,6 +36,7 @@ import aiohttp
 import ccxt.async_support as ccxt
 import msgspec
 
+from arb.books import OrderBooks
 from arb.http import VenueHttp
 from arb.market import Market, MarketSnapshot, make_clients
 from arb.models import Opportunity
@@ -44,7 +46,7 @@ from arb.venues.binance import rest as binance
 from arb.venues.bybit import rest as bybit
 from arb.venues.hyperliquid import rest as hyperliquid
 from arb.venues.okx import rest as okx
-from tests.bench import alerts, bot_latency, feeds, history, reply_size
+from tests.bench import alerts, bot_latency, depth, feeds, history, reply_size
 
 T = TypeVar("T")
 
@@ -373,6 +375,29 @@ async def bench_scans(base_url: str) -> ScanFigures:
     return ScanFigures(warm_4, rates)
 
 
+# --- depth ---------------------------------------------------------------------------
+
+
+async def bench_depth(base_url: str) -> None:
+    """The top carries of a warm six-venue scan, sized on their books (tests.bench.depth)."""
+    settings = settings_for(base_url)
+    sizes = settings.size_params()
+    section(f"Depth: the top {depth.TOP} carries sized on their legs' books, all at once")
+    market = new_market(settings)
+    try:
+        _, found = await full_scan(market, settings.scan_params())
+        top = found[: depth.TOP]
+        check = depth.checker(top, BenchError)
+        fetched = OrderBooks(market.clients.values(), ttl_s=0.0)
+        warm = await time_async(lambda: depth.size_all(fetched, top, sizes), SCAN_RUNS, check)
+        cached = OrderBooks(market.clients.values(), ttl_s=3600.0)
+        sizing = await time_async(lambda: depth.size_all(cached, top, sizes), SCAN_RUNS, check)
+    finally:
+        await market.close()
+    row(f"depth for the top {depth.TOP} carries, warm ({2 * len(top)} books)", warm)
+    row("  the same, books cached (sizing alone)", sizing)
+
+
 # --- parsing alone -----------------------------------------------------------------
 
 
@@ -691,6 +716,7 @@ async def bench(base_url: str) -> None:
     parses = bench_parsing(await fetch_replies(base_url))
     theirs = await bench_ccxt(base_url, scans)
     await compare(base_url, scans, parses, theirs)
+    await bench_depth(base_url)
 
 
 def main() -> int:
