@@ -52,6 +52,9 @@ class Sizing(NamedTuple):
         return self.contract or self.multiplier
 
 
+BookParser = Callable[[bytes, str, Sizing, float], Book]  # (reply, symbol, sizing, received_at)
+
+
 class SizingTable(Protocol):
     """A cached table of sizings by symbol: a `Metadata`'s TtlCache, or one like it."""
 
@@ -132,6 +135,28 @@ class VenueClient(ABC):
         if sizing is None:
             raise VenueError(self.name, path, f"{symbol!r} is not a listed perpetual")
         return sizing
+
+    async def fetch_book(
+        self,
+        table: SizingTable,
+        path: str,
+        symbol: str,
+        parse: BookParser,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Book:
+        """`symbol`'s book from one request of `path` (a GET of `query`, or a POST of the
+        JSON `body`): its sizing first, so a symbol the venue does not list costs no book
+        request, then `parse(reply, symbol, sizing, received_at)`."""
+        sizing = await self.sizing(table, symbol, path)
+
+        def decode(reply: bytes) -> Book:
+            return parse(reply, symbol, sizing, self.clock())
+
+        if body is not None:
+            return await self.http.post_json(path, body, decode=decode)
+        return await self.http.get(path, query or {}, decode=decode)
 
     async def walk_back(
         self,

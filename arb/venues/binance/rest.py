@@ -258,8 +258,5 @@ class BinanceClient(VenueClient):
         return await walk_forward(page_from, start_ms, end_ms, HISTORY_LIMIT)
 
     async def order_book(self, symbol: str) -> Book:
-        sizing = await self.sizing(self.sizings, symbol, DEPTH)
-        params = {"symbol": symbol, "limit": str(DEPTH_LIMIT)}
-        return await self.http.get(
-            DEPTH, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
-        )
+        query = {"symbol": symbol, "limit": str(DEPTH_LIMIT)}
+        return await self.fetch_book(self.sizings, DEPTH, symbol, parse_book, query=query)

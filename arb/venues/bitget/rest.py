@@ -231,11 +231,8 @@ class BitgetClient(VenueClient):
 
     async def order_book(self, symbol: str) -> Book:
         """One merge-depth call; the order step comes from the cached contract list."""
-        sizing = await self.sizing(self.sizings, symbol, MERGE_DEPTH)
-        params = {"symbol": symbol, **PRODUCT, **BOOK_QUERY}
-        return await self.http.get(
-            MERGE_DEPTH, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
-        )
+        query = {"symbol": symbol, **PRODUCT, **BOOK_QUERY}
+        return await self.fetch_book(self.sizings, MERGE_DEPTH, symbol, parse_book, query=query)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from the newest settlement (`pageNo` 1), as the endpoint has no

@@ -194,8 +194,5 @@ class BybitClient(VenueClient):
         )
 
     async def order_book(self, symbol: str) -> Book:
-        sizing = await self.sizing(self.sizings, symbol, ORDER_BOOK)
-        params = {"category": "linear", "symbol": symbol, "limit": str(BOOK_LIMIT)}
-        return await self.http.get(
-            ORDER_BOOK, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
-        )
+        query = {"category": "linear", "symbol": symbol, "limit": str(BOOK_LIMIT)}
+        return await self.fetch_book(self.sizings, ORDER_BOOK, symbol, parse_book, query=query)

@@ -222,11 +222,8 @@ class GateClient(VenueClient):
 
     async def order_book(self, symbol: str) -> Book:
         """One order_book call; the contract size comes from the cached contract list."""
-        sizing = await self.sizing(self.sizings, symbol, ORDER_BOOK)
-        params = {"contract": symbol, "limit": str(BOOK_DEPTH)}
-        return await self.http.get(
-            ORDER_BOOK, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
-        )
+        query = {"contract": symbol, "limit": str(BOOK_DEPTH)}
+        return await self.fetch_book(self.sizings, ORDER_BOOK, symbol, parse_book, query=query)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from `end_ms` by moving `to` (read as inclusive), so when the

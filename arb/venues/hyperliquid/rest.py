@@ -197,9 +197,5 @@ class HyperliquidClient(VenueClient):
         return await walk_forward(page_from, start_ms, end_ms, HISTORY_PAGE)
 
     async def order_book(self, symbol: str) -> Book:
-        sizing = await self.sizing(self.sizings, symbol, INFO)
-        return await self.http.post_json(
-            INFO,
-            {"type": "l2Book", "coin": symbol},
-            decode=lambda body: parse_book(body, symbol, sizing, self.clock()),
-        )
+        body = {"type": "l2Book", "coin": symbol}
+        return await self.fetch_book(self.sizings, INFO, symbol, parse_book, body=body)

@@ -224,11 +224,8 @@ class OkxClient(VenueClient):
 
     async def order_book(self, symbol: str) -> Book:
         """One books call; the contract size comes from the cached instrument list."""
-        sizing = await self.sizing(self.sizings, symbol, BOOKS)
-        params = {"instId": symbol, "sz": str(BOOK_DEPTH)}
-        return await self.http.get(
-            BOOKS, params, decode=lambda body: parse_book(body, symbol, sizing, self.clock())
-        )
+        query = {"instId": symbol, "sz": str(BOOK_DEPTH)}
+        return await self.fetch_book(self.sizings, BOOKS, symbol, parse_book, query=query)
 
     async def funding_history(self, symbol: str, start_ms: int, end_ms: int) -> list[FundingPoint]:
         """Pages walk back from `end_ms` with `after` (exclusive: rows older than it), so
