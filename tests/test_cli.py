@@ -460,3 +460,45 @@ async def test_size_text_says_what_a_thin_book_fills_and_a_failed_book_exits_1(
     (failed,) = doc["failed"]
     assert (failed["side"], failed["venue"], failed["symbol"]) == ("long", "binance", "ETHUSDT")
     assert failed["reason"].startswith("binance /fapi/v1/depth: HTTP 500")
+
+
+async def test_size_on_the_recorded_books_matches_the_hand_computation(tmp_path):
+    """The fakes with no market serve the recorded fixtures: BTC's best carry between okx
+    and hyperliquid is long hl / short okx, sized on info_l2Book_BTC.json and
+    api_v5_market_books_BTC-USDT-SWAP.json.
+
+    By hand, $50,000 per leg. hl asks 0.3105 @ 77559 ($24,082.0695), the other $25,917.9305
+    at 77560: 0.644666... BTC. okx bids 4.56 BTC @ 77624.4: 50000 / 77624.4 = 0.644128...
+    BTC, the fewer, in steps of 0.0001 (okx's lot; hl's is 0.00001): 0.6441 BTC a leg.
+    Long: 0.3105 x 77559 + 0.3336 x 77560 = 49,956.0855, vwap 77,559.5179320... against
+    hl's mid 77558.5: 0.131247 bp. Short: 0.6441 x 77624.4 against okx's mid 77624.45:
+    0.0064413 bp. Exit: hl bids 0.5231 @ 77558 + 0.121 @ 77557, okx asks all at 77624.5.
+    hl's mid is under okx's: no adverse basis. Capacity: every hl ask is within 10 bp of
+    its mid (77566 is 0.97 bp over), so its whole ask side, $650,253.8725, under okx's.
+    """
+    async with FakeVenues() as fake:
+        code, out, err = await arb_bot(
+            fake, "size", "BTC", "--usd", "50k", "--json", tmp_path=tmp_path,
+            ARB_VENUES="okx,hyperliquid",
+        )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    best, s = doc["best"], doc["sized"]
+    assert (best["long_venue"], best["short_venue"]) == ("hyperliquid", "okx")
+    assert s["complete"] is True and s["coins"] == 0.6441
+    long_vwap = (0.3105 * 77559 + 0.3336 * 77560) / 0.6441
+    long_slip = (long_vwap - 77558.5) / 77558.5 * 1e4
+    short_slip = (77624.45 - 77624.4) / 77624.45 * 1e4
+    exit_vwap = (0.5231 * 77558 + 0.121 * 77557) / 0.6441
+    exit_slip = (77558.5 - exit_vwap) / 77558.5 * 1e4 + (77624.5 - 77624.45) / 77624.45 * 1e4
+    long, short = s["long"]["entry"], s["short"]["entry"]
+    assert abs(long["filled_usd"] - 49_956.0855) <= TOL * 49_956.0855
+    assert abs(long["vwap"] - long_vwap) <= TOL * long_vwap
+    assert abs(long["slippage_bps"] - long_slip) <= TOL
+    assert abs(long["slippage_bps"] - 0.131247) <= 1e-6
+    assert short["vwap"] == 77624.4 and abs(short["slippage_bps"] - short_slip) <= TOL
+    assert abs(s["exit_slippage_bps"] - exit_slip) <= TOL and s["adverse_basis_bps"] == 0.0
+    cost = best["fees_round_trip"] + (long_slip + short_slip + exit_slip) / 1e4
+    assert abs(s["cost"] - cost) <= TOL
+    assert abs(s["apr_net"] - (best["spread_hourly"] * H - cost) / H * 8760) <= TOL
+    assert abs(s["capacity_usd"] - 650_253.8725) <= TOL * 650_253.8725
