@@ -33,11 +33,12 @@ def pre_rows(text: str) -> list[list[str]]:
 
 
 def minutes_to_next_hour() -> set[str]:
-    """The countdown a 1 h leg may show (either side of a minute boundary)."""
+    """The countdown a 1 h leg may have shown in the last 5 s (either side of a minute
+    boundary), as the HTML reply writes it."""
     out = set()
-    for t in (time.time(), time.time() + 5):
+    for t in (time.time() - 5, time.time()):
         left = 3600 - t % 3600
-        out.add(f"{int(left // 60)}m" if left >= 60 else "<1m")
+        out.add(f"{int(left // 60)}m" if left >= 60 else "&lt;1m")
     return out
 
 
