@@ -3,6 +3,8 @@ refused keys as AuthError, and keys blanked from whatever a venue echoes back.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from arb.accounts.base import AuthError, Credentials, PrivateClient, ServerClock
@@ -95,3 +97,20 @@ async def test_an_echoed_secret_in_any_error_is_blanked():
     finally:
         await client.close()
     assert SECRET not in str(e.value) and KEY not in str(e.value)
+
+
+async def test_concurrent_first_requests_measure_the_clock_once():
+    calls: list[int] = []
+    release = asyncio.Event()
+
+    async def server_ms() -> int:
+        calls.append(1)
+        await release.wait()
+        return 1_003_500
+
+    clock = ServerClock(server_ms, clock=lambda: 1000.0)
+    waiting = [asyncio.create_task(clock.ensure()) for _ in range(3)]
+    await asyncio.sleep(0)  # every task is past its freshness check, one holds the lock
+    release.set()
+    await asyncio.gather(*waiting)
+    assert calls == [1] and clock.offset_ms == 3_500

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import VenueAPIError, VenueError, VenueHttp, VenueHTTPError
 from arb.venues.cache import STALE_S, TtlCache
 
@@ -62,8 +62,12 @@ class ServerClock:
     def now_ms(self) -> int:
         return int(self._clock() * 1000) + self.offset_ms
 
-    async def sync(self) -> int:
+    async def sync(self, if_due: bool = False) -> int:
+        """Measure the offset now (`if_due`: unless a sync finished within `resync_s`,
+        checked under the lock, so concurrent first requests measure it once)."""
         async with self._lock:
+            if if_due and self._fresh():
+                return self.offset_ms
             before = self._clock()
             server_ms = await self._fetch()
             after = self._clock()
@@ -73,12 +77,15 @@ class ServerClock:
                 log.info("clock offset to server: %+d ms", self.offset_ms)
             return self.offset_ms
 
+    def _fresh(self) -> bool:
+        return self.synced_at is not None and self._clock() - self.synced_at < self.resync_s
+
     async def ensure(self) -> None:
         """Sync when never synced or due; a failed periodic resync keeps the last offset."""
-        if self.synced_at is not None and self._clock() - self.synced_at < self.resync_s:
+        if self._fresh():
             return
         try:
-            await self.sync()
+            await self.sync(if_due=True)
         except VenueError as e:
             if self.synced_at is None:
                 raise
@@ -159,6 +166,11 @@ class PrivateClient(ABC):
     @abstractmethod
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Funding settlements with start_ms <= time < end_ms, oldest first."""
+
+    async def key_access(self) -> KeyAccess:
+        """What this key may do, where the venue lets a key read its own permissions;
+        a venue that does not says so (everything None)."""
+        return KeyAccess(self.name, None, None, "no way to read a key's permissions")
 
     async def signed(self, send: Callable[[int], Awaitable[T]]) -> T:
         """Run `send(timestamp_ms)` with the venue's time; on a timestamp error, resync the

@@ -15,6 +15,9 @@ class Balance(msgspec.Struct, frozen=True):
     equity: float
     available: float | None
     unrealised_pnl: float | None = None
+    # Maintenance margin / margin balance of the account (cross), a decimal: 1.0 is where
+    # the venue liquidates. None where the venue gives no such figure.
+    margin_ratio: float | None = None
 
 
 class Position(msgspec.Struct, frozen=True):
@@ -31,6 +34,10 @@ class Position(msgspec.Struct, frozen=True):
     unrealised_pnl: float | None
     leverage: float | None
     liquidation_price: float | None
+    margin_mode: Literal["cross", "isolated"] | None = None  # None: the venue does not say
+    # Auto-deleveraging queue, 1 (last) to 5 (first to be deleveraged); None where the
+    # venue publishes none.
+    adl_rank: int | None = None
 
     @property
     def signed_size(self) -> float:
@@ -51,3 +58,23 @@ class FundingPayment(msgspec.Struct, frozen=True):
     amount: float
     currency: str
     time_ms: int
+
+
+class KeyAccess(msgspec.Struct, frozen=True):
+    """What a venue says one API key may do. None: the venue does not let a key see its
+    own permissions (or did not answer), so nothing is assumed."""
+
+    venue: str
+    can_trade: bool | None
+    can_withdraw: bool | None
+    detail: str = ""  # the venue's own words, never the key: "perm=read_only,trade"
+
+    @property
+    def read_only(self) -> bool | None:
+        """False as soon as the key may trade or withdraw; True only when the venue says it
+        may do neither; None otherwise."""
+        if self.can_trade or self.can_withdraw:
+            return False
+        if self.can_trade is None or self.can_withdraw is None:
+            return None
+        return True

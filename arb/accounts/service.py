@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from arb.accounts.base import Credentials, PrivateClient
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import VenueError
 from arb.market import venue_http
 from arb.settings import Settings
@@ -83,18 +83,42 @@ class AccountService:
                 report.partial[venue] = client.funding_complete_from
         return report
 
+    async def key_access(self, deadline_s: float | None = None) -> dict[str, KeyAccess]:
+        """What each venue's key may do, by venue; a venue that did not answer within
+        `deadline_s` (default: the service's) gets an all-unknown answer saying why."""
+
+        async def one(client: PrivateClient) -> list[KeyAccess]:
+            return [await client.key_access()]
+
+        report = await self._each(one, deadline_s)
+        out: dict[str, KeyAccess] = {}
+        for venue in self.clients:
+            got = report.items.get(venue)
+            if got:
+                out[venue] = got[0]
+            else:
+                why = report.errors.get(venue, "no answer")
+                out[venue] = KeyAccess(venue, None, None, f"not read: {why}")
+        return out
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()))
 
-    async def _each(self, call: Callable[[PrivateClient], Awaitable[list[T]]]) -> AccountReport[T]:
+    async def _each(
+        self,
+        call: Callable[[PrivateClient], Awaitable[list[T]]],
+        deadline_s: float | None = None,
+    ) -> AccountReport[T]:
+        deadline = self.deadline_s if deadline_s is None else deadline_s
+
         async def one(venue: str, client: PrivateClient) -> tuple[str, list[T] | None, str | None]:
             try:
-                async with asyncio.timeout(self.deadline_s):
+                async with asyncio.timeout(deadline):
                     return venue, await call(client), None
             except VenueError as e:
                 return venue, None, str(e)
             except TimeoutError:
-                return venue, None, f"{venue}: no answer within {self.deadline_s:g} s"
+                return venue, None, f"{venue}: no answer within {deadline:g} s"
             except Exception as e:  # a parser bug must not hide the other venues
                 log.exception("%s account read failed", venue)
                 return venue, None, f"{venue}: internal error ({type(e).__name__})"

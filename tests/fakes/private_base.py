@@ -82,6 +82,8 @@ class Held:
     upnl: float
     leverage: float
     liq: float | None  # None: no liquidation price
+    margin_mode: str = "cross"  # or "isolated"
+    adl_rank: int | None = None  # 1 (last) to 5 (first to be deleveraged); None: unpublished
 
 
 class FakeAccountClock:

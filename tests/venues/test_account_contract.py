@@ -136,3 +136,25 @@ async def test_every_request_carries_exactly_the_query_it_signed(desk):
     assert received == signed
     assert any(query for _, query in signed)
     assert account.refused == 0
+
+
+async def test_key_access_says_what_it_knows_and_never_shows_a_secret(desk, caplog):
+    """Every venue answers `key_access` (its own words, or why it cannot tell), with the
+    fake's key read-only by default: never "can withdraw", never a secret."""
+    account = desk.account
+    caplog.set_level(logging.DEBUG)
+    access = await desk.client().key_access()
+    assert access.venue == desk.venue and access.detail
+    assert access.can_withdraw is not True
+    assert (access.read_only is None) == (None in (access.can_trade, access.can_withdraw))
+    secrets = [s for s in (account.key, account.secret, account.passphrase) if s]
+    for secret in secrets:
+        assert secret not in repr(access) and secret not in caplog.text
+
+
+async def test_positions_say_their_margin_mode_and_adl_rank_in_the_models_terms(desk):
+    positions = await desk.client().positions()
+    assert positions
+    for p in positions:
+        assert p.margin_mode in ("cross", "isolated", None)
+        assert p.adl_rank is None or 1 <= p.adl_rank <= 5

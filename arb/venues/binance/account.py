@@ -1,7 +1,12 @@
 """Binance USDⓈ-M futures: the desk's own account, read through signed requests.
 
 Reads: `GET /fapi/v2/balance`, `GET /fapi/v2/positionRisk` and
-`GET /fapi/v1/income?incomeType=FUNDING_FEE`, each signed with HMAC-SHA256 of the
+`GET /fapi/v1/income?incomeType=FUNDING_FEE`; for the risk figures, alongside them,
+`GET /fapi/v3/account` (the margin ratio) and `GET /fapi/v1/adlQuantile` (the ADL
+queue), whose failure leaves those figures unknown, not the balances or positions.
+They follow their main read rather than run beside it, so that a drifted clock costs
+one refused request and one resync, as every signed read promises.
+Each is signed with HMAC-SHA256 of the
 exact query string sent (recvWindow and timestamp included), the hex signature
 appended as the last parameter and the key in the `X-MBX-APIKEY` header. The
 clock comes from the public `GET /fapi/v1/time`.
@@ -14,25 +19,28 @@ on HTTP 200 is a `ReplyError` here, so it becomes a `VenueAPIError` either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Awaitable, Mapping
+from typing import Literal, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 import msgspec
 
-from arb.accounts.base import Params, PrivateClient, hmac_hex, oldest_first
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.base import AuthError, Params, PrivateClient, hmac_hex, oldest_first
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import ReplyShapeError, VenueError
 from arb.venues.base import USD_SETTLES
 from arb.venues.binance.common import NAME, perp_of, reply_error, unwrapper
 from arb.venues.numbers import RawNum, per_coin, to_number, to_positive
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SERVER_TIME = "/fapi/v1/time"
 BALANCE = "/fapi/v2/balance"
 POSITION_RISK = "/fapi/v2/positionRisk"
 INCOME = "/fapi/v1/income"
+ACCOUNT = "/fapi/v3/account"  # weight 5; v3 lists only held positions, v2 every symbol
+ADL_QUANTILE = "/fapi/v1/adlQuantile"  # weight 5
 
 API_KEY_HEADER = "X-MBX-APIKEY"
 # Binance's default; it accepts timestamp < server + 1 s and server - timestamp <= this.
@@ -77,6 +85,25 @@ class PositionRow(msgspec.Struct, gc=False):
     unRealizedProfit: RawNum = None
     leverage: RawNum = None
     liquidationPrice: RawNum = None  # "0" when there is none
+    marginType: str = ""  # cross or isolated
+    positionSide: str = ""  # BOTH one-way, LONG or SHORT in hedge mode
+
+
+class AccountTotals(msgspec.Struct, gc=False):
+    """`/fapi/v3/account`'s totals: the USDT asset's in single-asset mode, every asset's in
+    USD in multi-assets mode (Account-Information-V3)."""
+
+    totalMaintMargin: RawNum = None
+    totalMarginBalance: RawNum = None
+    code: int | None = None
+    msg: str = ""
+
+
+class AdlRow(msgspec.Struct, gc=False):
+    symbol: str = ""
+    # 0 to 4 by position side, the higher the sooner deleveraged; "HEDGE" is only a sign
+    # (Position-ADL-Quantile-Estimation).
+    adlQuantile: dict[str, int] = {}
 
 
 class IncomeRow(msgspec.Struct, gc=False):
@@ -100,6 +127,8 @@ _server_time = msgspec.json.Decoder(ServerTime, strict=False)
 _balances = unwrapper(BalanceRow)
 _positions = unwrapper(PositionRow)
 _income = unwrapper(IncomeRow)
+_account = msgspec.json.Decoder(AccountTotals, strict=False)
+_adl = unwrapper(AdlRow)
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -135,9 +164,37 @@ def parse_balances(body: bytes) -> list[Balance]:
     return out
 
 
-def position(row: PositionRow) -> Position | None:
-    """One positionRisk row in coins and per-coin prices; None for flat or out-of-scope
-    rows (positionRisk lists every symbol, most of them at zero)."""
+def parse_margin_ratio(body: bytes) -> float | None:
+    """The account's total maintenance margin over its total margin balance, Binance's own
+    "margin ratio"; None with no margin balance."""
+    totals = _account.decode(body)
+    if totals.code is not None:
+        raise reply_error(totals.code, totals.msg)
+    maintenance, margin = to_number(totals.totalMaintMargin), to_positive(totals.totalMarginBalance)
+    if maintenance is None or margin is None or maintenance < 0:
+        return None
+    return maintenance / margin
+
+
+def with_margin_ratio(balances: list[Balance], ratio: float | None) -> list[Balance]:
+    """The ratio on the USDT balance, the asset its totals cover in either margin mode."""
+    return [msgspec.structs.replace(b, margin_ratio=ratio) if b.currency == "USDT" else b
+            for b in balances]  # fmt: skip
+
+
+def parse_adl(body: bytes) -> dict[tuple[str, str], int]:
+    """ADL quantiles by (symbol, position side), as the model's ranks: 0 to 4 -> 1 to 5."""
+    return {
+        (row.symbol, side): quantile + 1
+        for row in _adl(body)
+        for side, quantile in row.adlQuantile.items()
+        if side != "HEDGE" and 0 <= quantile <= 4
+    }
+
+
+def position(row: PositionRow, adl: Mapping[tuple[str, str], int] | None = None) -> Position | None:
+    """One positionRisk row in coins and per-coin prices, its ADL rank looked up in `adl`;
+    None for flat or out-of-scope rows (positionRisk lists every symbol, most at zero)."""
     perp = perp_of(row.symbol)
     amount = to_number(row.positionAmt)
     if perp is None or not amount:
@@ -154,12 +211,25 @@ def position(row: PositionRow) -> Position | None:
         unrealised_pnl=to_number(row.unRealizedProfit),
         leverage=to_positive(row.leverage),
         liquidation_price=per_coin(row.liquidationPrice, perp.multiplier),
+        margin_mode=margin_mode(row.marginType),
+        adl_rank=(adl or {}).get((row.symbol, row.positionSide)),
     )
 
 
-def parse_positions(body: bytes) -> list[Position]:
+def margin_mode(margin_type: str) -> Literal["cross", "isolated"] | None:
+    mode = margin_type.lower()
+    return mode if mode == "cross" or mode == "isolated" else None
+
+
+def to_positions(
+    rows: list[PositionRow], adl: Mapping[tuple[str, str], int] | None = None
+) -> list[Position]:
     """Open USDT/USDC perpetual positions; hedge mode gives a LONG and a SHORT row each."""
-    return [p for p in map(position, _positions(body)) if p is not None]
+    return [p for r in rows if (p := position(r, adl)) is not None]
+
+
+def parse_positions(body: bytes) -> list[Position]:
+    return to_positions(_positions(body))
 
 
 def funding_payment(row: IncomeRow) -> FundingPayment | None:
@@ -260,10 +330,32 @@ class BinancePrivate(PrivateClient):
         return query, {API_KEY_HEADER: self.credentials.key}
 
     async def balances(self) -> list[Balance]:
-        return await self.get(BALANCE, {}, parse_balances)
+        balances = await self.get(BALANCE, {}, parse_balances)
+        ratio = await self.optional("margin ratio", self.get(ACCOUNT, {}, parse_margin_ratio))
+        return with_margin_ratio(balances, ratio)
 
     async def positions(self) -> list[Position]:
-        return await self.get(POSITION_RISK, {}, parse_positions)
+        rows = await self.get(POSITION_RISK, {}, _positions)
+        adl = await self.optional("ADL ranks", self.get(ADL_QUANTILE, {}, parse_adl))
+        return to_positions(rows, adl)
+
+    async def key_access(self) -> KeyAccess:
+        """Unknown: a key's own restrictions are read at `/sapi/v1/account/apiRestrictions`
+        on the spot host (api.binance.com), which this client, bound to fapi, does not
+        call; the fapi account's `canTrade`/`canWithdraw` (v2) describe the account, not
+        the key."""
+        return KeyAccess(NAME, None, None, "key permissions are on the spot API, not read")
+
+    async def optional(self, what: str, read: Awaitable[T]) -> T | None:
+        """A figure the risk watch can do without: None, and a warning, when it cannot be
+        read (a refused key is still refused)."""
+        try:
+            return await read
+        except AuthError:
+            raise
+        except VenueError as e:
+            log.warning("%s: %s unknown: %s", NAME, what, e)
+            return None
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Funding fees with start_ms <= time < end_ms, at most 30 days back from end_ms.

@@ -15,28 +15,41 @@ lots to PEPE), with the same multiplier rule as the public client. Funding payme
 account bills of type `contract_settle_fee`, signed as the account sees them, newest
 first, 100 a page, paged back with `idLessThan=<endId>`; one request may span at most
 30 days and the bills reach back 90.
+
+Risk figures: each position's margin mode (`marginMode`), each account's cross risk rate
+(`crossedRiskRate`) as its margin ratio, and what the key may do from its `authorities`
+(`GET /api/v2/spot/account/info`). The positions carry no ADL indicator, so `adl_rank`
+stays None (see `parse_position`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlencode
 
 import msgspec
 
 from arb.accounts.base import (
+    AuthError,
     Params,
     PrivateClient,
     cut_short,
     hmac_base64,
     oldest_first,
 )
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import ReplyShapeError
 from arb.venues.bitget.common import NAME, PRODUCT_TYPE, SETTLE, classify, unwrapper
-from arb.venues.numbers import RawNum, per_coin, to_decimal, to_number, to_positive
+from arb.venues.numbers import (
+    RawNum,
+    per_coin,
+    to_decimal,
+    to_non_negative,
+    to_number,
+    to_positive,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +57,7 @@ SERVER_TIME = "/api/v2/public/time"
 ACCOUNTS = "/api/v2/mix/account/accounts"
 POSITIONS = "/api/v2/mix/position/all-position"
 BILLS = "/api/v2/mix/account/bill"
+ACCOUNT_INFO = "/api/v2/spot/account/info"  # the key's own `authorities`
 
 FUNDING_BILL = "contract_settle_fee"
 BILLS_LIMIT = 100  # the most a bills page holds
@@ -71,6 +85,27 @@ AUTH_CODES = frozenset(
 # "Request timestamp expired": 40008 today, 40004 in older lists.
 TIMESTAMP_CODES = frozenset({"40004", "40008"})
 
+# `marginMode` of a position, in Bitget's words (Get All Positions: "isolated", "crossed").
+MARGIN_MODES: dict[str, Literal["cross", "isolated"]] = {
+    "crossed": "cross",
+    "isolated": "isolated",
+}
+
+# A key's `authorities` (Get Account Information, api-doc/spot/account/Get-Account-Info):
+# read-only codes end in "r" (coor futures orders, cpor futures holdings, stor spot, smor
+# margin, ttor copy trading, wtor wallet transfer, taxr, chor sub-accounts, p2pr, pllr
+# pledge loans); read-and-write ones in "w" (coow, cpow, stow, smow, ttow, wtow, chow,
+# p2pw, pllw, taxw; "p2p" on the English page), and "wwow" is wallet withdrawal. The
+# page's own example still shows an older vocabulary, "trade" and "readonly", read too.
+READ_AUTHORITIES = frozenset(
+    {"coor", "cpor", "stor", "smor", "ttor", "wtor", "taxr", "chor", "p2pr", "pllr", "readonly"}
+)
+WITHDRAW_AUTHORITIES = frozenset({"wwow", "withdraw"})
+WRITE_AUTHORITIES = frozenset(
+    {"coow", "cpow", "stow", "smow", "ttow", "wtow", "chow", "p2p", "p2pw", "pllw", "taxw"}
+    | {"trade"}
+)
+
 
 # --- the replies ---------------------------------------------------------------------
 
@@ -87,6 +122,11 @@ class AccountRow(msgspec.Struct, gc=False):
     unrealizedPL: RawNum = None
     crossedUnrealizedPL: RawNum = None
     isolatedUnrealizedPL: RawNum = None
+    # Maintenance margin over the cross margin account's equity: Bitget liquidates the
+    # cross positions "when the total equity of the cross margin account falls below the
+    # maintenance margin, resulting in a margin ratio of 100%" (support article
+    # 360058821652, "Leverage and risk management"), so it is our margin ratio as is.
+    crossedRiskRate: RawNum = None
 
 
 class PositionRow(msgspec.Struct, gc=False):
@@ -98,6 +138,7 @@ class PositionRow(msgspec.Struct, gc=False):
     unrealizedPL: RawNum = None
     leverage: RawNum = None
     liquidationPrice: RawNum = None  # "0" or negative when the account cannot be liquidated
+    marginMode: str | None = None  # "crossed" or "isolated"
 
 
 class Bill(msgspec.Struct, gc=False):
@@ -124,6 +165,13 @@ _server_time = unwrapper(ServerTime)
 _accounts = unwrapper(list[AccountRow])
 _positions = unwrapper(list[PositionRow])
 _bills = unwrapper(BillData)
+
+
+class AccountInfo(msgspec.Struct, gc=False):
+    authorities: list[str] | None = None
+
+
+_account_info = unwrapper(AccountInfo)
 
 
 def parse_server_time(body: bytes) -> int:
@@ -161,13 +209,16 @@ def parse_balances(body: bytes) -> list[Balance]:
                 equity=equity,
                 available=available if available is not None else to_number(row.available),
                 unrealised_pnl=_unrealised(row),
+                margin_ratio=to_non_negative(row.crossedRiskRate),
             )
         )
     return out
 
 
 def parse_position(row: PositionRow) -> Position | None:
-    """One position row in coins, or None for a flat or junk row or a symbol out of scope."""
+    """One position row in coins, or None for a flat or junk row or a symbol out of scope.
+    Its ADL rank stays None: the row has none, and the separate `position/adlRank` reply
+    is a percentile whose field names differ between versions of its page."""
     info = classify(row.symbol) if row.symbol else None
     lots = to_decimal(row.total)
     if info is None or not lots or row.holdSide not in ("long", "short"):
@@ -184,6 +235,7 @@ def parse_position(row: PositionRow) -> Position | None:
         unrealised_pnl=to_number(row.unrealizedPL),
         leverage=to_positive(row.leverage),
         liquidation_price=per_coin(row.liquidationPrice, multiplier),
+        margin_mode=MARGIN_MODES.get(row.marginMode or ""),
     )
 
 
@@ -230,6 +282,24 @@ def bill_params(start_ms: int, end_ms: int, id_less_than: str | None) -> dict[st
         "startTime": str(start_ms),
     }
     return {**params, "idLessThan": id_less_than} if id_less_than else params
+
+
+def parse_key_access(body: bytes) -> KeyAccess:
+    """What the key may do, from its `authorities`. A code this module does not know
+    leaves a flag unknown unless a known code already says yes; the detail quotes them."""
+    info = _account_info(body)
+    if info is None or info.authorities is None:
+        return KeyAccess(NAME, None, None, "no authorities in the account info")
+    codes = [str(code) for code in info.authorities]
+    unknown = any(
+        c not in READ_AUTHORITIES | WRITE_AUTHORITIES | WITHDRAW_AUTHORITIES for c in codes
+    )
+
+    def flag(known: frozenset[str]) -> bool | None:
+        return True if known.intersection(codes) else None if unknown else False
+
+    detail = "authorities=" + ",".join(codes)
+    return KeyAccess(NAME, flag(WRITE_AUTHORITIES), flag(WITHDRAW_AUTHORITIES), detail)
 
 
 # --- signing -------------------------------------------------------------------------
@@ -282,6 +352,14 @@ class BitgetPrivate(PrivateClient):
     async def positions(self) -> list[Position]:
         params = {"productType": PRODUCT_TYPE, "marginCoin": SETTLE}
         return await self.get(POSITIONS, params, parse_positions)
+
+    async def key_access(self) -> KeyAccess:
+        """The key's `authorities`. Bitget answers that page only to a key with spot read
+        access (its docs say so); a key refused it is said unknown, in Bitget's words."""
+        try:
+            return await self.get(ACCOUNT_INFO, None, parse_key_access)
+        except AuthError as e:
+            return KeyAccess(NAME, None, None, f"permissions not readable: {e.reason}")
 
     async def funding(self, start_ms: int, end_ms: int) -> list[FundingPayment]:
         """Settlements in [start_ms, end_ms), oldest first, reaching back at most

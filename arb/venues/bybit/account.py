@@ -6,22 +6,24 @@ from the `params` dict with yarl, so the string to sign is built with yarl too.
 
 Funding comes from the transaction log (type SETTLEMENT), which answers at most 7 days
 per request and 50 rows per page: 30 days take 5 windows, each followed by its cursor.
-Positions need one request per settle coin (USDT, then USDC), also cursor-paged.
+Positions need one request per settle coin (USDT, then USDC), also cursor-paged, and
+one to the account info for the margin mode, which the unified account sets for every
+position at once. The key's own permissions come from `/v5/user/query-api`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, Literal, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 import msgspec
 import yarl
 
-from arb.accounts.base import Credentials, Params, PrivateClient, hmac_hex, oldest_first
-from arb.accounts.models import Balance, FundingPayment, Position
-from arb.http import ReplyShapeError, VenueBadResponse
+from arb.accounts.base import AuthError, Credentials, Params, PrivateClient, hmac_hex, oldest_first
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
+from arb.http import ReplyShapeError, VenueBadResponse, VenueError
 from arb.venues.base import Perp
 from arb.venues.bybit.common import AUTH_MESSAGES, NAME, Rows, classify, unwrapper
 from arb.venues.numbers import RawNum, per_coin, to_number
@@ -34,6 +36,8 @@ SERVER_TIME = "/v5/market/time"
 WALLET_BALANCE = "/v5/account/wallet-balance"
 POSITION_LIST = "/v5/position/list"
 TRANSACTION_LOG = "/v5/account/transaction-log"
+ACCOUNT_INFO = "/v5/account/info"
+QUERY_API = "/v5/user/query-api"
 
 ACCOUNT_TYPE = "UNIFIED"
 RECV_WINDOW_MS = 5000  # the venue's default; it also refuses timestamps 1 s ahead of it
@@ -54,6 +58,18 @@ LOG_PAGE = 50  # the transaction log's maximum page
 # deadline. Past the bound the newest settlements are kept (see `cut_short`).
 MAX_FUNDING_REQUESTS = 40
 TIMESTAMP_CODE = "10002"
+# docs/v5/account/account-info.mdx `marginMode`. Portfolio margin nets every position
+# against the one account's equity, as cross margin does.
+MARGIN_MODES: dict[str, Literal["cross", "isolated"]] = {
+    "REGULAR_MARGIN": "cross",
+    "PORTFOLIO_MARGIN": "cross",
+    "ISOLATED_MARGIN": "isolated",
+}
+# docs/v5/enum.mdx `adlRankIndicator`: 0 is "default value of empty position", 1 to 5 the
+# queue (5 first), as the model counts it.
+ADL_RANKS = range(1, 6)
+# docs/v5/user/apikey-info.mdx: permission groups by name; `Wallet` lists `Withdraw`.
+WITHDRAW = ("Wallet", "Withdraw")
 
 
 # --- replies -------------------------------------------------------------------------
@@ -77,6 +93,9 @@ class AccountRow(msgspec.Struct, gc=False):
     totalEquity: RawNum = None
     totalAvailableBalance: RawNum = None
     totalPerpUPL: RawNum = None
+    # Total maintenance margin / margin balance, a decimal (wallet-balance.mdx); "" outside
+    # the unified account.
+    accountMMRate: RawNum = None
 
 
 class PositionRow(msgspec.Struct, gc=False):
@@ -88,6 +107,20 @@ class PositionRow(msgspec.Struct, gc=False):
     liqPrice: RawNum = None
     unrealisedPnl: RawNum = None
     leverage: RawNum = None
+    adlRankIndicator: RawNum = None
+    # No `tradeMode`: for linear positions of the unified account it is deprecated and
+    # always 0 (position.mdx); the account info says the margin mode instead.
+
+
+class AccountInfo(msgspec.Struct, gc=False):
+    marginMode: str = ""
+
+
+class KeyInfo(msgspec.Struct, gc=False):
+    """`/v5/user/query-api`, minus `apiKey` (the key itself) and `note`: never read."""
+
+    readOnly: int | None = None  # 0: read and write, 1: read only
+    permissions: dict[str, list[str]] = {}
 
 
 class LogRow(msgspec.Struct, gc=False):
@@ -102,6 +135,8 @@ _time = unwrapper(TimeResult)
 _wallet = unwrapper(Rows[AccountRow])
 _positions = unwrapper(Rows[PositionRow])
 _log = unwrapper(Rows[LogRow])
+_account_info = unwrapper(AccountInfo)
+_key_info = unwrapper(KeyInfo)
 
 
 def page_of(rows: Rows, item: Callable[[object], T | None]) -> Page[T]:
@@ -134,9 +169,36 @@ def parse_balances(body: bytes) -> list[Balance]:
                 equity=equity,
                 available=to_number(row.totalAvailableBalance),
                 unrealised_pnl=to_number(row.totalPerpUPL),
+                margin_ratio=to_number(row.accountMMRate),
             )
         )
     return balances
+
+
+def parse_margin_mode(body: bytes) -> Literal["cross", "isolated"] | None:
+    """Account-info reply -> the margin mode of every position; None for one not known."""
+    return MARGIN_MODES.get(_account_info(body).marginMode)
+
+
+def adl_rank(value: RawNum) -> int | None:
+    rank = to_number(value)
+    return int(rank) if rank in ADL_RANKS else None
+
+
+def parse_key_access(body: bytes) -> KeyAccess:
+    """Query-api reply -> what the key may do. A read-only key (`readOnly` 1) can do
+    nothing else, whatever groups it lists (read-only keys list them too); a read-write one
+    can trade, and withdraw when its wallet permissions hold `Withdraw`. The detail is the
+    venue's own words."""
+    info = _key_info(body)
+    held = {group: names for group, names in sorted(info.permissions.items()) if names}
+    words = [f"readOnly={info.readOnly}"] + [f"{g}={','.join(n)}" for g, n in held.items()]
+    detail = "; ".join(words)
+    if info.readOnly not in (0, 1):
+        return KeyAccess(NAME, None, None, detail)
+    writes = info.readOnly == 0
+    can_withdraw = writes and WITHDRAW[1] in held.get(WITHDRAW[0], [])
+    return KeyAccess(NAME, writes, can_withdraw, detail)
 
 
 def perp_of(symbol: str | None) -> Perp | None:
@@ -160,6 +222,7 @@ def parse_position(row: PositionRow) -> Position | None:
         unrealised_pnl=to_number(row.unrealisedPnl),
         leverage=to_number(row.leverage),
         liquidation_price=per_coin(row.liqPrice, perp.multiplier),
+        adl_rank=adl_rank(row.adlRankIndicator),
     )
 
 
@@ -286,6 +349,26 @@ class BybitPrivate(PrivateClient):
         return await self.get(WALLET_BALANCE, params, parse_balances)
 
     async def positions(self) -> list[Position]:
+        """Every open linear position, with the account's margin mode (None, and a warning,
+        when the account info alone could not be read). The account info follows the
+        positions, so that a drifted clock costs one refused request and one resync."""
+        positions = await self.open_positions()
+        mode = await self.margin_mode()
+        return [msgspec.structs.replace(p, margin_mode=mode) for p in positions]
+
+    async def margin_mode(self) -> Literal["cross", "isolated"] | None:
+        try:
+            return await self.get(ACCOUNT_INFO, None, parse_margin_mode)
+        except AuthError:
+            raise
+        except VenueError as e:
+            log.warning("%s: margin mode unknown: %s", NAME, e)
+            return None
+
+    async def key_access(self) -> KeyAccess:
+        return await self.get(QUERY_API, None, parse_key_access)
+
+    async def open_positions(self) -> list[Position]:
         positions: list[Position] = []
         for settle_coin in SETTLE_COINS:
             cursor = ""

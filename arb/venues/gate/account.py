@@ -17,6 +17,14 @@ Funding payments are the account book's rows of type `fund`, whose `change` is p
 when received and whose `time` is in seconds with a fraction. Gate pages every list with
 `limit` (at most 1000) and `offset`, and sets no window on `from`..`to`: 30 days are one
 range walked page by page.
+
+Risk figures (Gate's API v4 `Position` and `FuturesAccount` models): each position's margin
+mode (`pos_margin_mode`, else `leverage` "0" for cross) and ADL grade (`adl_ranking`),
+and the cross account's maintenance margin over its margin balance as the margin ratio.
+A key's own permissions stay unknown (`PrivateClient.key_access`): Gate documents no
+endpoint that answers them for the key that asks: `GET /account/main_keys` is "Query
+All Main Account Key Information" (so not said to be this key), and its `perms` carry a
+`read_only` flag per area with none for withdrawal.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import logging
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlencode
 
 import msgspec
@@ -98,6 +106,11 @@ class Account(msgspec.Struct, gc=False):
     total: RawNum = None  # excludes unrealised PnL (Gate: deposits and realised results)
     unrealised_pnl: RawNum = None
     available: RawNum = None
+    # The cross margin figures, "applicable to new classic account margin mode" (Gate's
+    # FuturesAccount model): false here means the old mode, where they say nothing.
+    enable_evolved_classic: bool | None = None
+    cross_maintenance_margin: RawNum = None
+    cross_margin_balance: RawNum = None
     label: str = ""
     message: str = ""
 
@@ -113,6 +126,10 @@ class PositionRow(msgspec.Struct, gc=False):
     lever: RawNum = None  # the leverage in either margin mode, replacing the next two
     leverage: RawNum = None  # isolated; "0" means cross
     cross_leverage_limit: RawNum = None
+    pos_margin_mode: str = ""  # "isolated" or "cross" (newer replies)
+    # 1 (highest, first to be deleveraged) to 5 (lowest); 6 "when there is no position
+    # held or in liquidation" (Gate's Position model).
+    adl_ranking: RawNum = None
 
 
 class BookRow(msgspec.Struct, gc=False):
@@ -160,8 +177,22 @@ def parse_balances(body: bytes) -> list[Balance]:
             equity=total + (upnl or 0.0),
             available=to_number(account.available),
             unrealised_pnl=upnl,
+            margin_ratio=_margin_ratio(account),
         )
     ]
+
+
+def _margin_ratio(account: Account) -> float | None:
+    """`cross_maintenance_margin / cross_margin_balance`: 1.0 where the cross margin
+    balance no longer covers the maintenance margin. (Gate's `cross_mmr` is the inverse,
+    balance over maintenance.) None in the old classic mode or with no balance."""
+    if account.enable_evolved_classic is False:
+        return None
+    maintenance = to_number(account.cross_maintenance_margin)
+    balance = to_number(account.cross_margin_balance)
+    if maintenance is None or maintenance < 0 or balance is None or balance <= 0:
+        return None
+    return maintenance / balance
 
 
 def _side(row: PositionRow, size: Decimal) -> str:
@@ -177,6 +208,28 @@ def _leverage(row: PositionRow) -> float | None:
     return (
         to_positive(row.lever) or to_positive(row.leverage) or to_positive(row.cross_leverage_limit)
     )
+
+
+def _margin_mode(row: PositionRow) -> Literal["cross", "isolated"] | None:
+    """`pos_margin_mode` where Gate sends it; else `leverage`, whose "0" means cross margin
+    ("leverage for isolated margin. 0 means cross margin", Gate's Position model)."""
+    if row.pos_margin_mode == "cross":
+        return "cross"
+    if row.pos_margin_mode == "isolated":
+        return "isolated"
+    leverage = to_number(row.leverage)
+    if leverage is None or leverage < 0:
+        return None
+    return "cross" if leverage == 0 else "isolated"
+
+
+def _adl_rank(row: PositionRow) -> int | None:
+    """Gate's grade turned to ours, 1 (last) to 5 (first to be deleveraged): 6 - grade.
+    Its special 6 (no position, or in liquidation) and junk give None."""
+    grade = to_number(row.adl_ranking)
+    if grade is None or grade != int(grade) or not 1 <= grade <= 5:
+        return None
+    return 6 - int(grade)
 
 
 def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> list[Position]:
@@ -200,6 +253,8 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
                 unrealised_pnl=to_number(row.unrealised_pnl),
                 leverage=_leverage(row),
                 liquidation_price=per_coin(row.liq_price, contract.price_unit),
+                margin_mode=_margin_mode(row),
+                adl_rank=_adl_rank(row),
             )
         )
     return out

@@ -12,6 +12,11 @@ Funding payments are bills of type 8 (subType 173 paid, 174 received) whose sign
 amount is `pnl`: the last 7 days are at `/account/bills`, older ones only at
 `/account/bills-archive` (3 months). Both list newest first, 100 a page, paged back
 with `after=<billId>`.
+
+The margin ratio is OKX's `mgnRatio` turned over: OKX's is equity / maintenance margin
+(liquidation at 1, "the index for measuring the risk", docs-v5 Get balance), the
+model's is maintenance / equity. The key's own permissions are `perm` of
+`/account/config`.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from arb.accounts.base import Params, PrivateClient, hmac_base64, oldest_first
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import ReplyShapeError
 from arb.venues.base import HOUR_MS, USD_SETTLES
 from arb.venues.numbers import RawNum, to_decimal, to_number, to_positive
@@ -39,6 +44,7 @@ BALANCE = "/api/v5/account/balance"
 POSITIONS = "/api/v5/account/positions"
 BILLS = "/api/v5/account/bills"  # the last 7 days, 5 requests/s
 BILLS_ARCHIVE = "/api/v5/account/bills-archive"  # the last 3 months, 5 requests/2 s
+CONFIG = "/api/v5/account/config"
 FUNDING_BILL = "8"
 BILLS_LIMIT = 100  # the most a bills page holds
 
@@ -78,11 +84,17 @@ class BalanceDetail(msgspec.Struct, gc=False):
     eqUsd: RawNum = None
     availEq: RawNum = None  # in `ccy`
     upl: RawNum = None  # in `ccy`
+    # Cross equity / maintenance margin of the currency: given in Futures mode, where
+    # each settle currency is margined apart ("" otherwise, or with no cross position).
+    mgnRatio: RawNum = None
 
 
 class Account(msgspec.Struct, gc=False):
     totalEq: RawNum = None  # USD
     upl: RawNum = None  # USD, only in multi-currency and portfolio margin modes
+    # The account's equity / maintenance margin in USD: Spot, Multi-currency and
+    # Portfolio margin modes only ("" in Futures mode).
+    mgnRatio: RawNum = None
     details: list[BalanceDetail] = []
 
 
@@ -96,6 +108,13 @@ class PositionRow(msgspec.Struct, gc=False):
     upl: RawNum = None
     lever: RawNum = None
     liqPx: RawNum = None
+    mgnMode: str = ""  # cross or isolated
+    # 0 to 5, the larger the stronger (docs-v5 Get positions; older pages said 1 to 5).
+    adl: RawNum = None
+
+
+class AccountConfig(msgspec.Struct, gc=False):
+    perm: str = ""  # "read_only,withdraw,trade": what the requesting key may do
 
 
 class Bill(msgspec.Struct, gc=False):
@@ -126,6 +145,7 @@ class BillsPage:
 
 _server_time = unwrapper(ServerTime)
 _accounts = unwrapper(Account)
+_config = unwrapper(AccountConfig)
 decode_positions = unwrapper(PositionRow)
 _bills = unwrapper(Bill)
 
@@ -168,9 +188,37 @@ def parse_balances(body: bytes) -> list[Balance]:
                 equity=equity,
                 available=_sum_usd(a.details, "availEq"),
                 unrealised_pnl=upl if upl is not None else _sum_usd(a.details, "upl"),
+                margin_ratio=margin_ratio(a),
             )
         )
     return out
+
+
+def margin_ratio(account: Account) -> float | None:
+    """Maintenance / equity: one over OKX's `mgnRatio` of the account, or in Futures mode
+    of its most exposed currency (the lowest); None where OKX gives none (no cross
+    position)."""
+    okx = to_positive(account.mgnRatio)
+    if okx is None:
+        by_currency = (to_positive(d.mgnRatio) for d in account.details)
+        okx = min((r for r in by_currency if r is not None), default=None)
+    return None if okx is None else 1 / okx
+
+
+def adl_rank(value: RawNum) -> int | None:
+    """OKX's 0 to 5 on the model's 1 (last) to 5 (first): its 0, the weakest, is last."""
+    level = to_number(value)
+    return max(int(level), 1) if level is not None and 0 <= level <= 5 else None
+
+
+def parse_key_access(body: bytes) -> KeyAccess:
+    """Account-config reply -> what the requesting key may do, from its `perm`."""
+    rows = _config(body)
+    if not rows or not rows[0].perm:
+        return KeyAccess(NAME, None, None, "no perm in the account config")
+    perm = rows[0].perm
+    words = set(perm.split(","))
+    return KeyAccess(NAME, "trade" in words, "withdraw" in words, f"perm={perm}")
 
 
 def parse_contracts(body: bytes) -> dict[str, Contract]:
@@ -208,6 +256,8 @@ def to_positions(rows: list[PositionRow], contracts: Mapping[str, Contract]) -> 
                 unrealised_pnl=to_number(r.upl),
                 leverage=to_positive(r.lever),
                 liquidation_price=to_positive(r.liqPx),
+                margin_mode=r.mgnMode if r.mgnMode in ("cross", "isolated") else None,
+                adl_rank=adl_rank(r.adl),
             )
         )
     return out
@@ -299,6 +349,9 @@ class OkxPrivate(PrivateClient):
 
     async def balances(self) -> list[Balance]:
         return await self.get(BALANCE, None, parse_balances)
+
+    async def key_access(self) -> KeyAccess:
+        return await self.get(CONFIG, None, parse_key_access)
 
     async def positions(self) -> list[Position]:
         rows = await self.get(POSITIONS, SWAPS, decode_positions)

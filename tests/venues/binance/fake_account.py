@@ -1,10 +1,11 @@
 """Binance USDⓈ-M's signed account API, served by FakeVenues.
 
-`FakeBinancePrivate().install(fake)` adds `GET /fapi/v1/time` and the three signed
-reads (`/fapi/v2/balance`, `/fapi/v2/positionRisk`, `/fapi/v1/income`) under
-`fake.url("binance")`. The account starts as the recorded fixture replies; tests
-replace `balances`, `positions` and `income` with rows built by `position_row`,
-`funding_row` and `set_balance`.
+`FakeBinancePrivate().install(fake)` adds `GET /fapi/v1/time` and the signed reads
+(`/fapi/v2/balance`, `/fapi/v2/positionRisk`, `/fapi/v1/income`, and for the risk
+figures `/fapi/v3/account` and `/fapi/v1/adlQuantile`) under `fake.url("binance")`.
+The account starts as the recorded fixture replies; tests replace `balances`,
+`positions` and `income` with rows built by `position_row`, `funding_row` and
+`set_balance` (whose USDT row also sets the account totals and margin ratio).
 
 Requests are checked the way the reference says Binance does, written here from the
 reference and not from the client: the `X-MBX-APIKEY` header, `timestamp` within
@@ -30,6 +31,8 @@ SERVER_TIME = "/fapi/v1/time"
 BALANCE = "/fapi/v2/balance"
 POSITION_RISK = "/fapi/v2/positionRisk"
 INCOME = "/fapi/v1/income"
+ACCOUNT = "/fapi/v3/account"
+ADL_QUANTILE = "/fapi/v1/adlQuantile"
 
 DAY_MS = 86_400_000
 DEFAULT_RECV_WINDOW_MS = 5000
@@ -77,10 +80,16 @@ class FakeBinancePrivate(FakeAccountClock):
         self.balances: list[dict[str, Any]] = fixture("binance/fapi_v2_balance.json")
         self.positions: list[dict[str, Any]] = fixture("binance/fapi_v2_positionRisk.json")
         self.income: list[dict[str, Any]] = fixture("binance/fapi_v1_income_funding_fee.json")
+        self.account: dict[str, Any] = fixture("binance/fapi_v3_account.json")
+        # The ADL queue by symbol and position side, 0 to 4 as Binance counts it.
+        self.adl: dict[str, dict[str, int]] = {
+            row["symbol"]: row["adlQuantile"] for row in fixture("binance/fapi_v1_adlQuantile.json")
+        }
 
     def signed_reads(self) -> dict[str, Handler]:
         return {BALANCE: self.balance_reply, POSITION_RISK: self.position_reply,
-                INCOME: self.income_reply}  # fmt: skip
+                INCOME: self.income_reply, ACCOUNT: self.account_reply,
+                ADL_QUANTILE: self.adl_reply}  # fmt: skip
 
     def set_balance(
         self,
@@ -88,8 +97,11 @@ class FakeBinancePrivate(FakeAccountClock):
         wallet: float,
         unrealised: float = 0.0,
         available: float | None = None,
+        margin_ratio: float = 0.0,
     ) -> None:
-        """Set (or add) one margin asset's row; `available` defaults to the wallet."""
+        """Set (or add) one margin asset's row; `available` defaults to the wallet. The
+        USDT row also sets the account's totals (single-asset mode), its maintenance
+        margin `margin_ratio` of the margin balance."""
         free = dec(wallet if available is None else available)
         rows = [r for r in self.balances if r["asset"] != asset]
         row = dict(
@@ -102,12 +114,28 @@ class FakeBinancePrivate(FakeAccountClock):
             maxWithdrawAmount=free,
         )
         self.balances = [*rows, row]
+        if asset == "USDT":
+            margin = wallet + unrealised
+            self.account.update(
+                totalWalletBalance=dec(wallet),
+                totalUnrealizedProfit=dec(unrealised),
+                totalMarginBalance=dec(margin),
+                totalCrossWalletBalance=dec(wallet),
+                totalCrossUnPnl=dec(unrealised),
+                availableBalance=free,
+                maxWithdrawAmount=free,
+                totalMaintMargin=dec(margin_ratio * margin),
+            )
 
     def position(self, p: Held) -> dict[str, Any]:
         """A positionRisk row, one-way (`positionSide` BOTH). `size` is in the symbol's own
         units (1000PEPE for 1000PEPEUSDT) and prices per those units, as Binance sends
-        them; no `liq` is "0"."""
+        them; no `liq` is "0". Its ADL rank goes to this account's `adl` queue, as
+        Binance's 0 to 4 (`adlQuantile` is a separate read)."""
         amount = p.size if p.side == "long" else -p.size
+        if p.adl_rank is not None:
+            self.adl[p.symbol] = {"LONG": 0, "SHORT": 0, "BOTH": p.adl_rank - 1}
+        isolated = dec(abs(amount) * p.entry / p.leverage) if p.margin_mode == "isolated" else "0"
         return dict(
             POSITION_TEMPLATE,
             symbol=p.symbol,
@@ -120,6 +148,9 @@ class FakeBinancePrivate(FakeAccountClock):
             leverage=str(p.leverage),
             positionSide="BOTH",
             notional=dec(amount * p.mark),
+            marginType=p.margin_mode,
+            isolatedMargin=isolated,
+            isolatedWallet=isolated,
         )
 
     def funding_row(
@@ -184,6 +215,14 @@ class FakeBinancePrivate(FakeAccountClock):
 
     def balance_reply(self, request: web.Request) -> Any:
         return self.balances
+
+    def account_reply(self, request: web.Request) -> Any:
+        return self.account
+
+    def adl_reply(self, request: web.Request) -> Any:
+        """Every symbol with a queue, or the one asked for."""
+        symbol = request.query.get("symbol")
+        return [{"symbol": s, "adlQuantile": q} for s, q in self.adl.items() if symbol in (None, s)]
 
     def position_reply(self, request: web.Request) -> Any:
         symbol = request.query.get("symbol")

@@ -11,10 +11,11 @@ import logging
 from urllib.parse import parse_qsl
 
 import pytest
+from msgspec.structs import replace
 from yarl import URL
 
 from arb.accounts.base import AuthError, Credentials
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.accounts.service import private_clients
 from arb.http import ReplyError, RetryPolicy, VenueError, VenueHttp, VenueHTTPError
 from arb.venues.binance import account as binance
@@ -33,8 +34,16 @@ from arb.venues.binance.account import (
 )
 from arb.venues.binance.rest import Perp
 from tests.conftest import T0_MS, fixture_bytes, settings_for
-from tests.fakes.venues import FakeVenues
-from tests.venues.binance.fake_account import BALANCE, INCOME, FakeBinancePrivate
+from tests.fakes.private_base import Held
+from tests.fakes.venues import FakeVenues, Fault
+from tests.venues.binance.fake_account import (
+    ACCOUNT,
+    ADL_QUANTILE,
+    BALANCE,
+    INCOME,
+    POSITION_RISK,
+    FakeBinancePrivate,
+)
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -119,8 +128,9 @@ def test_usdc_shows_when_it_holds_something():
 def test_position_fixture():
     bch, eth = parse_positions(fixture_bytes("binance/fapi_v2_positionRisk.json"))
     assert bch == Position(
-        "binance", "BCH", "BCHUSDT", "long", 8.0, 348.61, 349.34784115, 5.90272919, 5.0, None
-    )
+        "binance", "BCH", "BCHUSDT", "long", 8.0, 348.61, 349.34784115, 5.90272919, 5.0, None,
+        "cross",
+    )  # fmt: skip
     assert (eth.side, eth.size, eth.signed_size) == ("short", 4.0, -4.0)
     assert eth.liquidation_price == 7854.21876312
     assert eth.notional == pytest.approx(-8498.71935938)
@@ -177,7 +187,9 @@ def test_junk_and_flat_positions_are_skipped():
     ]
     junkish, kept = parse_positions(json.dumps(rows).encode())
     assert (junkish.mark_price, junkish.liquidation_price, junkish.leverage) == (None, None, None)
-    assert kept == Position("binance", "ETH", "ETHUSDT", "long", 1.5, 2000, 2010, 15, 5.0, None)
+    assert kept == Position(
+        "binance", "ETH", "ETHUSDT", "long", 1.5, 2000, 2010, 15, 5.0, None, "cross"
+    )
 
 
 def test_hedge_mode_rows_are_two_positions():
@@ -231,9 +243,16 @@ async def test_balances_and_positions_are_the_fixture_account(desk):
     client = desk.client()
     balances = await client.balances()
     positions = await client.positions()
-    assert balances == parse_balances(fixture_bytes("binance/fapi_v2_balance.json"))
-    assert positions == parse_positions(fixture_bytes("binance/fapi_v2_positionRisk.json"))
+    (usdt,) = parse_balances(fixture_bytes("binance/fapi_v2_balance.json"))
+    assert balances == [replace(usdt, margin_ratio=47.96912015 / 30224.39740492)]
+    assert positions == fixture_positions()
     assert (private.time_calls, private.refused) == (1, 0)
+
+
+def fixture_positions() -> list[Position]:
+    """The recorded positions with their recorded ADL quantiles (BCH 1, ETH 3) as ranks."""
+    bch, eth = parse_positions(fixture_bytes("binance/fapi_v2_positionRisk.json"))
+    return [replace(bch, adl_rank=2), replace(eth, adl_rank=4)]
 
 
 async def test_the_service_builds_the_client_from_the_fakes_env(desk):
@@ -241,9 +260,7 @@ async def test_the_service_builds_the_client_from_the_fakes_env(desk):
     clients = private_clients(settings_for(fake, **private.env()))
     try:
         assert isinstance(clients["binance"], BinancePrivate)
-        assert await clients["binance"].positions() == parse_positions(
-            fixture_bytes("binance/fapi_v2_positionRisk.json")
-        )
+        assert await clients["binance"].positions() == fixture_positions()
     finally:
         for client in clients.values():
             await client.close()
@@ -253,7 +270,7 @@ async def test_the_signed_query_is_exactly_what_was_signed(desk):
     private = desk.account
     client = desk.client()
     await client.balances()
-    (signed,) = private.signed_paths
+    (signed,) = (p for p in private.signed_paths if p.startswith(BALANCE))
     path, _, raw = signed.partition("?")
     assert path == BALANCE
     params = dict(parse_qsl(raw))
@@ -274,7 +291,7 @@ async def test_set_balance_and_composed_positions(desk):
     client = desk.client()
     (balance,) = await client.balances()
     pepe, ape = await client.positions()
-    assert balance == Balance("binance", "USDT", 975.0, 600.0, -25.0)
+    assert balance == Balance("binance", "USDT", 975.0, 600.0, -25.0, margin_ratio=0.0)
     assert (pepe.asset, pepe.size, pepe.mark_price) == ("PEPE", 3e9, pytest.approx(3.5e-6))
     assert (ape.asset, ape.side, ape.size) == ("APE", "short", 500)
 
@@ -437,3 +454,89 @@ async def test_the_fake_refuses_missing_headers_params_and_stale_times(
         await http.close()
     assert (e.value.status, e.value.code) == (status, code)
     assert private.refusals == [int(code)]
+
+
+# --- risk fields: margin mode, ADL rank, margin ratio; the key's permissions ---------
+
+
+def test_the_recorded_account_gives_its_margin_ratio_and_adl_queue():
+    ratio = binance.parse_margin_ratio(fixture_bytes("binance/fapi_v3_account.json"))
+    assert ratio == pytest.approx(47.96912015 / 30224.39740492)
+    adl = binance.parse_adl(fixture_bytes("binance/fapi_v1_adlQuantile.json"))
+    assert adl[("BCHUSDT", "BOTH")] == 2 and adl[("ETHUSDT", "BOTH")] == 4
+    assert adl[("ETHUSDT", "LONG")] == 1  # the hedge-mode sides, unused in one-way mode
+
+
+def test_hedge_is_only_a_sign_and_out_of_range_quantiles_are_dropped():
+    body = json.dumps(
+        [{"symbol": "ETHUSDT", "adlQuantile": {"LONG": 4, "SHORT": 4, "HEDGE": 0}},
+         {"symbol": "BTCUSDT", "adlQuantile": {"BOTH": 7}}]
+    ).encode()  # fmt: skip
+    assert binance.parse_adl(body) == {("ETHUSDT", "LONG"): 5, ("ETHUSDT", "SHORT"): 5}
+
+
+@pytest.mark.parametrize(
+    ("maint", "margin", "ratio"),
+    [("50", "1000", 0.05), ("0.00000000", "1000", 0.0), ("5", "0", None), ("", "1000", None)],
+)
+def test_the_margin_ratio_is_maintenance_over_margin_balance(maint, margin, ratio):
+    body = json.dumps({"totalMaintMargin": maint, "totalMarginBalance": margin}).encode()
+    assert binance.parse_margin_ratio(body) == ratio
+
+
+def test_an_error_envelope_on_the_account_read_is_an_error():
+    with pytest.raises(ReplyError):
+        binance.parse_margin_ratio(b'{"code": -1000, "msg": "An unknown error occurred."}')
+
+
+async def test_positions_carry_their_margin_type_and_adl_rank_in_hedge_mode_too(desk):
+    private = desk.account
+    private.positions = [
+        private.position(
+            Held("BTCUSDT", "long", 0.5, 77_000, 77_600, 300, 5, 62_000, "isolated", 5)
+        ),
+        private.position(Held("ETHUSDT", "short", 4, 2_126, 2_124, 8, 5, 7_854)),
+    ]
+    assert private.positions[0]["isolatedMargin"] == "7700.0"
+    assert await_pairs(await desk.client().positions()) == [("isolated", 5), ("cross", 4)]
+    # Hedge mode: the queue is by side.
+    private.positions = [dict(private.positions[1], positionSide="SHORT")]
+    private.adl["ETHUSDT"] = {"LONG": 1, "SHORT": 2, "HEDGE": 0}
+    assert await_pairs(await desk.client().positions()) == [("cross", 3)]
+
+
+def await_pairs(positions: list[Position]) -> list[tuple[str | None, int | None]]:
+    return [(p.margin_mode, p.adl_rank) for p in positions]
+
+
+async def test_set_balance_gives_the_margin_ratio(desk):
+    desk.account.set_balance("USDT", 1_000.0, unrealised=-25.0, margin_ratio=0.8)
+    (balance,) = await desk.client().balances()
+    assert balance.margin_ratio == pytest.approx(0.8)
+
+
+async def test_the_risk_reads_failing_leave_their_figures_unknown_not_the_account(desk, caplog):
+    desk.fake.fail("binance", ACCOUNT, Fault.http(503))
+    desk.fake.fail("binance", ADL_QUANTILE, Fault.http(503))
+    client = desk.client()
+    balances, positions = await client.balances(), await client.positions()
+    assert [b.margin_ratio for b in balances] == [None]
+    assert [p.adl_rank for p in positions] == [None, None]
+    assert [p.margin_mode for p in positions] == ["cross", "cross"]
+    assert "margin ratio unknown" in caplog.text and "ADL ranks unknown" in caplog.text
+    assert desk.fake.hits("binance", POSITION_RISK) == 1
+
+
+async def test_a_refused_key_is_refused_whichever_read_sees_it_first(desk):
+    client = desk.client(secret="wrong-secret-51")
+    for read in (client.balances, client.positions):
+        with pytest.raises(AuthError) as e:
+            await read()
+        assert "wrong-secret-51" not in str(e.value) and desk.account.key not in str(e.value)
+
+
+async def test_key_access_stays_unknown_and_asks_nothing(desk):
+    access = await desk.client().key_access()
+    assert access == KeyAccess("binance", None, None, access.detail)
+    assert access.read_only is None and "spot API" in access.detail
+    assert desk.account.signed_paths == [] and desk.account.key not in access.detail

@@ -1,23 +1,26 @@
 """A fake of Bitget's signed v2 futures API, served by a `FakeVenues` under its `/bitget`
 prefix.
 
-`FakeBitgetPrivate().install(fake)` adds the public time endpoint and the three private
-reads the desk uses. Every private request is checked the way Bitget's signing page
-describes it, by this file's own code (never the client's signer): the ACCESS-KEY,
-ACCESS-SIGN, ACCESS-TIMESTAMP and ACCESS-PASSPHRASE headers present, the key known, the
-millisecond timestamp within 30 s of this server's clock (`real clock + skew_ms`), the
-passphrase right, and ACCESS-SIGN equal to Base64(HMAC-SHA256(secret, timestamp + method +
-raw path and query + raw body)) over the bytes received. A refusal is HTTP 400 with
+`FakeBitgetPrivate().install(fake)` adds the public time endpoint and the four private
+reads the desk uses (accounts, positions, bills, and the key's own account info). Every
+private request is checked the way Bitget's signing page describes it, by this file's own
+code (never the client's signer): the ACCESS-KEY, ACCESS-SIGN, ACCESS-TIMESTAMP and
+ACCESS-PASSPHRASE headers present, the key known, the millisecond timestamp within 30 s of
+this server's clock (`real clock + skew_ms`), the passphrase right, and ACCESS-SIGN equal
+to Base64(HMAC-SHA256(secret, timestamp + method + raw path and query + raw body)) over
+the bytes received. A refusal is HTTP 400 with
 Bitget's code in the body (40001-40003, 40011 missing headers, 40005 bad timestamp, 40006
 unknown key, 40008 expired timestamp, 40009 bad signature, 40012 wrong passphrase),
 recorded in `refusals`.
 
 The account starts as the fixtures built from the docs (a short APE and a long SOPH, four
 funding bills of 2026-09-10); tests replace `accounts`, `positions` or `bills` with rows
-from `set_balance`, `position_row` and `funding_row`. Bills are served like Bitget's:
-newest first, at most 100 a page, `idLessThan=<endId>` for older ones, at most 30 days
-between startTime and endTime (both taken as inclusive), nothing older than 90 days of
-this server's clock.
+from `set_balance` (its `margin_ratio` is the cross risk rate), `position_row` and
+`funding_row`, and set `can_trade` / `can_withdraw`, which the key's `authorities`
+follow (a read key has spot, futures orders and holdings read). Bills are served like
+Bitget's: newest first, at most 100 a page, `idLessThan=<endId>` for older ones, at most
+30 days between startTime and endTime (both taken as inclusive), nothing older than 90
+days of this server's clock.
 """
 
 from __future__ import annotations
@@ -35,12 +38,17 @@ BITGET_TIME = "/api/v2/public/time"
 BITGET_ACCOUNTS = "/api/v2/mix/account/accounts"
 BITGET_POSITIONS = "/api/v2/mix/position/all-position"
 BITGET_BILLS = "/api/v2/mix/account/bill"
+BITGET_ACCOUNT_INFO = "/api/v2/spot/account/info"
 
 DAY_MS = 86_400_000
 BILLS_MAX = 100
 BILLS_SPAN_MS = 30 * DAY_MS  # the widest startTime..endTime
 BILLS_REACH_MS = 90 * DAY_MS  # how far back the bills go
 PRODUCT_TYPE = "USDT-FUTURES"
+# A key's `authorities`, by what it may do (Get Account Information's codes).
+READ_CODES = ["stor", "coor", "cpor"]
+TRADE_CODES = ["stow", "coow", "cpow"]
+WITHDRAW_CODES = ["wwow"]
 
 # Headers in the order a refusal names them missing, with the code it answers.
 REQUIRED_HEADERS = (
@@ -101,20 +109,31 @@ class FakeBitgetPrivate(FakeAccountClock):
         self.bills: list[dict[str, Any]] = fixture(
             "bitget/api_v2_mix_account_bill_contract_settle_fee.json"
         )["data"]["bills"]
+        # What the key may do, as its `authorities` tell it.
+        self.can_trade = False
+        self.can_withdraw = False
 
     def signed_reads(self) -> dict[str, Handler]:
         return {
             BITGET_ACCOUNTS: self.accounts_reply,
             BITGET_POSITIONS: self.positions_reply,
             BITGET_BILLS: self.bills_reply,
+            BITGET_ACCOUNT_INFO: self.account_info_reply,
         }
 
     # --- account state ------------------------------------------------------------
 
     def set_balance(
-        self, equity: float, available: float, upnl: float | None = None, coin: str = "USDT"
+        self,
+        equity: float,
+        available: float,
+        upnl: float | None = None,
+        coin: str = "USDT",
+        margin_ratio: float | None = None,
     ) -> None:
-        """A single futures account in `coin`, with `available` to open positions."""
+        """A single futures account in `coin`, with `available` to open positions and
+        `margin_ratio` as its `crossedRiskRate` (maintenance margin over equity), blank
+        when None."""
         row = copy.deepcopy(
             fixture("bitget/api_v2_mix_account_accounts_USDT-FUTURES.json")["data"][0]
         )
@@ -130,13 +149,16 @@ class FakeBitgetPrivate(FakeAccountClock):
             unrealizedPL=upl,
             crossedUnrealizedPL=upl,
             isolatedUnrealizedPL="0",
+            crossedRiskRate="" if margin_ratio is None else dec(margin_ratio),
+            unionMm="" if margin_ratio is None else dec(margin_ratio * equity),
             assetList=[{"coin": coin, "balance": dec(equity), "available": dec(available)}],
         )
         self.accounts = [row]
 
     def position(self, p: Held) -> dict[str, Any]:
         """A position row as Bitget writes it: `size` and the prices in the symbol's own
-        units (lots of 1000 PEPE for 1000PEPEUSDT)."""
+        units (lots of 1000 PEPE for 1000PEPEUSDT), `marginMode` "crossed" or "isolated".
+        The row has no ADL field, so `adl_rank` is not written."""
         row = copy.deepcopy(
             fixture("bitget/api_v2_mix_position_all_position_USDT-FUTURES.json")["data"][0]
         )
@@ -152,6 +174,7 @@ class FakeBitgetPrivate(FakeAccountClock):
             leverage=dec(p.leverage),
             marginSize=dec(p.size * p.entry / p.leverage),
             liquidationPrice="0" if p.liq is None else dec(p.liq),
+            marginMode="crossed" if p.margin_mode == "cross" else "isolated",
         )
         return row
 
@@ -195,6 +218,13 @@ class FakeBitgetPrivate(FakeAccountClock):
         if request.query.get("productType") != PRODUCT_TYPE:
             return bitget_error("40017", self.now_ms(), ": productType")
         return bitget_ok(self.accounts, self.now_ms())
+
+    def account_info_reply(self, request: web.Request) -> Any:
+        """The key's account info, its `authorities` following `can_trade` and
+        `can_withdraw`."""
+        data = fixture("bitget/api_v2_spot_account_info.json")["data"]
+        codes = READ_CODES + TRADE_CODES * self.can_trade + WITHDRAW_CODES * self.can_withdraw
+        return bitget_ok(dict(data, authorities=codes), self.now_ms())
 
     def positions_reply(self, request: web.Request) -> Any:
         q = request.query

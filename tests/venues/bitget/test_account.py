@@ -1,6 +1,7 @@
 """Bitget's signed account client: the signer's known answers, each fixture parsed by hand,
-and the client against the fake private API (balances, positions in coins, 30 days of
-funding paged under the request bound, refused keys, a drifting server clock)."""
+and the client against the fake private API (balances and their cross risk rate,
+positions in coins with their margin mode, 30 days of funding paged under the request
+bound, what a key may do, refused keys, a drifting server clock)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from urllib.parse import urlencode
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from arb.accounts.base import Credentials
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import ReplyError, VenueHttp
 from arb.venues.bitget import account as bitget
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import DAY_MS, H0_MS, Sleeps, hmac_b64
+from tests.fakes.private_base import DAY_MS, H0_MS, Held, Sleeps, hmac_b64
+from tests.fakes.venues import Fault
 from tests.venues.bitget.fake_account import (
+    BITGET_ACCOUNT_INFO,
     BITGET_ACCOUNTS,
     BITGET_BILLS,
     BITGET_POSITIONS,
@@ -40,6 +45,7 @@ FIXTURES = {
     "accounts": "bitget/api_v2_mix_account_accounts_USDT-FUTURES.json",
     "positions": "bitget/api_v2_mix_position_all_position_USDT-FUTURES.json",
     "bills": "bitget/api_v2_mix_account_bill_contract_settle_fee.json",
+    "account_info": "bitget/api_v2_spot_account_info.json",
 }
 
 
@@ -117,8 +123,19 @@ def test_server_time_fixture():
 
 def test_balance_fixture_is_one_usdt_account():
     assert bitget.parse_balances(fixture_bytes(FIXTURES["accounts"])) == [
-        Balance("bitget", "USDT", 48250.61734, 44427.11734, 93.0)
+        Balance("bitget", "USDT", 48250.61734, 44427.11734, 93.0, margin_ratio=0.008549)
     ]
+
+
+@pytest.mark.parametrize(
+    ("rate", "ratio"),
+    [("0.3571", 0.3571), ("1.02", 1.02), ("0", 0.0), ("", None), (None, None), ("-1", None),
+     ("n/a", None)],
+)  # fmt: skip
+def test_the_cross_risk_rate_is_the_margin_ratio_as_is(rate, ratio):
+    row = {"marginCoin": "USDT", "accountEquity": "100", "crossedRiskRate": rate}
+    (balance,) = bitget.parse_balances(envelope([row]))
+    assert balance.margin_ratio == ratio
 
 
 def test_balances_fall_back_field_by_field_and_skip_junk_accounts():
@@ -154,8 +171,11 @@ def test_positions_fixture_in_coins():
         unrealised_pnl=75.0,
         leverage=10.0,
         liquidation_price=0.4589,
+        margin_mode="cross",  # "crossed"
+        adl_rank=None,  # the row publishes none
     )
     assert (soph.asset, soph.side, soph.size, soph.leverage) == ("SOPH", "long", 2e6, 5.0)
+    assert soph.margin_mode == "cross"
     assert soph.liquidation_price is None  # "0": cross margin with room to spare
     assert soph.notional == pytest.approx(8298.0)
 
@@ -188,6 +208,16 @@ def test_positions_convert_1000x_symbols_exactly_and_skip_junk():
     assert (btc.asset, btc.side, btc.size, btc.signed_size) == ("BTC", "short", 0.3, -0.3)
     assert (btc.leverage, btc.unrealised_pnl) == (20.0, -1.86)
     assert (bonk.asset, bonk.size) == ("BONK", 1001.0)  # 1.001 lots x 1000, in decimal
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("crossed", "cross"), ("isolated", "isolated"), ("", None), (None, None), ("fixed", None)],
+)
+def test_margin_modes_in_bitgets_words(mode, expected):
+    row = FakeBitgetPrivate().position_row("BTCUSDT", "long", 0.1, 77_000, 77_600, 60)
+    (position,) = bitget.parse_positions(envelope([dict(row, marginMode=mode)]))
+    assert (position.margin_mode, position.adl_rank) == (expected, None)
 
 
 def test_bills_fixture_newest_first_positive_when_received():
@@ -263,11 +293,17 @@ def test_a_reply_without_a_code_is_not_bitgets():
 async def test_balances_from_the_fixture_and_from_a_set_balance(desk):
     account = desk.account
     client = desk.client()
-    assert await client.balances() == [Balance("bitget", "USDT", 48250.61734, 44427.11734, 93.0)]
+    assert await client.balances() == [
+        Balance("bitget", "USDT", 48250.61734, 44427.11734, 93.0, margin_ratio=0.008549)
+    ]
     account.set_balance(25_000.0, 18_000.5, upnl=-42.25)
     assert await client.balances() == [Balance("bitget", "USDT", 25_000.0, 18_000.5, -42.25)]
+    account.set_balance(25_000.0, 18_000.5, upnl=-42.25, margin_ratio=0.8125)
+    assert await client.balances() == [
+        Balance("bitget", "USDT", 25_000.0, 18_000.5, -42.25, margin_ratio=0.8125)
+    ]
     query = urlencode({"productType": "USDT-FUTURES"})
-    assert account.signed_paths == [f"{BITGET_ACCOUNTS}?{query}"] * 2
+    assert account.signed_paths == [f"{BITGET_ACCOUNTS}?{query}"] * 3
 
 
 async def test_positions_are_in_coins_of_the_canonical_asset(desk):
@@ -284,10 +320,24 @@ async def test_positions_are_in_coins_of_the_canonical_asset(desk):
     ]
     assert await client.positions() == [
         Position("bitget", "PEPE", "1000PEPEUSDT", "short", 3_000_000.0, 0.0000036,
-                 0.0000036339, -1.0, 3.0, None),
+                 0.0000036339, -1.0, 3.0, None, "cross"),
         Position("bitget", "BTC", "BTCUSDT", "long", 0.25, 77_000.0, 77_606.2, 151.55, 5.0,
-                 60_000.0),
+                 60_000.0, "cross"),
     ]  # fmt: skip
+
+
+async def test_positions_carry_their_margin_mode_and_no_adl_rank(desk):
+    account = desk.account
+    account.positions = [
+        account.position(Held("APEUSDT", "short", 1_000, 0.14, 0.13, 10, 10, 0.3, "isolated", 5)),
+        account.position(Held("SOPHUSDT", "long", 1_000, 0.004, 0.0041, 0.1, 5, None, "cross", 2)),
+    ]
+    got = await desk.client().positions()
+    assert [(p.asset, p.margin_mode, p.adl_rank) for p in got] == [
+        ("APE", "isolated", None),  # Bitget publishes no rank on the position
+        ("SOPH", "cross", None),
+    ]
+    assert [row["marginMode"] for row in account.positions] == ["isolated", "crossed"]
 
 
 async def test_thirty_days_of_funding_paged_under_the_bound(desk):
@@ -365,6 +415,96 @@ async def test_the_query_signed_is_the_query_sent(desk):
     ]
     assert account.signed_paths[0] == f"{BITGET_BILLS}?{bitget.query_string(BILLS_QUERY)}"
     assert account.refused == 0
+
+
+# --- what the key may do ------------------------------------------------------------
+
+
+def account_info(authorities: object) -> bytes:
+    data = json.loads(fixture_bytes(FIXTURES["account_info"]))["data"]
+    return envelope(dict(data, authorities=authorities))
+
+
+@pytest.mark.parametrize(
+    ("authorities", "trade", "withdraw"),
+    [
+        (["stor", "coor", "cpor"], False, False),
+        (["coor", "cpor", "coow", "cpow"], True, False),
+        (["cpor", "wwow"], False, True),  # withdrawal alone: nothing else written
+        (["stow", "wtow", "wwow"], True, True),
+        (["wtow"], True, False),  # wallet transfer writes: not a read-only key
+        (["readonly"], False, False),  # the example's older words
+        (["trade", "readonly"], True, False),
+        ([], False, False),
+        (["coor", "uta_mgt"], None, None),  # a code we do not know: nothing assumed
+        (["coow", "uta_mgt"], True, None),
+        (["wwow", "uta_mgt"], None, True),
+    ],
+)
+def test_key_access_from_the_authorities(authorities, trade, withdraw):
+    access = bitget.parse_key_access(account_info(authorities))
+    assert access == KeyAccess("bitget", trade, withdraw, "authorities=" + ",".join(authorities))
+
+
+KNOWN = sorted(bitget.READ_AUTHORITIES | bitget.WRITE_AUTHORITIES | bitget.WITHDRAW_AUTHORITIES)
+
+
+@given(st.lists(st.sampled_from([*KNOWN, "uta_mgt", "newr"]), max_size=8))
+def test_a_key_is_read_only_only_when_every_code_is_a_known_read_code(codes):
+    access = bitget.parse_key_access(account_info(codes))
+    assert (access.read_only is True) == set(codes).issubset(bitget.READ_AUTHORITIES)
+    if {"wwow", "withdraw"} & set(codes):
+        assert access.can_withdraw is True and access.read_only is not True
+    if not set(codes).issubset(KNOWN):  # something unknown: never "no"
+        assert False not in (access.can_trade, access.can_withdraw)
+
+
+def test_key_access_fixture_is_a_read_only_key():
+    access = bitget.parse_key_access(fixture_bytes(FIXTURES["account_info"]))
+    assert access == KeyAccess("bitget", False, False, "authorities=stor,coor,cpor")
+    assert access.read_only is True
+
+
+def test_key_access_without_authorities_is_unknown():
+    access = bitget.parse_key_access(envelope({"userId": "1"}))
+    assert (access.can_trade, access.can_withdraw, access.read_only) == (None, None, None)
+    with pytest.raises(ReplyError):
+        bitget.parse_key_access(fixture_bytes("bitget/error_40009_sign.json"))
+
+
+@pytest.mark.parametrize(
+    ("trade", "withdraw", "read_only"),
+    [(False, False, True), (True, False, False), (False, True, False), (True, True, False)],
+)
+async def test_key_access_through_the_signed_client(desk, trade, withdraw, read_only):
+    account = desk.account
+    account.can_trade, account.can_withdraw = trade, withdraw
+    access = await desk.client().key_access()
+    assert (access.can_trade, access.can_withdraw, access.read_only) == (
+        trade,
+        withdraw,
+        read_only,
+    )
+    assert account.signed_paths == [BITGET_ACCOUNT_INFO] and account.refused == 0
+    secrets = (account.key, account.secret, account.passphrase)
+    assert not any(secret in repr(access) for secret in secrets)
+
+
+async def test_a_key_refused_its_permissions_is_unknown_without_its_secrets(desk):
+    account = desk.account
+    refused = {"code": "40014", "msg": "Incorrect permissions", "requestTime": T0_MS,
+               "data": None}  # fmt: skip
+    desk.fake.fail("bitget", BITGET_ACCOUNT_INFO, Fault.venue_error(refused, status=400))
+    access = await desk.client().key_access()
+    assert (access.can_trade, access.can_withdraw) == (None, None)
+    assert "40014" in access.detail and "Incorrect permissions" in access.detail
+    desk.fake.clear_faults()
+    bad = {"key": "bg_wrong_key_77aa", "secret": "wrong-secret-4d1f", "passphrase": "pw-x9"}
+    access = await desk.client(**bad).key_access()
+    assert access.read_only is None and "refused" in access.detail
+    shown = repr(access)
+    secrets = (account.key, account.secret, account.passphrase, *bad.values())
+    assert not any(secret in shown for secret in secrets)
 
 
 # --- the fake's own check -----------------------------------------------------------

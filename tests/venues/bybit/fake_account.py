@@ -1,10 +1,12 @@
 """A fake of Bybit's private v5 API (the desk's account reads), served by FakeVenues.
 
-`FakeBybitPrivate().install(fake)` adds the public time endpoint and the three signed
-reads to a running or not yet started `FakeVenues`. The account starts as the recorded
-fixtures (short APE, long LDO, their settlements, one unified account); tests replace
-`accounts`, `positions` and `settlements` with rows from `position_row` / `funding_row`
-/ `set_balance`.
+`FakeBybitPrivate().install(fake)` adds the public time endpoint and the signed reads
+(wallet balance, positions, transaction log, account info, API key info) to a running or
+not yet started `FakeVenues`. The account starts as the recorded fixtures (short APE,
+long LDO, their settlements, one unified account in regular (cross) margin, a read-only
+key); tests replace `accounts`, `positions` and `settlements` with rows from
+`position_row` / `funding_row` / `set_balance`, and set `margin_mode`, `can_trade` and
+`can_withdraw`.
 
 Every signed request is checked the way the reference says the venue checks it, with
 this file's own HMAC (never the client's signer) over the raw query string received:
@@ -34,6 +36,8 @@ SERVER_TIME = "/v5/market/time"
 WALLET_BALANCE = "/v5/account/wallet-balance"
 POSITION_LIST = "/v5/position/list"
 TRANSACTION_LOG = "/v5/account/transaction-log"
+ACCOUNT_INFO = "/v5/account/info"
+QUERY_API = "/v5/user/query-api"
 
 DAY_MS = 86_400_000
 AHEAD_MS = 1000  # a timestamp this far ahead of the server is refused
@@ -68,28 +72,50 @@ class FakeBybitPrivate(FakeAccountClock):
         self.settlements: list[dict] = fixture("bybit/v5_account_transaction_log_settlement.json")[
             "result"
         ]["list"]
+        # The unified account's one margin mode (account info `marginMode`).
+        self.margin_mode = "REGULAR_MARGIN"
+        # What the key may do, as `/v5/user/query-api` tells it.
+        self.can_trade = False
+        self.can_withdraw = False
 
     def signed_reads(self) -> dict[str, Handler]:
         return {
             WALLET_BALANCE: self.wallet_balance,
             POSITION_LIST: self.position_list,
             TRANSACTION_LOG: self.transaction_log,
+            ACCOUNT_INFO: self.account_info,
+            QUERY_API: self.query_api,
         }
 
-    def set_balance(self, equity: float, available: float, upnl: float = 0.0) -> None:
-        """The unified account's USD totals (and its one coin's, kept consistent)."""
+    def set_balance(
+        self,
+        equity: float,
+        available: float,
+        upnl: float = 0.0,
+        margin_ratio: float | None = None,
+    ) -> None:
+        """The unified account's USD totals (and its one coin's, kept consistent);
+        `margin_ratio` its maintenance margin rate, "" (as outside the unified account)
+        when None."""
         account = self.accounts[0]
+        maintenance = None if margin_ratio is None else margin_ratio * equity
         account.update(
             totalEquity=dec(equity),
             totalMarginBalance=dec(equity),
             totalAvailableBalance=dec(available),
             totalPerpUPL=dec(upnl),
+            accountMMRate="" if margin_ratio is None else dec(margin_ratio),
+            totalMaintenanceMargin="" if maintenance is None else dec(maintenance),
         )
         account["coin"][0].update(equity=dec(equity), usdValue=dec(equity), unrealisedPnl=dec(upnl))
 
     def position(self, p: Held) -> dict[str, Any]:
         """A position-list row as the venue writes it: `size` and the prices in the
-        symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT)."""
+        symbol's own units (lots of 1000 PEPE for 1000PEPEUSDT), `tradeMode` always 0 and
+        `adlRankIndicator` 0 when no rank is given. The unified account has one margin
+        mode for every position: an isolated one sets this account's to ISOLATED_MARGIN."""
+        if p.margin_mode == "isolated":
+            self.margin_mode = "ISOLATED_MARGIN"
         row = copy.deepcopy(fixture("bybit/v5_position_list_linear.json")["result"]["list"][0])
         value = p.size * p.entry
         row.update(
@@ -104,6 +130,8 @@ class FakeBybitPrivate(FakeAccountClock):
             positionIM=dec(value / p.leverage),
             positionBalance=dec(value / p.leverage),
             liqPrice="" if p.liq is None else dec(p.liq),
+            tradeMode=0,
+            adlRankIndicator=p.adl_rank or 0,
         )
         return row
 
@@ -183,6 +211,29 @@ class FakeBybitPrivate(FakeAccountClock):
             return bybit_error(10001, "accountType only support UNIFIED.")
         doc = fixture("bybit/v5_account_wallet_balance.json")
         doc["result"]["list"] = self.accounts
+        doc["time"] = self.now_ms()
+        return doc
+
+    def account_info(self, request: web.Request) -> Any:
+        doc = fixture("bybit/v5_account_info.json")
+        doc["result"]["marginMode"] = self.margin_mode
+        doc["time"] = self.now_ms()
+        return doc
+
+    def query_api(self, request: web.Request) -> Any:
+        """The key's own information, `apiKey` included as the venue sends it: read-write
+        when it may trade or withdraw, `Withdraw` among its wallet permissions when it may
+        withdraw. A read-only key still lists the groups it may read."""
+        doc = fixture("bybit/v5_user_query_api.json")
+        writes = self.can_trade or self.can_withdraw
+        wallet = ["AccountTransfer", "Withdraw"] if self.can_withdraw else ["AccountTransfer"]
+        permissions: dict[str, list[str]] = {group: [] for group in doc["result"]["permissions"]}
+        permissions |= {"ContractTrade": ["Order", "Position"], "Wallet": wallet}
+        if self.can_trade:
+            permissions |= {"Spot": ["SpotTrade"], "Derivatives": ["DerivativesTrade"]}
+        doc["result"].update(
+            apiKey=self.key, readOnly=0 if writes else 1, permissions=permissions, uta=1
+        )
         doc["time"] = self.now_ms()
         return doc
 

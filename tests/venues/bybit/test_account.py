@@ -23,6 +23,8 @@ from arb.venues.bybit.account import (
     WALLET_BALANCE,
 )
 from tests.conftest import T0_MS, fixture_bytes
+from tests.fakes.private_base import Held
+from tests.fakes.venues import Fault
 from tests.venues.bybit.fake_account import FakeBybitPrivate
 
 HOUR_MS = 3_600_000
@@ -77,15 +79,18 @@ def test_server_time_fixture():
 
 def test_balance_fixture_is_one_usd_account():
     balances = bybit.parse_balances(fixture_bytes("bybit/v5_account_wallet_balance.json"))
-    assert balances == [Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914)]
+    assert balances == [
+        Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914, margin_ratio=0.0081)
+    ]
 
 
 def test_position_fixture():
     page = bybit.parse_position_page(fixture_bytes("bybit/v5_position_list_linear.json"))
     ape, ldo = page.items
     assert ape == Position(
-        "bybit", "APE", "APEUSDT", "short", 250000.0, 0.13801, 0.13791, 25.0, 10.0, None
-    )
+        "bybit", "APE", "APEUSDT", "short", 250000.0, 0.13801, 0.13791, 25.0, 10.0, None,
+        adl_rank=2,
+    )  # fmt: skip
     assert ldo.side == "long" and ldo.size == 60000.0 and ldo.unrealised_pnl == -12.0
     assert ldo.notional == pytest.approx(21000.0)
     assert page.cursor == "" and page.rows == 2
@@ -206,7 +211,7 @@ def test_a_walk_cut_short_keeps_only_what_it_can_vouch_for():
 async def test_balances(desk):
     client = desk.client()
     assert await client.balances() == [
-        Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914)
+        Balance("bybit", "USD", 25187.63921145, 23190.24100505, 14.22114914, 0.0081)
     ]
     desk.account.set_balance(100_000.5, 80_000.25, upnl=-12.5)
     assert await client.balances() == [Balance("bybit", "USD", 100_000.5, 80_000.25, -12.5)]
@@ -366,3 +371,114 @@ async def test_a_server_clock_that_drifts_after_sync_is_caught_up_with(desk, ske
     assert desk.account.refused == 1 and desk.account.time_calls == 2
     assert desk.fake.hits("bybit", WALLET_BALANCE) == 3
     assert "timestamp refused" in caplog.text
+
+
+# --- risk fields: margin mode, ADL rank, margin ratio; the key's permissions ---------
+
+
+def test_the_recorded_account_is_cross_margined_and_its_positions_ranked():
+    assert bybit.parse_margin_mode(fixture_bytes("bybit/v5_account_info.json")) == "cross"
+    page = bybit.parse_position_page(fixture_bytes("bybit/v5_position_list_linear.json"))
+    assert [p.adl_rank for p in page.items] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("indicator", "rank"), [(0, None), (1, 1), (5, 5), (6, None), ("", None), (None, None)]
+)
+def test_an_adl_indicator_of_0_is_an_empty_slots_default_not_a_rank(indicator, rank):
+    row = position_row("APEUSDT", "short", 10, 0.138, 0.139, -0.01)
+    body = envelope([dict(row, adlRankIndicator=indicator)])
+    assert [p.adl_rank for p in bybit.parse_position_page(body).items] == [rank]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("REGULAR_MARGIN", "cross"),
+        ("PORTFOLIO_MARGIN", "cross"),
+        ("ISOLATED_MARGIN", "isolated"),
+        ("SOMETHING_NEW", None),
+    ],
+)
+def test_the_account_info_gives_the_margin_mode(mode, expected):
+    doc = json.loads(fixture_bytes("bybit/v5_account_info.json"))
+    doc["result"]["marginMode"] = mode
+    assert bybit.parse_margin_mode(json.dumps(doc).encode()) == expected
+
+
+async def test_positions_carry_the_accounts_margin_mode_and_their_adl_rank(desk):
+    account = desk.account
+    account.positions = [
+        account.position(Held("APEUSDT", "short", 100, 0.138, 0.139, -0.1, 5, 0.2, adl_rank=4)),
+        account.position(Held("LDOUSDT", "long", 100, 0.35, 0.35, 0, 5, 0.3)),
+    ]
+    client = desk.client()
+    positions = await client.positions()
+    assert [(p.margin_mode, p.adl_rank) for p in positions] == [("cross", 4), ("cross", None)]
+    assert desk.fake.hits("bybit", bybit.ACCOUNT_INFO) == 1
+    account.positions[1] = account.position(
+        Held("LDOUSDT", "long", 100, 0.35, 0.35, 0, 5, 0.3, margin_mode="isolated")
+    )
+    assert account.margin_mode == "ISOLATED_MARGIN"
+    assert [p.margin_mode for p in await client.positions()] == ["isolated", "isolated"]
+
+
+async def test_an_unreadable_account_info_leaves_the_margin_mode_unknown_not_the_positions(
+    desk, caplog
+):
+    desk.fake.fail("bybit", bybit.ACCOUNT_INFO, Fault.http(503))
+    positions = await desk.client().positions()
+    assert [(p.symbol, p.margin_mode) for p in positions] == [("APEUSDT", None), ("LDOUSDT", None)]
+    assert "margin mode unknown" in caplog.text
+
+
+async def test_a_refused_key_on_the_account_info_is_still_refused(desk):
+    client = desk.client(secret="not-the-secret")
+    with pytest.raises(AuthError):
+        await client.positions()
+
+
+async def test_the_margin_ratio_is_the_accounts_maintenance_margin_rate(desk):
+    client = desk.client()
+    desk.account.set_balance(10_000, 8_000, margin_ratio=0.4375)
+    [balance] = await client.balances()
+    assert balance.margin_ratio == 0.4375
+    desk.account.set_balance(10_000, 8_000)  # "" as outside the unified account
+    assert [b.margin_ratio for b in await client.balances()] == [None]
+
+
+def test_the_documented_key_is_read_write_without_withdrawal():
+    access = bybit.parse_key_access(fixture_bytes("bybit/v5_user_query_api.json"))
+    assert (access.venue, access.can_trade, access.can_withdraw) == ("bybit", True, False)
+    assert access.read_only is False
+    assert access.detail == (
+        "readOnly=0; ContractTrade=Order,Position; Options=OptionsTrade; Spot=SpotTrade;"
+        " Wallet=AccountTransfer,SubMemberTransfer"
+    )
+    assert "XXXXXX" not in access.detail  # the documented apiKey
+
+
+@pytest.mark.parametrize(
+    ("can_trade", "can_withdraw", "read_only"),
+    [(False, False, True), (True, False, False), (True, True, False), (False, True, False)],
+)
+async def test_key_access_follows_what_the_venue_says_of_the_key(
+    desk, can_trade, can_withdraw, read_only
+):
+    account = desk.account
+    account.can_trade, account.can_withdraw = can_trade, can_withdraw
+    access = await desk.client().key_access()
+    assert access.read_only is read_only
+    assert access.can_withdraw is can_withdraw
+    assert access.can_trade is (can_trade or can_withdraw)  # a read-write key
+    assert access.detail.startswith(f"readOnly={int(read_only)}; ContractTrade=Order,Position")
+    assert ("Withdraw" in access.detail) is can_withdraw
+    assert account.key not in repr(access) and account.secret not in repr(access)
+    assert desk.queries(bybit.QUERY_API) == [""]
+
+
+async def test_a_refused_key_access_read_shows_no_secret(desk):
+    account = desk.account
+    with pytest.raises(AuthError) as e:
+        await desk.client(secret="wrong-secret-4d1").key_access()
+    assert account.key not in str(e.value) and "wrong-secret-4d1" not in str(e.value)

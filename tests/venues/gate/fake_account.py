@@ -12,7 +12,9 @@ REQUEST_EXPIRED, INVALID_SIGNATURE), counted in `refusals`.
 
 The account starts as the recorded fixtures (a short BTC_USDT and a long PEPE_USDT, four
 funding rows of 2026-09-09/10); tests replace `positions`, `book` or the balance with rows
-built by `position_row`, `funding_row` and `set_balance`. Lists page as Gate's do:
+built by `position_row`, `funding_row` and `set_balance` (whose `margin_ratio` sets the
+cross maintenance margin against the cross margin balance). Gate documents no way for a
+key to read its own permissions, so this fake serves none. Lists page as Gate's do:
 `limit` 1-1000 (default 100) and `offset`; the account book is newest first, `from` and
 `to` (seconds) both read as inclusive, which Gate does not say.
 
@@ -148,20 +150,34 @@ class FakeGatePrivate(FakeAccountClock):
             raise ValueError(f"{name}: not a listed contract; add_contract it first")
         return Decimal(row["quanto_multiplier"]) * base_unit(name)
 
-    def set_balance(self, equity: float, available: float, upnl: float = 0.0) -> None:
+    def set_balance(
+        self, equity: float, available: float, upnl: float = 0.0, margin_ratio: float | None = None
+    ) -> None:
         """The USDT futures account worth `equity`: Gate's `total` leaves out the
-        unrealised PnL, so it is written as `equity - upnl`."""
+        unrealised PnL, so it is written as `equity - upnl`. With a `margin_ratio` the
+        account is in the new classic mode, its cross margin balance `equity` and its
+        cross maintenance margin that share of it (`cross_mmr` the inverse, as Gate
+        writes it); without one it is in the old mode, whose cross figures are zeros."""
+        maintenance = 0.0 if margin_ratio is None else margin_ratio * equity
         self.account = dict(
             self.account,
             total=dec(equity - upnl),
             unrealised_pnl=dec(upnl),
             available=dec(available),
             cross_available=dec(available),
+            enable_evolved_classic=margin_ratio is not None,
+            cross_margin_balance="0" if margin_ratio is None else dec(equity),
+            cross_maintenance_margin=dec(maintenance),
+            cross_mmr=dec(equity / maintenance) if maintenance else "0",
         )
 
     def position(self, p: Held) -> dict[str, Any]:
         """A one-way position of `size` coins of the canonical asset, written as Gate does:
-        signed contracts (a decimal string), prices per base unit as given."""
+        signed contracts (a decimal string), prices per base unit as given; in cross
+        margin `leverage` "0" and the leverage in `cross_leverage_limit`, in isolated the
+        other way round; `adl_ranking` Gate's grade (1 first to be deleveraged, 6 - our
+        rank), its special 6 when no rank is given."""
+        cross = p.margin_mode == "cross"
         contracts = Decimal(repr(p.size)) / self.coins_per_contract(p.symbol)
         unit = base_unit(p.symbol)
         return dict(
@@ -173,8 +189,10 @@ class FakeGatePrivate(FakeAccountClock):
             mark_price=dec(p.mark),
             unrealised_pnl=dec(p.upnl),
             lever=dec(p.leverage),
-            leverage=dec(p.leverage),
-            cross_leverage_limit="0",
+            leverage="0" if cross else dec(p.leverage),
+            cross_leverage_limit=dec(p.leverage) if cross else "0",
+            pos_margin_mode=p.margin_mode,
+            adl_ranking=6 if p.adl_rank is None else 6 - p.adl_rank,
             liq_price="0" if p.liq is None else dec(p.liq),
             value=dec(p.size / float(unit) * p.mark),
             update_id=self.next_id(),

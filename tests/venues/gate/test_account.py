@@ -1,6 +1,8 @@
 """Gate's signed account client: the signer against Gate's documented examples, each
-recorded reply parsed by hand, and the client against the fake private API (balances,
-positions in coins, 30 days of funding paged by offset, refused keys, a drifting clock)."""
+recorded reply parsed by hand, and the client against the fake private API (balances and
+their cross margin ratio, positions in coins with their margin mode and ADL rank, 30 days
+of funding paged by offset, key permissions left unknown, refused keys, a drifting
+clock)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from arb.http import (
 )
 from arb.venues.gate import account as gate
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import DAY_MS, H0_MS
+from tests.fakes.private_base import DAY_MS, H0_MS, Held
 from tests.fakes.venues import Fault
 from tests.venues.gate.fake_account import (
     GATE_ACCOUNT_BOOK,
@@ -142,6 +144,31 @@ def test_account_fixture_is_one_usdt_balance_with_the_unrealised_pnl_added():
         588.925,
     )
     assert b.equity == pytest.approx(25000.5 + 588.925, abs=1e-9)  # total excludes it
+    # Cross maintenance margin over the cross margin balance; `cross_mmr` is its inverse.
+    assert b.margin_ratio == pytest.approx(99.9295 / 22734.74)
+    assert 1 / b.margin_ratio == pytest.approx(227.5, abs=0.01)  # the fixture's 227.5091
+
+
+@pytest.mark.parametrize(
+    ("fields", "ratio"),
+    [
+        ({"cross_maintenance_margin": "450", "cross_margin_balance": "500"}, 0.9),
+        ({"cross_maintenance_margin": "0", "cross_margin_balance": "500"}, 0.0),
+        ({"cross_maintenance_margin": "600", "cross_margin_balance": "500"}, 1.2),
+        ({"cross_maintenance_margin": "450", "cross_margin_balance": "0"}, None),
+        ({"cross_maintenance_margin": "", "cross_margin_balance": "500"}, None),
+        ({"cross_margin_balance": "500"}, None),
+        ({"cross_maintenance_margin": "-1", "cross_margin_balance": "500"}, None),
+        ({}, None),
+        # The old classic mode: the cross figures do not apply.
+        ({"enable_evolved_classic": False, "cross_maintenance_margin": "450",
+          "cross_margin_balance": "500"}, None),
+    ],
+)  # fmt: skip
+def test_the_margin_ratio_is_cross_maintenance_over_cross_balance(fields, ratio):
+    account = {"currency": "USDT", "total": "500", "enable_evolved_classic": True} | fields
+    (b,) = gate.parse_balances(body(account))
+    assert b.margin_ratio == (None if ratio is None else pytest.approx(ratio))
 
 
 def test_an_account_without_a_total_is_skipped_and_no_upnl_means_total():
@@ -182,9 +209,12 @@ def test_positions_fixture_in_coins():
         unrealised_pnl=-146.975,
         leverage=5.0,
         liquidation_price=92210.4,
+        margin_mode="isolated",
+        adl_rank=1,  # Gate's grade 5, its lowest: last to be deleveraged
     )
     # PEPE: 550 contracts of 10,000,000 PEPE, cross margin (`leverage` "0", lever 10).
     assert (pepe.asset, pepe.side, pepe.size, pepe.leverage) == ("PEPE", "long", 5.5e9, 10.0)
+    assert (pepe.margin_mode, pepe.adl_rank) == ("cross", 1)
     assert pepe.notional == pytest.approx(19985.9, abs=1e-6)  # the row's own `value`
 
 
@@ -214,6 +244,37 @@ def test_sizes_convert_exactly_sides_follow_the_mode_and_junk_is_skipped():
     ]
     # 1000SATS prices are per 1000 SATS: per coin they are a thousandth.
     assert (got[3].entry_price, got[3].mark_price) == (0.00005, 0.00004)
+
+
+@pytest.mark.parametrize(
+    ("fields", "mode"),
+    [
+        ({"pos_margin_mode": "cross", "leverage": "5"}, "cross"),  # the newer field first
+        ({"pos_margin_mode": "isolated", "leverage": "0"}, "isolated"),
+        ({"leverage": "0", "cross_leverage_limit": "10"}, "cross"),  # "0 means cross margin"
+        ({"leverage": "5"}, "isolated"),
+        ({"leverage": ""}, None),
+        ({"pos_margin_mode": "portfolio"}, None),
+        ({}, None),
+    ],
+)
+def test_margin_mode_from_pos_margin_mode_else_leverage_zero(fields, mode):
+    contracts = {"APE_USDT": gate.Contract("APE", gate.Decimal("1"), 1.0)}
+    row = {"contract": "APE_USDT", "size": "1", "mode": "single"} | fields
+    (position,) = gate.to_positions(gate.decode_positions(body([row])), contracts)
+    assert position.margin_mode == mode
+
+
+@pytest.mark.parametrize(
+    ("grade", "rank"),
+    [(1, 5), (2, 4), (3, 3), (4, 2), (5, 1), (6, None), (0, None), (2.5, None), ("3", 3),
+     ("", None), (None, None)],
+)  # fmt: skip
+def test_adl_grade_one_is_first_to_be_deleveraged_and_six_is_none(grade, rank):
+    contracts = {"APE_USDT": gate.Contract("APE", gate.Decimal("1"), 1.0)}
+    row = {"contract": "APE_USDT", "size": "1", "mode": "single", "adl_ranking": grade}
+    (position,) = gate.to_positions(gate.decode_positions(body([row])), contracts)
+    assert position.adl_rank == rank
 
 
 def test_account_book_fixture_funding_positive_when_received():
@@ -298,7 +359,12 @@ async def test_balances_from_the_fixture_and_from_a_set_balance(desk):
     )
     account.set_balance(25_000.0, 18_000.5, upnl=-42.25)
     assert await client.balances() == [Balance("gate", "USDT", 25_000.0, 18_000.5, -42.25)]
-    assert account.signed_paths == [GATE_ACCOUNTS, GATE_ACCOUNTS]
+    account.set_balance(25_000.0, 18_000.5, upnl=-42.25, margin_ratio=0.875)
+    (b,) = await client.balances()
+    assert b.margin_ratio == pytest.approx(0.875)
+    account.set_balance(25_000.0, 18_000.5, margin_ratio=0.0)
+    assert (await client.balances())[0].margin_ratio == 0.0
+    assert account.signed_paths == [GATE_ACCOUNTS] * 4
 
 
 async def test_positions_are_in_coins_of_the_canonical_asset(desk):
@@ -314,12 +380,61 @@ async def test_positions_are_in_coins_of_the_canonical_asset(desk):
     account.positions = [pepe, eth]
     assert await client.positions() == [
         Position("gate", "PEPE", "PEPE_USDT", "long", 3_000_000.0, 3.5e-6, 3.6e-6, 0.3, 3.0,
-                 None),
-        Position("gate", "ETH", "ETH_USDT", "short", 1.5, 2100.0, 2124.92, -37.38, 5.0, 2500.0),
+                 None, "cross"),
+        Position("gate", "ETH", "ETH_USDT", "short", 1.5, 2100.0, 2124.92, -37.38, 5.0, 2500.0,
+                 "cross"),
     ]  # fmt: skip
     assert fake.hits("gate", GATE_CONTRACTS) == 1  # the contract list is cached
     contract_query = next(r.query for r in fake.requests if r.path == GATE_CONTRACTS)
     assert contract_query == {"limit": "1000", "offset": "0"}
+
+
+async def test_positions_carry_margin_mode_leverage_and_adl_rank(desk):
+    account = desk.account
+    account.positions = [
+        account.position(Held("BTC_USDT", "short", 0.25, 77_000, 77_600, -150, 5, 92_000,
+                              "isolated", 4)),
+        account.position(Held("PEPE_USDT", "long", 5e9, 3.5e-6, 3.6e-6, 500, 10, 2e-6,
+                              "cross", 1)),
+        account.position(Held("ETH_USDT", "long", 1, 2100, 2124, 24, 3, None)),
+    ]  # fmt: skip
+    got = await desk.client().positions()
+    assert [(p.asset, p.margin_mode, p.leverage, p.adl_rank) for p in got] == [
+        ("BTC", "isolated", 5.0, 4),
+        ("PEPE", "cross", 10.0, 1),
+        ("ETH", "cross", 3.0, None),  # no rank given: Gate's special 6
+    ]
+    # As Gate writes them: cross margin is `leverage` "0" beside its limit; grades run
+    # the other way (1 first to be deleveraged).
+    wire = [
+        (float(r["leverage"]), float(r["cross_leverage_limit"]), r["adl_ranking"])
+        for r in account.positions
+    ]
+    assert wire == [(5, 0, 2), (0, 10, 5), (0, 3, 6)]
+    # Without `lever` and `pos_margin_mode` (older replies) the same modes and leverage.
+    account.positions = [
+        {k: v for k, v in row.items() if k not in ("lever", "pos_margin_mode")}
+        for row in account.positions
+    ]
+    got = await desk.client().positions()
+    assert [(p.margin_mode, p.leverage) for p in got] == [
+        ("isolated", 5.0),
+        ("cross", 10.0),
+        ("cross", 3.0),
+    ]
+
+
+async def test_key_permissions_stay_unknown_and_nothing_is_asked(desk):
+    account = desk.account
+    access = await desk.client().key_access()
+    assert (access.venue, access.can_trade, access.can_withdraw, access.read_only) == (
+        "gate",
+        None,
+        None,
+        None,
+    )
+    assert access.detail and account.key not in repr(access)
+    assert account.signed_paths == [] and desk.fake.hits("gate") == 0
 
 
 async def test_a_thousand_x_contract_listed_after_the_cache_is_refetched_once(desk, caplog):

@@ -1,7 +1,8 @@
 """A fake of OKX's signed account API, served by a `FakeVenues` under its `/okx` prefix.
 
-`FakeOkxPrivate().install(fake)` adds the public time endpoint and the four private
-reads the desk uses. Every private request is checked the way OKX documents it, by this
+`FakeOkxPrivate().install(fake)` adds the public time endpoint and the five private
+reads the desk uses (balance, positions, both bill lists, account config). Every
+private request is checked the way OKX documents it, by this
 file's own code (never the client's signer): the four OK-ACCESS headers present, the
 key known, the ISO-8601 millisecond timestamp within 30 s of this server's clock
 (`real clock + skew_ms`), the passphrase right, and OK-ACCESS-SIGN equal to
@@ -11,7 +12,8 @@ the bytes received. A refusal is OKX's HTTP 401 with its code (50102, 50103-5010
 
 The account starts as the recorded fixtures (a short APE and a long SOL, three funding
 bills of 2026-09-10); tests replace `positions`, `bills` or the balance with rows built
-by `position_row`, `funding_row` and `set_balance`. Bills are served like OKX's: newest
+by `position_row`, `funding_row` and `set_balance`, and say what the key may do with
+`can_trade` and `can_withdraw` (read-only by default). Bills are served like OKX's: newest
 first, at most 100 a page, `after=<billId>` for older ones, `/bills` only the last 7
 days of this server's clock and `/bills-archive` the last 3 months.
 """
@@ -36,6 +38,7 @@ OKX_BALANCE = "/api/v5/account/balance"
 OKX_POSITIONS = "/api/v5/account/positions"
 OKX_BILLS = "/api/v5/account/bills"
 OKX_BILLS_ARCHIVE = "/api/v5/account/bills-archive"
+OKX_CONFIG = "/api/v5/account/config"
 
 DAY_MS = 86_400_000
 BILLS_REACH_MS = {OKX_BILLS: 7 * DAY_MS, OKX_BILLS_ARCHIVE: 92 * DAY_MS}
@@ -102,6 +105,8 @@ class FakeOkxPrivate(FakeAccountClock):
         self.balance: dict[str, Any] = fixture("okx/api_v5_account_balance.json")["data"][0]
         self.positions: list[dict[str, Any]] = fixture("okx/api_v5_account_positions.json")["data"]
         self.bills: list[dict[str, Any]] = fixture("okx/api_v5_account_bills_type8.json")["data"]
+        self.can_trade = False  # what the key may do, as the account config's `perm` says
+        self.can_withdraw = False
         # Coins per contract, for `position_row`: the recorded instruments' by default.
         self.ct_val: dict[str, Decimal] = {
             i["instId"]: Decimal(i["ctVal"]) * Decimal(i["ctMult"])
@@ -117,14 +122,24 @@ class FakeOkxPrivate(FakeAccountClock):
 
     def signed_reads(self) -> dict[str, Handler]:
         reads = {OKX_BALANCE: self.balance_reply, OKX_POSITIONS: self.positions_reply}
+        reads[OKX_CONFIG] = self.config_reply
         return reads | {path: self._bills_reply(path) for path in BILLS_REACH_MS}
 
     # --- account state ------------------------------------------------------------
 
     def set_balance(
-        self, equity: float, available: float, upnl: float | None = None, ccy: str = "USDT"
+        self,
+        equity: float,
+        available: float,
+        upnl: float | None = None,
+        ccy: str = "USDT",
+        margin_ratio: float | None = None,
     ) -> None:
-        """A single-currency account holding `equity` of `ccy`, worth as many USD."""
+        """A single-currency (Futures mode) account holding `equity` of `ccy`, worth as
+        many USD. `margin_ratio` (maintenance / equity) is written as OKX writes the
+        currency's cross `mgnRatio` there, equity / maintenance; "" when None (no cross
+        position), and the account-level one is always "" in this mode."""
+        maintenance = None if margin_ratio is None else margin_ratio * equity
         detail = dict(
             self.balance["details"][0],
             ccy=ccy,
@@ -134,11 +149,16 @@ class FakeOkxPrivate(FakeAccountClock):
             availEq=dec(available),
             availBal=dec(available),
             upl="" if upnl is None else dec(upnl),
+            mgnRatio="" if margin_ratio is None else dec(1 / margin_ratio),
+            mmr="0" if maintenance is None else dec(maintenance),
         )
-        self.balance = dict(self.balance, totalEq=dec(equity), upl="", details=[detail])
+        self.balance = dict(
+            self.balance, totalEq=dec(equity), upl="", mgnRatio="", details=[detail]
+        )
 
     def position(self, p: Held) -> dict[str, Any]:
-        """A net-mode position of `size` coins, written as OKX does: signed contracts."""
+        """A net-mode position of `size` coins, written as OKX does: signed contracts, its
+        margin mode, `adl` as given ("" for none)."""
         if p.symbol not in self.ct_val:
             raise ValueError(f"{p.symbol}: no contract size known; add it to ct_val")
         contracts = Decimal(repr(p.size)) / self.ct_val[p.symbol]
@@ -158,6 +178,9 @@ class FakeOkxPrivate(FakeAccountClock):
             lever=dec(p.leverage),
             liqPx="" if p.liq is None else dec(p.liq),
             notionalUsd=dec(p.size * p.mark),
+            mgnMode=p.margin_mode,
+            margin=dec(p.size * p.entry / p.leverage) if p.margin_mode == "isolated" else "",
+            adl="" if p.adl_rank is None else str(p.adl_rank),
         )
 
     def funding_row(
@@ -200,6 +223,12 @@ class FakeOkxPrivate(FakeAccountClock):
 
     def balance_reply(self, request: web.Request) -> Any:
         return okx_ok([self.balance])
+
+    def config_reply(self, request: web.Request) -> Any:
+        """The account config; `perm` lists what the key may do, as OKX orders it."""
+        perm = ["read_only"] + ["withdraw"] * self.can_withdraw + ["trade"] * self.can_trade
+        config = fixture("okx/api_v5_account_config.json")["data"][0]
+        return okx_ok([dict(config, perm=",".join(perm), label="desk read key")])
 
     def positions_reply(self, request: web.Request) -> Any:
         inst_type = request.query.get("instType")

@@ -11,17 +11,18 @@ from urllib.parse import urlencode
 
 import pytest
 
-from arb.accounts.base import Credentials
-from arb.accounts.models import Balance, FundingPayment, Position
+from arb.accounts.base import AuthError, Credentials
+from arb.accounts.models import Balance, FundingPayment, KeyAccess, Position
 from arb.http import ReplyError, VenueHttp
 from arb.venues.okx import account as okx
 from arb.venues.okx.common import INSTRUMENTS
 from tests.conftest import T0_MS, fixture_bytes
-from tests.fakes.private_base import DAY_MS, H0_MS, HOUR_MS, Sleeps, hmac_b64
+from tests.fakes.private_base import DAY_MS, H0_MS, HOUR_MS, Held, Sleeps, hmac_b64
 from tests.venues.okx.fake_account import (
     OKX_BALANCE,
     OKX_BILLS,
     OKX_BILLS_ARCHIVE,
+    OKX_CONFIG,
     OKX_POSITIONS,
     FakeOkxPrivate,
 )
@@ -144,6 +145,8 @@ def test_positions_fixture_in_coins():
         unrealised_pnl=45.12538011,
         leverage=10.0,
         liquidation_price=None,
+        margin_mode="cross",
+        adl_rank=2,
     )
     assert (sol.asset, sol.side, sol.size, sol.mark_price) == ("SOL", "long", 500.0, 86.1702)
     assert sol.notional == pytest.approx(43085.1, abs=0.01)  # the row's own notionalUsd
@@ -283,9 +286,9 @@ async def test_positions_are_in_coins_of_the_canonical_asset(desk):
     account.positions = [pepe, btc]
     assert await client.positions() == [
         Position("okx", "PEPE", "PEPE-USDT-SWAP", "long", 50_000_000.0, 3.5e-6, 3.6e-6, 5.0,
-                 3.0, None),
+                 3.0, None, "cross"),
         Position("okx", "BTC", "BTC-USDT-SWAP", "short", 0.25, 77_000.0, 77_600.0, -150.0,
-                 5.0, 90_000.0),
+                 5.0, 90_000.0, "cross"),
     ]  # fmt: skip
     assert fake.hits("okx", INSTRUMENTS) == 1  # the instrument list is cached
 
@@ -445,3 +448,108 @@ async def test_the_fake_refuses_an_epoch_timestamp_and_a_signature_over_other_by
     assert status == 401
     assert reply == json.loads(fixture_bytes("okx/error_50113_signature.json"))
     assert account.refusals == ["50112", "50113"]
+
+
+# --- risk fields: margin mode, ADL rank, margin ratio; the key's permissions ---------
+
+
+def held(symbol: str = "SOL-USDT-SWAP", **risk: object) -> Held:
+    return Held(symbol, "long", 10.0, 86.0, 86.2, 2.0, 5.0, 70.0, **risk)  # type: ignore[arg-type]
+
+
+async def test_positions_carry_their_margin_mode_and_adl_rank(desk):
+    account = desk.account
+    account.positions = [
+        account.position(held(adl_rank=5)),
+        account.position(held("APE-USDT-SWAP", margin_mode="isolated")),
+    ]
+    assert account.positions[1]["mgnMode"] == "isolated" and account.positions[1]["margin"]
+    positions = await desk.client().positions()
+    assert [(p.margin_mode, p.adl_rank) for p in positions] == [("cross", 5), ("isolated", None)]
+
+
+@pytest.mark.parametrize(
+    ("adl", "rank"), [("0", 1), ("1", 1), ("3", 3), ("5", 5), ("6", None), ("", None)]
+)
+def test_okx_adl_levels_0_to_5_become_ranks_1_to_5(adl, rank):
+    assert okx.adl_rank(adl) == rank
+
+
+def test_a_margin_mode_okx_does_not_name_is_unknown():
+    contracts = okx.parse_contracts(fixture_bytes("okx/api_v5_public_instruments_SWAP.json"))
+    doc = json.loads(fixture_bytes("okx/api_v5_account_positions.json"))
+    doc["data"][0]["mgnMode"] = ""
+    ape, _ = okx.to_positions(okx.decode_positions(json.dumps(doc).encode()), contracts)
+    assert ape.margin_mode is None
+
+
+def test_the_recorded_balance_gives_no_margin_ratio():
+    """Futures mode with no cross position: both `mgnRatio`s are ""."""
+    [balance] = okx.parse_balances(fixture_bytes("okx/api_v5_account_balance.json"))
+    assert balance.margin_ratio is None
+
+
+def test_the_margin_ratio_is_one_over_okxs_account_mgn_ratio_first():
+    doc = json.loads(fixture_bytes("okx/api_v5_account_balance.json"))
+    doc["data"][0]["details"][0]["mgnRatio"] = "8"
+    [balance] = okx.parse_balances(json.dumps(doc).encode())
+    assert balance.margin_ratio == 0.125  # Futures mode: the currency's
+    doc["data"][0]["mgnRatio"] = "2.5"  # Multi-currency or Portfolio margin
+    [balance] = okx.parse_balances(json.dumps(doc).encode())
+    assert balance.margin_ratio == 0.4
+
+
+def test_in_futures_mode_the_most_exposed_currency_sets_the_ratio():
+    doc = json.loads(fixture_bytes("okx/api_v5_account_balance.json"))
+    usdt = doc["data"][0]["details"][0]
+    doc["data"][0]["details"] = [dict(usdt, mgnRatio="20"), dict(usdt, ccy="USDC", mgnRatio="4")]
+    [balance] = okx.parse_balances(json.dumps(doc).encode())
+    assert balance.margin_ratio == 0.25
+
+
+async def test_the_fakes_margin_ratio_comes_back_as_written(desk):
+    client = desk.client()
+    desk.account.set_balance(5_000, 4_000, margin_ratio=0.2)
+    assert desk.account.balance["details"][0]["mgnRatio"] == "5.0"  # OKX's way round
+    [balance] = await client.balances()
+    assert balance.margin_ratio == pytest.approx(0.2)
+    desk.account.set_balance(5_000, 4_000)
+    assert [b.margin_ratio for b in await client.balances()] == [None]
+
+
+def test_the_documented_config_is_a_key_that_may_trade_and_withdraw():
+    access = okx.parse_key_access(fixture_bytes("okx/api_v5_account_config.json"))
+    assert access == KeyAccess("okx", True, True, "perm=read_only,withdraw,trade")
+
+
+def test_a_config_without_perm_is_unknown():
+    access = okx.parse_key_access(body({"code": "0", "data": [{"uid": "1"}], "msg": ""}))
+    assert (access.can_trade, access.can_withdraw, access.read_only) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("can_trade", "can_withdraw", "perm"),
+    [
+        (False, False, "read_only"),
+        (True, False, "read_only,trade"),
+        (False, True, "read_only,withdraw"),
+        (True, True, "read_only,withdraw,trade"),
+    ],
+)
+async def test_key_access_is_the_keys_perm(desk, can_trade, can_withdraw, perm):
+    account = desk.account
+    account.can_trade, account.can_withdraw = can_trade, can_withdraw
+    access = await desk.client().key_access()
+    assert access == KeyAccess("okx", can_trade, can_withdraw, f"perm={perm}")
+    assert access.read_only is not (can_trade or can_withdraw)
+    for secret in (account.key, account.secret, account.passphrase):
+        assert secret not in repr(access)
+    assert desk.queries(OKX_CONFIG) == [""]
+
+
+async def test_a_refused_key_access_read_shows_no_secret(desk):
+    account = desk.account
+    with pytest.raises(AuthError) as e:
+        await desk.client(passphrase="wrong-pass-77").key_access()
+    text = str(e.value)
+    assert "wrong-pass-77" not in text and account.key not in text and account.secret not in text
