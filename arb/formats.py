@@ -93,6 +93,26 @@ def money(x: float | None) -> str:
     return f"{x:.0f}"
 
 
+def coins(x: float | None) -> str:
+    """Six significant figures without an exponent or trailing zeros: 2, 0.1234, 12,000,000."""
+    if x is None:
+        return MISSING
+    if x == 0:
+        return "0"
+    decimals = max(0, 5 - math.floor(math.log10(abs(x))))
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def signed_usd(x: float | None) -> str:
+    """An amount received or paid, to the cent: '+$4.20', '-$1,234.56', '$0.00'."""
+    if x is None:
+        return MISSING
+    cents = round(x, 2)
+    sign = "-" if cents < 0 else "+" if cents > 0 else ""
+    return f"{sign}${abs(cents):,.2f}"
+
+
 def price(x: float | None) -> str:
     """About six significant figures, never an exponent."""
     if x is None:

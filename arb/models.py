@@ -1,6 +1,6 @@
 """The desk's nouns: a venue quote for one perpetual, a cross-venue opportunity, a venue's
-order book, and what storage keeps of them (subscriptions, alert state, funding history
-points, model calls).
+order book, and what storage keeps of them (subscriptions, alert state, risk state,
+funding history points, model calls).
 
 `storage` imports only this module of `arb`: the types it reads and writes live here.
 """
@@ -8,6 +8,7 @@ points, model calls).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 
@@ -145,6 +146,26 @@ class AlertState:
     last_spread: float
     last_sent_spread: float | None
     last_sent_at: float | None
+
+
+RiskKind = Literal["liq_warn", "liq_crit", "carry", "drift", "leg", "leg_gone", "unreadable"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class RiskKey:
+    """One condition the risk watch follows (see arb.risk_alerts)."""
+
+    kind: RiskKind
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    key: RiskKey
+    active: bool  # the condition holds (for "leg": the leg is open; "unreadable": failing)
+    since: float  # when `active` last changed (for "unreadable": the first failed read)
+    value: float | None  # the figure at the last read
+    last_sent_at: float | None  # the last alert sent for this key
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """The terminal's text of the reports (`arb-bot scan`, `arb-bot funding`, `arb-bot chart`,
-`arb-bot size`).
+`arb-bot size`, `arb-bot risk`).
 
 Figures are written by `arb.formats`, as in the bot's replies; the bot wraps the same
 tables in `<pre>` (escaped), and says a carry at a size in the same words (`size_words`,
@@ -18,18 +18,22 @@ from arb.formats import (
     MISSING,
     apr_pct,
     bps,
+    coins,
     countdown,
     hours,
     interval,
     money,
     pct,
     price,
+    signed_usd,
     table,
     utc,
     venue_label,
 )
 from arb.market import VenueHealth
 from arb.report import FundingReport, ScanReport, SizeReport, Sizing
+from arb.risk import AccountRisk, BookRisk, LegRisk, RiskReport
+from arb.risk_alerts import margin_words
 
 
 def venue_problems(health: Iterable[VenueHealth]) -> list[str]:
@@ -290,3 +294,79 @@ def size_text(r: SizeReport) -> str:
     title = f"{r.asset} at {usd(r.notional_usd)} per leg, {utc(r.taken_at)}"
     problems = venue_problems(r.health)
     return "\n".join([title, *size_lines(r), *(["", *problems] if problems else [])])
+
+
+# --- risk on the open books (/risk, arb-bot risk) ----------------------------------------
+
+
+def risk_book_lines(b: BookRisk) -> list[str]:
+    """One book in plain text (the bot escapes it): a head line with its status, drift and
+    carry, then one line per leg."""
+    head = f"{b.asset} {b.status} · drift {drift_words(b)} · carry {carry_words(b)}"
+    return [head, *(risk_leg_line(x) for x in b.legs)]
+
+
+def drift_words(b: BookRisk) -> str:
+    """'+0.1 BTC (+$9,500.00, 10.0%)': longs - shorts, in USD at the legs' mark, in % of
+    the larger side."""
+    sign = "+" if b.drift_coins > 0 else "-" if b.drift_coins < 0 else ""
+    share = MISSING if b.drift_pct is None else f"{b.drift_pct:.1f}%"
+    return f"{sign}{coins(abs(b.drift_coins))} {b.asset} ({signed_usd(b.drift_usd)}, {share})"
+
+
+def carry_words(b: BookRisk) -> str:
+    """'long A / short B, net 12.3% APR, next settlement +$4.20', or why there is none."""
+    c = b.carry
+    if c is None:
+        if b.status == "unhedged":
+            return f"{MISSING} (one side only)"
+        return f"{MISSING} (a leg has no funding quote)"
+    return (
+        f"long {venue_label(c.long_venue)} / short {venue_label(c.short_venue)}, net "
+        f"{apr_pct(b.carry_apr)} APR after exit fees, next settlement "
+        f"{signed_usd(b.next_settlement_usd)}"
+    )
+
+
+def risk_leg_line(x: LegRisk) -> str:
+    """'  A BTCUSDT short 0.5 BTC · mark 100,000.0 · liq 106,200.0 (6.2%) · 10x cross ·
+    ADL 2/5 · next +$2.10'."""
+    p = x.position
+    distance = "" if x.liq_distance_pct is None else f" ({x.liq_distance_pct:.1f}%)"
+    parts = [
+        f"  {venue_label(p.venue)} {p.symbol} {p.side} {coins(p.size)} {p.asset}",
+        f"mark {price(p.mark_price)}",
+        f"liq {price(p.liquidation_price)}{distance}",
+        margin_words(p),
+        *([] if p.adl_rank is None else [f"ADL {p.adl_rank}/5"]),
+        f"next {signed_usd(x.next_payment_usd)}",
+    ]
+    return " · ".join(parts)
+
+
+def risk_account_line(a: AccountRisk) -> str:
+    """'A: equity 12,345.67, margin ratio 12.3% (100% liquidates)', or why it is unread."""
+    where = venue_label(a.venue)
+    if a.error is not None:
+        return f"{where}: unreadable ({_without_venue(a.venue, a.error)})"
+    equity = MISSING if a.equity is None else f"{a.equity:,.2f}"
+    ratio = (
+        "margin ratio not given"
+        if a.margin_ratio is None
+        else f"margin ratio {a.margin_ratio * 100:.1f}% (100% liquidates)"
+    )
+    return f"{where}: equity {equity}, {ratio}"
+
+
+def risk_text(r: RiskReport) -> str:
+    """`arb-bot risk`: every book worst first, then every account."""
+    n = len(r.books)
+    lines = [f"Risk at {utc(r.taken_at)}: {n} book{'' if n == 1 else 's'}, worst first"]
+    if not r.books:
+        read = any(a.error is None for a in r.accounts)
+        lines.append("No open positions." if read else "No account could be read.")
+    for b in r.books:
+        lines += ["", *risk_book_lines(b)]
+    if r.accounts:
+        lines += ["", "Accounts:", *(risk_account_line(a) for a in r.accounts)]
+    return "\n".join(lines)

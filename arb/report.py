@@ -1,5 +1,5 @@
 """What `scan`, `funding` and `size` answer, as data and as JSON (DESIGN.md's for the first
-two).
+two), and the JSON of the risk watch's report (`arb.risk`).
 
 These are the plain functions behind both the CLI and the bot: a snapshot in,
 a report out. Text rendering lives in `arb.render`.
@@ -19,6 +19,7 @@ from arb.carry import LeftOut, carry_in
 from arb.depth import Fill, SizedCarry
 from arb.market import MarketSnapshot, VenueHealth
 from arb.models import Opportunity, Quote
+from arb.risk import AccountRisk, BookRisk, LegRisk, RiskReport
 from arb.spread import ScanParams, scan
 
 
@@ -224,6 +225,47 @@ def size_json(r: SizeReport) -> dict[str, Any]:
         "failed": [failed_leg_json(leg) for leg in r.failed],
         "left_out": [left_out_json(x) for x in r.left_out],
         "venues": [status_json(h) for h in r.health],
+    }
+
+
+POSITION_FIELDS = (
+    "venue", "symbol", "side", "size", "entry_price", "mark_price", "liquidation_price",
+    "leverage", "margin_mode", "adl_rank", "unrealised_pnl",
+)  # fmt: skip
+BOOK_RISK_FIELDS = (
+    "asset", "status", "worst_liq_pct", "drift_coins", "drift_usd", "drift_pct",
+    "carry_apr", "next_settlement_usd",
+)  # fmt: skip
+
+
+def leg_risk_json(x: LegRisk, now: float) -> dict[str, Any]:
+    """A leg as the risk watch sees it; `funding` is its quote (null: not quoted now)."""
+    return {
+        **fields_json(x.position, POSITION_FIELDS),
+        "liq_distance_pct": x.liq_distance_pct,
+        "next_payment_usd": x.next_payment_usd,
+        "funding": leg_json(x.quote, now) if x.quote else None,
+    }
+
+
+def book_risk_json(b: BookRisk, now: float) -> dict[str, Any]:
+    return {
+        **fields_json(b, BOOK_RISK_FIELDS),
+        "carry": opportunity_json(b.carry, now) if b.carry else None,
+        "legs": [leg_risk_json(x, now) for x in b.legs],
+    }
+
+
+def account_risk_json(a: AccountRisk) -> dict[str, Any]:
+    return fields_json(a, ("venue", "equity", "margin_ratio", "error"))
+
+
+def risk_json(r: RiskReport) -> dict[str, Any]:
+    """`arb-bot risk --json`: books worst first (as /risk), then every account."""
+    return {
+        "taken_at": r.taken_at,
+        "books": [book_risk_json(b, r.taken_at) for b in r.books],
+        "accounts": [account_risk_json(a) for a in r.accounts],
     }
 
 

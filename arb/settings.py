@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from dotenv import dotenv_values
 
 from arb.books import SizeParams
+from arb.risk import RiskParams
 from arb.spread import ScanParams
 from arb.venues.registry import SPECS
 
@@ -77,6 +78,13 @@ class Settings:
     notional_usd: float = 10_000.0  # per leg: what /size and the capacity lines size at
     max_slippage_bps: float = 10.0  # a leg's capacity: the notional it fills within this
     min_capacity_usd: float | None = None  # alerts skip a carry below it; None: off
+    liq_warn_pct: float = 15.0  # a leg this close to liquidation (% of mark) warns
+    liq_crit_pct: float = 7.0  # and this close is critical
+    exit_apr: float = 0.0  # a decimal APR: a held carry netting under it alerts
+    max_drift_pct: float = 5.0  # a book's net size over this % of its larger side alerts
+    risk_chats: frozenset[int] = frozenset()  # risk alerts go here too (admins always)
+    risk_interval_s: float = 60.0  # how often the accounts are read for risk, with keys
+    risk_unreadable_s: float = 180.0  # an account unreadable this long alerts
     webhook_port: int = 8443
     telegram_bot_token: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
@@ -98,6 +106,19 @@ class Settings:
     def size_params(self) -> SizeParams:
         """What /size, the capacity lines and the alerts' capacity floor size a carry at."""
         return SizeParams(self.notional_usd, self.max_slippage_bps, self.min_capacity_usd)
+
+    def risk_params(self) -> RiskParams:
+        """The thresholds /risk, `arb-bot risk` and the risk alerts judge the books by."""
+        return RiskParams(
+            fees=self.taker_fees,
+            horizon_h=self.horizon_h,
+            liq_warn_pct=self.liq_warn_pct,
+            liq_crit_pct=self.liq_crit_pct,
+            exit_apr=self.exit_apr,
+            max_drift_pct=self.max_drift_pct,
+            unreadable_s=self.risk_unreadable_s,
+            min_gap_s=self.alert_min_gap_s,
+        )
 
     def secrets(self) -> list[str]:
         """Every secret value configured, so logging can blank them."""
@@ -265,6 +286,18 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         min_capacity_usd=typed(
             "ARB_MIN_CAPACITY_USD", None, _usd_amount, "a non-negative USD amount, or empty (off)"
         ),
+        liq_warn_pct=number("ARB_LIQ_WARN_PCT", 15.0, 0.1, 100.0, "a percent from 0.1 to 100"),
+        liq_crit_pct=number("ARB_LIQ_CRIT_PCT", 7.0, 0.1, 100.0, "a percent from 0.1 to 100"),
+        exit_apr=number(
+            "ARB_EXIT_APR", 0.0, -1000.0, 1000.0, "an APR in percent from -1000 to 1000"
+        )
+        / 100,
+        max_drift_pct=number("ARB_MAX_DRIFT_PCT", 5.0, 0.1, 100.0, "a percent from 0.1 to 100"),
+        risk_chats=typed(
+            "ARB_RISK_CHATS", frozenset(), _id_set, "a comma-separated list of chat ids"
+        ),
+        risk_interval_s=seconds("ARB_RISK_INTERVAL_S", 60.0, 5.0, 86_400.0),
+        risk_unreadable_s=seconds("ARB_RISK_UNREADABLE_S", 180.0, 0.0, 86_400.0),
     )
 
 

@@ -40,6 +40,12 @@ def apr_net(spread_hourly: float, fees: float, horizon_h: float) -> float:
     return (spread_hourly * horizon_h - fees) / horizon_h * HOURS_PER_YEAR
 
 
+def held_apr(o: Opportunity) -> float:
+    """What an open carry nets from here, as APR: its funding over the horizon less the
+    exit's taker fees (the entry's are paid): `apr_net` with half the round trip."""
+    return apr_net(o.spread_hourly, o.fees_round_trip / 2, o.horizon_h)
+
+
 def basis_bps(short: Quote, long: Quote) -> float | None:
     short_px, long_px = short.unit_price, long.unit_price
     if short_px is None or long_px is None or long_px <= 0:
@@ -49,15 +55,21 @@ def basis_bps(short: Quote, long: Quote) -> float | None:
 
 def opportunity(a: Quote, b: Quote, fees: Mapping[str, float], horizon_h: float) -> Opportunity:
     """The carry between two quotes of one asset, whichever order they come in."""
-    if a.asset != b.asset:
-        raise ValueError(f"quotes of different assets: {a.asset} vs {b.asset}")
     # Ties broken by venue then symbol so that input order never changes the answer.
     a_key, b_key = (a.hourly, a.venue, a.symbol), (b.hourly, b.venue, b.symbol)
     short, long = (a, b) if a_key > b_key else (b, a)
+    return directed(long, short, fees, horizon_h)
+
+
+def directed(long: Quote, short: Quote, fees: Mapping[str, float], horizon_h: float) -> Opportunity:
+    """The carry long `long` / short `short` as given, never reordered: what a book the
+    desk holds earns. Its spread and APRs are negative when the long leg earns more."""
+    if long.asset != short.asset:
+        raise ValueError(f"quotes of different assets: {long.asset} vs {short.asset}")
     spread_h = short.hourly - long.hourly
     fee = fees_round_trip(_fee(fees, long.venue), _fee(fees, short.venue))
     return Opportunity(
-        asset=a.asset,
+        asset=long.asset,
         long=long,
         short=short,
         spread_hourly=spread_h,
