@@ -18,16 +18,21 @@ every capacity and net APR at a size.
 
 Every command that names an asset's best pair takes it from the snapshot it answers
 from (`arb.carry.carry_in`), at the snapshot's time.
+
+`/risk` and `arb-bot risk` read the desk's accounts (`arb.accounts.service.AccountService`,
+each venue's failure kept to itself) beside the market and assess them (`arb.risk`);
+`key_access` asks each venue what its key may do (the bot's start-up check and /status).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from arb.accounts.models import KeyAccess
 from arb.backfill import HistoryLoader, HistorySource
 from arb.books import OrderBooks, SizeParams
 from arb.carry import carry_in
@@ -53,10 +58,12 @@ from arb.report import (
     funding_report,
     scan_report,
 )
+from arb.risk import RiskParams, RiskReport, assess
 from arb.spread import ScanParams
 from arb.symbols import normalize_asset
 
 if TYPE_CHECKING:  # at run time only where used: the terminal starts without them
+    from arb.accounts.service import AccountService
     from arb.signaler import Signal, Signaler
 
 DEFAULT_THRESHOLD_8H = 0.0005  # what /chart and /history measure against without an alert
@@ -128,6 +135,7 @@ class StatusReport:
     interval_s: float  # between REST refreshes
     storage: StorageState | None = None
     held_alerts: int = 0  # crossings held while storage refuses writes
+    keys: tuple[KeyAccess, ...] = ()  # what each venue's key may do, read at start
 
 
 MAX_NOTIONAL_USD = 1e9
@@ -307,9 +315,10 @@ async def status(
     interval_s: float,
     storage: StorageState | None = None,
     held_alerts: int = 0,
+    keys: Sequence[KeyAccess] = (),
 ) -> StatusReport:
-    """Each venue's data age, quote count and last error, the live feeds, storage and the
-    alerts it holds, now."""
+    """Each venue's data age, quote count and last error, the live feeds, storage, the
+    alerts it holds and what the desk's keys may do, now."""
     now = market.clock()
     return StatusReport(
         health=tuple(market.health()),
@@ -320,4 +329,40 @@ async def status(
         interval_s=interval_s,
         storage=storage,
         held_alerts=held_alerts,
+        keys=tuple(keys),
     )
+
+
+async def risk(
+    accounts: AccountService, market: MarketView, params: RiskParams, now: float | None = None
+) -> RiskReport:
+    """Every book's and account's risk now: positions, balances and the market read at
+    once; a venue that cannot be read is named with its reason, the others assessed."""
+    positions, balances, snapshot = await asyncio.gather(
+        accounts.positions(), accounts.balances(), _snapshot_or_none(market)
+    )
+    errors = {**balances.errors, **positions.errors}  # a failed positions read says most
+    taken = market.clock() if now is None else now
+    if snapshot is None:  # no market: the books still show, without their carry
+        snapshot = MarketSnapshot((), (), taken)
+    return assess(positions.items, balances.items, errors, snapshot, params, taken)
+
+
+async def key_access(
+    accounts: AccountService, deadline_s: float | None = None
+) -> dict[str, KeyAccess]:
+    """What each venue's key may do, by venue; unknown (with why) where it cannot be read."""
+    return await accounts.key_access(deadline_s)
+
+
+def key_states(keyed: Sequence[str], read: Mapping[str, KeyAccess]) -> list[KeyAccess]:
+    """What each keyed venue's key may do, as read at start (unknown until it is)."""
+    unread = "not read yet"
+    return [read.get(v) or KeyAccess(v, None, None, unread) for v in keyed]
+
+
+async def _snapshot_or_none(market: MarketView) -> MarketSnapshot | None:
+    try:
+        return await market.snapshot()
+    except TimeoutError:
+        return None

@@ -1,24 +1,34 @@
-"""`/balance`, `/positions`, `/pnl [7d|30d]`: the desk's accounts, for ARB_ADMINS only.
+"""`/balance`, `/positions`, `/pnl [7d|30d]`, `/risk`: the desk's accounts, for ARB_ADMINS
+only.
 
 They answer admins in a private chat, or in a group listed in
 ARB_ALLOWED_CHATS: a desk's figures never go to a group nobody vetted.
+
+Keys are for reading: at start, `check_keys` asks each keyed venue what its key may do
+(where the venue lets a key see its own permissions), keeps the answers for /status,
+and tells every admin loudly about a key that can withdraw.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from arb import commands
 from arb.accounts.service import AccountReport, AccountService
 from arb.venues.registry import account_venues, key_variables
-from bot import render_accounts
+from bot import render_accounts, render_risk
 from bot.access import is_admin
 from bot.desk import Desk, desk_of
-from bot.send import reply_html, typing_in
+from bot.send import reply_html, send_html, typing_in
+
+log = logging.getLogger(__name__)
 
 NOT_ADMIN = "Only the desk's admins (ARB_ADMINS) can see the accounts."
 NOT_HERE = (
@@ -31,6 +41,7 @@ NO_KEYS = (
     + "."
 )
 PNL_DAYS = {"7d": 7, "30d": 30}
+KEY_CHECK_S = 5.0  # the start-up read of the keys' permissions waits no longer
 
 
 def _refusal(update: Update, desk: Desk) -> str | None:
@@ -94,3 +105,31 @@ async def pnl(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         report = await desk.accounts.funding(days, int(now * 1000))
     text = render_accounts.pnl_html(report.items, report.errors, days, now, report.partial)
     await reply_html(update, context, text)
+
+
+async def risk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/risk, admins only: each book's distance to liquidation, drift and carry, worst
+    first, then each account's margin ratio."""
+    desk = desk_of(context)
+    if await _refused(update, context, desk):
+        return
+    params = desk.settings.risk_params()
+    async with typing_in(update, context):
+        report = await commands.risk(desk.accounts, desk, params)
+    await reply_html(update, context, render_risk.risk_html(report, params))
+
+
+async def check_keys(bot: Bot, desk: Desk) -> None:
+    """Read what each keyed venue's key may do (bounded: never a slow start), keep it for
+    /status, and warn every admin, loudly, of a key that can withdraw."""
+    if not desk.accounts.venues:
+        return
+    desk.keys = await commands.key_access(desk.accounts, KEY_CHECK_S)
+    for k in render_risk.withdrawing(desk.keys.values()):
+        log.warning("the %s key can withdraw funds: replace it with a read-only key", k.venue)
+        text = render_risk.withdraw_warning(k)
+        for admin in sorted(desk.settings.admins):
+            try:
+                await send_html(bot, admin, text)
+            except TelegramError as e:  # e.g. an admin who never opened a chat with the bot
+                log.warning("could not warn admin %d about the %s key: %s", admin, k.venue, e)

@@ -22,6 +22,8 @@ Delivery, as the README promises it:
   message go out twice. While storage refuses writes, new crossings are held
   in memory and go out when it takes writes again; the admins are told once
   when it starts failing and once when it recovers.
+- The risk watch (bot.risk) queues its own rows and sends them through
+  `Alerts.deliver_queued`: the same outbox, pacing and outcomes.
 
 With ARB_MIN_CAPACITY_USD set, a run sizes the crossings it planned (and only those: two
 books each, cached seconds, never every asset every cycle) and leaves out a carry the
@@ -287,8 +289,39 @@ class Alerts:
         self.cycled.set()
         return report
 
-    async def _deliver_all(self, bot: Bot, deliveries: list[Delivery], report: CycleReport) -> None:
-        """Each message at once (the rate limiter paces them), then the run's tally."""
+    async def deliver_queued(
+        self, bot: Bot, queue: Callable[[], Awaitable[list[tuple[int, QueuedAlert]]]]
+    ) -> list[str]:
+        """Deliver the outbox rows another job writes (the risk watch's) the way alerts go:
+        paced by the rate limiter, an unknown outcome resent once marked, outcomes kept in
+        memory while storage refuses them, covered by `drain`. Each row's result, in order.
+
+        `queue` writes the rows and returns them with their ids. It runs only once this
+        pipeline has taken over what a previous run left open (those rows are sent here if
+        this is the first run), so no row is sent twice; what it raises is raised here.
+        Once stopping, `queue` is not called: nothing is written, nothing sent."""
+        if self._stopping:
+            return []
+        reopened = []
+        if not self._started:
+            async with self.lock:
+                reopened = await self._start_once()
+        try:
+            rows = await queue()
+        except Exception:
+            if reopened:  # never lost to a failing `queue`
+                await self._deliver_each(bot, reopened)
+            raise
+        deliveries = [
+            Delivery((r.chat_id, r.thread_id), [], r.text, r.assets, r.states, {}, r.created_at,
+                     id=delivery_id)
+            for delivery_id, r in rows
+        ]  # fmt: skip
+        results = await self._deliver_each(bot, reopened + deliveries)
+        return results[len(reopened) :]
+
+    async def _deliver_each(self, bot: Bot, deliveries: list[Delivery]) -> list[str]:
+        """Each message at once (the rate limiter paces them); each one's result."""
         targets = [d.target for d in deliveries]  # as planned: a migration moves a delivery
         tasks = [asyncio.create_task(self._deliver(bot, d)) for d in deliveries]
         self._inflight.update(tasks)
@@ -296,11 +329,20 @@ class Alerts:
             results = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             self._inflight.difference_update(tasks)
+        out = []
         for target, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, asyncio.CancelledError):
                     log.error("alert delivery to %s failed", target, exc_info=result)
                 result = "interrupted"  # its row stays open: the next start sends it
+            out.append(result)
+        return out
+
+    async def _deliver_all(self, bot: Bot, deliveries: list[Delivery], report: CycleReport) -> None:
+        """Each message at once (the rate limiter paces them), then the run's tally."""
+        targets = [d.target for d in deliveries]  # as planned: a migration moves a delivery
+        results = await self._deliver_each(bot, deliveries)
+        for target, result in zip(targets, results, strict=True):
             report.results[target] = result
         report.held = self.held_crossings
         for result in report.results.values():
@@ -427,7 +469,7 @@ class Alerts:
         delivery_id = d.id
         assert delivery_id is not None
         chat_id, thread_id = d.target
-        keyboard = details_keyboard(d.assets)
+        keyboard = details_keyboard(d.assets) if d.assets else None  # a risk alert has none
         ambiguous = False  # an earlier try may have been delivered
         task = asyncio.current_task()
         not_sent = migrations = 0
@@ -543,7 +585,7 @@ class Alerts:
         log.info("%s unreachable (%s): %d subscriptions ended", where, why, ended)
 
     def _annotate(
-        self, message: Message, text: str, keyboard: InlineKeyboardMarkup, d: Delivery
+        self, message: Message, text: str, keyboard: InlineKeyboardMarkup | None, d: Delivery
     ) -> None:
         if self.settings.llm_alert_notes and self.signaler.client is not None and d.crossings:
             opps = [c.opportunity for c in d.crossings if c.opportunity.asset in d.assets]

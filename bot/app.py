@@ -1,7 +1,8 @@
 """`arb-bot run`: the python-telegram-bot Application and its lifecycle.
 
 Long polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set. The
-JobQueue refreshes the shared market snapshot every ARB_SCAN_INTERVAL_S.
+JobQueue refreshes the shared market snapshot every ARB_SCAN_INTERVAL_S and,
+with account keys set, runs the risk watch every ARB_RISK_INTERVAL_S (bot.risk).
 Start-up retries with backoff while Telegram is unreachable (PTB does not
 retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0.
 
@@ -50,6 +51,8 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 CYCLE_JOB = "market-cycle"
+RISK_JOB = "risk-watch"
+KEY_CHECK_TASK = "key-check"
 SHUTDOWN_GRACE_S = 10.0  # alerts on their way when told to stop
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 TELEGRAM_CONNECT_TIMEOUT_S = 10.0
@@ -64,6 +67,11 @@ BAD_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
 async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The market cycle: refresh the polled venues, run the alerts, keep the history."""
     await desk_of(context).alerts.cycle(context.bot)
+
+
+async def risk_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The risk watch: read the accounts, judge the books, tell the admins and risk chats."""
+    await desk_of(context).risk.run(context.bot, wait=False)
 
 
 def file_url(base_url: str) -> str:
@@ -126,6 +134,7 @@ def build_application(
             CommandHandler("balance", accounts.balance),
             CommandHandler("positions", accounts.positions),
             CommandHandler("pnl", accounts.pnl),
+            CommandHandler("risk", accounts.risk),
             # the rest
             CallbackQueryHandler(handlers.on_button),
             MessageHandler(filters.COMMAND, handlers.unknown_command),
@@ -144,6 +153,15 @@ def build_application(
         name=CYCLE_JOB,
         job_kwargs={"max_instances": 1, "coalesce": True},
     )
+    # The risk watch reads the accounts, with keys set; its first read comes one interval
+    # after the start (the start itself reads each key's permissions).
+    if desk.risk.enabled:
+        app.job_queue.run_repeating(
+            risk_job,
+            interval=settings.risk_interval_s,
+            name=RISK_JOB,
+            job_kwargs={"max_instances": 1, "coalesce": True},
+        )
     return app
 
 
@@ -212,6 +230,8 @@ async def serve(
             desk.feeds = Feeds(service, settings)
             service.book.subscribe(lambda assets: desk.alerts.live.poke(app.bot, assets))
             desk.feeds.start()
+        # Keys are for reading: what each one may do, read beside the start, never delaying it.
+        app.create_task(accounts.check_keys(app.bot, desk), name=KEY_CHECK_TASK)
         # APScheduler cannot start an interval job "now": run the first cycle by hand.
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():
             app.create_task(job.run(app), name="first-cycle")
@@ -224,7 +244,9 @@ async def serve(
     finally:
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
-        # Alerts on their way get a moment to land; the rest stay in the outbox.
+        # No new risk read; alerts on their way get a moment to land; the rest stay in the
+        # outbox.
+        await app.bot_data[DESK_KEY].risk.stop()
         await app.bot_data[DESK_KEY].alerts.drain(SHUTDOWN_GRACE_S)
         if app.running:
             await app.stop()

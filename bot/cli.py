@@ -5,7 +5,9 @@ functions (`arb.commands`) and render their reports (text and JSON here, HTML th
 
 Exit status: 0 when at least one venue answered, 1 when none did (for
 `chart`, also when no venue has history for the window: no empty chart; for `size`,
-also when a leg's order book could not be had), 2 for bad usage or settings.
+also when a leg's order book could not be had), 2 for bad usage or settings. `risk`
+reads the desk's accounts: 0 when every keyed account was read, 1 when one was not,
+2 when no venue keys are set.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from arb.render import chart_text, funding_text, scan_text, size_text
 from arb.report import dumps, funding_json, scan_json, size_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
+from arb.venues.registry import account_venues, key_variables
 
 DEFAULT_TOP = 20
 
@@ -123,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     chart.add_argument("--window", choices=list(WINDOWS_H), default="7d", help="default 7d")
     chart.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
 
+    risk = sub.add_parser(
+        "risk", help="the desk's open books: liquidation distance, drift, carry (needs keys)"
+    )
+    risk.add_argument("--json", action="store_true", help="machine-readable output")
+
     sub.add_parser("run", help="start the Telegram bot")
     return parser
 
@@ -168,6 +176,31 @@ async def cmd_size(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if any(h.ok for h in report.health) and not report.failed else 1
 
 
+async def cmd_risk(args: argparse.Namespace, settings: Settings) -> int:
+    """`/risk`'s command: the keyed accounts and their venues' market, read once."""
+    from arb.accounts.service import AccountService, private_clients  # only `risk` signs
+    from arb.render import risk_text
+    from arb.report import risk_json
+
+    accounts = AccountService(private_clients(settings), deadline_s=settings.venue_deadline_s)
+    if not accounts.venues:
+        print(f"arb-bot risk: {no_keys()}", file=sys.stderr)
+        return 2
+    try:  # a leg's funding is its own venue's: only the keyed venues' market is read
+        async with open_market(settings, accounts.venues) as market:
+            report = await commands.risk(accounts, market, settings.risk_params())
+    finally:
+        await accounts.close()
+    print(dumps(risk_json(report)) if args.json else risk_text(report))
+    return 1 if any(a.error is not None for a in report.accounts) else 0
+
+
+def no_keys() -> str:
+    """What to set when no venue has keys (as /balance says it)."""
+    names = ", ".join("/".join(key_variables(v)) for v in account_venues())
+    return f"no venue keys are set. Put read-only keys in .env: {names}."
+
+
 async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
     """`/chart`'s command over the venues' own settled history and the live quotes, kept in
     memory for this run: no database."""
@@ -209,9 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run(settings)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
-    command = {"scan": cmd_scan, "funding": cmd_funding, "size": cmd_size, "chart": cmd_chart}[
-        args.command
-    ]
+    command = {
+        "scan": cmd_scan,
+        "funding": cmd_funding,
+        "size": cmd_size,
+        "chart": cmd_chart,
+        "risk": cmd_risk,
+    }[args.command]
     try:
         return asyncio.run(command(args, settings))
     except KeyboardInterrupt:

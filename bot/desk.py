@@ -10,6 +10,7 @@ from importlib import metadata
 
 from telegram.ext import ContextTypes
 
+from arb.accounts.models import KeyAccess
 from arb.accounts.service import AccountService
 from arb.backfill import HistoryLoader
 from arb.books import BOOK_DEADLINE_S, OrderBooks, SizeParams
@@ -20,6 +21,7 @@ from arb.settings import Settings
 from arb.signaler import Signaler
 from arb.spread import ScanParams
 from bot.alerts import Alerts
+from bot.risk import RiskWatch
 from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
@@ -45,10 +47,12 @@ class Desk:
     recorder: HistoryRecorder
     accounts: AccountService
     alerts: Alerts = field(init=False)  # built from the fields above, in __post_init__
+    risk: RiskWatch = field(init=False)  # the risk watch on the accounts, with keys set
     books: OrderBooks = field(init=False)  # the legs' order books, fetched when asked
     sizes: SizeParams = field(init=False)  # what /size and the capacity lines size at
     loader: HistoryLoader = field(init=False)  # the history, backfilled from the venues
     feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
+    keys: dict[str, KeyAccess] = field(default_factory=dict)  # what each key may do, at start
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)
     refused_chats: set[int] = field(default_factory=set)
@@ -68,6 +72,9 @@ class Desk:
             snapshot=self.snapshot, books=self.books, sizes=self.sizes,
         )  # fmt: skip
         self.loader = HistoryLoader(self.history, self.service.market.clients)
+        self.risk = RiskWatch(
+            settings, self.accounts, self, self.store, self.alerts, clock=self.service.clock
+        )
 
     @property
     def max_age_s(self) -> float:

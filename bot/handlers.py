@@ -64,7 +64,8 @@ HELP = "\n".join(
         "/status: each venue's data age, quote count and last error.",
         "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost;"
         " /balance, /positions (legs matched into hedged pairs) and /pnl [7d|30d] (funding"
-        " earned) read the desk's accounts, in a private chat or an allowed group.",
+        " earned) read the desk's accounts, in a private chat or an allowed group;"
+        " /risk shows each open book's distance to liquidation, drift and carry, worst first.",
         "",
         "Rates are per funding interval, in percent; APR is simple, not compounded.",
     ]
@@ -198,6 +199,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         interval_s=desk.settings.scan_interval_s,
         storage=desk.store.db.health,
         held_alerts=desk.alerts.held_crossings,
+        keys=commands.key_states(desk.accounts.venues, desk.keys),
     )
     await reply_html(update, context, render_market.status_html(report))
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 from arb.accounts.hedge import Book, books, funding_totals
 from arb.accounts.models import Balance, FundingPayment, Position
-from arb.formats import price, utc
+from arb.formats import coins, price, utc
 from bot.render import clock, esc, narrow_table, pre, venue
 
 STATUS_MARK = {"hedged": "✅ hedged", "imbalanced": "⚖ imbalanced", "unhedged": "⚠ unhedged"}
@@ -17,15 +16,6 @@ def usd(x: float | None, sign: bool = False) -> str:
     if x is None:
         return "-"
     return f"{x:+,.2f}" if sign else f"{x:,.2f}"
-
-
-def coins(x: float) -> str:
-    """Six significant figures without an exponent or trailing zeros: 2, 0.1234, 12,000,000."""
-    if x == 0:
-        return "0"
-    decimals = max(0, 5 - math.floor(math.log10(abs(x))))
-    text = f"{x:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _errors(errors: Mapping[str, str]) -> list[str]:

@@ -12,6 +12,7 @@ from arb.models import Opportunity, Quote
 from arb.render import LEFT_OUT_MARK, size_lines, sizing_lines, usd
 from arb.report import FundingReport, ScanReport, SizeReport, Sizing
 from bot.render import clock, esc, narrow_table, pre, venue
+from bot.render_risk import keys_line
 
 
 def _leg_label(q: Quote) -> str:
@@ -147,6 +148,8 @@ def status_html(r: StatusReport) -> str:
     ]
     if r.storage is not None:
         lines.append(_storage_line(r.storage, now, r.held_alerts))
+    if (keys := keys_line(r.keys)) is not None:
+        lines.append(keys)
     if feeds:
         frows = [["feed", "state", "last msg", "drops"]]
         for name, f in feeds.items():

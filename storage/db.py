@@ -144,6 +144,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX deliveries_open ON deliveries (status) WHERE status IN ('queued', 'sending');
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 5: the risk watch's state, one row per condition (arb.risk_alerts.RiskKey), written
+    # with the risk alerts it queues in the deliveries outbox
+    """
+    CREATE TABLE risk_state (
+        kind          TEXT NOT NULL,
+        scope         TEXT NOT NULL,
+        active        INTEGER NOT NULL,
+        since         REAL NOT NULL,
+        value         REAL,
+        last_sent_at  REAL,
+        updated_at    REAL NOT NULL,
+        PRIMARY KEY (kind, scope)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -1,4 +1,5 @@
-"""Repositories over the database: chats, subscriptions, alert state, deliveries.
+"""Repositories over the database: chats, subscriptions, alert state, deliveries, the risk
+watch's state.
 
 Rows map to `arb.alerts` types; every write is one transaction.
 """
@@ -10,7 +11,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from arb.models import AlertKey, AlertState, LlmCall, Subscription
+import aiosqlite
+
+from arb.models import AlertKey, AlertState, LlmCall, RiskKey, RiskState, Subscription
 from storage.db import Database
 
 NO_THREAD = 0  # alert_state keys need a non-null topic
@@ -250,18 +253,28 @@ class Store:
 
     async def queue_alerts(self, alerts: Sequence[QueuedAlert]) -> list[int]:
         """Queue a run's alert messages in one transaction; their ids, in order."""
-        ids = []
         async with self.db.transaction() as conn:
-            for a in alerts:
-                cur = await conn.execute(
-                    "INSERT INTO deliveries (chat_id, thread_id, created_at, status, alerts,"
-                    " text, assets, states) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    (a.chat_id, a.thread_id, a.created_at, len(a.states), a.text,
-                     json.dumps(a.assets), _states_json(a.states)),
-                )  # fmt: skip
-                assert cur.lastrowid is not None
-                ids.append(cur.lastrowid)
+            return [await _insert_delivery(conn, a) for a in alerts]
+
+    async def queue_risk(
+        self, alerts: Sequence[QueuedAlert], states: Iterable[RiskState]
+    ) -> list[int]:
+        """Queue the risk watch's messages and move its keys to `states`, in one
+        transaction: both are written or neither. The ids of the messages, in order."""
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            ids = [await _insert_delivery(conn, a) for a in alerts]
+            await conn.executemany(_UPSERT_RISK, [_risk_row(s, now) for s in states])
         return ids
+
+    async def risk_states(self) -> dict[RiskKey, RiskState]:
+        """The risk watch's state, as its last run left it."""
+        rows = await self.db.fetchall("SELECT * FROM risk_state")
+        out = {}
+        for r in rows:
+            key = RiskKey(r["kind"], r["scope"])
+            out[key] = RiskState(key, bool(r["active"]), r["since"], r["value"], r["last_sent_at"])
+        return out
 
     async def delivery_sending(self, delivery_id: int, chat_id: int) -> None:
         """Durable before the request leaves: a crash from here on makes the outcome unknown."""
@@ -332,8 +345,9 @@ class Store:
             )
 
     async def prune(self, before: float) -> dict[str, int]:
-        """Drop finished deliveries, ended subscriptions, model calls and idle alert state
-        older than `before`; alert state of chats with no subscription left goes too."""
+        """Drop finished deliveries, ended subscriptions, model calls, and idle alert and
+        risk state older than `before`; alert state of chats with no subscription left goes
+        too."""
         async with self.db.transaction() as conn:
             counts = {}
             for name, sql in _PRUNE:
@@ -402,6 +416,32 @@ _UPSERT_STATE = (
 )
 
 
+_UPSERT_RISK = (
+    "INSERT INTO risk_state (kind, scope, active, since, value, last_sent_at, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, scope) DO UPDATE SET active = excluded.active,"
+    " since = excluded.since, value = excluded.value, last_sent_at = excluded.last_sent_at,"
+    " updated_at = excluded.updated_at"
+)
+
+
+async def _insert_delivery(conn: aiosqlite.Connection, a: QueuedAlert) -> int:
+    """One queued outbox row; its id. A risk message carries no alert state: it counts as
+    one alert."""
+    cur = await conn.execute(
+        "INSERT INTO deliveries (chat_id, thread_id, created_at, status, alerts,"
+        " text, assets, states) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+        (a.chat_id, a.thread_id, a.created_at, len(a.states) or 1, a.text,
+         json.dumps(a.assets), _states_json(a.states)),
+    )  # fmt: skip
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _risk_row(s: RiskState, now: float) -> tuple:
+    return (s.key.kind, s.key.scope, int(s.active), s.since, s.value, s.last_sent_at, now)
+
+
 def _state_row(s: AlertState, now: float) -> tuple:
     k = s.key
     return (
@@ -451,4 +491,7 @@ _PRUNE = [
         " SELECT 1 FROM subscriptions s WHERE s.active = 1 AND s.chat_id = alert_state.chat_id"
         " AND IFNULL(s.thread_id, 0) = alert_state.thread_id)",
     ),
+    # A condition that no longer holds (a leg closed, a book back in line) and has not
+    # changed since: what it remembers (when it last alerted) no longer matters.
+    ("risk_state", "DELETE FROM risk_state WHERE active = 0 AND updated_at < ?"),
 ]

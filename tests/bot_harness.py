@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from telegram.ext import Application
 
 from arb.settings import parse_settings
-from bot.app import serve
+from bot.app import KEY_CHECK_TASK, serve
 from bot.desk import DESK_KEY, Desk
 from bot.ratelimit import DeskRateLimiter
 from tests.conftest import CORE_VENUES
@@ -49,12 +49,22 @@ class RunningBot:
         """One alert cycle now, as the JobQueue would run it."""
         return await self.desk.alerts.cycle(self.app.bot)
 
+    async def settled(self) -> None:
+        """Wait for the start's one-off tasks (started before `ready`): the key check and
+        the first run of each job."""
+        tasks = [t for t in asyncio.all_tasks() if _start_task(t.get_name())]
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=15)
+
     def to_chat(self, chat_id: int) -> list[SentMessage]:
         return [m for m in self.tg.sent if m.chat_id == chat_id]
 
     async def shutdown(self) -> int:
         self.stop.set()
         return await asyncio.wait_for(self.task, timeout=15)
+
+
+def _start_task(name: str) -> bool:
+    return name == KEY_CHECK_TASK or name.startswith("first-")
 
 
 def bot_env(tg: FakeTelegram, venues: FakeVenues, **extra: str) -> dict[str, str]:

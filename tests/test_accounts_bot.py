@@ -151,10 +151,13 @@ async def test_account_commands_are_for_admins_in_private_or_allowed_chats(
     tmp_path, text, user, chat, answer
 ):
     async with desk(tmp_path) as (b, bybit, binance, okx, _keys):
+        await b.settled()  # the start's own reads: the keys' permissions, the first risk read
+        asked = [(f.time_calls, len(f.signed_paths)) for f in (bybit, binance, okx)]
         reply = await b.ask(text, user_id=user, **chat)
         assert reply.text == answer
         assert (bybit.refused, binance.refused, okx.refused) == (0, 0, 0)
-        assert bybit.time_calls == 0  # nothing was asked of any venue
+        # nothing was asked of any venue
+        assert [(f.time_calls, len(f.signed_paths)) for f in (bybit, binance, okx)] == asked
 
 
 async def test_an_allowed_group_gets_the_figures(tmp_path):
