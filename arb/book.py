@@ -33,6 +33,7 @@ class MarketBook:
         self._symbols: dict[str, set[tuple[str, str]]] = {}  # asset -> {(venue, symbol)}
         self._snapshot: MarketSnapshot | None = None  # rebuilt after a change, when asked
         self._listeners: list[Listener] = []
+        self._data_at: dict[str, float] = {}  # venue -> its last good REST fetch or update
 
     @property
     def venues(self) -> list[str]:
@@ -49,6 +50,11 @@ class MarketBook:
         if self.touched_at is None:
             return None
         return max(0.0, self.clock() - self.touched_at)
+
+    def data_at(self, venue: str) -> float | None:
+        """When the venue's data last came good: a whole REST fetch or a live update that
+        changed one of its quotes; None before any."""
+        return self._data_at.get(venue)
 
     def snapshot(self) -> MarketSnapshot | None:
         """Every quote held and the health of every venue fetched; None before any fetch."""
@@ -91,6 +97,8 @@ class MarketBook:
             )
         self._health[venue] = dataclasses.replace(health, feed=old.feed)
         self._changed()
+        if outcome.ok:
+            self._data_at[venue] = self.clock()
 
     def attach_feed(self, venue: str, feed: FeedView) -> None:
         """The venue's live feed, shown in its health."""
@@ -120,6 +128,7 @@ class MarketBook:
         Symbols the last REST snapshot did not list are ignored until the next one.
         """
         changed: set[str] = set()
+        venues: set[str] = set()
         for u in updates:
             book = self._quotes.get(u.venue)
             q = book.get(u.symbol) if book is not None else None
@@ -127,9 +136,11 @@ class MarketBook:
                 continue
             book[u.symbol] = _updated(q, u)
             changed.add(q.asset)
+            venues.add(u.venue)
         if changed:
             self.live_updates += 1
             self._changed()
+            self._data_at.update(dict.fromkeys(venues, self.touched_at))
             for listener in self._listeners:
                 listener(changed)
         return changed

@@ -7,12 +7,14 @@ that answers 403/418 (an IP ban) left alone for the ban period. No cool-down,
 asked or assumed, lasts longer than `max_cooldown_s`, and no reply is read past
 `max_reply_bytes`. Every failure becomes a `VenueError` naming the venue and
 the endpoint; query strings are never part of the name, so nothing signed ever
-reaches a message or a log.
+reaches a message or a log. Each attempt is told to the request observers
+(`observe_requests`): how ops metrics see every venue without arb knowing of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
@@ -25,6 +27,8 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from arb.network import host_of, network_cause
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,32 @@ class ReplyError(Exception):
 
 class ReplyShapeError(Exception):
     """Raised by a venue's decoder when a reply parses but does not hold what it must."""
+
+
+# Called after every attempt with the venue, its seconds (None: not sent, the venue is
+# cooling down after a ban) and its error (None: it succeeded). An attempt cancelled by a
+# deadline is not told: it has no outcome.
+RequestObserver = Callable[[str, float | None, VenueError | None], None]
+_observers: list[RequestObserver] = []
+
+
+def observe_requests(observer: RequestObserver) -> Callable[[], None]:
+    """Have `observer` told of every request attempt of every venue; returns its undo."""
+    _observers.append(observer)
+
+    def undo() -> None:
+        with contextlib.suppress(ValueError):
+            _observers.remove(observer)
+
+    return undo
+
+
+def _tell(venue: str, seconds: float | None, error: VenueError | None) -> None:
+    for observer in list(_observers):
+        try:
+            observer(venue, seconds, error)
+        except Exception:  # an observer's bug must never fail a request
+            log.exception("request observer failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +233,27 @@ class VenueHttp:
         )
         async for attempt in retrying:
             with attempt:
-                result = await self._once(method, path, params, data, headers, decode)
+                result = await self._attempt(method, path, params, data, headers, decode)
+        return result
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        decode: Callable[[bytes], T],
+    ) -> T:
+        """One try, told to the request observers."""
+        sent = self._clock() >= self.banned_until
+        started = time.monotonic()
+        try:
+            result = await self._once(method, path, params, data, headers, decode)
+        except VenueError as e:
+            _tell(self.venue, time.monotonic() - started if sent else None, e)
+            raise
+        _tell(self.venue, time.monotonic() - started, None)
         return result
 
     async def _once(
@@ -221,6 +271,7 @@ class VenueHttp:
             raise VenueBanned(
                 self.venue, path, f"cooling down after a ban, {left:.0f} s left", self.banned_until
             )
+        started = time.monotonic()
         send_headers = dict(headers or {})
         if data is not None:
             send_headers.setdefault("Content-Type", "application/json")
@@ -248,7 +299,14 @@ class VenueHttp:
         except aiohttp.ClientPayloadError as e:
             raise VenueBadResponse(self.venue, path, f"reply cut off: {_short(e)}") from None
         except aiohttp.ClientError as e:
-            raise VenueUnreachable(self.venue, path, f"connection failed: {_short(e)}") from None
+            cause = network_cause(e, host_of(self.base_url))
+            why = cause.text if cause is not None else _short(e)
+            raise VenueUnreachable(self.venue, path, f"connection failed: {why}") from None
+        # `arb-bot -v` shows every request; the path never holds a query, nor a signature.
+        log.debug(
+            "%s %s %s: HTTP %d, %s bytes in %.2f s",
+            self.venue, method, path, status, f"{len(body):,}", time.monotonic() - started,
+        )  # fmt: skip
 
         if status in (403, 418):
             ban = min(retry_after if retry_after is not None else self.ban_s, self.max_cooldown_s)

@@ -38,6 +38,7 @@ class FeedView(Protocol):
     disconnected_at: float | None
     reconnects: int
     last_error: str | None
+    unreachable: str | None  # the network kind (arb.network) of its last failed connect
 
     @property
     def heard_since_connect(self) -> bool: ...
@@ -109,10 +110,13 @@ class Market:
         clients: Sequence[VenueClient],
         venue_deadline_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        on_fetched: Callable[[VenueHealth], None] | None = None,
     ) -> None:
+        """`on_fetched` hears each venue's outcome as it ends (the CLI's progress)."""
         self.clients = {c.name: c for c in clients}
         self.venue_deadline_s = venue_deadline_s
         self.clock = clock
+        self.on_fetched = on_fetched
 
     async def fetch(
         self, venues: Sequence[str] | None = None, deadline_s: float | None = None
@@ -167,6 +171,8 @@ class Market:
             empty=empty,
             elapsed_s=time.monotonic() - started,
         )
+        if self.on_fetched is not None:
+            self.on_fetched(outcome)
         return quotes, outcome
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ tables in `<pre>` (escaped), and says a carry at a size in the same words (`size
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from arb.books import LegBook
 from arb.chart import png_size
@@ -71,9 +71,19 @@ FUNDING_HEADERS = (
 )  # fmt: skip
 
 
+def nobody_answered(health: Sequence[VenueHealth], head: str, then: str) -> str:
+    """'<head>: no venue answered (4 asked)<then>.', and each venue asked with its cause."""
+    causes = [
+        f"  {h.venue}: {_without_venue(h.venue, h.last_error or 'no answer')}" for h in health
+    ]
+    return "\n".join([f"{head}: no venue answered ({len(health)} asked){then}.", *causes])
+
+
 def scan_text(r: ScanReport) -> str:
     now = r.taken_at
     ok = [h.venue for h in r.health if h.ok]
+    if not ok:
+        return nobody_answered(r.health, f"Funding carry at {utc(now)}", ", so nothing to rank")
     head = (
         f"Funding carry at {utc(now)}: {len(r.opportunities)} of {r.total} opportunities"
         f" across {', '.join(ok) or 'no venue'}; net APR over {r.params.horizon_h:g} h"
@@ -114,6 +124,8 @@ NO_BEST = "No best carry: fewer than two venues have a leg fresh and liquid enou
 
 def funding_text(r: FundingReport) -> str:
     now = r.taken_at
+    if not any(h.ok for h in r.health):
+        return nobody_answered(r.health, f"{r.asset} funding at {utc(now)}", "")
     if not r.quotes:
         lines = [f"No venue quotes {r.asset} right now."]
     else:

@@ -1,5 +1,5 @@
-"""What `scan`, `funding` and `size` answer, as data and as JSON (DESIGN.md's for the first
-two), and the JSON of the risk watch's report (`arb.risk`).
+"""What `scan`, `funding` and `size` answer, as data and as JSON (plain decimals, the
+figures of the README's "The numbers"), and the JSON of the risk watch's report (`arb.risk`).
 
 These are the plain functions behind both the CLI and the bot: a snapshot in,
 a report out. Text rendering lives in `arb.render`.

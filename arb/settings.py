@@ -86,6 +86,8 @@ class Settings:
     risk_interval_s: float = 60.0  # how often the accounts are read for risk, with keys
     risk_unreadable_s: float = 180.0  # an account unreadable this long alerts
     webhook_port: int = 8443
+    metrics_port: int | None = None  # Prometheus metrics at /metrics; None: off
+    metrics_host: str = "127.0.0.1"  # where they listen: this machine only, by default
     telegram_bot_token: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     llm_api_key: str | None = field(default=None, repr=False)
@@ -298,6 +300,10 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         ),
         risk_interval_s=seconds("ARB_RISK_INTERVAL_S", 60.0, 5.0, 86_400.0),
         risk_unreadable_s=seconds("ARB_RISK_UNREADABLE_S", 180.0, 0.0, 86_400.0),
+        metrics_port=typed(
+            "ARB_METRICS_PORT", None, _port_or_off, "a TCP port from 1 to 65535, or 0 (off)"
+        ),
+        metrics_host=get("ARB_METRICS_HOST") or "127.0.0.1",
     )
 
 
@@ -333,6 +339,13 @@ def _ws_url(raw: str) -> str:
 
 def _id_set(raw: str) -> frozenset[int]:
     return frozenset(int(p) for p in raw.replace(" ", "").split(",") if p)
+
+
+def _port_or_off(raw: str) -> int | None:
+    port = int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError
+    return port or None
 
 
 def _usd_amount(raw: str) -> float:

@@ -1,6 +1,6 @@
 """The spread engine: pure functions from quotes to ranked opportunities.
 
-Formulas are DESIGN.md's: hourly = rate / interval_h; short the higher hourly
+Formulas are the README's "The numbers": hourly = rate / interval_h; short the higher hourly
 leg, long the lower; fees are a round trip on both legs (open and close).
 """
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -164,6 +164,9 @@ class Alerts:
         self.dirty: dict[AlertKey, AlertState] = {}  # state changes storage has not taken
         self.unsaved: dict[int, tuple[Delivery, Outcome | None, str]] = {}  # outcomes likewise
         self.held: list[Delivery] = []  # crossings storage could not queue
+        # Each message's result (sent, failed, unknown, held, ...) since the start, risk
+        # alerts included: the ops metrics read it. A held message counts again when it goes.
+        self.outcomes: Counter[str] = Counter()
         self.storage_told: str | None = None  # the failure the admins were told about
         self.last_pruned = float("-inf")
         self._started = False
@@ -336,6 +339,7 @@ class Alerts:
                     log.error("alert delivery to %s failed", target, exc_info=result)
                 result = "interrupted"  # its row stays open: the next start sends it
             out.append(result)
+        self.outcomes.update(out)
         return out
 
     async def _deliver_all(self, bot: Bot, deliveries: list[Delivery], report: CycleReport) -> None:
@@ -455,6 +459,7 @@ class Alerts:
         except STORAGE_ERRORS as e:
             log.error("storage refused the alert outbox (%s): holding %d message(s)", e, len(rows))
             self.held += fresh
+            self.outcomes["held"] += len(fresh)
             return [d for d in deliveries if d.id is not None]
         for d, delivery_id in zip(fresh, ids, strict=True):
             d.id = delivery_id

@@ -4,9 +4,10 @@ Long polling by default, webhook mode when TELEGRAM_WEBHOOK_URL is set. The
 JobQueue refreshes the shared market snapshot every ARB_SCAN_INTERVAL_S and,
 with account keys set, runs the risk watch every ARB_RISK_INTERVAL_S (bot.risk).
 Start-up retries with backoff while Telegram is unreachable (PTB does not
-retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0.
+retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0. While updates flow it
+keeps a heartbeat beside ARB_DB (bot.heartbeat) for `arb-bot health`.
 
-Exit status: 0 stopped cleanly, 2 no or rejected TELEGRAM_BOT_TOKEN, 3 storage
+Exit status: 0 stopped cleanly, 2 no, malformed or rejected TELEGRAM_BOT_TOKEN, 3 storage
 unusable: ARB_DB cannot be opened, read or written (a bad path, not a database,
 damaged, read-only, disk full, written by a newer build), said in one ERROR line
 `ARB_DB=<path>: <cause>`.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import signal
 from urllib.parse import urlparse
@@ -36,13 +38,15 @@ from telegram.ext import (
 from arb.accounts.service import AccountService, private_clients
 from arb.feeds.manager import Feeds
 from arb.market import Market, make_clients
+from arb.network import host_of, network_cause
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
-from bot import accounts, charts, handlers, signals, subscriptions
+from bot import accounts, charts, handlers, heartbeat, signals, subscriptions
 from bot.access import admit
 from bot.desk import DESK_KEY, Desk, desk_of
 from bot.errors import on_error
+from bot.metrics import start_metrics
 from bot.ratelimit import DeskRateLimiter
 from storage.db import Database, StorageError, close_all
 from storage.history import HistoryRecorder, HistoryStore
@@ -62,6 +66,11 @@ NO_TOKEN = (
     "TELEGRAM_BOT_TOKEN=<token> in .env (see .env.example) or the environment."
 )
 BAD_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
+TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # <bot id>:<secret>, as @BotFather gives it
+MALFORMED_TOKEN = (
+    "TELEGRAM_BOT_TOKEN is not a bot token: @BotFather gives one as <bot id>:<secret>, "
+    "e.g. 123456789:AAH... Copy it again from @BotFather."
+)
 
 
 async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -175,11 +184,19 @@ async def initialize(app: Application, stop: asyncio.Event, backoff: tuple[float
         except InvalidToken:
             raise
         except (NetworkError, TelegramError) as e:
-            log.warning("Telegram unreachable (%s); retrying in %.1f s", type(e).__name__, delay)
+            host = host_of(app.bot.base_url)
+            log.warning("Telegram unreachable at %s: %s; retrying in %.1f s",
+                        host, telegram_cause(e, host), delay)  # fmt: skip
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
             return False
         delay = min(cap, delay * 2)
+
+
+def telegram_cause(e: TelegramError, host: str) -> str:
+    """Why the Bot API could not be asked, in words (PTB's NetworkError wraps httpx's)."""
+    cause = network_cause(e, host)
+    return cause.text if cause is not None else f"{type(e).__name__}: {e}"
 
 
 async def serve(
@@ -199,11 +216,17 @@ async def serve(
     if not settings.telegram_bot_token:
         log.error(NO_TOKEN)
         return 2
+    if not TOKEN_SHAPE.fullmatch(settings.telegram_bot_token):
+        log.error(MALFORMED_TOKEN)  # never retried: no Telegram would take it
+        return 2
     try:
         db = await Database.open(settings.db_path)
     except StorageError as e:
         log.error("ARB_DB=%s: %s", e.path, e.cause)
         return 3
+    beat_path = heartbeat.heartbeat_path(settings.db_path)
+    heartbeat.clear(beat_path)  # a beat left by a killed run must not vouch for this one
+    beating: asyncio.Task[None] | None = None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -212,6 +235,7 @@ async def serve(
     market = Market(make_clients(settings), settings.venue_deadline_s)
     service = MarketService(market, settings.max_quote_age_s)
     app = build_application(settings, service, Store(db), rate_limiter)
+    metrics = await start_metrics(settings, app)  # ARB_METRICS_PORT, even while Telegram is away
     try:
         try:
             if not await initialize(app, stop, startup_backoff):
@@ -236,12 +260,18 @@ async def serve(
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():
             app.create_task(job.run(app), name="first-cycle")
         await start_updates(app, settings)
+        beating = heartbeat.start_beating(
+            beat_path, lambda: app.running and app.updater is not None and app.updater.running
+        )
         if ready is not None and not ready.done():
             ready.set_result(app)
         await stop.wait()
         log.info("stopping")
         return 0
     finally:
+        await heartbeat.stop_beating(beating, beat_path)
+        if metrics is not None:
+            await metrics.close()
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         # No new risk read; alerts on their way get a moment to land; the rest stay in the

@@ -7,7 +7,10 @@ Exit status: 0 when at least one venue answered, 1 when none did (for
 `chart`, also when no venue has history for the window: no empty chart; for `size`,
 also when a leg's order book could not be had), 2 for bad usage or settings. `risk`
 reads the desk's accounts: 0 when every keyed account was read, 1 when one was not,
-2 when no venue keys are set.
+2 when no venue keys are set. `health` says whether `arb-bot run` is serving (its
+heartbeat, bot.heartbeat): 0 alive, 1 not, bad settings included (Docker reserves 2).
+`doctor` checks the setup (bot.doctor): 0 when no check failed, 1 when one did, a bad
+setting included.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from arb.report import dumps, funding_json, scan_json, size_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
 from arb.venues.registry import account_venues, key_variables
+from bot.progress import Progress
 
 DEFAULT_TOP = 20
 
@@ -132,16 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("--json", action="store_true", help="machine-readable output")
 
     sub.add_parser("run", help="start the Telegram bot")
+    doctor = sub.add_parser(
+        "doctor", help="check the setup: settings, token, venues, keys, database, LLM"
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser(
+        "health", help="whether the bot beside ARB_DB is serving (0 alive, 1 not): a HEALTHCHECK"
+    )
     return parser
 
 
 @contextlib.asynccontextmanager
 async def open_market(settings: Settings, venues: Sequence[str] | None) -> AsyncIterator[Market]:
-    """The venues asked, for one command: no shared snapshot, no database."""
-    market = Market(make_clients(settings, tuple(venues or ())), settings.venue_deadline_s)
+    """The venues asked, for one command: no shared snapshot, no database. On a terminal,
+    stderr says what the command waits for (bot.progress)."""
+    progress = Progress()
+    clients = make_clients(settings, tuple(venues or ()))
+    market = Market(clients, settings.venue_deadline_s, on_fetched=progress.fetched)
+    progress.asking([c.name for c in clients])
     try:
         yield market
     finally:
+        await progress.close()
         await market.close()
 
 
@@ -231,11 +247,19 @@ async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """The `arb-bot` script."""
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":  # a bad setting is one of its findings, not a usage error
+        from bot.doctor import run_cli
+
+        return run_cli(args.json, args.verbose)
     try:
         settings = load_settings()
     except SettingsError as e:
         print(f"arb-bot: {e}", file=sys.stderr)
-        return 2
+        return 1 if args.command == "health" else 2  # Docker reserves 2 in a HEALTHCHECK
+    if args.command == "health":
+        from bot.heartbeat import health
+
+        return health(settings.db_path)
     if args.command == "run":
         setup_logging(settings.log_level, settings.secrets())
         from bot.app import run  # Telegram only for `run`: scan and funding start faster

@@ -60,7 +60,10 @@ HELP = "\n".join(
         "/subscribe 0.05% [ASSETS]: alert this chat when an asset's best spread per 8h (gross,"
         " before fees) reaches the threshold (also 5bps, 0.0005, 50% apr); once per crossing,"
         " never a flood. An asset's own threshold overrides the catch-all.",
-        "/unsubscribe [ASSETS|all], /subscriptions: manage them (group admins only).",
+        "/unsubscribe [ASSETS|all]: end this chat's alerts, or take assets out of them."
+        " In a group only its administrators (and the desk's admins) may /subscribe or"
+        " /unsubscribe.",
+        "/subscriptions: this chat's alerts, and which threshold applies where they overlap.",
         "/status: each venue's data age, quote count and last error.",
         "Admins: /refresh fetches every venue now; /usage shows the model's calls and cost;"
         " /balance, /positions (legs matched into hedged pairs) and /pnl [7d|30d] (funding"

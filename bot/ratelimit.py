@@ -78,6 +78,7 @@ MESSAGE_ENDPOINTS = frozenset({
 
 _REPLY, _ALERT = 0, 1  # lanes, in the order they are served
 _LANES = (_REPLY, _ALERT)
+LANE_NAMES = ("reply", "alert")  # by lane
 
 Callback = Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]]
 ChatKey = int | str | None
@@ -254,6 +255,10 @@ class DeskRateLimiter(BaseRateLimiter[RateLimitArgs]):
         self._timer_at = math.inf
         self._waiting = 0
         self._closed = False
+        # Telegram's RetryAfter answers so far, and the seconds paused for them, per lane
+        # ("reply", "alert"): the ops metrics read them.
+        self.retry_afters = dict.fromkeys(LANE_NAMES, 0)
+        self.retry_after_waits_s = dict.fromkeys(LANE_NAMES, 0.0)
 
     # ----------------------------------------------------------------- PTB's interface
 
@@ -309,6 +314,8 @@ class DeskRateLimiter(BaseRateLimiter[RateLimitArgs]):
             except RetryAfter as e:
                 wait = min(max(retry_after_s(e), 0.0), self._max_retry_after)
                 self._pause(chat, lane, wait)
+                self.retry_afters[LANE_NAMES[lane]] += 1
+                self.retry_after_waits_s[LANE_NAMES[lane]] += wait
                 if attempt >= self._max_retries:
                     log.warning(
                         "%s to %s: still rate limited after %d retries", endpoint, key, attempt

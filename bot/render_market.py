@@ -9,6 +9,7 @@ from arb.commands import StatusReport, StorageState
 from arb.formats import ago, apr_pct, bps, countdown, hours, pct, usdc_margined
 from arb.market import FeedView, VenueHealth
 from arb.models import Opportunity, Quote
+from arb.network import KIND_WORDS, same_cause
 from arb.render import LEFT_OUT_MARK, size_lines, sizing_lines, usd
 from arb.report import FundingReport, ScanReport, SizeReport, Sizing
 from bot.render import clock, esc, narrow_table, pre, venue
@@ -161,6 +162,8 @@ def status_html(r: StatusReport) -> str:
             for name, f in feeds.items()
             if not f.connected and f.last_error
         ]
+        if (hint := unreachable_hint(health)) is not None:
+            lines.append(hint)
     for h in health:
         if h.last_error:
             since = ago(now - (h.last_error_at or now))
@@ -168,6 +171,26 @@ def status_html(r: StatusReport) -> str:
         for w in h.warnings:
             lines.append(f"{esc(venue(h.venue))}: {esc(w)}")
     return "\n".join(lines)
+
+
+def unreachable_hint(health: Sequence[VenueHealth]) -> str | None:
+    """One line when every live feed failed to connect for the same network reason (no
+    network, a DNS or firewall problem, WebSockets blocked): what to check, and ARB_FEEDS=0.
+    """
+    feeds = [h.feed for h in health if h.feed is not None]
+    kind = same_cause([None if f.connected else f.unreachable for f in feeds])
+    if kind is None:
+        return None
+    words = KIND_WORDS[kind]
+    if any(h.ok for h in health):
+        return (
+            f"⚠ No venue's live feed can be reached ({words} for each) while REST answers:"
+            " WebSockets may be blocked here. Set ARB_FEEDS=0 to poll by REST only."
+        )
+    return (
+        f"⚠ No venue can be reached ({words} for each): check the network, DNS, firewall"
+        " or proxy, or set ARB_FEEDS=0 to poll by REST only."
+    )
 
 
 def _storage_line(h: StorageState, now: float, held_alerts: int) -> str:

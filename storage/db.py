@@ -169,8 +169,9 @@ class Database:
         self.health = StorageHealth()
 
     @classmethod
-    async def open(cls, path: str) -> Database:
-        """Open the database at `path`, creating and migrating it as needed.
+    async def open(cls, path: str, *, migrate: bool = True) -> Database:
+        """Open the database at `path`, creating and migrating it as needed (`migrate`
+        False: an older schema is left as it is, as `arb-bot doctor` looks at it).
 
         Whatever keeps it from being used (a bad path, not a database, damaged, read-only,
         disk full, written by a newer build) raises StorageError, and the connection opened
@@ -186,7 +187,7 @@ class Database:
         conn.row_factory = aiosqlite.Row
         db = cls(conn, path)
         try:
-            await db._prepare()
+            await db._prepare(migrate)
         except BaseException as e:
             with contextlib.suppress(Exception):
                 await conn.close()  # stops the worker thread even when the close fails
@@ -196,7 +197,7 @@ class Database:
         _opened.add(db)
         return db
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, migrate: bool = True) -> None:
         for pragma in ("PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"):
             await self.conn.execute(pragma)
         # The first read of the file. SQLite checks its header here: garbage fails as "not a
@@ -211,7 +212,8 @@ class Database:
             )
         for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"):
             await self.conn.execute(pragma)
-        await self.migrate()
+        if migrate:
+            await self.migrate()
         await self._quick_check()
         await self._check_writable()
 

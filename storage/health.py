@@ -20,12 +20,14 @@ class StorageHealth:
     failing_since: float | None = None
     last_write_at: float | None = None  # the last write that committed
     failures: int = 0  # operations that failed since it started failing
+    errors: int = 0  # operations that failed since the start (the ops metrics count them)
 
     def failed(self, cause: str) -> None:
         if not self.failing:
             self.failing, self.failing_since, self.failures = True, self.clock(), 0
         self.cause = cause
         self.failures += 1
+        self.errors += 1
 
     def wrote(self) -> None:
         self.failing, self.cause, self.failing_since, self.failures = False, None, None, 0

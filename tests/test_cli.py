@@ -1,8 +1,8 @@
 """`arb-bot scan` and `arb-bot funding` end to end: a subprocess against the fake venues.
 
 The market below mixes 1 h, 2 h, 4 h and 8 h intervals, negative rates and
-1000x contracts; every expected figure is worked out by hand from DESIGN.md's
-formulas, not by calling the code under test.
+1000x contracts; every expected figure is worked out by hand from the formulas in the
+README's "The numbers", not by calling the code under test.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def market() -> FakeMarket:
 
 
 def expected(long_venue, long_hourly, long_px, short_venue, short_hourly, short_px):
-    """DESIGN.md by hand: every figure of one opportunity."""
+    """The README's "The numbers" by hand: every figure of one opportunity."""
     spread_h = short_hourly - long_hourly
     fees = 2 * (FEE[long_venue] + FEE[short_venue])
     return {

@@ -1,4 +1,5 @@
-"""The layout DESIGN.md fixes, read from the sources' imports (`ast`, nothing imported).
+"""The layout the README's "Development" section describes, read from the sources'
+imports (`ast`, nothing imported).
 
 `bot -> arb, storage`; `storage -> arb.models` only; `arb` imports neither, nor Telegram;
 no import loops; and the command handlers reach `arb` only through `arb.commands` (and

@@ -1,4 +1,4 @@
-"""The carry math of DESIGN.md: worked examples and properties."""
+"""The carry math of the README's "The numbers": worked examples and properties."""
 
 from __future__ import annotations
 

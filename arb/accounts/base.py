@@ -104,6 +104,9 @@ class PrivateClient(ABC):
     auth_codes: ClassVar[frozenset[str]]
     # The public time endpoint and the decoder of its reply into the venue's time in ms.
     server_time: ClassVar[tuple[str, Callable[[bytes], int]]]
+    # How far (ms) a request's timestamp may stray from the venue's clock before it is
+    # refused; `arb-bot doctor` fails a clock skewed past it. None: the venue does not say.
+    window_ms: ClassVar[int | None] = None
     # Whether its keys come with a passphrase (as its spec says; a test holds them equal).
     signs_with_passphrase: ClassVar[bool] = False
     # How long `contracts` keeps the sizes (they change only with a relisting), and how

@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
 from arb.models import QuoteUpdate
+from arb.network import host_of, network_cause
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ class FeedState:
     reconnects: int = 0
     messages: int = 0
     last_error: str | None = None
+    unreachable: str | None = None  # the network kind (arb.network) of a failed connect
 
     def live(self, now: float, max_silence_s: float) -> bool:
         return (
@@ -239,7 +241,7 @@ class Feed:
                 raise
             except (OSError, WebSocketException, TimeoutError, FeedError, ValueError) as e:
                 failures = 1 if time.monotonic() - started > STABLE_S else failures + 1
-                self.state.last_error = f"{type(e).__name__}: {e}"[:200]
+                self._failed(e)
                 log.warning("%s feed: %s", self.dialect.venue, self.state.last_error)
             finally:
                 if self.state.connected:
@@ -249,6 +251,14 @@ class Feed:
             delay = self.backoff.delay(failures, self._rng) if failures else 0.05
             self.state.reconnects += 1
             await asyncio.sleep(delay)
+
+    def _failed(self, e: BaseException) -> None:
+        """Keep why the connection failed: the host and the cause in words when it never
+        opened for a network reason (DNS, refused, timed out, TLS), else the error."""
+        cause = None if self.state.connected else network_cause(e, host_of(self.url))
+        self.state.unreachable = cause.kind if cause is not None else None
+        text = cause.text if cause is not None else f"{type(e).__name__}: {e}"
+        self.state.last_error = text[:200]
 
     async def _session(self) -> None:
         # Seed first: a venue may drop a connection that has not subscribed within seconds
@@ -298,6 +308,7 @@ class Feed:
                 self._drop(refusal, outbox)
                 updates = []
             self.state.last_error = None  # the venue talks and accepted what we sent
+            self.state.unreachable = None
             if updates:
                 self._on_updates(updates)
 

@@ -5,6 +5,8 @@ and answers with the asked JSON, agreeing with the computed direction and the
 rule-based verdict. Tests queue other behaviours with `then(...)`: any answer
 text, a given HTTP error (with Retry-After), or a hang that lasts until the
 test releases it or the server stops. Every request is kept in `requests`.
+`GET /v1/models` lists the model (what `arb-bot doctor` asks), or answers the
+next queued behaviour's HTTP error.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class FakeLlm:
     async def __aenter__(self) -> FakeLlm:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, shutdown_timeout=1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -101,6 +104,14 @@ class FakeLlm:
         self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        item = self.queue.popleft() if self.queue else Behaviour()
+        b = item(Request({}, dict(request.headers))) if callable(item) else item
+        if b.status != 200:
+            return web.json_response(_error(b.status), status=b.status, headers=b.headers)
+        models = [{"id": self.model, "object": "model", "owned_by": "fake"}]
+        return web.json_response({"object": "list", "data": models})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         req = Request(await request.json(), dict(request.headers))

@@ -1,4 +1,4 @@
-"""A fake of every venue's public REST API, on 127.0.0.1, for tests and benchmarks.
+"""A fake of every venue's public REST API, on 127.0.0.1, for tests, benchmarks and the demo.
 
 One aiohttp server answers every venue under its own prefix
 (`http://127.0.0.1:PORT/bybit/v5/market/tickers`), so a client is pointed at it
@@ -25,17 +25,23 @@ client in another process). `Fault("empty")` answers the endpoint's own reply wi
 rows; `Fault.huge(...)` streams a reply of any size, even without end, generating it
 as it goes (`fake.streamed` counts the bytes it got to send).
 
-Run standalone for benchmarks: `python -m tests.fakes.venues --perps 500`
-prints `PORT <n>` and serves until stdin closes.
+Run standalone, it prints `PORT <n>` and serves until stdin closes (Ctrl-D):
+`python -m tests.fakes.venues` serves the demo's moving market (tests/fakes/demo_market.py,
+`--seed N`), whose next fundings lie ahead of the real clock; at a terminal it also prints the
+variables that point `arb-bot` at it. `--perps 500` serves `synthetic_market(500)`, rendered
+once (the benchmarks); `--fixtures` the recorded replies verbatim, a snapshot of the past
+in which every countdown reads "due".
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +58,7 @@ from tests.fakes.local_server import LocalServer
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOUR_MS = 3_600_000
 HISTORY_DAYS = 30  # how far back a perp's default history goes
+SEED = 7  # synthetic and demo markets' default seed
 
 # Not a venue: request counts for a client in another process (`GET /fake/hits`).
 FAKE_HITS = "/hits"
@@ -197,7 +204,7 @@ class Clock:
         return self.now
 
 
-def synthetic_market(perps_per_venue: int, seed: int = 7) -> FakeMarket:
+def synthetic_market(perps_per_venue: int, seed: int = SEED) -> FakeMarket:
     """`n` perpetuals on every venue, mixed intervals and signs, deterministic."""
     rng = random.Random(seed)
     venues: dict[str, list[FakePerp]] = {v: [] for v in NAMES}
@@ -504,20 +511,61 @@ def window(rows: list[tuple[int, dict]], start: int | None, end: int | None) -> 
     return [row for t, row in rows if (start is None or t >= start) and (end is None or t <= end)]
 
 
-async def _serve(perps: int) -> None:
-    market = synthetic_market(perps) if perps else None
-    async with FakeVenues(market, frozen=True) as fake:
+def _standalone_market(args: argparse.Namespace) -> tuple[FakeMarket | None, bool, str]:
+    """What `python -m tests.fakes.venues` serves: (market, frozen, what it is)."""
+    if args.fixtures:
+        return None, True, "the recorded fixtures (a past snapshot: countdowns read 'due')"
+    if args.perps:
+        return synthetic_market(args.perps), True, f"{args.perps} synthetic perps a venue"
+    from tests.fakes.demo_market import demo_market  # it builds on this module
+
+    return demo_market(args.seed), False, f"the demo's moving market (seed {args.seed})"
+
+
+def _how_to_use(fake: FakeVenues, what: str) -> str:
+    exports = "".join(f"  export {k}={v}\n" for k, v in {**fake.env(), "ARB_FEEDS": "0"}.items())
+    return (
+        f"Serving {what}. Point arb-bot at it from another shell:\n{exports}"
+        "then run e.g. `.venv/bin/arb-bot scan`. Ctrl-D stops it."
+    )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    market, frozen, what = _standalone_market(args)
+    async with FakeVenues(market, frozen=frozen) as fake:
         print(f"PORT {fake.port}", flush=True)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+        if sys.stdin.isatty():  # a person, not a benchmark's pipe
+            print(_how_to_use(fake, what), file=sys.stderr, flush=True)
+        await _stdin_closed()
+
+
+async def _stdin_closed() -> None:
+    """Until stdin ends: the parent closes it, or Ctrl-D at a terminal. The read blocks in a
+    daemon thread, so that Ctrl-C ends the process rather than waiting for it."""
+    loop = asyncio.get_running_loop()
+    closed = loop.create_future()
+
+    def read() -> None:
+        sys.stdin.read()
+        with contextlib.suppress(RuntimeError):  # the loop is gone: Ctrl-C came first
+            loop.call_soon_threadsafe(lambda: closed.done() or closed.set_result(None))
+
+    threading.Thread(target=read, daemon=True).start()
+    await closed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--perps", type=int, default=0, help="synthetic perps per venue (0: the fixtures)"
+    served = parser.add_mutually_exclusive_group()
+    served.add_argument(
+        "--perps", type=int, default=0, help="synthetic perps per venue, rendered once"
     )
-    asyncio.run(_serve(parser.parse_args().perps))
+    served.add_argument(
+        "--fixtures", action="store_true", help="the recorded replies (a past snapshot)"
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help="the demo market's seed")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -323,6 +323,7 @@ class BinancePrivate(PrivateClient):
     # Bad signature, malformed or missing key, unknown key / IP / permissions.
     auth_codes = frozenset({"-1022", "-2014", "-2015"})
     server_time = (SERVER_TIME, parse_server_time)
+    window_ms = RECV_WINDOW_MS  # the recvWindow every request sends
 
     def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
         """The signature goes last in the query; the key alone in a header."""

@@ -329,6 +329,7 @@ class BitgetPrivate(PrivateClient):
     timestamp_codes = TIMESTAMP_CODES
     auth_codes = AUTH_CODES
     server_time = (SERVER_TIME, parse_server_time)
+    window_ms = 30_000  # as the module docstring says
 
     def sign(self, timestamp_ms: int, path: str, params: Params) -> tuple[Params, dict[str, str]]:
         """Sorted by key, then signed and sent as this very dict."""

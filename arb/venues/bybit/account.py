@@ -339,6 +339,7 @@ class BybitPrivate(PrivateClient):
     timestamp_codes = frozenset({TIMESTAMP_CODE})
     auth_codes = frozenset(AUTH_MESSAGES)
     server_time = (SERVER_TIME, parse_server_time)
+    window_ms = RECV_WINDOW_MS  # the recvWindow every request sends
 
     def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
         """A GET signs its query; the method and path are not signed."""

@@ -332,6 +332,7 @@ class GatePrivate(PrivateClient):
     timestamp_codes = TIMESTAMP_LABELS
     auth_codes = AUTH_LABELS
     server_time = (SERVER_TIME, parse_server_time)
+    window_ms = 60_000  # as the module docstring says
     contracts_stale_s = 3600.0  # a failed reload serves the last contract list this long
 
     def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:

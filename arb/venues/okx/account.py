@@ -333,6 +333,7 @@ class OkxPrivate(PrivateClient):
     timestamp_codes = TIMESTAMP_CODES
     auth_codes = AUTH_CODES
     server_time = (SERVER_TIME, parse_server_time)
+    window_ms = 30_000  # as the module docstring says
 
     def headers(self, timestamp_ms: int, method: str, path: str, params: Params) -> dict[str, str]:
         timestamp = iso_timestamp(timestamp_ms)

@@ -27,12 +27,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tests.fakes.private_base import Handler
 from tests.fakes.venues import FakePerp, FakeVenues, HistoryFacts, dec, fixture, scaled
+
+if TYPE_CHECKING:  # private_base imports the test configuration: pytest, hypothesis
+    from tests.fakes.private_base import Handler
 
 BITGET_TICKERS = "/api/v2/mix/market/tickers"
 BITGET_CURRENT_FUNDING = "/api/v2/mix/market/current-fund-rate"
@@ -95,7 +97,7 @@ def install(fake: FakeVenues) -> None:
     def perps() -> list[FakePerp]:
         if fake.market is None:
             return []
-        return [p for p in fake.market.venues.get("bitget", []) if p.settle == "USDT"]
+        return [p for p in fake.market.perps("bitget") if p.settle == "USDT"]
 
     def product_error(query: Any) -> web.Response | None:
         """Bitget's docs write the product type in capitals and their examples in lower case."""
