@@ -33,21 +33,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from arb.accounts.models import KeyAccess
-from arb.backfill import HistoryLoader, HistorySource
 from arb.books import OrderBooks, SizeParams
 from arb.carry import carry_in
-from arb.chart import render_chart
 from arb.depth import size_carry
-from arb.history import (
-    WINDOWS_H,
-    HistoryReport,
-    PairStats,
-    Pending,
-    history_report,
-    pair_stats,
-    pending_carry,
-    recorded_points,
-)
 from arb.market import MarketSnapshot, VenueHealth
 from arb.models import HOUR_S, Opportunity
 from arb.report import (
@@ -64,6 +52,8 @@ from arb.symbols import normalize_asset
 
 if TYPE_CHECKING:  # at run time only where used: the terminal starts without them
     from arb.accounts.service import AccountService
+    from arb.backfill import HistoryLoader, HistorySource
+    from arb.history import HistoryReport, PairStats, Pending
     from arb.signaler import Signal, Signaler
 
 DEFAULT_THRESHOLD_8H = 0.0005  # what /chart and /history measure against without an alert
@@ -226,6 +216,8 @@ async def signal(
     """The signaler's verdict on the asset's best carry, given the pair's stored record
     over the last 24 h and 7 d and, with `books`, the carry at the desk's notional;
     None when no fresh pair passes the filters."""
+    from arb.history import pair_stats  # here: `arb-bot scan` starts without the history
+
     name = normalize_asset(asset)
     best = carry_in(await market.snapshot(), name, params).best
     if best is None:
@@ -255,6 +247,9 @@ async def chart(
     """Each venue's funding over the window (a key of WINDOWS_H) as a PNG, backfilled where
     the record is short, with the best pair's figures over it; None when no venue lists
     the asset. Without any stored or settled point in the window there is no PNG."""
+    from arb.chart import render_chart  # here: only `chart` draws or reads the history
+    from arb.history import WINDOWS_H, pair_stats, pending_carry, recorded_points
+
     name = normalize_asset(asset)
     snapshot = await market.snapshot()
     quotes = snapshot.for_asset(name)
@@ -294,6 +289,8 @@ async def history(
 ) -> HistoryReport | None:
     """Every venue pair of the asset over 24 h, 7 d and 30 d, backfilled where the record
     is short; None when fewer than two venues list the asset."""
+    from arb.history import WINDOWS_H, history_report  # here: `arb-bot scan` starts without
+
     name = normalize_asset(asset)
     snapshot = await market.snapshot()
     quotes = snapshot.for_asset(name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from arb.books import LegBook
-from arb.chart import png_size
 from arb.commands import ChartReport
 from arb.depth import Fill, SizedCarry
 from arb.formats import (
@@ -174,6 +173,8 @@ def funding_text(r: FundingReport) -> str:
 def chart_text(r: ChartReport, path: str) -> str:
     """One line on the PNG written to `path`: its size and what it was drawn from."""
     assert r.png is not None
+    from arb.chart import png_size  # here: `arb-bot scan` starts without the chart module
+
     width, height = png_size(r.png)
     per_venue = ", ".join(f"{venue_label(v)} {n}" for v, n in sorted(r.points.items()))
     return (

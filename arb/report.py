@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from arb.books import LegBook, SizeParams
 from arb.carry import LeftOut, carry_in
 from arb.depth import Fill, SizedCarry
 from arb.market import MarketSnapshot, VenueHealth
 from arb.models import Opportunity, Quote
+from arb.ranking import ranked
 from arb.risk import AccountRisk, BookRisk, LegRisk, RiskReport
-from arb.spread import ScanParams, scan
+from arb.spread import ScanParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,7 @@ class SizeReport:
 
 
 def scan_report(snapshot: MarketSnapshot, params: ScanParams, top: int | None = None) -> ScanReport:
-    found = scan(snapshot.quotes, params, snapshot.taken_at)
+    found = ranked(snapshot, params)  # the book's warm ranking: `spread.scan`'s answer
     shown = found if top is None else found[:top]
     return ScanReport(shown, len(found), params, snapshot.health, snapshot.taken_at)
 
@@ -274,9 +277,66 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
 
     Floats are written from their shortest round-trip repr, so parsing the
     output gives back exactly the float that was computed. NaN and infinities
-    (never expected) become null rather than invalid JSON.
+    (never expected) become null rather than invalid JSON. msgspec writes the
+    tree with each float pre-formatted (`_plain`); `_dump`, the pure-Python
+    writer, is kept for what msgspec would spell differently (a non-ASCII key,
+    an indent of 0) and writes the same bytes (tests/test_report.py proves it).
     """
-    return _dump(obj, indent, 0)
+    if indent is not None and indent <= 0:
+        return _dump(obj, indent, 0)
+    try:
+        tree = _plain(obj)
+    except _Unusual:
+        return _dump(obj, indent, 0)
+    encoded = msgspec.json.encode(tree)
+    if indent is not None:
+        encoded = msgspec.json.format(encoded, indent=indent)
+    return encoded.decode()
+
+
+class _Unusual(Exception):
+    """A tree msgspec would not write exactly as `_dump` does."""
+
+
+def _plain(obj: Any) -> Any:
+    """`obj` with every float as the raw JSON `_number` writes, for msgspec to copy.
+    Dicts and lists, all a report holds, take the fast path (no call per scalar)."""
+    kind = type(obj)
+    if kind is dict:
+        out = {}
+        for k, v in obj.items():
+            if type(k) is not str:
+                k = str(k)
+            if not k.isascii():  # `_dump` writes keys ASCII-escaped, msgspec as UTF-8
+                raise _Unusual
+            t = type(v)
+            out[k] = _raw(v) if t is float else v if t is str or t is int else _plain(v)
+        if len(out) != len(obj):  # two keys the same once written ({1: .., "1": ..})
+            raise _Unusual
+        return out
+    if kind is list:
+        return [
+            _raw(v) if (t := type(v)) is float else v if t is str or t is int else _plain(v)
+            for v in obj
+        ]  # fmt: skip
+    if kind is float:
+        return _raw(obj)
+    if obj is None or kind is str or kind is bool or kind is int:
+        return obj
+    if isinstance(obj, Mapping):
+        return _plain(dict(obj.items()))
+    if isinstance(obj, bool | str | int | float):  # subclasses: written as `_dump` writes them
+        return msgspec.Raw(_dump(obj, None, 0).encode())
+    if isinstance(obj, Sequence):
+        return _plain(list(obj))
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def _raw(x: float) -> msgspec.Raw:
+    text = repr(x)
+    if "e" in text or "n" in text:  # an exponent, nan or inf; else already plain
+        text = _number(x)
+    return msgspec.Raw(text.encode())
 
 
 def _number(x: float) -> str:
@@ -287,6 +347,7 @@ def _number(x: float) -> str:
 
 
 def _dump(obj: Any, indent: int | None, level: int) -> str:
+    """The pure-Python writer (the reference `dumps` matches byte for byte)."""
     if obj is None or isinstance(obj, bool | str):
         return json.dumps(obj, ensure_ascii=False)
     if isinstance(obj, int):

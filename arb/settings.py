@@ -88,6 +88,7 @@ class Settings:
     webhook_port: int = 8443
     metrics_port: int | None = None  # Prometheus metrics at /metrics; None: off
     metrics_host: str = "127.0.0.1"  # where they listen: this machine only, by default
+    cache_dir: str | None = None  # one-shot commands keep venue metadata here; None: off
     telegram_bot_token: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     llm_api_key: str | None = field(default=None, repr=False)
@@ -279,6 +280,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         history_days=number("ARB_HISTORY_DAYS", 30.0, 1.0, 3650.0, "a number of days from 1"),
         llm_cache_s=seconds("LLM_CACHE_S", 300.0, 0.0, 86_400.0),
         log_level=log_level,
+        cache_dir=_cache_dir(get("ARB_CACHE_DIR"), env),
         notional_usd=number(
             "ARB_NOTIONAL_USD", 10_000.0, 1.0, 1e9, "a USD amount per leg from 1 to 1000000000"
         ),
@@ -316,6 +318,16 @@ def _venue_list(raw: str) -> tuple[str, ...]:
     if not names or any(n not in VENUE_NAMES for n in names):
         raise ValueError
     return names
+
+
+def _cache_dir(raw: str | None, env: Mapping[str, str]) -> str | None:
+    """ARB_CACHE_DIR, else $XDG_CACHE_HOME/arb-bot, else ~/.cache/arb-bot; `off`: none."""
+    if raw is not None:
+        return None if raw.lower() == "off" else os.path.expanduser(raw)
+    xdg = (env.get("XDG_CACHE_HOME") or "").strip()
+    if xdg and os.path.isabs(xdg):  # the XDG spec ignores a relative one
+        return os.path.join(xdg, "arb-bot")
+    return os.path.join(os.path.expanduser("~"), ".cache", "arb-bot")
 
 
 def _url(raw: str, schemes: tuple[str, ...]) -> str:

@@ -11,6 +11,13 @@ reads the desk's accounts: 0 when every keyed account was read, 1 when one was n
 heartbeat, bot.heartbeat): 0 alive, 1 not, bad settings included (Docker reserves 2).
 `doctor` checks the setup (bot.doctor): 0 when no check failed, 1 when one did, a bad
 setting included.
+
+One-shot commands start and end fast: each imports only what it uses (the bot only for
+`run`, the history and charts only for `chart`, the signed clients only for `risk` and
+`doctor`), keeps the venues' metadata on disk between runs (ARB_CACHE_DIR,
+arb.venues.cache.DiskCache), and the installed script (`script`) leaves without the
+interpreter's teardown once its output is flushed. `main` returns the exit status, for
+tests that call it in process.
 """
 
 from __future__ import annotations
@@ -20,24 +27,27 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import NoReturn
 
 from arb import commands
-from arb.backfill import HistoryLoader, VenueHistory
-from arb.books import OrderBooks
-from arb.history import WINDOWS_H
 from arb.logs import setup_logging
 from arb.market import Market, make_clients
-from arb.render import chart_text, funding_text, scan_text, size_text
+from arb.render import funding_text, scan_text, size_text
 from arb.report import dumps, funding_json, scan_json, size_json
 from arb.settings import VENUE_NAMES, Settings, SettingsError, load_settings
 from arb.symbols import normalize_asset
+from arb.venues.cache import kept_on_disk
 from arb.venues.registry import account_venues, key_variables
 from bot.progress import Progress
 
 DEFAULT_TOP = 20
+CHART_WINDOWS = ("24h", "7d", "30d")  # arb.history.WINDOWS_H's, without importing it
+# Commands that answer once and end: the script leaves them without interpreter teardown.
+ONE_SHOT = frozenset({"scan", "funding", "size", "chart", "risk", "doctor"})
 
 
 def _percent(text: str) -> float:
@@ -127,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     chart = sub.add_parser("chart", help="a PNG of one asset's funding per venue over time")
     chart.add_argument("asset", type=_asset, help="BTC, btc, BTCUSDT, BTC-USDT-SWAP, 1000PEPE")
     chart.add_argument("-o", "--output", required=True, metavar="FILE", help="PNG to write")
-    chart.add_argument("--window", choices=list(WINDOWS_H), default="7d", help="default 7d")
+    chart.add_argument("--window", choices=CHART_WINDOWS, default="7d", help="default 7d")
     chart.add_argument("--venues", type=_venues, metavar="A,B", help="venues to ask")
 
     risk = sub.add_parser(
@@ -181,6 +191,8 @@ async def cmd_funding(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_size(args: argparse.Namespace, settings: Settings) -> int:
     """`/size`'s command: the market once, then the best pair's two books."""
+    from arb.books import OrderBooks
+
     async with open_market(settings, args.venues) as market:
         books = OrderBooks(
             market.clients.values(), clock=market.clock, deadline_s=settings.venue_deadline_s
@@ -220,6 +232,9 @@ def no_keys() -> str:
 async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
     """`/chart`'s command over the venues' own settled history and the live quotes, kept in
     memory for this run: no database."""
+    from arb.backfill import HistoryLoader, VenueHistory  # only `chart` reads the history
+    from arb.render import chart_text
+
     async with open_market(settings, args.venues) as market:
         loader = HistoryLoader(VenueHistory(), market.clients, settings.venue_deadline_s)
         report = await commands.chart(
@@ -245,8 +260,31 @@ async def cmd_chart(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `arb-bot` script."""
-    args = build_parser().parse_args(argv)
+    """`arb-bot` with these arguments: the exit status."""
+    return dispatch(build_parser().parse_args(argv))
+
+
+def script() -> NoReturn:
+    """The installed `arb-bot` script: `main`, leaving a one-shot command without the
+    interpreter's teardown (tens of ms of freeing what the process is about to drop)."""
+    args = build_parser().parse_args()
+    code = dispatch(args)
+    if args.command in ONE_SHOT:
+        leave(code)
+    sys.exit(code)
+
+
+def leave(code: int) -> NoReturn:
+    """Flush the logs and the output, then end the process at once with `code`."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to keep
+            stream.flush()
+    os._exit(code)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed command: its exit status."""
     if args.command == "doctor":  # a bad setting is one of its findings, not a usage error
         from bot.doctor import run_cli
 
@@ -262,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return health(settings.db_path)
     if args.command == "run":
         setup_logging(settings.log_level, settings.secrets())
-        from bot.app import run  # Telegram only for `run`: scan and funding start faster
+        from bot.launch import run  # Telegram only for `run`, imported during the first poll
 
         return run(settings)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING, settings.secrets())
@@ -274,10 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "risk": cmd_risk,
     }[args.command]
     try:
-        return asyncio.run(command(args, settings))
+        with kept_on_disk(settings.cache_dir):  # metadata outlives this one-shot process
+            return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

@@ -60,9 +60,12 @@ async def fake_market(market: FakeMarket):
 
 def clean_environ(**extra: str) -> dict[str, str]:
     """This process's environment without any of the app's own settings, plus `extra`:
-    for subprocesses that must not pick up a developer's configuration."""
+    for subprocesses that must not pick up a developer's configuration. No metadata is
+    kept on disk (ARB_CACHE_DIR=off) unless `extra` says where: one fake's replies must
+    never answer for another's that reuses its port, nor land in the home directory."""
     prefixes = ("ARB_", "TELEGRAM_", "LLM_", *env_prefixes())
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    return {**kept, "ARB_CACHE_DIR": "off", **extra}
 
 
 # Tests scan the four venues their figures were worked for; Bitget and Gate tests opt in.

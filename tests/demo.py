@@ -122,6 +122,7 @@ async def demo(seed: int, chart: Path, chart_shown: str) -> int:
         env = isolated_env(fake.env())
         failed = []
         with tempfile.TemporaryDirectory(prefix="arb-demo-") as empty:
+            env["ARB_CACHE_DIR"] = os.path.join(empty, "cache")  # the views share it, then gone
             shown = views(chart, chart_shown)
             for i, view in enumerate(shown, 1):
                 print(f"\n[{i}/{len(shown)}] $ {view.command}\n      {view.says}\n", flush=True)

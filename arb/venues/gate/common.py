@@ -126,7 +126,9 @@ class ContractTable(Metadata[T]):
         super().__init__(CONTRACTS, decode_contracts, ttl_s)
         self.parse = parse
 
-    def _loader(self, http: VenueHttp) -> Callable[[], Awaitable[T]]:
+    on_disk = False  # many pages make one value: kept in memory only
+
+    def _loader(self, http: VenueHttp, decode: Callable[[bytes], T]) -> Callable[[], Awaitable[T]]:
         async def load() -> T:
             return self.parse(await contract_pages(http, decode_contracts))
 

@@ -87,8 +87,8 @@ class L2Book(msgspec.Struct, gc=False):
 class InfoMetadata(Metadata[T]):
     """`Metadata` asked of the info endpoint: `params` is the POSTed query."""
 
-    def _loader(self, http: VenueHttp) -> Callable[[], Awaitable[T]]:
-        return lambda: http.post_json(INFO, self.params, decode=self.decode)
+    def _loader(self, http: VenueHttp, decode: Callable[[bytes], T]) -> Callable[[], Awaitable[T]]:
+        return lambda: http.post_json(INFO, self.params, decode=decode)
 
 
 _meta_and_ctxs = msgspec.json.Decoder(tuple[Meta, list[AssetCtx]], strict=False)
