@@ -5,7 +5,8 @@ age out through the scan's max-age filter and be reported as stale, never silent
 shown as current. A venue that answers an empty list has failed too: its health says
 so and how old the data it keeps is. Live updates (`apply`) change the quotes of the
 symbols the venue's last REST fetch listed, and tell the listeners which assets moved.
-The snapshot commands answer from is rebuilt only after a change, when asked.
+The snapshot commands answer from is rebuilt only after a change, when asked: one
+snapshot is one version of the book, ranked once (`arb.ranking`) however many ask.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import msgspec
 from arb.formats import ago
 from arb.market import FeedView, MarketSnapshot, VenueHealth
 from arb.models import Quote, QuoteUpdate
+from arb.ranking import Ranking
 
 Listener = Callable[[set[str]], None]  # called with the assets whose quotes changed
 
@@ -34,6 +36,9 @@ class MarketBook:
         self._snapshot: MarketSnapshot | None = None  # rebuilt after a change, when asked
         self._listeners: list[Listener] = []
         self._data_at: dict[str, float] = {}  # venue -> its last good REST fetch or update
+        # Each asset's ranked pairs, kept across snapshots: every snapshot of this book
+        # shares it, so an update re-ranks only the assets whose quotes it replaced.
+        self.ranking = Ranking()
 
     @property
     def venues(self) -> list[str]:
@@ -61,7 +66,7 @@ class MarketBook:
         if self._snapshot is None and self.touched_at is not None:
             quotes = tuple(q for v in self._health for q in self._quotes.get(v, {}).values())
             health = tuple(h for h in self._health.values() if h.fetched)
-            self._snapshot = MarketSnapshot(quotes, health, self.touched_at)
+            self._snapshot = MarketSnapshot(quotes, health, self.touched_at, self.ranking)
         return self._snapshot
 
     def symbols(self, venue: str) -> list[str]:

@@ -4,8 +4,10 @@
 name an asset's best pair from the same legs, filtered the same way and ranked
 the same way: `best_carry` here, and `arb.spread.scan` for the whole market,
 which keeps exactly `best_carry`'s pair for each asset (both use
-`spread.eligible` and `spread.best_pair`). A leg the filters leave out is named
-with the reason, so a reply that shows it can say why it is not in the pair.
+`spread.eligible` and `spread.best_pair`); the bot's book keeps that scan warm
+(`arb.ranking`), ranking again only the assets whose quotes changed. A leg the
+filters leave out is named with the reason, so a reply that shows it can say why
+it is not in the pair.
 
 `min_apr` (a /scan floor) filters the ranking only: it never changes which pair
 is an asset's best, and `best_carry` ignores it.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,7 +25,9 @@ from arb.venues.base import VenueClient
 from arb.venues.registry import SPECS
 
 if TYPE_CHECKING:
+    from arb.models import Opportunity
     from arb.settings import Settings
+    from arb.spread import ScanParams
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,25 @@ class VenueHealth:
         return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
 
 
+class SnapshotRanking(Protocol):
+    """The ranking a book keeps warm across its snapshots: `arb.ranking.Ranking`."""
+
+    def scan(
+        self,
+        snapshot: MarketSnapshot,
+        params: ScanParams,
+        now: float | None = None,
+        assets: Iterable[str] | None = None,
+    ) -> list[Opportunity]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class MarketSnapshot:
     quotes: tuple[Quote, ...]
     health: tuple[VenueHealth, ...]  # of the venues fetched
     taken_at: float
+    # The book's warm ranking (`arb.ranking.ranked`); None: a one-shot fetch, scanned whole.
+    ranking: SnapshotRanking | None = field(default=None, repr=False, compare=False)
     _by_asset: dict[str, list[Quote]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +113,10 @@ class MarketSnapshot:
 
     def assets(self) -> list[str]:
         return sorted(self._by_asset)
+
+    def grouped(self) -> Mapping[str, list[Quote]]:
+        """Every quote by canonical asset, in the snapshot's order; read only."""
+        return self._by_asset
 
 
 Fetched = tuple[list[Quote], VenueHealth]  # one venue's fetch: its quotes and how it went

@@ -61,10 +61,11 @@ from arb.commands import size_opportunity
 from arb.depth import SizedCarry
 from arb.history import from_quotes
 from arb.market import MarketSnapshot
+from arb.ranking import ranked
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
-from arb.spread import ScanParams, scan
+from arb.spread import ScanParams
 from bot import render, render_alerts
 from bot.delivery import STORAGE_ERRORS, Fate, Outcome, send_alert
 from bot.live_alerts import LiveTrigger
@@ -369,15 +370,11 @@ class Alerts:
     async def _plan(
         self, snapshot: MarketSnapshot, assets: set[str] | None, now: float, report: CycleReport
     ) -> list[Delivery]:
-        quotes = (
-            snapshot.quotes
-            if assets is None
-            else [q for a in assets for q in snapshot.for_asset(a)]
-        )
         # Every pair (re-arming needs the others), through scan's filters and ranking: an
         # asset's first pair is its `arb.carry.best_carry`, the pair /funding and /scan name.
+        # From the book's warm ranking (`arb.ranking`): only the assets that changed rank again.
         every_pair = replace(self.params, min_apr=None, best_per_asset=False)
-        pairs = scan(quotes, every_pair, now)
+        pairs = ranked(snapshot, every_pair, assets, now)
         best: dict[str, float] = {}
         for o in pairs:  # ranked best first: an asset's first pair is its best
             best.setdefault(o.asset, o.spread_8h)
