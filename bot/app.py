@@ -7,6 +7,11 @@ Start-up retries with backoff while Telegram is unreachable (PTB does not
 retry getMe); SIGTERM and SIGINT stop cleanly with exit status 0. While updates flow it
 keeps a heartbeat beside ARB_DB (bot.heartbeat) for `arb-bot health`.
 
+`arb-bot run` enters through bot.launch, which checks the token and ARB_DB and starts
+the first venue poll before this module (and Telegram's library) is imported; the first
+cycle uses that poll. Metrics (prometheus_client) and live feeds (websockets) are
+imported only when their settings turn them on.
+
 Exit status: 0 stopped cleanly, 2 no, malformed or rejected TELEGRAM_BOT_TOKEN, 3 storage
 unusable: ARB_DB cannot be opened, read or written (a bad path, not a database,
 damaged, read-only, disk full, written by a newer build), said in one ERROR line
@@ -18,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import signal
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
@@ -36,8 +41,6 @@ from telegram.ext import (
 )
 
 from arb.accounts.service import AccountService, private_clients
-from arb.feeds.manager import Feeds
-from arb.market import Market, make_clients
 from arb.network import host_of, network_cause
 from arb.service import MarketService
 from arb.settings import Settings
@@ -46,36 +49,38 @@ from bot import accounts, charts, handlers, heartbeat, signals, subscriptions
 from bot.access import admit
 from bot.desk import DESK_KEY, Desk, desk_of
 from bot.errors import on_error
-from bot.metrics import start_metrics
+from bot.launch import Started, begin, stop_first_fetch
 from bot.ratelimit import DeskRateLimiter
-from storage.db import Database, StorageError, close_all
+from storage.db import close_all
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 CYCLE_JOB = "market-cycle"
 RISK_JOB = "risk-watch"
 KEY_CHECK_TASK = "key-check"
+SET_COMMANDS_TASK = "set-commands"
 SHUTDOWN_GRACE_S = 10.0  # alerts on their way when told to stop
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 TELEGRAM_CONNECT_TIMEOUT_S = 10.0
 TELEGRAM_POOL_TIMEOUT_S = 5.0  # waiting for one of the pool's 256 connections
-NO_TOKEN = (
-    "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather, then put "
-    "TELEGRAM_BOT_TOKEN=<token> in .env (see .env.example) or the environment."
-)
 BAD_TOKEN = "Telegram rejected TELEGRAM_BOT_TOKEN. Check it with @BotFather."
-TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # <bot id>:<secret>, as @BotFather gives it
-MALFORMED_TOKEN = (
-    "TELEGRAM_BOT_TOKEN is not a bot token: @BotFather gives one as <bot id>:<secret>, "
-    "e.g. 123456789:AAH... Copy it again from @BotFather."
-)
 
 
 async def cycle_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The market cycle: refresh the polled venues, run the alerts, keep the history."""
-    await desk_of(context).alerts.cycle(context.bot)
+    desk = desk_of(context)
+    first_fetch, desk.first_fetch = desk.first_fetch, None
+    if first_fetch is not None:
+        # The first cycle: the start's own fetch (bot.launch) is its refresh.
+        await first_fetch
+        await desk.alerts.cycle(context.bot, refresh=False)
+        return
+    await desk.alerts.cycle(context.bot)
 
 
 async def risk_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -193,6 +198,14 @@ async def initialize(app: Application, stop: asyncio.Event, backoff: tuple[float
         delay = min(cap, delay * 2)
 
 
+async def set_commands(app: Application) -> None:
+    """The command menu users see (setMyCommands); a failure is a warning, not a stop."""
+    try:
+        await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.COMMANDS])
+    except TelegramError as e:
+        log.warning("setMyCommands failed: %s", e)
+
+
 def telegram_cause(e: TelegramError, host: str) -> str:
     """Why the Bot API could not be asked, in words (PTB's NetworkError wraps httpx's)."""
     cause = network_cause(e, host)
@@ -207,34 +220,33 @@ async def serve(
     handle_signals: bool = True,
     ready: asyncio.Future[Application] | None = None,
     rate_limiter: DeskRateLimiter | None = None,
+    started: Started | None = None,
 ) -> int:
     """Run the bot until `stop` is set (or SIGTERM/SIGINT). Returns the exit status.
 
     `ready`, if given, receives the running Application once updates flow; `rate_limiter`
-    replaces the one pacing sends at Telegram's limits (tests pace a chat faster).
+    replaces the one pacing sends at Telegram's limits (tests pace a chat faster);
+    `started`, what `bot.launch.begin` already opened (else it is called here).
     """
-    if not settings.telegram_bot_token:
-        log.error(NO_TOKEN)
-        return 2
-    if not TOKEN_SHAPE.fullmatch(settings.telegram_bot_token):
-        log.error(MALFORMED_TOKEN)  # never retried: no Telegram would take it
-        return 2
-    try:
-        db = await Database.open(settings.db_path)
-    except StorageError as e:
-        log.error("ARB_DB=%s: %s", e.path, e.cause)
-        return 3
+    if started is None:
+        begun = await begin(settings)
+        if isinstance(begun, int):
+            return begun
+        started = begun
+    db, service = started.db, started.service
     beat_path = heartbeat.heartbeat_path(settings.db_path)
-    heartbeat.clear(beat_path)  # a beat left by a killed run must not vouch for this one
     beating: asyncio.Task[None] | None = None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    market = Market(make_clients(settings), settings.venue_deadline_s)
-    service = MarketService(market, settings.max_quote_age_s)
-    app = build_application(settings, service, Store(db), rate_limiter)
+    try:
+        app = build_application(settings, service, Store(db), rate_limiter)
+    except BaseException:
+        await started.close()
+        raise
+    app.bot_data[DESK_KEY].first_fetch = started.first_fetch
     metrics = await start_metrics(settings, app)  # ARB_METRICS_PORT, even while Telegram is away
     try:
         try:
@@ -244,13 +256,13 @@ async def serve(
             log.error(BAD_TOKEN)
             return 2
         log.info("connected to Telegram as @%s", app.bot.username)
-        try:
-            await app.bot.set_my_commands([BotCommand(c, d) for c, d in handlers.COMMANDS])
-        except TelegramError as e:
-            log.warning("setMyCommands failed: %s", e)
         await app.start()
+        # The command menu is set beside the start: listening to users never waits for it.
+        app.create_task(set_commands(app), name=SET_COMMANDS_TASK)
         desk: Desk = app.bot_data[DESK_KEY]
         if settings.feeds:
+            from arb.feeds.manager import Feeds  # websockets only with feeds on
+
             desk.feeds = Feeds(service, settings)
             service.book.subscribe(lambda assets: desk.alerts.live.poke(app.bot, assets))
             desk.feeds.start()
@@ -288,6 +300,7 @@ async def serve(
         await desk.alerts.close()
         await desk.signaler.close()
         await desk.accounts.close()
+        await stop_first_fetch(started.first_fetch)
         await service.close()
         await db.close()
         if handle_signals:
@@ -316,7 +329,19 @@ async def start_updates(app: Application, settings: Settings) -> None:
         log.info("long polling")
 
 
+async def start_metrics(settings: Settings, app: Application) -> Metrics | None:
+    """bot.metrics' server; prometheus_client is imported only when ARB_METRICS_PORT is set."""
+    if settings.metrics_port is None:
+        return None
+    from bot import metrics
+
+    return await metrics.start_metrics(settings, app)
+
+
 def run(settings: Settings) -> int:
+    """The bot in this process, Telegram's side imported first (`arb-bot run` uses
+    bot.launch.run, which polls the venues before importing it)."""
+
     async def main() -> int:
         try:
             return await serve(settings)

@@ -13,7 +13,7 @@ from telegram.constants import ChatAction
 from telegram.ext import ContextTypes
 
 from arb import commands
-from bot import render, render_history
+from bot import render
 from bot.arguments import asset_named, only_asset
 from bot.desk import Desk, desk_of
 from bot.send import reply_html, send_photo, thread_of, typing_in
@@ -40,6 +40,8 @@ async def chart_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     async with typing_in(update, context, ChatAction.UPLOAD_PHOTO):
         threshold = await chat_threshold(desk, chat, thread, asset)
         r = await commands.chart(desk, desk.loader, asset, window, desk.params, threshold)
+    from bot import render_history  # here: the bot starts without the history's rendering
+
     if r is None:
         await reply_html(update, context, f"No venue lists {render.esc(asset)} right now.")
     elif r.png is None:
@@ -67,6 +69,8 @@ async def history_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             f"{render.esc(asset)} is not listed on two venues right now: no pair to look back on.",
         )
         return
+    from bot import render_history  # here: the bot starts without the history's rendering
+
     text = render_history.history_html(r, threshold is not None, r.errors)
     await reply_html(update, context, text)
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from telegram.ext import ContextTypes
 
@@ -14,7 +15,6 @@ from arb.accounts.models import KeyAccess
 from arb.accounts.service import AccountService
 from arb.backfill import HistoryLoader
 from arb.books import BOOK_DEADLINE_S, OrderBooks, SizeParams
-from arb.feeds.manager import Feeds
 from arb.market import MarketSnapshot
 from arb.service import MarketService
 from arb.settings import Settings
@@ -25,6 +25,9 @@ from bot.risk import RiskWatch
 from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
 from storage.store import Store
+
+if TYPE_CHECKING:
+    from arb.feeds.manager import Feeds  # imported with feeds on only (websockets)
 
 DESK_KEY = "desk"
 
@@ -52,6 +55,7 @@ class Desk:
     sizes: SizeParams = field(init=False)  # what /size and the capacity lines size at
     loader: HistoryLoader = field(init=False)  # the history, backfilled from the venues
     feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
+    first_fetch: asyncio.Task[object] | None = None  # the start's fetch, the first cycle's
     keys: dict[str, KeyAccess] = field(default_factory=dict)  # what each key may do, at start
     version: str = field(default_factory=version)
     started_at: float = field(default_factory=time.time)

@@ -50,6 +50,7 @@ def net_apr(short_h: float, long_h: float, long_venue: str, short_venue: str) ->
 async def test_start_help_and_command_menu(bot):
     reply = await bot.ask("/start")
     assert "/funding BTC" in reply.text and reply.parse_mode == "HTML"
+    await bot.tg.wait_for_call("setMyCommands")  # set beside the start, not before it
     commands = [c["command"] for c in bot.tg.commands]
     assert commands == [
         "funding", "scan", "size", "signal", "chart", "history", "subscribe", "unsubscribe",

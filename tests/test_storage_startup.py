@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-import bot.app
+import bot.launch
 from arb.settings import parse_settings
 from storage.db import MIGRATIONS, NOT_A_DATABASE, Database, StorageError, storage_cause
 from tests.bot_harness import bot_env
@@ -293,13 +293,13 @@ def test_run_closes_the_database_whatever_failed_after_it_opened(tmp_path, monke
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bot.app, "Market", broken)
+    monkeypatch.setattr(bot.launch, "Market", broken)
     settings = parse_settings(
         {"TELEGRAM_BOT_TOKEN": "1:token", "ARB_DB": str(tmp_path / "a.sqlite3")}
     )
     before = _worker_threads()
     with pytest.raises(RuntimeError, match="boom"):
-        bot.app.run(settings)
+        bot.launch.run(settings)
     assert_no_thread_left(before)
 
 

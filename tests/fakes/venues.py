@@ -306,6 +306,7 @@ class FakeVenues(LocalServer):
         self.frozen = frozen
         self._rendered: dict[tuple[str, str, str, tuple, bytes], bytes] = {}
         self.requests: list[Recorded] = []
+        self.requested = asyncio.Event()  # set at the first request
         self.faults: dict[tuple[str, str], Fault] = {}
         self.streamed = 0  # bytes `Fault.huge` replies got to send
         self._routes: dict[tuple[str, str, str], Callable[[web.Request], Any]] = {
@@ -356,6 +357,7 @@ class FakeVenues(LocalServer):
         self.requests.append(
             Recorded(venue, request.method, path, dict(request.query), time.monotonic(), body)
         )
+        self.requested.set()
         fault = self.faults.get((venue, path))
         if fault is not None:
             if fault.times is not None:
