@@ -46,7 +46,18 @@ from arb.venues.binance import rest as binance
 from arb.venues.bybit import rest as bybit
 from arb.venues.hyperliquid import rest as hyperliquid
 from arb.venues.okx import rest as okx
-from tests.bench import alerts, bot_latency, depth, feeds, history, reply_size
+from tests.bench import (
+    alerts,
+    bot_latency,
+    depth,
+    feeds,
+    history,
+    oneshot,
+    reply_size,
+    start,
+    targets,
+    warm,
+)
 
 T = TypeVar("T")
 
@@ -717,6 +728,7 @@ async def bench(base_url: str) -> None:
     theirs = await bench_ccxt(base_url, scans)
     await compare(base_url, scans, parses, theirs)
     await bench_depth(base_url)
+    await warm.bench(base_url)
 
 
 def main() -> int:
@@ -727,11 +739,15 @@ def main() -> int:
     except BenchError as e:
         print(f"\nbenchmark failed: {e}", file=sys.stderr)
         return 1
+    start.main()
+    oneshot.main()
     bot_latency.main()
+    warm.scan_p99()
     alerts.main()
     history.main()
     feeds.main()
     reply_size.main()
+    targets.print_table()
     print(f"\ndone in {time.monotonic() - started:.1f} s")
     return 0
 
