@@ -60,6 +60,24 @@ class RiskParams:
     unreadable_s: float = 180.0  # an account unreadable this long alerts
     min_gap_s: float = 900.0  # one key never alerts twice within this
 
+    # What is past its threshold: the one judgement /risk's marks and the alerts share.
+
+    def near(self, distance_pct: float | None) -> bool:
+        """Within ARB_LIQ_WARN_PCT of liquidation."""
+        return distance_pct is not None and distance_pct < self.liq_warn_pct
+
+    def critical(self, distance_pct: float | None) -> bool:
+        """Within ARB_LIQ_CRIT_PCT of liquidation."""
+        return distance_pct is not None and distance_pct < self.liq_crit_pct
+
+    def drifting(self, drift_pct: float | None) -> bool:
+        """Lopsided past ARB_MAX_DRIFT_PCT of the larger side."""
+        return drift_pct is not None and drift_pct > self.max_drift_pct
+
+    def losing(self, carry_apr: float | None) -> bool:
+        """A held carry netting under ARB_EXIT_APR."""
+        return carry_apr is not None and carry_apr < self.exit_apr
+
 
 @dataclass(frozen=True, slots=True)
 class LegRisk:

@@ -211,14 +211,14 @@ def _open_leg(plan: _Plan, b: BookRisk, x: LegRisk) -> None:
     crit, _ = plan.crossing(
         crit_key,
         d,
-        d < crit_pct,
+        plan.params.critical(d),
         d >= crit_pct * LIQ_REARM,
         lambda: _liq_alert(crit_key, "critical", b, x, crit_pct),
     )
     plan.crossing(
         warn_key,
         d,
-        crit or d < warn_pct,
+        crit or plan.params.near(d),
         not crit and d >= warn_pct * LIQ_REARM,
         None if crit else lambda: _liq_alert(warn_key, "warning", b, x, warn_pct),
     )
@@ -233,7 +233,7 @@ def _book_keys(plan: _Plan, b: BookRisk, quiet_drift: bool) -> None:
         plan.crossing(
             key,
             b.drift_pct,
-            b.drift_pct > limit,
+            params.drifting(b.drift_pct),
             b.drift_pct <= limit * DRIFT_REARM,
             None if quiet_drift else lambda: _drift_alert(key, b, limit),
         )
@@ -244,7 +244,7 @@ def _book_keys(plan: _Plan, b: BookRisk, quiet_drift: bool) -> None:
         plan.crossing(
             key,
             apr,
-            apr < floor,
+            params.losing(apr),
             apr >= floor + CARRY_REARM_APR,
             lambda: _carry_alert(key, b, floor),
         )

@@ -24,13 +24,15 @@ def book_mark(b: BookRisk, params: RiskParams) -> str:
     """🔴 a leg within ARB_LIQ_CRIT_PCT of liquidation; 🟠 within ARB_LIQ_WARN_PCT, a lone
     leg, drift over ARB_MAX_DRIFT_PCT or a carry under ARB_EXIT_APR; 🟢 none of these."""
     liq = b.worst_liq_pct
-    if liq is not None and liq < params.liq_crit_pct:
+    if params.critical(liq):
         return CRITICAL
-    lone = b.status == "unhedged"
-    drifting = b.drift_pct is not None and b.drift_pct > params.max_drift_pct
-    losing = b.carry_apr is not None and b.carry_apr < params.exit_apr
-    near = liq is not None and liq < params.liq_warn_pct
-    return WARNING if lone or drifting or losing or near else FINE
+    warned = (
+        b.status == "unhedged"
+        or params.drifting(b.drift_pct)
+        or params.losing(b.carry_apr)
+        or params.near(liq)
+    )
+    return WARNING if warned else FINE
 
 
 def book_html(b: BookRisk, params: RiskParams) -> list[str]:
@@ -38,13 +40,11 @@ def book_html(b: BookRisk, params: RiskParams) -> list[str]:
     threshold (a leg's liquidation, the drift, the carry) in bold, everything escaped."""
     head, *legs = plain.risk_book_lines(b)
     head = head.removeprefix(b.asset)
-    drifting = b.drift_pct is not None and b.drift_pct > params.max_drift_pct
-    losing = b.carry_apr is not None and b.carry_apr < params.exit_apr
-    head = _bold_parts(head, {"drift ": drifting, "carry ": losing})
+    marked = {"drift ": params.drifting(b.drift_pct), "carry ": params.losing(b.carry_apr)}
+    head = _bold_parts(head, marked)
     lines = [f"{book_mark(b, params)} <b>{esc(b.asset)}</b>{head}"]
     for leg, line in zip(b.legs, legs, strict=False):
-        near = leg.liq_distance_pct is not None and leg.liq_distance_pct < params.liq_warn_pct
-        lines.append(_bold_parts(line, {"liq ": near}))
+        lines.append(_bold_parts(line, {"liq ": params.near(leg.liq_distance_pct)}))
     return lines
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 
-from arb.depth import Level, fill
+from arb.depth import Level
 from arb.http import (
     ReplyError,
     ReplyShapeError,
@@ -37,6 +37,7 @@ from tests.venues.bitget.fake_rest import (
     bitget_symbol,
     install,
 )
+from tests.venues.hand_fills import HandFill, RecordedBook
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -391,18 +392,8 @@ def btc_book():
     return bitget.parse_book(fixture_bytes(DEPTH_FILE), "BTCUSDT", sizing, T0)
 
 
-def test_the_recorded_book_is_per_coin_in_coins_with_the_contracts_lot():
-    book = btc_book()
-    # The docs' futures example writes numbers; BTCUSDT's sizeMultiplier and minTradeNum
-    # (the docs' row) are 0.01 BTC.
-    assert (book.venue, book.symbol, book.received_at) == ("bitget", "BTCUSDT", T0)
-    assert book.asks[:3] == (Level(77617.5, 7.919), Level(77617.6, 0.25), Level(77618.0, 3.5))
-    assert book.bids[:3] == (Level(77617.4, 0.539), Level(77617.0, 2.1), Level(77616.3, 6.0))
-    assert (len(book.asks), len(book.bids)) == (5, 5)
-    assert (book.lot, book.min_qty, book.mid) == (0.01, 0.01, 77617.45)
-
-
-# By hand, mid (77617.4 + 77617.5) / 2 = 77617.45.
+# By hand, mid (77617.4 + 77617.5) / 2 = 77617.45. The docs' futures example writes numbers;
+# BTCUSDT's sizeMultiplier and minTradeNum (the docs' row) are 0.01 BTC.
 #
 # Buy $800,000: 7.919 BTC at 77617.5 (614,652.9825) and 0.25 at 77617.6 (19,404.4)
 # leave 165,942.6175 = 2.137939... BTC at 77618; 10.306939... BTC is 10.30 in lots of
@@ -413,21 +404,25 @@ def test_the_recorded_book_is_per_coin_in_coins_with_the_contracts_lot():
 # Sell $30,000: the best bid's 0.539 BTC are worth 41,835.7786, so 30,000 / 77617.4 =
 # 0.386511... BTC, 0.38 in lots: 29,494.612 at 77617.4, slippage
 # (77617.45 - 77617.4) / 77617.45 x 1e4 = 0.0064418503828714 bp.
-@pytest.mark.parametrize(
-    ("side", "usd", "coins_usd_vwap_bps"),
-    [
-        ("buy", 800_000, (10.3, 799_461.3405, 77617.605873786408, 0.020082312213010)),
-        ("sell", 30_000, (0.38, 29_494.612, 77617.4, 0.0064418503828714)),
-    ],
+RECORDED = RecordedBook(
+    "BTCUSDT",
+    bids=((77617.4, 0.539), (77617.0, 2.1), (77616.3, 6.0)),
+    asks=((77617.5, 7.919), (77617.6, 0.25), (77618.0, 3.5)),
+    lot=0.01,
+    min_qty=0.01,
+    fills=(
+        HandFill("buy", 800_000, 10.3, 799_461.3405, 77617.605873786408, 0.020082312213010),
+        HandFill("sell", 30_000, 0.38, 29_494.612, 77617.4, 0.0064418503828714),
+    ),
+    levels=5,
+    mid=77617.45,
 )
-def test_vwap_and_slippage_on_the_recorded_book_match_the_hand_computation(
-    side, usd, coins_usd_vwap_bps
-):
-    got = fill(btc_book(), side, usd)
-    assert got.complete
-    assert (got.coins, got.filled_usd, got.vwap, got.slippage_bps) == pytest.approx(
-        coins_usd_vwap_bps, abs=1e-9
-    )
+
+
+def test_the_recorded_book_is_per_coin_in_coins_and_fills_as_worked_by_hand():
+    book = btc_book()
+    assert book.received_at == T0
+    RECORDED.check(book, "bitget")
 
 
 def test_a_1000x_book_and_its_lots_are_converted_by_the_symbols_multiplier():

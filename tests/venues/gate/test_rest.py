@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from arb.depth import Level, fill
+from arb.depth import Level
 from arb.http import (
     ReplyError,
     RetryPolicy,
@@ -38,6 +38,7 @@ from tests.venues.gate.fake_rest import (
     gate_symbol,
     install,
 )
+from tests.venues.hand_fills import HandFill, RecordedBook
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -331,18 +332,9 @@ def btc_book():
     return gate.parse_book(fixture_bytes(BOOK_FILE), "BTC_USDT", sizing, T0)
 
 
-def test_the_recorded_book_is_in_coins_per_coin():
-    book = btc_book()
-    # quanto_multiplier 0.0001 BTC: 31250 contracts at the best ask are 3.125 BTC; one
-    # contract (order_size_min 1) is both the step and the smallest order.
-    assert (book.venue, book.symbol, book.received_at) == ("gate", "BTC_USDT", T0)
-    assert book.asks[:3] == (Level(77598.5, 3.125), Level(77598.9, 0.48), Level(77599.6, 5.2))
-    assert book.bids[:3] == (Level(77598.4, 2.75), Level(77598.0, 0.9), Level(77597.1, 6.1))
-    assert (len(book.asks), len(book.bids)) == (5, 5)
-    assert (book.lot, book.min_qty, book.mid) == (0.0001, 0.0001, 77598.45)
-
-
-# By hand, mid (77598.4 + 77598.5) / 2 = 77598.45.
+# By hand, mid (77598.4 + 77598.5) / 2 = 77598.45. quanto_multiplier 0.0001 BTC: 31250
+# contracts at the best ask are 3.125 BTC; one contract (order_size_min 1) is both the
+# step and the smallest order.
 #
 # Buy $600,000: 3.125 BTC at 77598.5 (242,495.3125) and 0.48 at 77598.9 (37,247.472)
 # leave 320,257.2155 = 4.127047... BTC at 77599.6; 7.732047... BTC is 7.732 in whole
@@ -353,21 +345,25 @@ def test_the_recorded_book_is_in_coins_per_coin():
 # Sell $150,000: the best bid's 2.75 BTC are worth 213,395.6, so 150,000 / 77598.4 =
 # 1.933029... BTC, 1.933 in contracts: 149,997.7072 at 77598.4, slippage
 # (77598.45 - 77598.4) / 77598.45 x 1e4 = 0.0064434276715579 bp.
-@pytest.mark.parametrize(
-    ("side", "usd", "coins_usd_vwap_bps"),
-    [
-        ("buy", 600_000, (7.732, 599_996.3337, 77599.111963269529, 0.085306248968791)),
-        ("sell", 150_000, (1.933, 149_997.7072, 77598.4, 0.0064434276715579)),
-    ],
+RECORDED = RecordedBook(
+    "BTC_USDT",
+    bids=((77598.4, 2.75), (77598.0, 0.9), (77597.1, 6.1)),
+    asks=((77598.5, 3.125), (77598.9, 0.48), (77599.6, 5.2)),
+    lot=0.0001,
+    min_qty=0.0001,
+    fills=(
+        HandFill("buy", 600_000, 7.732, 599_996.3337, 77599.111963269529, 0.085306248968791),
+        HandFill("sell", 150_000, 1.933, 149_997.7072, 77598.4, 0.0064434276715579),
+    ),
+    levels=5,
+    mid=77598.45,
 )
-def test_vwap_and_slippage_on_the_recorded_book_match_the_hand_computation(
-    side, usd, coins_usd_vwap_bps
-):
-    got = fill(btc_book(), side, usd)
-    assert got.complete
-    assert (got.coins, got.filled_usd, got.vwap, got.slippage_bps) == pytest.approx(
-        coins_usd_vwap_bps, abs=1e-9
-    )
+
+
+def test_the_recorded_book_is_per_coin_in_coins_and_fills_as_worked_by_hand():
+    book = btc_book()
+    assert book.received_at == T0
+    RECORDED.check(book, "gate")
 
 
 def test_a_1000x_book_is_per_coin_in_coins_and_contracts_count_the_base():

@@ -9,12 +9,13 @@ import json
 import msgspec
 import pytest
 
-from arb.depth import Level, fill
+from arb.depth import Level
 from arb.http import ReplyError, ReplyShapeError, RetryPolicy, VenueError, VenueHttp
 from arb.venues.base import FundingPoint, Sizing
 from arb.venues.okx import rest as okx
 from tests.conftest import T0, T0_MS, fixture_bytes
 from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, by_symbol
+from tests.venues.hand_fills import HandFill, RecordedBook
 from tests.venues.okx.fake_rest import OKX_BOOKS
 
 
@@ -108,18 +109,8 @@ def btc_book():
     return okx.parse_book(fixture_bytes(BOOK_FILE), "BTC-USDT-SWAP", sizing, T0)
 
 
-def test_the_recorded_book_is_in_coins_per_coin():
-    book = btc_book()
-    # ctVal 0.01 BTC: the best ask's 493 contracts are 4.93 BTC; lotSz = minSz = 0.01
-    # contracts are 0.0001 BTC. Prices are per coin already.
-    assert (book.venue, book.symbol, book.received_at) == ("okx", "BTC-USDT-SWAP", T0)
-    assert book.asks[:3] == (Level(77624.5, 4.93), Level(77624.8, 1.2), Level(77625.3, 8.5))
-    assert book.bids[:3] == (Level(77624.4, 4.56), Level(77624.0, 3.0), Level(77623.6, 0.95))
-    assert (len(book.asks), len(book.bids)) == (5, 5)
-    assert (book.lot, book.min_qty, book.mid) == (0.0001, 0.0001, 77624.45)
-
-
-# By hand, mid (77624.4 + 77624.5) / 2 = 77624.45.
+# By hand, mid (77624.4 + 77624.5) / 2 = 77624.45. ctVal 0.01 BTC: the best ask's 493 contracts are
+# 4.93 BTC; lotSz = minSz = 0.01 contracts are 0.0001 BTC. Prices are per coin already.
 #
 # Buy $500,000: 4.93 BTC at 77624.5 (382,688.785) and 1.2 at 77624.8 (93,149.76) leave
 # 24,161.455 = 0.311257... BTC at 77625.3; 6.441257... BTC is 6.4412 in lots of 0.0001.
@@ -130,21 +121,25 @@ def test_the_recorded_book_is_in_coins_per_coin():
 # Sell $300,000: the best bid's 4.56 BTC are worth 353,967.264, so 300,000 / 77624.4 =
 # 3.864764... BTC, 3.8647 in lots: 299,995.01868 at 77624.4, slippage
 # (77624.45 - 77624.4) / 77624.45 x 1e4 = 0.0064412694711525 bp.
-@pytest.mark.parametrize(
-    ("side", "usd", "coins_usd_vwap_bps"),
-    [
-        ("buy", 500_000, (6.4412, 499_995.53836, 77624.594541389803, 0.018620600829139)),
-        ("sell", 300_000, (3.8647, 299_995.01868, 77624.4, 0.0064412694711525)),
-    ],
+RECORDED = RecordedBook(
+    "BTC-USDT-SWAP",
+    bids=((77624.4, 4.56), (77624.0, 3.0), (77623.6, 0.95)),
+    asks=((77624.5, 4.93), (77624.8, 1.2), (77625.3, 8.5)),
+    lot=0.0001,
+    min_qty=0.0001,
+    fills=(
+        HandFill("buy", 500_000, 6.4412, 499_995.53836, 77624.594541389803, 0.018620600829139),
+        HandFill("sell", 300_000, 3.8647, 299_995.01868, 77624.4, 0.0064412694711525),
+    ),
+    levels=5,
+    mid=77624.45,
 )
-def test_vwap_and_slippage_on_the_recorded_book_match_the_hand_computation(
-    side, usd, coins_usd_vwap_bps
-):
-    got = fill(btc_book(), side, usd)
-    assert got.complete
-    assert (got.coins, got.filled_usd, got.vwap, got.slippage_bps) == pytest.approx(
-        coins_usd_vwap_bps, abs=1e-9
-    )
+
+
+def test_the_recorded_book_is_per_coin_in_coins_and_fills_as_worked_by_hand():
+    book = btc_book()
+    assert book.received_at == T0
+    RECORDED.check(book, "okx")
 
 
 def test_contract_sizes_multiply_ctval_by_ctmult_and_the_lots_with_them():
