@@ -222,9 +222,12 @@ class VenueHttp:
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         decode: Callable[[bytes], T],
+        once: bool = False,
     ) -> T:
+        """`once`: never retried, whatever the error (an order: a second try could
+        place a second order; the caller looks it up instead)."""
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.attempts),
+            stop=stop_after_attempt(1 if once else self.retry.attempts),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, VenueError) and e.retryable),
             sleep=self._sleep,

@@ -1,6 +1,6 @@
 """The desk's nouns: a venue quote for one perpetual, a cross-venue opportunity, a venue's
 order book, and what storage keeps of them (subscriptions, alert state, risk state,
-funding history points, model calls).
+funding history points, model calls, the trading journal's orders and trades).
 
 `storage` imports only this module of `arb`: the types it reads and writes live here.
 """
@@ -229,3 +229,112 @@ class QuoteUpdate:
     interval_h: float | None = None
     turnover_24h: float | None = None
     open_interest_value: float | None = None
+
+
+# --- trading: orders and the journal (arb.trading, storage.journal) ---------------------
+
+Side = Literal["buy", "sell"]
+# filled: all of it; partial: some, the rest cancelled; none: nothing filled, the order is
+# done (IOC expired, or cancelled); rejected: the venue refused it, nothing exists;
+# unknown: no answer (timeout, disconnect) or not final yet: look it up by client id.
+Status = Literal["filled", "partial", "none", "rejected", "unknown"]
+FINAL: frozenset[str] = frozenset({"filled", "partial", "none", "rejected"})
+TradeKind = Literal["open", "close"]
+TradeMode = Literal["paper", "live"]
+# working: orders may be out; hedged: both legs hold the same coins (within tolerance);
+# flat: nothing was left on (nothing filled, or what filled was unwound); unhedged: the
+# legs differ and repairs failed: trading halts until a person looks; refused: nothing
+# was sent (a venue could not be prepared, a limit, a halt found at the last moment).
+TradeState = Literal["working", "hedged", "flat", "unhedged", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """One IOC limit order, as the journal records it before it is sent. Sizes in coins,
+    prices in USD per coin: each venue's order client converts to its own units."""
+
+    client_id: str  # from the journal: letters and digits only, at most 20 characters
+    venue: str
+    symbol: str  # the venue's symbol, as Quote.symbol and Book.symbol
+    side: Side
+    coins: float  # a whole number of the venue's lots, in coins
+    price_cap: float  # USD per coin: a buy fills at or below it, a sell at or above
+    reduce_only: bool = False
+
+    @property
+    def signed(self) -> float:
+        """+1 for a buy, -1 for a sell."""
+        return 1.0 if self.side == "buy" else -1.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What came of an order, as the venue says (or that it did not say)."""
+
+    client_id: str
+    status: Status
+    filled_coins: float = 0.0
+    avg_price: float | None = None  # USD per coin; None when nothing filled
+    fee_usd: float | None = None  # paid (positive) in USD; None: the venue did not say
+    order_id: str | None = None  # the venue's own id, when it gave one
+    reason: str | None = None  # the venue's words, for rejected and unknown
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass(frozen=True, slots=True)
+class JournalOrder:
+    """An order as the journal holds it: written before it is sent (`outcome` None),
+    rewritten after every answer and lookup."""
+
+    trade_id: int
+    step: str  # "long", "short", "repair 1", ...: what the order was for
+    intent: OrderIntent
+    outcome: OrderOutcome | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def filled(self) -> float:
+        """Signed coins this order moved (+ bought), as far as known."""
+        if self.outcome is None:
+            return 0.0
+        return self.intent.signed * self.outcome.filled_coins
+
+
+@dataclass(frozen=True, slots=True)
+class JournalTrade:
+    """One open or close of a carry: its plan, its state, and every order sent for it."""
+
+    id: int
+    kind: TradeKind
+    mode: TradeMode
+    asset: str
+    long_venue: str
+    long_symbol: str
+    short_venue: str
+    short_symbol: str
+    coins: float  # planned per leg
+    notional_usd: float  # planned per leg
+    # A close's coins long minus coins short when planned (its drift, closed with it); an
+    # open's is 0: it leaves whatever drift it found.
+    start_net: float
+    state: TradeState
+    note: str | None  # the last words on it, as told to the chat
+    chat_id: int | None
+    message_id: int | None
+    created_at: float
+    updated_at: float
+    orders: tuple[JournalOrder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Trading stopped, and why: by /halt or by the trader itself (an unhedged book, an
+    order it could not account for)."""
+
+    reason: str
+    by: str  # who: an admin's name, or "the trader"
+    at: float

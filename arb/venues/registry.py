@@ -22,6 +22,11 @@ def account_venues() -> tuple[str, ...]:
     return tuple(s.name for s in SPECS.values() if s.account is not None)
 
 
+def order_venues() -> tuple[str, ...]:
+    """Venues whose signed client also takes orders: the ones the desk can trade on."""
+    return tuple(s.name for s in SPECS.values() if s.orders is not None)
+
+
 def key_variables(name: str) -> tuple[str, ...]:
     """The variables that hold one venue's API keys."""
     s = SPECS[name]

@@ -16,6 +16,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from arb.accounts.base import PrivateClient
     from arb.feeds.base import Dialect
+    from arb.trading.orders import OrderVenue
+
+    class OrderClient(PrivateClient, OrderVenue): ...
+
     from arb.venues.base import VenueClient
 
 
@@ -30,6 +34,10 @@ class VenueSpec:
     client: str  # the public client's class in `arb.venues.<name>.rest`
     dialect: str | None = None  # the live feed's class in `arb.venues.<name>.stream`
     account: str | None = None  # the signed client's class in `arb.venues.<name>.account`
+    orders: str | None = None  # the order client's class in `arb.venues.<name>.orders`
+    # Its demo-trading keys work on the live host with a flag the order client sends
+    # (<NAME>_DEMO=1); other venues' testnets are other hosts (<NAME>_REST_URL).
+    demo_trading: bool = False
     passphrase: bool = False  # its API keys come with a passphrase
     short: str | None = None  # how replies and charts name it, where not by `name`
     aliases: tuple[str, ...] = ()  # other names a person (or a model) may use for it
@@ -58,6 +66,9 @@ class VenueSpec:
 
     def account_class(self) -> type[PrivateClient] | None:
         return None if self.account is None else self._load("account", self.account)
+
+    def orders_class(self) -> type[OrderClient] | None:
+        return None if self.orders is None else self._load("orders", self.orders)
 
     def _load(self, module: str, name: str):
         return getattr(import_module(f"arb.venues.{self.name}.{module}"), name)

@@ -199,6 +199,15 @@ class FakeAccountClock:
         """`answer` behind the venue's signature check: a refused request is logged and
         answered as the venue answers it."""
 
+        async def read(request: web.Request, body: bytes) -> Any:
+            return answer(request)
+
+        return self.guarded(read)
+
+    def guarded(self, answer: Callable[[web.Request, bytes], Awaitable[Any]]) -> Handler:
+        """The coroutine `answer(request, body)` (an order endpoint, which waits on the
+        matching engine) behind the same check as `checked`."""
+
         async def handler(request: web.Request) -> Any:
             body = await request.read()
             code = self.refusal(request, body)
@@ -206,7 +215,7 @@ class FakeAccountClock:
                 self.refusals.append(code)
                 return self.refused_reply(code, request, body)
             self.signed_paths.append(request.raw_path.removeprefix(f"/{self.venue}"))
-            return answer(request)
+            return await answer(request, body)
 
         return handler
 

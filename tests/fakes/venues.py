@@ -330,7 +330,8 @@ class FakeVenues(LocalServer):
         self, venue: str, method: str, path: str, handler: Callable[[web.Request], Any]
     ) -> None:
         """Serve one more endpoint (e.g. a venue's private API) from this server. The handler
-        returns a JSON-able payload or a whole web.Response."""
+        returns a JSON-able payload or a whole web.Response. A path ending in "/*" serves
+        every path one segment below it (a path parameter: Gate's /orders/{order_id})."""
         self._routes[(venue, method, path)] = handler
 
     def url(self, venue: str) -> str:
@@ -365,7 +366,9 @@ class FakeVenues(LocalServer):
                 if fault.times <= 0:
                     del self.faults[(venue, path)]
             return await self._faulty(fault, request)
-        handler = self._routes.get((venue, request.method, path))
+        handler = self._routes.get((venue, request.method, path)) or self._routes.get(
+            (venue, request.method, path.rpartition("/")[0] + "/*")
+        )
         if handler is None:
             return web.json_response({"code": 404, "msg": f"no route {path}"}, status=404)
         key = (venue, request.method, path, tuple(sorted(request.query.items())), body)

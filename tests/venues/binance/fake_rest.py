@@ -12,6 +12,7 @@ units of the symbol's base (1000PEPE), as are exchangeInfo's lot filters.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -65,10 +66,17 @@ def invalid_symbol() -> web.Response:
 
 
 def lot_filters(filters: list[dict], p: FakePerp) -> list[dict]:
-    """The symbol's filters with both lot filters in units of its base (1000PEPE)."""
+    """The symbol's filters with both lot filters in units of its base (1000PEPE), and a
+    tick that writes its price (per those units) to 6 significant digits."""
     step, least = scaled(p.lot, per=p.multiplier), scaled(p.min_qty, per=p.multiplier)
     lots = {"stepSize": step, "minQty": least}
-    return [dict(f, **lots) if f["filterType"] in LOT_FILTERS else f for f in filters]
+    tick = scaled(10.0 ** (math.floor(math.log10(p.price * p.multiplier)) - 5))
+    return [
+        dict(f, **lots) if f["filterType"] in LOT_FILTERS
+        else dict(f, tickSize=tick) if f["filterType"] == "PRICE_FILTER"
+        else f
+        for f in filters
+    ]  # fmt: skip
 
 
 def install(fake: FakeVenues) -> None:

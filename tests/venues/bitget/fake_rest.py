@@ -15,7 +15,8 @@ with each row a fixture row whose numbers are replaced:
   contract unit and sizes in contract units, `limit` levels a side (1/5/15/50, `max`:
   all; 100 by default), unmerged whatever `precision` asks;
 - contracts: each perpetual's order step and smallest order (`lot`, `min_qty`) in
-  contract units, all of them or the one `symbol` names.
+  contract units and a price tick of about 1 bp (`pricePlace`, `priceEndStep` 1), all
+  of them or the one `symbol` names.
 
 Parameter errors are answered as Bitget does, HTTP 400 with its code: 40019 for a
 missing parameter, 40034 for an unknown symbol or product type, 40017 for a page out
@@ -25,6 +26,7 @@ of range.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -239,6 +241,9 @@ def contract_row(template: dict[str, Any], p: FakePerp) -> dict[str, Any]:
         baseCoin=bitget_symbol(p).removesuffix("USDT"),
         sizeMultiplier=scaled(p.lot, per=p.multiplier),
         minTradeNum=scaled(p.min_qty, per=p.multiplier),
+        # A tick of about 1 bp of the contract unit's price (the desk's orders need one).
+        pricePlace=str(4 - math.floor(math.log10(p.price * p.multiplier))),
+        priceEndStep="1",
         fundInterval=dec(p.interval_h).removesuffix(".0"),
     )
 

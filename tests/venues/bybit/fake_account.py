@@ -171,7 +171,8 @@ class FakeBybitPrivate(FakeAccountClock):
             return "401"
         recv_window = h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
         readable = ts.isdigit() and recv_window.isdigit()
-        expected = hmac.new(self.secret.encode(), signed_string(request).encode(), hashlib.sha256)
+        text = signed_string(request, body)
+        expected = hmac.new(self.secret.encode(), text.encode(), hashlib.sha256)
         return Sent(
             key=key,
             time_ms=int(ts) if readable else None,
@@ -195,7 +196,7 @@ class FakeBybitPrivate(FakeAccountClock):
                 f"req_timestamp[{ts}],server_timestamp[{now}],recv_window[{window}]"
             )
             return error_reply(10002, message, now, "bybit/error_10002_timestamp.json")
-        message = f"error sign! origin_string[{signed_string(request)}]"
+        message = f"error sign! origin_string[{signed_string(request, body)}]"
         return error_reply(10004, message, now, "bybit/error_10004_sign.json")
 
     # --- endpoints -----------------------------------------------------------------
@@ -286,12 +287,13 @@ class FakeBybitPrivate(FakeAccountClock):
         return doc
 
 
-def signed_string(request: web.Request) -> str:
-    """What Bybit signs of a GET: timestamp, key, recvWindow and the raw query received."""
+def signed_string(request: web.Request, body: bytes = b"") -> str:
+    """What Bybit signs: timestamp, key, recvWindow and the raw query received (a GET) or
+    the raw body received (a POST)."""
     h = request.headers
     window = h.get("X-BAPI-RECV-WINDOW", DEFAULT_RECV_WINDOW)
-    raw_query = request.raw_path.partition("?")[2]
-    return h["X-BAPI-TIMESTAMP"] + h["X-BAPI-API-KEY"] + window + raw_query
+    payload = body.decode() if request.method == "POST" else request.raw_path.partition("?")[2]
+    return h["X-BAPI-TIMESTAMP"] + h["X-BAPI-API-KEY"] + window + payload
 
 
 def error_reply(code: int, message: str, now_ms: int, fixture_file: str | None = None) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -51,6 +52,12 @@ def bybit_symbol(p: FakePerp) -> str:
 
 
 symbol = bybit_symbol
+
+
+def price_tick(price: float) -> str:
+    """A tick that writes `price` (in the symbol's units) to 6 significant digits, as the
+    venue's are (ETHUSDT at 2000: 0.01; 1000PEPEUSDT at 0.01: 0.0000001)."""
+    return scaled(10.0 ** (math.floor(math.log10(price)) - 5))
 
 
 def bybit_error(code: int, message: str) -> Any:
@@ -105,6 +112,7 @@ def install(fake: FakeVenues) -> None:
         )
         return {
             **copy.deepcopy(row),
+            "priceFilter": dict(row["priceFilter"], tickSize=price_tick(p.price * p.multiplier)),
             "symbol": bybit_symbol(p),
             "baseCoin": f"{'1000' if p.multiplier == 1000 else ''}{p.asset}",
             "quoteCoin": p.settle,
