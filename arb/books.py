@@ -90,6 +90,12 @@ class OrderBooks:
         # Shielded: one caller giving up must not cancel the fetch the others wait for.
         return await asyncio.shield(task)
 
+    def peek(self, venue: str, symbol: str) -> Book | None:
+        """The last book fetched of `symbol` on `venue`, however old (its lot and minimum
+        order outlive its prices); None when none was."""
+        cached = self._cache.get((venue, symbol))
+        return cached[1] if cached is not None else None
+
     async def leg(self, side: str, quote: Quote) -> LegBook:
         """`get` for one leg, its failure as the leg's reason."""
         try:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # at run time only where used: the terminal starts without th
     from arb.backfill import HistoryLoader, HistorySource
     from arb.history import HistoryReport, PairStats, Pending
     from arb.signaler import Signal, Signaler
+    from arb.trading.engine import Plan, Trader
 
 DEFAULT_THRESHOLD_8H = 0.0005  # what /chart and /history measure against without an alert
 RECORD_WINDOWS_H = (24.0, 168.0)  # the pair's record a signal is given
@@ -188,6 +189,54 @@ async def size(
         snapshot.health,
         snapshot.taken_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPreview:
+    """/open: the asset's best carry between the venues the desk trades, sized as /size
+    sizes it, and the trade that would put it on; or why there is none."""
+
+    asset: str
+    plan: Plan | None
+    sizing: Sizing | None = None
+    reason: str | None = None  # set when `plan` is None
+
+
+async def open_preview(
+    market: MarketView,
+    books: OrderBooks,
+    trader: Trader,
+    asset: str,
+    params: ScanParams,
+    size_params: SizeParams,
+    notional_usd: float | None = None,
+) -> OpenPreview:
+    """The trade /open would send for `asset` at `notional_usd` per leg (default: the
+    desk's notional). Raises ValueError when `asset` cannot be an asset name."""
+    from arb.carry import best_carry
+
+    snapshot = await market.snapshot()
+    name = normalize_asset(asset)
+    quotes = [q for q in snapshot.for_asset(name) if q.venue in trader.venues]
+    carry = best_carry(name, quotes, params, snapshot.taken_at)
+    if carry.best is None:
+        where = ", ".join(trader.venues) or "none"
+        return OpenPreview(
+            name, None, reason=f"no {name} carry between the venues traded ({where})"
+        )
+    if notional_usd is not None:
+        size_params = replace(size_params, notional_usd=notional_usd)
+    sizing = await size_opportunity(books, carry.best, size_params)
+    if sizing.sized is None:
+        failed = "; ".join(f"{leg.venue}: {leg.error}" for leg in sizing.failed)
+        return OpenPreview(name, None, sizing, f"no order book: {failed}")
+    return OpenPreview(name, await trader.plan_open(sizing.sized), sizing)
+
+
+async def close_preview(trader: Trader, asset: str) -> Plan | None:
+    """The trade /close would send to take `asset`'s book off; None when none is held.
+    Raises ValueError when `asset` cannot be an asset name."""
+    return await trader.plan_close(normalize_asset(asset))
 
 
 async def funding(market: MarketView, asset: str, params: ScanParams) -> FundingReport:

@@ -219,7 +219,9 @@ def account_risk(venue: str, balances: Iterable[Balance], error: str | None) -> 
 
 def _largest(legs: Iterable[LegRisk], side: str) -> LegRisk | None:
     sided = [x for x in legs if x.position.side == side]
-    return max(sided, key=lambda x: x.position.size, default=None)
+    # Equal sizes on two venues: the venue named last, so the choice never depends on the
+    # order the accounts answered in.
+    return max(sided, key=lambda x: (x.position.size, x.position.venue), default=None)
 
 
 def _quote_index(quotes: Iterable[Quote]) -> dict[tuple[str, str], Quote]:

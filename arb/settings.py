@@ -6,10 +6,11 @@ kept out of `repr()` so that a logged settings object never carries them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from dotenv import dotenv_values
@@ -18,6 +19,9 @@ from arb.books import SizeParams
 from arb.risk import RiskParams
 from arb.spread import ScanParams
 from arb.venues.registry import SPECS
+
+if TYPE_CHECKING:
+    from arb.trading.engine import TradingParams
 
 T = TypeVar("T")
 
@@ -89,6 +93,15 @@ class Settings:
     metrics_port: int | None = None  # Prometheus metrics at /metrics; None: off
     metrics_host: str = "127.0.0.1"  # where they listen: this machine only, by default
     cache_dir: str | None = None  # one-shot commands keep venue metadata here; None: off
+    trading: str = "off"  # off, paper (recorded, never sent) or live
+    max_notional_usd: float | None = None  # per trade and leg; live needs it
+    max_asset_usd: float | None = None  # held per asset and leg; live needs it
+    leverage: float = 3.0  # set on each venue before the first order of a symbol
+    repair_slippage_bps: float = 50.0  # a repair order's price cap past the best price
+    hedge_tolerance: float = 0.001  # legs within this share of the coins are hedged
+    order_timeout_s: float = 5.0  # an order's answer; past it the order is looked up
+    lookup_window_s: float = 63.5  # an unanswered order is looked up this long
+    demo: frozenset[str] = frozenset()  # venues whose keys are demo-trading keys
     telegram_bot_token: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     llm_api_key: str | None = field(default=None, repr=False)
@@ -121,6 +134,22 @@ class Settings:
             max_drift_pct=self.max_drift_pct,
             unreadable_s=self.risk_unreadable_s,
             min_gap_s=self.alert_min_gap_s,
+        )
+
+    def trading_params(self) -> TradingParams:
+        """How /open and /close trade: the mode, the limits, the caps."""
+        from arb.trading.engine import TradingParams, lookup_schedule
+
+        return TradingParams(
+            mode=self.trading,  # type: ignore[arg-type]
+            fees=self.taker_fees,
+            max_notional_usd=self.max_notional_usd,
+            max_asset_usd=self.max_asset_usd,
+            leverage=self.leverage,
+            max_slippage_bps=self.max_slippage_bps,
+            repair_slippage_bps=self.repair_slippage_bps,
+            tolerance=self.hedge_tolerance,
+            lookups_s=lookup_schedule(self.lookup_window_s),
         )
 
     def secrets(self) -> list[str]:
@@ -214,7 +243,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         raise SettingsError(
             f"ARB_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got {_show(log_level)}"
         )
-    return Settings(
+    settings = Settings(
         venues=venues,
         venue=per_venue,
         telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
@@ -306,7 +335,60 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
             "ARB_METRICS_PORT", None, _port_or_off, "a TCP port from 1 to 65535, or 0 (off)"
         ),
         metrics_host=get("ARB_METRICS_HOST") or "127.0.0.1",
+        **_trading(typed, number, venues),
     )
+    if settings.trading == "live" and not settings.admins:
+        raise SettingsError("ARB_TRADING=live needs ARB_ADMINS: only an admin may trade")
+    return settings
+
+
+def _trading(typed: Callable, number: Callable, venues: tuple[str, ...]) -> dict[str, Any]:
+    """ARB_TRADING and its limits. Live trading needs both limits and an admin: a desk
+    that turns it on without them is told at start, not at its first order."""
+    mode = typed("ARB_TRADING", "off", _trading_mode, "off, paper or live")
+    usd = "a positive USD amount, or empty (none)"
+    facts = dict(
+        trading=mode,
+        max_notional_usd=typed("ARB_MAX_NOTIONAL_USD", None, _positive_usd, usd),
+        max_asset_usd=typed("ARB_MAX_ASSET_USD", None, _positive_usd, usd),
+        leverage=number("ARB_LEVERAGE", 3.0, 1.0, 100.0, "a leverage from 1 to 100"),
+        repair_slippage_bps=number(
+            "ARB_REPAIR_SLIPPAGE_BPS", 50.0, 1.0, 1000.0, "basis points from 1 to 1000"
+        ),
+        hedge_tolerance=number("ARB_HEDGE_TOLERANCE_PCT", 0.1, 0.0, 10.0, "a percent from 0 to 10")
+        / 100,
+        order_timeout_s=number(
+            "ARB_ORDER_TIMEOUT_S", 5.0, 0.1, 60.0, "a number of seconds from 0.1 to 60"
+        ),
+        lookup_window_s=number(
+            "ARB_ORDER_LOOKUP_S", 63.5, 0.1, 600.0, "a number of seconds from 0.1 to 600"
+        ),
+        demo=frozenset(v for v in venues if typed(f"{v.upper()}_DEMO", False, _flag, "0 or 1")),
+    )
+    if mode == "live":
+        limits = {"ARB_MAX_NOTIONAL_USD": "max_notional_usd", "ARB_MAX_ASSET_USD": "max_asset_usd"}
+        missing = [name for name, key in limits.items() if facts[key] is None]
+        if missing:
+            raise SettingsError(
+                f"ARB_TRADING=live needs limits: set {' and '.join(missing)} (USD per leg)"
+            )
+    return facts
+
+
+def _trading_mode(raw: str) -> str:
+    mode = raw.strip().lower()
+    if mode not in ("off", "paper", "live"):
+        raise ValueError
+    return mode
+
+
+def _positive_usd(raw: str) -> float | None:
+    if not raw.strip():
+        return None
+    value = float(raw.replace(",", "").replace("_", ""))
+    if not 0 < value < math.inf:
+        raise ValueError
+    return value
 
 
 def _show(raw: str) -> str:

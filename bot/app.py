@@ -45,7 +45,7 @@ from arb.network import host_of, network_cause
 from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import signaler_from_settings
-from bot import accounts, charts, handlers, heartbeat, signals, subscriptions
+from bot import accounts, charts, handlers, heartbeat, signals, subscriptions, trading
 from bot.access import admit
 from bot.desk import DESK_KEY, Desk, desk_of
 from bot.errors import on_error
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 CYCLE_JOB = "market-cycle"
 RISK_JOB = "risk-watch"
 KEY_CHECK_TASK = "key-check"
+TRADING_TASK = "trading-start"  # reconciles unfinished trades, then trading opens
 SET_COMMANDS_TASK = "set-commands"
 SHUTDOWN_GRACE_S = 10.0  # alerts on their way when told to stop
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
@@ -149,6 +150,12 @@ def build_application(
             CommandHandler("positions", accounts.positions),
             CommandHandler("pnl", accounts.pnl),
             CommandHandler("risk", accounts.risk),
+            CommandHandler("open", trading.open_command),
+            CommandHandler("close", trading.close_command),
+            CommandHandler("halt", trading.halt_command),
+            CommandHandler("resume", trading.resume_command),
+            CommandHandler("trades", trading.trades_command),
+            CallbackQueryHandler(trading.on_button, pattern=r"^[to]:"),
             # the rest
             CallbackQueryHandler(handlers.on_button),
             MessageHandler(filters.COMMAND, handlers.unknown_command),
@@ -267,7 +274,11 @@ async def serve(
             service.book.subscribe(lambda assets: desk.alerts.live.poke(app.bot, assets))
             desk.feeds.start()
         # Keys are for reading: what each one may do, read beside the start, never delaying it.
-        app.create_task(accounts.check_keys(app.bot, desk), name=KEY_CHECK_TASK)
+        key_check = app.create_task(accounts.check_keys(app.bot, desk), name=KEY_CHECK_TASK)
+        # Trading opens once the trades a crash left working are reconciled (and, live, once
+        # the keys' permissions are known).
+        await trading.build(desk)
+        app.create_task(trading.start(app.bot, desk, key_check), name=TRADING_TASK)
         # APScheduler cannot start an interval job "now": run the first cycle by hand.
         for job in app.job_queue.get_jobs_by_name(CYCLE_JOB) if app.job_queue else ():
             app.create_task(job.run(app), name="first-cycle")
@@ -300,6 +311,7 @@ async def serve(
         await desk.alerts.close()
         await desk.signaler.close()
         await desk.accounts.close()
+        await trading.close(desk)
         await stop_first_fetch(started.first_fetch)
         await service.close()
         await db.close()

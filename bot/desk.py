@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from telegram.ext import ContextTypes
 
@@ -20,10 +20,13 @@ from arb.service import MarketService
 from arb.settings import Settings
 from arb.signaler import Signaler
 from arb.spread import ScanParams
+from arb.trading.engine import Trader
+from arb.trading.orders import OrderVenue
 from bot.alerts import Alerts
 from bot.risk import RiskWatch
 from bot.throttle import Throttle
 from storage.history import HistoryRecorder, HistoryStore
+from storage.journal import Journal
 from storage.store import Store
 
 if TYPE_CHECKING:
@@ -54,6 +57,10 @@ class Desk:
     books: OrderBooks = field(init=False)  # the legs' order books, fetched when asked
     sizes: SizeParams = field(init=False)  # what /size and the capacity lines size at
     loader: HistoryLoader = field(init=False)  # the history, backfilled from the venues
+    journal: Journal = field(init=False)  # every trade and order (storage.journal)
+    trader: Trader | None = None  # built at start (bot.trading.build)
+    order_clients: list[OrderVenue] = field(default_factory=list)  # closed at shutdown
+    previews: dict[str, Any] = field(default_factory=dict)  # /open, /close awaiting Confirm
     feeds: Feeds | None = None  # None: REST polling only (ARB_FEEDS=0)
     first_fetch: asyncio.Task[object] | None = None  # the start's fetch, the first cycle's
     keys: dict[str, KeyAccess] = field(default_factory=dict)  # what each key may do, at start
@@ -76,6 +83,7 @@ class Desk:
             snapshot=self.snapshot, books=self.books, sizes=self.sizes,
         )  # fmt: skip
         self.loader = HistoryLoader(self.history, self.service.market.clients)
+        self.journal = Journal(self.store.db)
         self.risk = RiskWatch(
             settings, self.accounts, self, self.store, self.alerts, clock=self.service.clock
         )

@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 
 from arb import commands
 from arb.symbols import normalize_asset
-from bot import render, render_market
+from bot import render, render_market, trading
 from bot.access import admins_only
 from bot.arguments import asset_named, only_asset
 from bot.desk import Desk, desk_of
@@ -69,6 +69,12 @@ HELP = "\n".join(
         " /balance, /positions (legs matched into hedged pairs) and /pnl [7d|30d] (funding"
         " earned) read the desk's accounts, in a private chat or an allowed group;"
         " /risk shows each open book's distance to liquidation, drift and carry, worst first.",
+        "Admins: trading, with ARB_TRADING=paper or live. /open BTC [USD] previews the"
+        " asset's best carry at a size (each leg's venue, coins, expected price, slippage,"
+        " fees, margin, net APR and the limits) under Confirm / Cancel, valid 30 s; Confirm"
+        " puts on both legs or neither. /close BTC takes the book off the same way;"
+        " /halt [reason] stops all trading until /resume; /trades [N] lists the last trades."
+        " Paper mode fills on the live books and sends nothing.",
         "",
         "Rates are per funding interval, in percent; APR is simple, not compounded.",
     ]
@@ -204,7 +210,10 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         held_alerts=desk.alerts.held_crossings,
         keys=commands.key_states(desk.accounts.venues, desk.keys),
     )
-    await reply_html(update, context, render_market.status_html(report))
+    text = render_market.status_html(report)
+    if (line := await trading.status_line(desk)) is not None:
+        text += "\n" + line
+    await reply_html(update, context, text)
 
 
 @admins_only("Only the desk's admins (ARB_ADMINS) can do that.")
@@ -234,7 +243,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     kind, _, rest = data.partition(":")
     if kind == "f" and _is_asset(rest):
         await query.answer()
-        await reply_html(update, context, await funding_html(desk_of(context), rest))
+        desk = desk_of(context)
+        keyboard = trading.open_keyboard(desk, rest)  # ▶ Open, when trading is on
+        await reply_html(update, context, await funding_html(desk, rest), keyboard)
     elif kind == "s" and query.message is not None:
         await query.answer("Refreshing…")
         n_text, _, apr_text = rest.partition(":")

@@ -158,6 +158,51 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, scope)
     ) WITHOUT ROWID;
     """,
+    # 6: the trading journal (storage.journal): each trade, and each order written before
+    # it is sent and after every answer
+    """
+    CREATE TABLE trades (
+        id            INTEGER PRIMARY KEY,
+        kind          TEXT NOT NULL CHECK (kind IN ('open', 'close')),
+        mode          TEXT NOT NULL CHECK (mode IN ('paper', 'live')),
+        asset         TEXT NOT NULL,
+        long_venue    TEXT NOT NULL,
+        long_symbol   TEXT NOT NULL,
+        short_venue   TEXT NOT NULL,
+        short_symbol  TEXT NOT NULL,
+        coins         REAL NOT NULL,
+        notional_usd  REAL NOT NULL,
+        start_net     REAL NOT NULL,
+        state         TEXT NOT NULL,
+        note          TEXT,
+        chat_id       INTEGER,
+        message_id    INTEGER,
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL
+    );
+    CREATE INDEX trades_working ON trades (state) WHERE state = 'working';
+    CREATE TABLE orders (
+        client_id     TEXT PRIMARY KEY,
+        trade_id      INTEGER NOT NULL REFERENCES trades (id),
+        seq           INTEGER NOT NULL,
+        step          TEXT NOT NULL,
+        venue         TEXT NOT NULL,
+        symbol        TEXT NOT NULL,
+        side          TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        coins         REAL NOT NULL,
+        price_cap     REAL NOT NULL,
+        reduce_only   INTEGER NOT NULL,
+        status        TEXT,
+        filled_coins  REAL,
+        avg_price     REAL,
+        fee_usd       REAL,
+        order_id      TEXT,
+        reason        TEXT,
+        created_at    REAL NOT NULL,
+        updated_at    REAL NOT NULL,
+        UNIQUE (trade_id, seq)
+    );
+    """,
 ]
 
 

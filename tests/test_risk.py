@@ -278,7 +278,7 @@ def test_a_books_carry_is_directed_on_its_largest_legs_quotes(legs, venue_rates)
         {}, {}, snapshot(*quotes.values()), PARAMS, NOW,
     ).books  # fmt: skip
     largest = {
-        side: max((t for t in legs if t[1] == side), key=lambda t: t[2], default=None)
+        side: max((t for t in legs if t[1] == side), key=lambda t: (t[2], t[0]), default=None)
         for side in ("long", "short")
     }
     if largest["long"] is None or largest["short"] is None:

@@ -47,7 +47,7 @@ async def test_a_version_4_database_gains_the_risk_table_and_keeps_its_outbox(tm
     conn.close()
     db = await Database.open(path)
     try:
-        assert await db.version() == len(MIGRATIONS) == 5
+        assert await db.version() == len(MIGRATIONS) >= 5
         s = Store(db)
         assert await s.risk_states() == {}
         assert [(d.chat_id, d.text) for d in await s.open_deliveries()] == [(5, "hi")]
