@@ -47,7 +47,8 @@ def preview_html(
         margin = sum(leg.margin_usd for leg in plan.legs)
         fees = [leg.fee_usd for leg in plan.legs if leg.fee_usd is not None]
         lines.append(
-            f"Fees about ${sum(fees):,.2f}; margin {esc(usd(margin))} at {params.leverage:g}x "
+            f"Entry fees about ${sum(fees):,.2f}; "
+            f"margin {esc(usd(margin))} at {params.leverage:g}x "
             f"({' + '.join(esc(usd(leg.margin_usd)) for leg in plan.legs)})"
         )
         lines.append(

@@ -31,7 +31,7 @@ from arb.accounts.models import Position
 from arb.books import BookError
 from arb.models import JournalTrade
 from arb.symbols import normalize_asset
-from arb.trading.engine import Plan, TradeBusy, Trader
+from arb.trading.engine import Plan, TradeBusy, Trader, TradeStopped
 from arb.trading.setup import build_trader, exclude_read_only
 from bot import render, render_trading
 from bot.access import is_admin
@@ -406,6 +406,10 @@ async def _confirm(
         await reply_html(update, context, render.esc(f"Not sent: {e}."))
     except PositionsUnread as e:
         await _end_preview(query, pending, f"Not sent: cannot read the positions ({e}).")
+    except TradeStopped as e:
+        await reply_html(
+            update, context, f"⚠️ <b>{render.esc(e)}.</b> Check the venues (/positions)."
+        )
 
 
 async def _end_preview(query, pending: Pending, words: str) -> None:
@@ -462,7 +466,8 @@ async def halt_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if not await _admin_here(update, context, desk):
         return
     reason = " ".join(context.args or []).strip()[:HALT_REASON_LIMIT] or "no reason given"
-    halt = await desk.journal.set_halt(reason, _who(update))
+    assert desk.trader is not None
+    halt = await desk.trader.halt(reason, _who(update))
     await reply_html(update, context, render_trading.halted_html(halt))
 
 
@@ -471,9 +476,8 @@ async def resume_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     desk = desk_of(context)
     if not await _admin_here(update, context, desk):
         return
-    lifted = await desk.journal.halt()
-    if lifted is not None:
-        await desk.journal.clear_halt()
+    assert desk.trader is not None
+    lifted = await desk.trader.resume()
     await reply_html(update, context, render_trading.resumed_html(lifted))
 
 

@@ -26,7 +26,16 @@ from arb.models import (
     OrderOutcome,
     Quote,
 )
-from arb.trading.engine import Plan, PlannedLeg, TradeBusy, Trader, TradingParams, moved, residual
+from arb.trading.engine import (
+    Plan,
+    PlannedLeg,
+    TradeBusy,
+    Trader,
+    TradeStopped,
+    TradingParams,
+    moved,
+    residual,
+)
 from arb.trading.orders import TradeRefused
 from arb.trading.paper import paper_venues
 from storage.db import Database
@@ -142,7 +151,10 @@ async def test_both_legs_fill_and_the_journal_holds_every_answer(journal):
     assert_hedged(trade, 1.0)
     assert steps(trade) == ["long", "short"]
     assert all(o.outcome.status == "filled" and o.outcome.fee_usd for o in trade.orders)
-    assert "hedged" in trade.note and (trade.chat_id, trade.message_id) == (7, 8)
+    assert trade.note == "long 1 / short 1 X, fees $0.10." and (
+        trade.chat_id,
+        trade.message_id,
+    ) == (7, 8)
     ids = [o.intent.client_id for o in trade.orders]
     assert len(set(ids)) == 2
     assert all(re.fullmatch(r"[a-z0-9]{1,20}", i) for i in ids)
@@ -719,3 +731,42 @@ async def test_a_close_that_fails_says_what_is_left_on_and_why(journal):
     assert trade.state == "hedged"
     assert "not closed" in trade.note and "price outside the band" in trade.note
     assert "0.8 long / 0.8 short" in trade.note
+
+
+class FailingJournal(Journal):
+    """A journal whose disk fills once the first answer comes back."""
+
+    fail = False
+
+    async def answered(self, outcome: OrderOutcome) -> None:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        await super().answered(outcome)
+
+
+async def test_a_journal_that_fails_mid_trade_stops_trading_until_a_restart_reconciles(db):
+    journal = FailingJournal(db)
+    desk = await Desk(journal).ready()
+    journal.fail = True
+    with pytest.raises(TradeStopped, match=r"broke off.*No space left.*restart"):
+        await desk.run()
+    # Both orders went out; the journal holds their intents, not their answers.
+    assert len(desk.long.placed()) == len(desk.short.placed()) == 1
+    (left,) = await journal.unfinished()
+    assert [o.outcome for o in left.orders] == [None, None]
+    # Nothing more is planned or sent in this process.
+    assert not desk.trader.ready
+    plan = await desk.trader.recheck(open_plan())
+    assert not plan.ok and any("broke off" in p for p in plan.problems)
+    ended = await desk.run(plan)
+    assert ended.state == "refused" and len(desk.long.placed()) == 1
+    # The restart: a new trader on the same database finds both fills and keeps the hedge.
+    journal.fail = False
+    restarted = Desk(Journal(db))
+    restarted.long, restarted.short = desk.long, desk.short
+    restarted.trader.venues = {LONG: desk.long, SHORT: desk.short}
+    (recovered,) = await restarted.trader.recover(restarted.progress)
+    assert recovered.id == left.id
+    assert_hedged(recovered, 1.0)
+    assert recovered.note.startswith("after a restart")
+    assert restarted.trader.ready

@@ -161,6 +161,11 @@ class TradeBusy(Exception):
     """Another trade is running: one at a time."""
 
 
+class TradeStopped(Exception):
+    """A trade broke off half-way (its journal could not be written, or a fault nobody
+    foresaw): trading stops until a restart reconciles it. `str()` says so for a desk."""
+
+
 class Trader:
     def __init__(
         self,
@@ -183,6 +188,7 @@ class Trader:
         self.sleep = sleep
         self.clock = clock
         self.ready = params.mode == "off"  # set once `recover` has run
+        self.stopped: str | None = None  # why trading stopped until a restart
         # Why a venue the desk knows takes no orders (no keys, a read-only key...).
         self.unavailable: dict[str, str] = {}
         self._lock = asyncio.Lock()
@@ -237,8 +243,12 @@ class Trader:
         if sized.coins <= 0:
             problems.append("too small for the venues' lots")
         problems += self._venue_problems((long.venue, short.venue))
+        notes = []
+        if sized.apr_net is not None and sized.apr_net <= 0:
+            notes.append("this carry loses money at this size after fees and slippage")
         plan = Plan("open", self.mode, o.asset, long, short, notional, sized.apr_net,
-                    sized.breakeven_h, fixed=tuple(problems), made_at=self.clock())  # fmt: skip
+                    sized.breakeven_h, fixed=tuple(problems), notes=tuple(notes),
+                    made_at=self.clock())  # fmt: skip
         return await self.recheck(plan)
 
     async def plan_close(self, asset: str) -> Plan | None:
@@ -314,18 +324,32 @@ class Trader:
                 max(plan.long.coins, plan.short.coins), plan.notional_usd, plan.start_net,
                 chat_id, message_id,
             )  # fmt: skip
-            if not plan.ok:
-                return await self._end(trade.id, "refused", "; ".join(plan.problems), progress)
             try:
-                await self._prepare(plan)
-            except (TradeRefused, VenueError) as e:
-                return await self._end(trade.id, "refused", f"not sent: {e}", progress)
-            try:
-                caps = await self._caps(plan.legs, self.params.max_slippage_bps)
-            except BookError as e:
-                return await self._end(trade.id, "refused", f"not sent: {e}", progress)
-            await self._send_legs(trade.id, plan.legs, caps, progress)
-            return await self._settle(trade.id, progress)
+                return await self._run(trade.id, plan, progress)
+            except Exception as e:
+                # Orders may be out and the journal may not say so: nothing more is sent
+                # until a restart reconciles this trade against the venues.
+                log.exception("trade %d broke off", trade.id)
+                self.ready = False
+                self.stopped = (
+                    f"trade {trade.id} broke off ({type(e).__name__}: {e}); trading is "
+                    "stopped until a restart reconciles it against the venues"
+                )
+                raise TradeStopped(self.stopped) from None
+
+    async def _run(self, trade_id: int, plan: Plan, progress: Progress) -> JournalTrade:
+        if not plan.ok:
+            return await self._end(trade_id, "refused", "; ".join(plan.problems), progress)
+        try:
+            await self._prepare(plan)
+        except (TradeRefused, VenueError) as e:
+            return await self._end(trade_id, "refused", f"not sent: {e}", progress)
+        try:
+            caps = await self._caps(plan.legs, self.params.max_slippage_bps)
+        except BookError as e:
+            return await self._end(trade_id, "refused", f"not sent: {e}", progress)
+        await self._send_legs(trade_id, plan.legs, caps, progress)
+        return await self._settle(trade_id, progress)
 
     async def recover(self, progress: Progress) -> list[JournalTrade]:
         """Reconcile every trade a crash left working, oldest first, against the venues:
@@ -542,8 +566,7 @@ class Trader:
             if abs(moved_long) <= DUST and abs(moved_short) <= DUST:
                 return "flat", "nothing is left on: " + _why_nothing(trade)
             return "hedged", (
-                f"hedged: long {moved_long:g} / short {-moved_short:g} {trade.asset}, "
-                f"fees ${fees:,.2f}."
+                f"long {moved_long:g} / short {-moved_short:g} {trade.asset}, fees ${fees:,.2f}."
             )
         done = f"sold {-moved_long:g} / bought {moved_short:g} {trade.asset}, fees ${fees:,.2f}."
         if self._closed(trade):
@@ -586,6 +609,8 @@ class Trader:
     def _mode_problems(self) -> Iterable[str]:
         if self.mode == "off":
             yield "trading is off (ARB_TRADING=off)"
+        elif self.stopped is not None:
+            yield self.stopped
         elif not self.ready:
             yield "unfinished trades are being reconciled first"
 
