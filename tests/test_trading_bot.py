@@ -233,6 +233,27 @@ async def test_halt_refuses_confirm_survives_a_restart_and_resume_lets_it_go(ven
         assert "✅ Hedged" in await confirm(b, preview)
 
 
+async def test_a_journal_that_fails_mid_trade_is_told_and_stops_trading(venues, tmp_path):
+    async with desk(venues, tmp_path) as b:
+        preview = await b.ask("/open BTC 10000", chat_id=ADMIN)
+        journal = b.desk.journal
+
+        async def disk_full(outcome):
+            raise OSError(28, "No space left on device")
+
+        journal.answered = disk_full  # the orders go out; their answers cannot be written
+        calls = len(b.tg.calls)
+        await press(b, preview, button(preview, "t:y:"))
+        told = await b.tg.wait_for_call(
+            "sendMessage", after_calls=calls, predicate=lambda p: "broke off" in p.get("text", "")
+        )
+        assert "No space left on device" in told.params["text"]
+        assert "stopped until a restart reconciles it" in told.params["text"]
+        again = await b.ask("/open BTC 10000", chat_id=ADMIN)
+        assert "⚠️ trade 1 broke off" in again.plain
+        assert [x["text"] for x in again.buttons] == ["Cancel"]
+
+
 async def test_a_trade_over_the_limit_shows_the_problem_and_no_confirm(venues, tmp_path):
     async with desk(venues, tmp_path, ARB_MAX_NOTIONAL_USD="5000") as b:
         preview = await b.ask("/open BTC 10000", chat_id=ADMIN)
