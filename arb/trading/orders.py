@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from arb.accounts.base import AuthError
+from arb.http import (
+    VenueAPIError,
+    VenueBadResponse,
+    VenueError,
+    VenueHTTPError,
+    VenueReplyTooLarge,
+    VenueTimeout,
+    VenueUnreachable,
+)
 from arb.models import FINAL, OrderIntent, OrderOutcome, Side, Status
 
 __all__ = [
     "FINAL", "OrderIntent", "OrderOutcome", "OrderVenue", "Side", "Status", "TradeRefused",
-    "decimal_text", "price_cap", "to_lots", "to_tick",
+    "decimal_text", "fate_unknown", "price_cap", "to_lots", "to_tick",
 ]  # fmt: skip
 
 BPS = 10_000.0
@@ -97,3 +108,18 @@ def decimal_text(x: float) -> str:
     d = Decimal(repr(x)).normalize()
     text = format(d, "f")
     return text if "." not in text else text.rstrip("0").rstrip(".") or "0"
+
+
+def fate_unknown(e: VenueError, codes: Collection[str] = ()) -> bool:
+    """Whether an order request's error leaves the order's fate open, to be looked up by
+    its client id: no answer (timeout, connection lost), an answer cut short or that
+    cannot be read, the venue's server error (5xx), or one of the venue's own `codes`
+    for "status unknown". Any other error is a refusal that placed nothing: a refused
+    key, a rate limit or ban (the gateway turned the request away), an error code."""
+    if isinstance(e, AuthError):
+        return False
+    if isinstance(e, VenueHTTPError):
+        return e.status >= 500 or e.code in codes
+    if isinstance(e, VenueAPIError):
+        return e.code in codes
+    return isinstance(e, VenueTimeout | VenueUnreachable | VenueBadResponse | VenueReplyTooLarge)

@@ -19,7 +19,14 @@ from arb.http import VenueError
 from tests.conftest import T0_MS, fixture_bytes
 from tests.fakes.private_base import Sleeps
 from tests.fakes.venues import BookShape, FakeMarket, FakePerp, FakeVenues, fixture
-from tests.venues.test_rest_contract import ATTEMPTS, FAULTS, VENUES, client_for, pepe_market
+from tests.venues.test_rest_contract import (
+    ATTEMPTS,
+    FAULTS,
+    TIMEOUT_S,
+    VENUES,
+    client_for,
+    pepe_market,
+)
 
 # Venues whose smallest order is a notional, not a size: their books say min_qty 0.
 NO_MINIMUM_SIZE = {"hyperliquid"}
@@ -172,7 +179,7 @@ async def test_a_fault_on_any_book_endpoint_is_typed_named_and_retried_if_it_may
 ):
     """Each endpoint an order book reads (the book, its instrument metadata), failed in
     turn for a fresh client: the call fails with the typed error naming it, never its query."""
-    timeout_s = 0.1 if fault.kind == "timeout" else 2
+    timeout_s = TIMEOUT_S if fault.kind == "timeout" else 2
     async with FakeVenues(market(venue)) as fake:
         symbol = fake.symbols[venue](perps(venue)["BTC"])
         await books_of(fake, venue, [symbol])

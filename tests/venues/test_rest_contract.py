@@ -309,6 +309,9 @@ async def test_a_venue_error_envelope_with_http_200_is_an_api_error(venue, path,
 # --- faults on every endpoint ---------------------------------------------------------
 
 ATTEMPTS = 2
+# The client's timeout where a fault is a fake that never answers in time: long enough
+# that the endpoints that do answer never miss it on a loaded machine.
+TIMEOUT_S = 0.3
 # A fault, the error it makes, how its message goes on after "<venue> <path>: ", and how
 # many requests the endpoint gets with ATTEMPTS allowed: what may pass on a second try
 # is tried again, the rest is not.
@@ -316,7 +319,7 @@ FAULTS = [
     (Fault.http(500), VenueHTTPError, "HTTP 500", ATTEMPTS),
     (Fault.http(429), VenueRateLimited, "HTTP 429 rate limited", ATTEMPTS),
     (Fault("html", status=502), VenueHTTPError, "HTTP 502 (HTML error page)", ATTEMPTS),
-    (Fault("timeout", delay_s=0.3), VenueTimeout, "no answer within 0.1 s", ATTEMPTS),
+    (Fault("timeout", delay_s=0.8), VenueTimeout, f"no answer within {TIMEOUT_S:g} s", ATTEMPTS),
     (Fault.http(404), VenueHTTPError, "HTTP 404", 1),
     (Fault("html"), VenueBadResponse, "HTML page instead of JSON", 1),
     (Fault("garbage"), VenueBadResponse, "bad JSON", 1),
@@ -344,7 +347,7 @@ async def test_a_fault_on_any_endpoint_is_typed_named_and_retried_if_it_may_pass
     """Each endpoint a scan or a history request reads, failed in turn for a fresh client:
     the call fails with the typed error naming it (never its query), or, where that part of
     the scan is optional, the quotes come with a warning saying the same."""
-    timeout_s = 0.1 if fault.kind == "timeout" else 2
+    timeout_s = TIMEOUT_S if fault.kind == "timeout" else 2
     async with FakeVenues(pepe_market(venue)) as fake:
         await fetch(fake, venue)
         endpoints = [(scan, path) for path in sorted({r.path for r in fake.requests})]

@@ -31,11 +31,8 @@ import msgspec
 from arb.accounts.base import AuthError, Params
 from arb.http import (
     VenueAPIError,
-    VenueBadResponse,
     VenueError,
     VenueHTTPError,
-    VenueTimeout,
-    VenueUnreachable,
 )
 from arb.trading.orders import (
     OrderIntent,
@@ -44,6 +41,7 @@ from arb.trading.orders import (
     Status,
     TradeRefused,
     decimal_text,
+    fate_unknown,
     to_lots,
     to_tick,
 )
@@ -228,16 +226,6 @@ def order_params(intent: OrderIntent, facts: Instrument) -> dict[str, str]:
     return params | {"reduceOnly": "true"} if intent.reduce_only else params
 
 
-def lost(e: VenueError) -> bool:
-    """Whether an order request's error leaves its fate unknown: no answer, a cut or
-    garbled one, a 5xx, or the venue's own "execution status unknown" codes."""
-    if isinstance(e, VenueTimeout | VenueUnreachable | VenueBadResponse):
-        return True
-    if code_of(e) in UNKNOWN_CODES:
-        return True
-    return isinstance(e, VenueHTTPError) and e.status >= 500
-
-
 def code_of(e: VenueError) -> str | None:
     return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
@@ -311,7 +299,7 @@ class BinanceOrders(BinancePrivate, OrderVenue):
     async def refused(self, intent: OrderIntent, e: VenueError) -> OrderOutcome:
         """Unknown when the answer was lost, the order itself when the id was taken (sent
         before), else rejected in the venue's words."""
-        if lost(e):
+        if fate_unknown(e, UNKNOWN_CODES):
             return OrderOutcome(intent.client_id, "unknown", reason=str(e))
         if code_of(e) == DUPLICATE_CODE:
             try:

@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from arb.accounts.base import AuthError, Credentials, Params
+from arb.accounts.base import Credentials, Params
 from arb.http import ReplyShapeError, VenueAPIError, VenueError, VenueHttp, VenueHTTPError
 from arb.trading.orders import (
     OrderIntent,
@@ -42,6 +42,7 @@ from arb.trading.orders import (
     OrderVenue,
     TradeRefused,
     decimal_text,
+    fate_unknown,
     to_lots,
     to_tick,
 )
@@ -163,16 +164,6 @@ def outcome(client_id: str, row: OrderRow, contract: Contract) -> OrderOutcome:
     )
 
 
-def no_answer(e: VenueError) -> bool:
-    """Whether an error leaves the order's fate open: no reply, a 5xx, a reply we could
-    not read, or a rate limit (look it up); any other is the venue's refusal."""
-    if isinstance(e, AuthError):
-        return False
-    if isinstance(e, VenueHTTPError):
-        return e.status >= 500 or e.status == 429
-    return not isinstance(e, VenueAPIError)
-
-
 def code_of(e: VenueError) -> str | None:
     return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
@@ -251,7 +242,7 @@ class BitgetOrders(BitgetPrivate, OrderVenue):
         try:
             await self.send("POST", SET_LEVERAGE, _leverage, body=body)
         except VenueError as e:
-            if no_answer(e):
+            if fate_unknown(e):
                 raise
             why = f"Bitget refused leverage {leverage:g} on {symbol}: {e.reason}"
             raise TradeRefused(why) from None
@@ -293,7 +284,7 @@ class BitgetOrders(BitgetPrivate, OrderVenue):
                 found = await self._lookup(intent, contract)
                 if found is not None:
                     return found
-            status = "unknown" if no_answer(e) else "rejected"
+            status = "unknown" if fate_unknown(e) else "rejected"
             return OrderOutcome(intent.client_id, status, reason=e.reason)
         # A reduce-only order that cancelled older ones comes back without an orderId.
         return await self._settled(intent, contract, (ack.orderId if ack else None) or None)

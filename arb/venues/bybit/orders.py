@@ -35,8 +35,6 @@ from arb.http import (
     VenueBadResponse,
     VenueError,
     VenueHTTPError,
-    VenueTimeout,
-    VenueUnreachable,
 )
 from arb.trading.orders import (
     OrderIntent,
@@ -45,6 +43,7 @@ from arb.trading.orders import (
     Status,
     TradeRefused,
     decimal_text,
+    fate_unknown,
     to_lots,
     to_tick,
 )
@@ -217,16 +216,6 @@ def lookup_params(intent: OrderIntent) -> dict[str, str]:
     return {"category": "linear", "symbol": intent.symbol, "orderLinkId": intent.client_id}
 
 
-def lost(e: VenueError) -> bool:
-    """Whether an order request's error leaves its fate unknown: no answer, a cut or
-    garbled one, a 5xx, or the venue's own "timed out" codes. Anything else is a refusal."""
-    if isinstance(e, VenueTimeout | VenueUnreachable | VenueBadResponse):
-        return True
-    if isinstance(e, VenueHTTPError):
-        return e.status >= 500
-    return isinstance(e, VenueAPIError) and e.code in UNKNOWN_CODES
-
-
 def code_of(e: VenueError) -> str | None:
     return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
@@ -312,7 +301,7 @@ class BybitOrders(BybitPrivate, OrderVenue):
     async def refused(self, intent: OrderIntent, e: VenueError) -> OrderOutcome:
         """What an order whose request failed came to: unknown when the answer was lost, the
         order itself when the id was taken (sent before), else rejected in its words."""
-        if lost(e):
+        if fate_unknown(e, UNKNOWN_CODES):
             return OrderOutcome(intent.client_id, "unknown", reason=str(e))
         if code_of(e) == DUPLICATE_CODE:
             try:

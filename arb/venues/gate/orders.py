@@ -55,13 +55,9 @@ import msgspec
 from arb.accounts.base import AuthError, Credentials, Params
 from arb.http import (
     VenueAPIError,
-    VenueBadResponse,
     VenueError,
     VenueHttp,
     VenueHTTPError,
-    VenueReplyTooLarge,
-    VenueTimeout,
-    VenueUnreachable,
 )
 from arb.trading.orders import (
     OrderIntent,
@@ -70,6 +66,7 @@ from arb.trading.orders import (
     Status,
     TradeRefused,
     decimal_text,
+    fate_unknown,
     to_tick,
 )
 from arb.venues.cache import TtlCache
@@ -271,17 +268,6 @@ def _label(e: VenueError) -> str | None:
     return e.code if isinstance(e, VenueHTTPError | VenueAPIError) else None
 
 
-def unsure(e: VenueError) -> bool:
-    """Whether an order may exist after `e`: no answer, an answer that cannot be read, or
-    the server's own trouble. Anything else is a refusal (a ban or rate limit included:
-    nothing was placed)."""
-    if isinstance(e, VenueHTTPError):
-        return e.status >= 500 or e.code in UNSURE_LABELS
-    if isinstance(e, VenueAPIError):
-        return e.code in UNSURE_LABELS
-    return isinstance(e, VenueTimeout | VenueUnreachable | VenueBadResponse | VenueReplyTooLarge)
-
-
 # --- the client ------------------------------------------------------------------------
 
 
@@ -335,7 +321,7 @@ class GateOrders(GatePrivate, OrderVenue):
         except AuthError as e:
             raise TradeRefused(f"gate: {e.reason}") from None
         except VenueError as e:
-            if _label(e) is None or unsure(e):
+            if _label(e) is None or fate_unknown(e, UNSURE_LABELS):
                 raise
             why = f"gate: leverage {leverage:g} refused on {symbol}: {e.reason}"
             raise TradeRefused(why) from None
@@ -369,7 +355,7 @@ class GateOrders(GatePrivate, OrderVenue):
         except AuthError as e:
             return refused(intent, e.reason)
         except VenueError as e:
-            if unsure(e):
+            if fate_unknown(e, UNSURE_LABELS):
                 return OrderOutcome(intent.client_id, "unknown", reason=e.reason)
             return refused(intent, e.reason)
         return outcome_of(intent, row, instrument)

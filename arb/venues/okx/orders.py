@@ -31,7 +31,7 @@ from typing import Any
 
 import msgspec
 
-from arb.accounts.base import AuthError, Credentials, Params
+from arb.accounts.base import Credentials, Params
 from arb.http import (
     ReplyError,
     ReplyShapeError,
@@ -46,6 +46,7 @@ from arb.trading.orders import (
     OrderVenue,
     TradeRefused,
     decimal_text,
+    fate_unknown,
     to_lots,
     to_tick,
 )
@@ -178,16 +179,6 @@ def outcome(client_id: str, row: OrderRow, contract: Decimal) -> OrderOutcome:
     )
 
 
-def no_answer(e: VenueError) -> bool:
-    """Whether an error leaves the order's fate open: no reply, a 5xx, a reply we could
-    not read, or a rate limit (look it up); any other is the venue's refusal."""
-    if isinstance(e, AuthError):
-        return False
-    if isinstance(e, VenueHTTPError):
-        return e.status >= 500 or e.status == 429
-    return not isinstance(e, VenueAPIError)
-
-
 # --- the client ----------------------------------------------------------------
 
 
@@ -259,7 +250,7 @@ class OkxOrders(OkxPrivate, OrderVenue):
         try:
             await self.send("POST", SET_LEVERAGE, _leverage, body=body)
         except VenueError as e:
-            if no_answer(e):
+            if fate_unknown(e):
                 raise
             raise TradeRefused(
                 f"OKX refused leverage {leverage:g} on {symbol}: {e.reason}"
@@ -300,7 +291,7 @@ class OkxOrders(OkxPrivate, OrderVenue):
                 if found is not None:
                     return found
             # The venue's words, never a secret (`signed` scrubs any it echoes).
-            status = "unknown" if no_answer(e) else "rejected"
+            status = "unknown" if fate_unknown(e) else "rejected"
             return OrderOutcome(intent.client_id, status, reason=e.reason)
         return await self._settled(intent, inst, ack.ordId or None)
 
