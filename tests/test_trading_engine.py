@@ -770,3 +770,21 @@ async def test_a_journal_that_fails_mid_trade_stops_trading_until_a_restart_reco
     assert_hedged(recovered, 1.0)
     assert recovered.note.startswith("after a restart")
     assert restarted.trader.ready
+
+
+async def test_a_halt_while_a_trade_sends_lets_it_finish_its_repairs_and_stops_the_next(journal):
+    desk = await Desk(journal).ready()
+    desk.short.script(partial(0.4, 100.0))
+    desk.long.gate = asyncio.Event()
+    running = asyncio.create_task(desk.run())
+    await desk.long.placing.wait()
+    await desk.trader.halt("venue maintenance", "@alice")
+    desk.long.gate.set()
+    trade = await running
+    # The short filled 0.4 of 1: the long is reduced to match although trading halted.
+    assert_hedged(trade, 0.4)
+    assert steps(trade) == ["long", "short", "repair 1"]
+    after = await desk.trader.recheck(open_plan())
+    assert any("halted (venue maintenance, by @alice)" in p for p in after.problems)
+    refused = await desk.run(after)
+    assert refused.state == "refused" and refused.orders == ()

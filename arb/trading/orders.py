@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from arb.accounts.base import AuthError
@@ -31,10 +31,14 @@ from arb.models import FINAL, OrderIntent, OrderOutcome, Side, Status
 
 __all__ = [
     "FINAL", "OrderIntent", "OrderOutcome", "OrderVenue", "Side", "Status", "TradeRefused",
-    "decimal_text", "fate_unknown", "price_cap", "to_lots", "to_tick",
+    "decimal_text", "fate_unknown", "fills_when_final", "price_cap", "to_lots", "to_tick",
 ]  # fmt: skip
 
 BPS = 10_000.0
+# Reads of a taken order's fills (by client id) before its answer is left "unknown", and
+# the pause between them: an IOC order is final within milliseconds of being taken.
+SETTLE_TRIES = 3
+SETTLE_PAUSE_S = 0.2
 
 
 class TradeRefused(Exception):
@@ -123,3 +127,29 @@ def fate_unknown(e: VenueError, codes: Collection[str] = ()) -> bool:
     if isinstance(e, VenueAPIError):
         return e.code in codes
     return isinstance(e, VenueTimeout | VenueUnreachable | VenueBadResponse | VenueReplyTooLarge)
+
+
+async def fills_when_final(
+    read: Callable[[], Awaitable[OrderOutcome | None]],
+    intent: OrderIntent,
+    order_id: str | None,
+    sleep: Callable[[float], Awaitable[object]],
+) -> OrderOutcome:
+    """The fills of an order the venue took, for a venue whose acknowledgement carries
+    none: `read` (a lookup by client id) until the order is final, SETTLE_TRIES times
+    SETTLE_PAUSE_S apart; else the last thing read, as `unknown` (the trader looks it up
+    again on its own schedule)."""
+    last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason="not read")
+    for attempt in range(SETTLE_TRIES):
+        if attempt:
+            await sleep(SETTLE_PAUSE_S)
+        try:
+            found = await read()
+        except VenueError as e:
+            last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason=e.reason)
+            continue
+        if found is not None:
+            last = found
+            if found.final:
+                return found
+    return last

@@ -43,6 +43,7 @@ from arb.trading.orders import (
     TradeRefused,
     decimal_text,
     fate_unknown,
+    fills_when_final,
     to_lots,
     to_tick,
 )
@@ -65,8 +66,6 @@ NOT_FOUND = frozenset({"40109", "40768"})
 ONE_WAY = "one_way_mode"
 FINAL_STATES = frozenset({"filled", "canceled", "cancelled"})
 # An IOC is final at once; the order detail may lag the reply by a moment.
-SETTLE_TRIES = 3
-SETTLE_PAUSE_S = 0.2
 
 
 # --- the replies ---------------------------------------------------------------
@@ -287,26 +286,12 @@ class BitgetOrders(BitgetPrivate, OrderVenue):
             status = "unknown" if fate_unknown(e) else "rejected"
             return OrderOutcome(intent.client_id, status, reason=e.reason)
         # A reduce-only order that cancelled older ones comes back without an orderId.
-        return await self._settled(intent, contract, (ack.orderId if ack else None) or None)
-
-    async def _settled(
-        self, intent: OrderIntent, contract: Contract, order_id: str | None
-    ) -> OrderOutcome:
-        """The fills of an order Bitget took, once it is final (a few reads at most)."""
-        last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason="not read")
-        for attempt in range(SETTLE_TRIES):
-            if attempt:
-                await self._sleep(SETTLE_PAUSE_S)
-            try:
-                found = await self._lookup(intent, contract)
-            except VenueError as e:
-                last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason=e.reason)
-                continue
-            if found is not None:
-                last = found
-                if found.final:
-                    return found
-        return last
+        return await fills_when_final(
+            lambda: self._lookup(intent, contract),
+            intent,
+            (ack.orderId if ack else None) or None,
+            self._sleep,
+        )
 
     async def lookup(self, intent: OrderIntent) -> OrderOutcome | None:
         return await self._lookup(intent, await self.contract(intent.symbol))

@@ -47,6 +47,7 @@ from arb.trading.orders import (
     TradeRefused,
     decimal_text,
     fate_unknown,
+    fills_when_final,
     to_lots,
     to_tick,
 )
@@ -67,8 +68,6 @@ ONE_WAY = "net_mode"
 HEDGE = "long_short_mode"
 FINAL_STATES = frozenset({"filled", "canceled", "mmp_canceled"})
 # An IOC is final at once on OKX's book; its state may lag the reply by a moment.
-SETTLE_TRIES = 3
-SETTLE_PAUSE_S = 0.2
 
 
 # --- the replies ---------------------------------------------------------------
@@ -293,26 +292,9 @@ class OkxOrders(OkxPrivate, OrderVenue):
             # The venue's words, never a secret (`signed` scrubs any it echoes).
             status = "unknown" if fate_unknown(e) else "rejected"
             return OrderOutcome(intent.client_id, status, reason=e.reason)
-        return await self._settled(intent, inst, ack.ordId or None)
-
-    async def _settled(
-        self, intent: OrderIntent, inst: Instrument, order_id: str | None
-    ) -> OrderOutcome:
-        """The fills of an order OKX took, once it is final (a few reads at most)."""
-        last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason="not read")
-        for attempt in range(SETTLE_TRIES):
-            if attempt:
-                await self._sleep(SETTLE_PAUSE_S)
-            try:
-                found = await self._lookup(intent, inst)
-            except VenueError as e:
-                last = OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason=e.reason)
-                continue
-            if found is not None:
-                last = found
-                if found.final:
-                    return found
-        return last
+        return await fills_when_final(
+            lambda: self._lookup(intent, inst), intent, ack.ordId or None, self._sleep
+        )
 
     async def lookup(self, intent: OrderIntent) -> OrderOutcome | None:
         return await self._lookup(intent, await self.instrument(intent.symbol))
