@@ -221,9 +221,14 @@ async def open_preview(
     carry = best_carry(name, quotes, params, snapshot.taken_at)
     if carry.best is None:
         where = ", ".join(trader.venues) or "none"
-        return OpenPreview(
-            name, None, reason=f"no {name} carry between the venues traded ({where})"
+        reason = f"no {name} carry between the venues traded ({where})"
+        # The venues that list the asset but take no orders here, and why.
+        left_out = {q.venue for q in snapshot.for_asset(name)} - set(trader.venues)
+        reason += "".join(
+            f"; {v} takes no orders here: {trader.unavailable.get(v, 'no order path')}"
+            for v in sorted(left_out)
         )
+        return OpenPreview(name, None, reason=reason)
     if notional_usd is not None:
         size_params = replace(size_params, notional_usd=notional_usd)
     sizing = await size_opportunity(books, carry.best, size_params)

@@ -788,3 +788,23 @@ async def test_a_halt_while_a_trade_sends_lets_it_finish_its_repairs_and_stops_t
     assert any("halted (venue maintenance, by @alice)" in p for p in after.problems)
     refused = await desk.run(after)
     assert refused.state == "refused" and refused.orders == ()
+
+
+async def test_an_open_against_a_position_held_the_other_way_on_a_leg_is_refused(journal):
+    held = [Position(LONG, ASSET, SYMBOL, "short", 0.5, 100.0, 100.0, 0.0, 3.0, None)]
+
+    async def positions():
+        return held
+
+    desk = await Desk(journal, positions=positions).ready()
+    plan = await desk.trader.recheck(open_plan())
+    assert "alpha holds a short of 0.5 X: the long leg would close it instead" in " ".join(
+        plan.problems
+    )
+    assert (await desk.run(plan)).state == "refused" and desk.long.placed() == []
+    # The same side already held is only more of the carry: it may go.
+    held[:] = [
+        Position(LONG, ASSET, SYMBOL, "long", 0.5, 100.0, 100.0, 0.0, 3.0, None),
+        Position(SHORT, ASSET, SYMBOL, "short", 0.5, 100.0, 100.0, 0.0, 3.0, None),
+    ]
+    assert (await desk.trader.recheck(open_plan())).ok

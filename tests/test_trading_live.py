@@ -231,6 +231,23 @@ async def test_a_rejected_leg_from_the_chat_ends_flat_and_says_why(desk, tmp_pat
     assert_signed(desk)
 
 
+async def test_a_read_only_key_is_left_out_of_live_trading_and_the_preview_says_so(desk, tmp_path):
+    desk.long.account.can_trade = False  # bybit says: readOnly=1
+    async with running_bot(desk.fake, **desk.env(ARB_DB=str(tmp_path / "bot.sqlite3"))) as bot:
+        await trading_open(bot)
+        assert "bybit" not in bot.desk.trader.venues
+        preview = await bot.ask("/open BTC 10000", chat_id=ADMIN)
+        status = await bot.ask("/status", chat_id=ADMIN)
+    # The carry needs bybit: no pair is left between the venues traded.
+    assert (
+        "Nothing to open: no BTC carry between the venues traded (okx); bybit takes no "
+        "orders here: its key is read-only."
+    ) in preview.text
+    assert confirm_data(preview) == []
+    assert desk.long.exchange.received == desk.short.exchange.received == 0
+    assert "LIVE" in status.text and "okx" in status.text
+
+
 # --- a crash between the legs -------------------------------------------------------
 
 

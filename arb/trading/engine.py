@@ -299,7 +299,9 @@ class Trader:
         if halt is not None:
             problems.append(halted_text(halt))
         if plan.kind == "open":
-            problems += await self._limit_problems(plan.asset, plan.notional_usd)
+            held = await self._held(plan.asset)
+            problems += await self._limit_problems(plan.asset, plan.notional_usd, held)
+            problems += crossing_problems(plan, held)
         return replace(plan, problems=tuple(problems) + plan.fixed)
 
     # --- running a trade -------------------------------------------------------------
@@ -621,7 +623,9 @@ class Trader:
             if v not in self.venues
         ]
 
-    async def _limit_problems(self, asset: str, notional_usd: float) -> list[str]:
+    async def _limit_problems(
+        self, asset: str, notional_usd: float, held: Sequence[tuple[str, str, float]]
+    ) -> list[str]:
         out = []
         p = self.params
         if p.max_notional_usd is not None and notional_usd > p.max_notional_usd * (1 + 1e-9):
@@ -630,7 +634,6 @@ class Trader:
                 f"(${p.max_notional_usd:,.0f})"
             )
         if p.max_asset_usd is not None:
-            held = await self._held(asset)
             held_coins = max(
                 sum(c for _, _, c in held if c > 0), -sum(c for _, _, c in held if c < 0), 0.0
             )
@@ -705,6 +708,28 @@ def residual(trade: JournalTrade) -> float:
     move both legs alike (net 0), a close must also close the drift it found."""
     moved_long, moved_short = moved(trade)
     return moved_long + moved_short + trade.start_net
+
+
+def crossing_problems(plan: Plan, held: Sequence[tuple[str, str, float]]) -> list[str]:
+    """An open whose leg would trade against a position already held the other way on
+    that venue (a short where it buys the long): the order would close that position
+    instead of opening the leg, and a reduce-only repair would act on it. Refused."""
+    out = []
+    for leg in plan.legs:
+        against = [
+            c for v, s, c in held if (v, s) == (leg.venue, leg.symbol) and c * leg_sign(leg) < 0
+        ]
+        if against:
+            other = "short" if leg.role == "long" else "long"
+            out.append(
+                f"{leg.venue} holds a {other} of {abs(sum(against)):g} {plan.asset}: "
+                f"the {leg.role} leg would close it instead (close it first)"
+            )
+    return out
+
+
+def leg_sign(leg: PlannedLeg) -> float:
+    return 1.0 if leg.side == "buy" else -1.0
 
 
 def halted_text(halt: Halt) -> str:
