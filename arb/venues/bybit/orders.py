@@ -44,6 +44,7 @@ from arb.trading.orders import (
     TradeRefused,
     decimal_text,
     fate_unknown,
+    fills_when_final,
     to_lots,
     to_tick,
 )
@@ -313,14 +314,11 @@ class BybitOrders(BybitPrivate, OrderVenue):
         return OrderOutcome(intent.client_id, "rejected", reason=e.reason)
 
     async def fills(self, intent: OrderIntent, order_id: str) -> OrderOutcome:
-        """The fills of an order the venue took; unknown (with its id) if they cannot be read."""
-        try:
-            found = await self.lookup(intent)
-        except VenueError as e:
-            found, why = None, f"placed, fills not read: {e}"
-        else:
-            why = "placed, but the venue does not list it yet"
-        return found or OrderOutcome(intent.client_id, "unknown", order_id=order_id, reason=why)
+        """The fills of an order the venue took, read until final (unknown, with its id,
+        if they cannot be read)."""
+        return await fills_when_final(
+            lambda: self.lookup(intent), intent, order_id or None, self._sleep
+        )
 
     async def lookup(self, intent: OrderIntent) -> OrderOutcome | None:
         perp = classify(intent.symbol)  # the name decides the multiplier, as for positions
