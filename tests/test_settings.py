@@ -117,3 +117,38 @@ def test_env_example_is_valid_and_lists_every_variable_read():
     read = set(re.findall(r'"((?:ARB|TELEGRAM|LLM)_[A-Z0-9_]+)"', source))
     read |= {f"{v.upper()}_{k}" for v in VENUE_NAMES for k in ("REST_URL", "WS_URL", "TAKER_FEE")}
     assert read - listed == set()
+
+
+LIVE = {
+    "ARB_TRADING": "live",
+    "ARB_ADMINS": "7",
+    "ARB_MAX_NOTIONAL_USD": "10,000",
+    "ARB_MAX_ASSET_USD": "50000",
+}
+
+
+def test_trading_is_off_by_default_and_live_needs_limits_and_an_admin():
+    assert parse_settings({}).trading == "off"
+    assert parse_settings({}).trading_params().mode == "off"
+    for missing in ("ARB_MAX_NOTIONAL_USD", "ARB_MAX_ASSET_USD", "ARB_ADMINS"):
+        env = {k: v for k, v in LIVE.items() if k != missing}
+        with pytest.raises(SettingsError, match=missing):
+            parse_settings(env)
+    with pytest.raises(SettingsError, match="ARB_TRADING must be off, paper or live"):
+        parse_settings({"ARB_TRADING": "yes"})
+    params = parse_settings(LIVE).trading_params()
+    assert (params.mode, params.max_notional_usd, params.max_asset_usd) == ("live", 1e4, 5e4)
+    assert params.lookups_s == (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+    assert parse_settings({"ARB_TRADING": "paper"}).trading_params().max_notional_usd is None
+
+
+def test_okx_demo_keys_make_its_order_client_send_the_demo_header():
+    from arb.trading.setup import order_clients
+
+    keys = {"OKX_API_KEY": "k", "OKX_API_SECRET": "s", "OKX_API_PASSPHRASE": "p"}
+    for flag, demo in (("1", True), ("0", False)):
+        settings = parse_settings({**LIVE, **keys, "OKX_DEMO": flag})
+        clients = order_clients(settings)
+        assert list(clients) == ["okx"]  # the only venue with keys
+        headers = clients["okx"].headers(0, "GET", "/api/v5/account/config", None)
+        assert (headers.get("x-simulated-trading") == "1") is demo
