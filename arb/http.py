@@ -1,6 +1,6 @@
 """The one HTTP layer every venue client shares.
 
-One reused aiohttp session per venue, a timeout on every request, retries with
+One reused connection pool per venue, a timeout on every request, retries with
 exponential backoff and jitter where a retry can help (timeouts, connection
 errors, 5xx, 429 and venue rate-limit codes), Retry-After honoured, and a venue
 that answers 403/418 (an IP ban) left alone for the ban period. No cool-down,
@@ -9,6 +9,11 @@ asked or assumed, lasts longer than `max_cooldown_s`, and no reply is read past
 the endpoint; query strings are never part of the name, so nothing signed ever
 reaches a message or a log. Each attempt is told to the request observers
 (`observe_requests`): how ops metrics see every venue without arb knowing of them.
+
+Only the wire is pluggable (`Wire`: one request in, status, headers and body out, or a
+`WireError`); everything above stays here. The bot's wire is aiohttp's (arb.wire.aio);
+the one-shot CLI's is h11 over asyncio's streams (arb.wire.streams, chosen with `wired`),
+which spares a process that makes a handful of requests the import of aiohttp.
 """
 
 from __future__ import annotations
@@ -20,15 +25,15 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from arb.network import host_of, network_cause
+from arb.wire import Wire, WireCutOff, WireTooLarge, WireUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +159,45 @@ class RetryPolicy:
 DEFAULT_BAN_S = 600.0  # a venue's 403/418 ban: venues ask for 10 minutes or more
 DEFAULT_MAX_COOLDOWN_S = 600.0  # no Retry-After or ban benches a venue longer than this
 DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
-READ_CHUNK = 64 * 1024  # a capped read holds at most the cap plus one chunk
 _MAX_REASON = 160
 
 
+# --- the wire (arb.wire) ---------------------------------------------------------------
+
+
+WireFactory = Callable[[Mapping[str, str]], Wire]  # given the headers of every request
+
+
+def aiohttp_wire(headers: Mapping[str, str]) -> Wire:
+    """aiohttp's pooled session: the bot's wire, and the default."""
+    from arb.wire.aio import AiohttpWire
+
+    return AiohttpWire(headers)
+
+
+def stream_wire(headers: Mapping[str, str]) -> Wire:
+    """h11 over asyncio's streams, no aiohttp: the one-shot CLI's wire."""
+    from arb.wire.streams import StreamWire
+
+    return StreamWire(headers)
+
+
+_default_wire: WireFactory = aiohttp_wire
+
+
+@contextlib.contextmanager
+def wired(factory: WireFactory) -> Iterator[None]:
+    """Every VenueHttp made inside uses `factory`'s wire unless given its own."""
+    global _default_wire
+    before, _default_wire = _default_wire, factory
+    try:
+        yield
+    finally:
+        _default_wire = before
+
+
 class VenueHttp:
-    """HTTP for one venue: one session, timeouts, retries, bans, typed errors."""
+    """HTTP for one venue: one wire (its connections), timeouts, retries, bans, typed errors."""
 
     def __init__(
         self,
@@ -174,10 +212,11 @@ class VenueHttp:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
         user_agent: str = "arb-bot",
+        wire: WireFactory | None = None,
     ) -> None:
         self.venue = venue
         self.base_url = base_url.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
         self.ban_s = ban_s
         self.max_cooldown_s = max_cooldown_s
@@ -186,19 +225,21 @@ class VenueHttp:
         self._sleep = sleep
         self._clock = clock
         self._headers = {"User-Agent": user_agent, "Accept": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
+        self._make_wire = wire or _default_wire
+        self._wire: Wire | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit_per_host=8, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-        return self._session
+    def wire(self) -> Wire:
+        """Made at the first request (the aiohttp wire imports aiohttp then), kept until
+        `close`."""
+        if self._wire is None:
+            self._wire = self._make_wire(self._headers)
+        return self._wire
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        wire, self._wire = self._wire, None
+        if wire is not None:
+            await wire.close()
 
     async def get(
         self,
@@ -279,32 +320,30 @@ class VenueHttp:
         if data is not None:
             send_headers.setdefault("Content-Type", "application/json")
         try:
-            async with self.session.request(
+            reply = await self.wire.fetch(
                 method,
                 self.base_url + path,
-                params=params,
-                data=data,
-                headers=send_headers,
-                timeout=self.timeout,
-            ) as resp:
-                body = await read_capped(resp, self.max_reply_bytes)
-                if body is None:
-                    raise VenueReplyTooLarge(
-                        self.venue, path, f"reply too large: more than {size(self.max_reply_bytes)}"
-                    )
-                status = resp.status
-                content_type = resp.headers.get("Content-Type", "")
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), now)
+                params,
+                data,
+                send_headers,
+                self.timeout_s,
+                self.max_reply_bytes,
+            )
         except TimeoutError:
-            raise VenueTimeout(
-                self.venue, path, f"no answer within {self.timeout.total:g} s"
+            raise VenueTimeout(self.venue, path, f"no answer within {self.timeout_s:g} s") from None
+        except WireTooLarge:
+            raise VenueReplyTooLarge(
+                self.venue, path, f"reply too large: more than {size(self.max_reply_bytes)}"
             ) from None
-        except aiohttp.ClientPayloadError as e:
+        except WireCutOff as e:
             raise VenueBadResponse(self.venue, path, f"reply cut off: {_short(e)}") from None
-        except aiohttp.ClientError as e:
+        except WireUnreachable as e:
             cause = network_cause(e, host_of(self.base_url))
             why = cause.text if cause is not None else _short(e)
             raise VenueUnreachable(self.venue, path, f"connection failed: {why}") from None
+        status, body = reply.status, reply.body
+        content_type = reply.headers.get("content-type", "")
+        retry_after = parse_retry_after(reply.headers.get("retry-after"), now)
         # `arb-bot -v` shows every request; the path never holds a query, nor a signature.
         log.debug(
             "%s %s %s: HTTP %d, %s bytes in %.2f s",
@@ -375,25 +414,6 @@ class VenueHttp:
             exc,
             state.next_action.sleep if state.next_action else 0.0,
         )
-
-
-async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
-    """The whole body, or None (and the connection closed) once it is over `limit` bytes.
-
-    A Content-Length over the limit is refused before anything is read; a body without
-    one (chunked) or one that decompresses past it is read a chunk at a time and
-    abandoned as soon as it passes the limit, so at most `limit` plus one chunk is held.
-    """
-    if resp.content_length is not None and resp.content_length > limit:
-        resp.close()
-        return None
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(READ_CHUNK):
-        body += chunk
-        if len(body) > limit:
-            resp.close()
-            return None
-    return bytes(body)
 
 
 def size(n: int) -> str:

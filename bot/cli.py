@@ -14,7 +14,8 @@ setting included.
 
 One-shot commands start and end fast: each imports only what it uses (the bot only for
 `run`, the history and charts only for `chart`, the signed clients only for `risk` and
-`doctor`), keeps the venues' metadata on disk between runs (ARB_CACHE_DIR,
+`doctor`), reaches the venues over asyncio's streams and h11 rather than aiohttp
+(arb.http.stream_wire), keeps the venues' metadata on disk between runs (ARB_CACHE_DIR,
 arb.venues.cache.DiskCache), and the installed script (`script`) leaves without the
 interpreter's teardown once its output is flushed. `main` returns the exit status, for
 tests that call it in process.
@@ -34,6 +35,7 @@ from dataclasses import replace
 from typing import NoReturn
 
 from arb import commands
+from arb.http import stream_wire, wired
 from arb.logs import setup_logging
 from arb.market import Market, make_clients
 from arb.render import funding_text, scan_text, size_text
@@ -288,7 +290,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "doctor":  # a bad setting is one of its findings, not a usage error
         from bot.doctor import run_cli
 
-        return run_cli(args.json, args.verbose)
+        with wired(stream_wire):  # the venues' probes go as the other commands' requests
+            return run_cli(args.json, args.verbose)
     try:
         settings = load_settings()
     except SettingsError as e:
@@ -312,7 +315,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "risk": cmd_risk,
     }[args.command]
     try:
-        with kept_on_disk(settings.cache_dir):  # metadata outlives this one-shot process
+        # Metadata outlives this one-shot process; a few requests need no aiohttp.
+        with kept_on_disk(settings.cache_dir), wired(stream_wire):
             return asyncio.run(command(args, settings))
     except KeyboardInterrupt:
         return 130

@@ -8,6 +8,7 @@ from pathlib import Path
 import hypothesis
 import pytest
 
+from arb.http import aiohttp_wire, stream_wire, wired
 from arb.settings import Settings, parse_settings
 from arb.venues.registry import env_prefixes
 from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues
@@ -30,6 +31,16 @@ hypothesis.settings.load_profile("suite")
 
 def fixture_bytes(path: str) -> bytes:
     return (FIXTURES / path).read_bytes()
+
+
+WIRES = {"aiohttp": aiohttp_wire, "streams": stream_wire}
+
+
+@pytest.fixture(params=sorted(WIRES))
+def each_wire(request):
+    """Runs the test once over each of VenueHttp's wires (arb.wire): the same contract."""
+    with wired(WIRES[request.param]):
+        yield request.param
 
 
 @pytest.fixture

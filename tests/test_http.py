@@ -10,7 +10,6 @@ import pytest
 
 from arb.accounts.service import private_clients
 from arb.http import (
-    READ_CHUNK,
     RetryPolicy,
     VenueAPIError,
     VenueBadResponse,
@@ -26,12 +25,17 @@ from arb.venues.binance.rest import BinanceClient
 from arb.venues.bybit.rest import BybitClient
 from arb.venues.hyperliquid.rest import HyperliquidClient
 from arb.venues.okx.rest import OkxClient
+from arb.wire import READ_CHUNK
+from arb.wire.aio import AiohttpWire
+from arb.wire.streams import StreamWire
 from tests.conftest import settings_for
 from tests.fakes.venues import Fault
 from tests.venues.binance.fake_rest import BINANCE_PREMIUM
 from tests.venues.bybit.fake_rest import BYBIT_TICKERS
 from tests.venues.hyperliquid.fake_rest import HL_INFO
 from tests.venues.okx.fake_rest import OKX_FUNDING
+
+pytestmark = pytest.mark.usefixtures("each_wire")  # each test over each wire
 
 
 class Sleeps:
@@ -200,15 +204,16 @@ async def test_unreachable_venue_is_typed():
         await fetch(OkxClient(http))
 
 
-async def test_one_session_is_reused_across_calls(fake_venues):
+async def test_one_wire_is_reused_across_calls(fake_venues, each_wire):
     http = http_for(fake_venues, "bybit", Sleeps())
     client = BybitClient(http)
     await client.fetch_quotes()
-    session = http.session
+    wire = http.wire
+    assert type(wire) is {"aiohttp": AiohttpWire, "streams": StreamWire}[each_wire]
     await client.fetch_quotes()
-    assert http.session is session
+    assert http.wire is wire
     await client.close()
-    assert session.closed
+    assert wire.closed
 
 
 # --- bounds: reply size and cool-down ---------------------------------------------

@@ -23,7 +23,8 @@ import aiohttp
 import msgspec
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from arb.http import parse_retry_after, read_capped, size
+from arb.http import parse_retry_after, size
+from arb.wire import read_capped
 
 log = logging.getLogger(__name__)
 

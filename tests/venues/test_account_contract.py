@@ -17,6 +17,8 @@ from arb.venues.registry import SPECS, account_venues
 from tests.conftest import T0_MS
 from tests.fakes.private_base import FakeAccountClock, fake_desk
 
+pytestmark = pytest.mark.usefixtures("each_wire")  # each test over each of VenueHttp's wires
+
 DAY_MS = 86_400_000
 VENUES = account_venues()
 

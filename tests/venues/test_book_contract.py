@@ -28,6 +28,8 @@ from tests.venues.test_rest_contract import (
     pepe_market,
 )
 
+pytestmark = pytest.mark.usefixtures("each_wire")  # each test over each of VenueHttp's wires
+
 # Venues whose smallest order is a notional, not a size: their books say min_qty 0.
 NO_MINIMUM_SIZE = {"hyperliquid"}
 # The book each perp has on the venue under test: unlike the default (`FakePerp.book`, 20

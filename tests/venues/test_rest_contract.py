@@ -36,6 +36,8 @@ from tests.conftest import T0_MS, fixture_bytes
 from tests.fakes.private_base import Sleeps
 from tests.fakes.venues import FakeMarket, FakePerp, FakeVenues, Fault, HistoryFacts
 
+pytestmark = pytest.mark.usefixtures("each_wire")  # each test over each of VenueHttp's wires
+
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 VENUES = tuple(SPECS)
