@@ -21,6 +21,10 @@ import logging
 import re
 from dataclasses import dataclass
 
+# The bot's wire (aiohttp), loaded here rather than at the first request: that request
+# goes out while `bot.app` imports in a thread, and the two would contend for the same
+# modules' import locks.
+import arb.wire.aio  # noqa: F401
 from arb.market import Market, make_clients
 from arb.service import MarketService
 from arb.settings import Settings
