@@ -185,7 +185,7 @@ class PrivateClient(ABC):
             try:
                 return await self._auth_checked(send, self.clock.now_ms())
             except VenueError as e:
-                if _code(e) not in self.timestamp_codes:
+                if code_of(e) not in self.timestamp_codes:
                     raise
                 log.warning("%s: timestamp refused, resyncing the clock, retrying once", self.name)
                 await self.clock.sync()
@@ -271,7 +271,7 @@ class PrivateClient(ABC):
         try:
             return await send(ts)
         except VenueError as e:
-            code = _code(e)
+            code = code_of(e)
             if code in self.auth_codes or (code is None and _status(e) in (401,)):
                 raise AuthError(e.venue, e.endpoint, f"key refused: {e.reason}") from None
             raise
@@ -311,7 +311,8 @@ def _scrub(text: str, credentials: Credentials) -> str:
     return text
 
 
-def _code(e: VenueError) -> str | None:
+def code_of(e: VenueError) -> str | None:
+    """The venue's own error code (or label) an error carries, None without one."""
     if isinstance(e, VenueAPIError | VenueHTTPError):
         return e.code
     return None

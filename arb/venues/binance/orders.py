@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
-from arb.accounts.base import AuthError, Params
+from arb.accounts.base import AuthError, Params, code_of
 from arb.http import (
     VenueAPIError,
     VenueError,
@@ -224,10 +224,6 @@ def order_params(intent: OrderIntent, facts: Instrument) -> dict[str, str]:
         "newOrderRespType": "RESULT",
     }
     return params | {"reduceOnly": "true"} if intent.reduce_only else params
-
-
-def code_of(e: VenueError) -> str | None:
-    return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
 
 # --- the client ----------------------------------------------------------------------

@@ -34,8 +34,8 @@ from typing import Any
 
 import msgspec
 
-from arb.accounts.base import Credentials, Params
-from arb.http import ReplyShapeError, VenueAPIError, VenueError, VenueHttp, VenueHTTPError
+from arb.accounts.base import Credentials, Params, code_of
+from arb.http import ReplyShapeError, VenueError, VenueHttp
 from arb.trading.orders import (
     OrderIntent,
     OrderOutcome,
@@ -161,10 +161,6 @@ def outcome(client_id: str, row: OrderRow, contract: Contract) -> OrderOutcome:
         order_id=row.orderId or None,
         reason=None if status != "unknown" else f"order still {state or 'unreported'}",
     )
-
-
-def code_of(e: VenueError) -> str | None:
-    return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
 
 # --- the client ----------------------------------------------------------------

@@ -29,12 +29,11 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from arb.accounts.base import AuthError, Params
+from arb.accounts.base import AuthError, Params, code_of
 from arb.http import (
     VenueAPIError,
     VenueBadResponse,
     VenueError,
-    VenueHTTPError,
 )
 from arb.trading.orders import (
     OrderIntent,
@@ -215,10 +214,6 @@ def order_body(intent: OrderIntent, facts: Instrument) -> dict[str, Any]:
 
 def lookup_params(intent: OrderIntent) -> dict[str, str]:
     return {"category": "linear", "symbol": intent.symbol, "orderLinkId": intent.client_id}
-
-
-def code_of(e: VenueError) -> str | None:
-    return e.code if isinstance(e, VenueAPIError | VenueHTTPError) else None
 
 
 # --- the client ----------------------------------------------------------------------

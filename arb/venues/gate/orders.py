@@ -52,12 +52,10 @@ from typing import Any
 
 import msgspec
 
-from arb.accounts.base import AuthError, Credentials, Params
+from arb.accounts.base import AuthError, Credentials, Params, code_of
 from arb.http import (
-    VenueAPIError,
     VenueError,
     VenueHttp,
-    VenueHTTPError,
 )
 from arb.trading.orders import (
     OrderIntent,
@@ -263,11 +261,6 @@ def refused(intent: OrderIntent, reason: str) -> OrderOutcome:
     return OrderOutcome(intent.client_id, "rejected", reason=reason)
 
 
-def _label(e: VenueError) -> str | None:
-    """Gate's label of a refusal, None for an error without one."""
-    return e.code if isinstance(e, VenueHTTPError | VenueAPIError) else None
-
-
 # --- the client ------------------------------------------------------------------------
 
 
@@ -321,7 +314,7 @@ class GateOrders(GatePrivate, OrderVenue):
         except AuthError as e:
             raise TradeRefused(f"gate: {e.reason}") from None
         except VenueError as e:
-            if _label(e) is None or fate_unknown(e, UNSURE_LABELS):
+            if code_of(e) is None or fate_unknown(e, UNSURE_LABELS):
                 raise
             why = f"gate: leverage {leverage:g} refused on {symbol}: {e.reason}"
             raise TradeRefused(why) from None
@@ -370,7 +363,7 @@ class GateOrders(GatePrivate, OrderVenue):
         try:
             row = await self.get(f"{ORDERS}/{text}", None, parse_order)
         except VenueError as e:
-            if _label(e) not in NOT_FOUND_LABELS:
+            if code_of(e) not in NOT_FOUND_LABELS:
                 raise
             row = await self._finished_with(intent.symbol, text)
         return None if row is None else outcome_of(intent, row, instrument)
