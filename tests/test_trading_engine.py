@@ -808,3 +808,20 @@ async def test_an_open_against_a_position_held_the_other_way_on_a_leg_is_refused
         Position(SHORT, ASSET, SYMBOL, "short", 0.5, 100.0, 100.0, 0.0, 3.0, None),
     ]
     assert (await desk.trader.recheck(open_plan())).ok
+
+
+async def test_a_reconciliation_that_fails_keeps_trading_closed_and_says_why(journal):
+    desk = Desk(journal)
+    await journal.begin("open", "live", ASSET, (LONG, SYMBOL), (SHORT, SYMBOL), 1.0, 100.0)
+
+    async def unreadable():
+        raise OSError(5, "Input/output error")
+
+    journal.unfinished = unreadable  # the journal cannot be read at start
+    with pytest.raises(OSError):
+        await desk.trader.recover(desk.progress)
+    assert not desk.trader.ready
+    plan = await desk.trader.recheck(open_plan())
+    assert not plan.ok
+    assert any("reconciling unfinished trades failed" in p for p in plan.problems)
+    assert desk.long.placed() == []

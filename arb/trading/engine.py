@@ -356,22 +356,33 @@ class Trader:
     async def recover(self, progress: Progress) -> list[JournalTrade]:
         """Reconcile every trade a crash left working, oldest first, against the venues:
         then trading opens (`ready`)."""
-        ended = []
-        mine = "paper" if self.mode == "paper" else "live"
+        ended: list[JournalTrade] = []
         async with self._lock:
-            for trade in await self.journal.unfinished():
-                if trade.mode != mine:
-                    # Only its own venues know its orders: paper venues would find a live
-                    # order "never sent", live ones would unwind a paper leg for real.
-                    log.warning(
-                        "trade %d was left working in %s mode: reconciled when the desk "
-                        "trades %s again", trade.id, trade.mode, trade.mode,
-                    )  # fmt: skip
-                    continue
-                log.warning("trade %d was left working: reconciling it", trade.id)
-                ended.append(await self._settle(trade.id, progress, recovering=True))
+            try:
+                await self._recover(progress, ended)
+            except Exception as e:
+                # What cannot be reconciled must not be traded over: closed until a restart.
+                self.stopped = (
+                    f"reconciling unfinished trades failed ({type(e).__name__}: {e}); "
+                    "trading stays closed until a restart reconciles them"
+                )
+                raise
             self.ready = True
         return ended
+
+    async def _recover(self, progress: Progress, ended: list[JournalTrade]) -> None:
+        mine = "paper" if self.mode == "paper" else "live"
+        for trade in await self.journal.unfinished():
+            if trade.mode != mine:
+                # Only its own venues know its orders: paper venues would find a live
+                # order "never sent", live ones would unwind a paper leg for real.
+                log.warning(
+                    "trade %d was left working in %s mode: reconciled when the desk "
+                    "trades %s again", trade.id, trade.mode, trade.mode,
+                )  # fmt: skip
+                continue
+            log.warning("trade %d was left working: reconciling it", trade.id)
+            ended.append(await self._settle(trade.id, progress, recovering=True))
 
     # --- halt ------------------------------------------------------------------------
 
