@@ -82,9 +82,6 @@ class Journal:
     async def finish(self, trade_id: int, state: TradeState, note: str) -> None:
         await self._update_trade(trade_id, "state = ?, note = ?", (state, note[:NOTE_LIMIT]))
 
-    async def set_note(self, trade_id: int, note: str) -> None:
-        await self._update_trade(trade_id, "note = ?", (note[:NOTE_LIMIT],))
-
     async def set_message(self, trade_id: int, chat_id: int, message_id: int) -> None:
         """The chat message that tells this trade's progress (edited as it goes)."""
         await self._update_trade(trade_id, "chat_id = ?, message_id = ?", (chat_id, message_id))
