@@ -169,7 +169,9 @@ def unhedged_warning(trade: JournalTrade) -> str:
 # --- /trades -------------------------------------------------------------------------
 
 
-def trades_html(trades: Sequence[JournalTrade]) -> str:
+def trades_html(trades: Sequence[JournalTrade], mode: str = "off") -> str:
+    """The journal's trades, newest first; `mode` the desk's now (a trade left working in
+    another mode waits for that mode, whose venues alone know its orders)."""
     if not trades:
         return "No trades yet. /open ASSET [USD] previews one."
     blocks = [f"<b>Last {len(trades)} trade{'s' if len(trades) != 1 else ''}</b>"]
@@ -178,6 +180,11 @@ def trades_html(trades: Sequence[JournalTrade]) -> str:
         head = (
             f"<b>#{t.id}</b> {esc(utc(t.created_at))} · {esc(t.kind)} {esc(t.asset)} · "
             f"{esc(t.mode.upper())} · {esc(t.state)}"
+            + (
+                f" (reconciled when the desk runs ARB_TRADING={esc(t.mode)} again)"
+                if t.state == "working" and t.mode != mode
+                else ""
+            )
         )
         legs = [
             esc(f"{o.step}: {o.intent.side} {coins(o.intent.coins)} on {venue(o.intent.venue)}"

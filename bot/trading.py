@@ -494,4 +494,5 @@ async def trades_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             return
         n = int(args[0])
     trades = await desk.journal.trades(n)
-    await reply_html(update, context, render_trading.trades_html(trades))
+    mode = desk.trader.mode if desk.trader is not None else "off"
+    await reply_html(update, context, render_trading.trades_html(trades, mode))

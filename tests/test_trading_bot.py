@@ -307,3 +307,22 @@ async def test_a_trade_left_working_is_reconciled_at_start_and_its_chat_told(ven
         assert (trade.chat_id, trade.message_id) == (ADMIN, told.message_id)
         assert f"trade #{left.id}" in told.plain and "never reached the venue" in told.plain
         assert b.desk.trader.ready
+
+
+async def test_a_live_trade_left_working_waits_for_live_mode_and_trades_says_so(venues, tmp_path):
+    db = await Database.open(str(tmp_path / "a.db"))
+    try:
+        journal = Journal(db)
+        left = await journal.begin(
+            "open", "live", "BTC", ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP"), 0.1, 7700.0
+        )
+        await journal.intend(left.id, "long", "bybit", "BTCUSDT", "buy", 0.1, 80_000.0)
+    finally:
+        await db.close()
+    async with desk(venues, tmp_path) as b:  # on paper
+        listed = (await b.ask("/trades", chat_id=ADMIN)).plain
+        trade = await b.desk.journal.trade(left.id)
+    # Paper venues cannot know a live order: it is left for a live start to reconcile.
+    assert trade is not None and trade.state == "working" and trade.orders[0].outcome is None
+    assert f"#{left.id} " in listed
+    assert "LIVE · working (reconciled when the desk runs ARB_TRADING=live again)" in listed
