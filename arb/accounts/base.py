@@ -248,10 +248,7 @@ class PrivateClient(ABC):
         """The contract sizes of the symbols `held`, from `contracts`: reloaded once when one
         is missing (listed since the list was cached); one still missing is left out, said."""
         held = set(held)
-        contracts = await self.contracts.get()
-        if held - contracts.keys():
-            self.contracts.invalidate()
-            contracts = await self.contracts.get()
+        contracts = await self.contracts.holding(*held)
         if unsized := sorted(held - contracts.keys()):
             log.warning("%s: no contract size for %s; left out", self.name, ", ".join(unsized))
         return contracts

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from arb.accounts.base import AuthError
+from arb.accounts.base import AuthError, code_of
 from arb.http import (
     VenueAPIError,
     VenueBadResponse,
@@ -31,7 +31,8 @@ from arb.models import FINAL, OrderIntent, OrderOutcome, Side, Status
 
 __all__ = [
     "FINAL", "OrderIntent", "OrderOutcome", "OrderVenue", "Side", "Status", "TradeRefused",
-    "decimal_text", "fate_unknown", "fills_when_final", "price_cap", "to_lots", "to_tick",
+    "decimal_text", "fate_unknown", "fills_when_final", "price_cap", "refused_outcome",
+    "to_lots", "to_tick",
 ]  # fmt: skip
 
 BPS = 10_000.0
@@ -153,3 +154,26 @@ async def fills_when_final(
             if found.final:
                 return found
     return last
+
+
+async def refused_outcome(
+    intent: OrderIntent,
+    e: VenueError,
+    lookup: Callable[[], Awaitable[OrderOutcome | None]],
+    duplicate_codes: Collection[str],
+    unknown_codes: Collection[str] = (),
+) -> OrderOutcome:
+    """What an order whose request failed came to: `unknown` when its fate is open
+    (`fate_unknown`); the order itself, looked up, when the venue refused its client id
+    as already used (it was sent before: a retry never makes a second one); else
+    `rejected` in the venue's words (never a secret: the signed client scrubs them)."""
+    if fate_unknown(e, unknown_codes):
+        return OrderOutcome(intent.client_id, "unknown", reason=str(e))
+    if code_of(e) in duplicate_codes:
+        try:
+            found = await lookup()
+        except VenueError as again:
+            return OrderOutcome(intent.client_id, "unknown", reason=str(again))
+        if found is not None:
+            return found
+    return OrderOutcome(intent.client_id, "rejected", reason=e.reason)

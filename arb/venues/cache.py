@@ -82,6 +82,15 @@ class TtlCache(Generic[T]):
                 log.warning("serving cached metadata after a failed reload: %s", e)
             return self._value
 
+    async def holding(self, *keys: object) -> T:
+        """The value (a mapping), reloaded once when it lacks one of `keys`: listed by the
+        venue since it was loaded. A key still missing after that is the caller's to say."""
+        value = await self.get()
+        if any(key not in value for key in keys):  # type: ignore[operator]
+            self.invalidate()
+            value = await self.get()
+        return value
+
 
 class Metadata(Generic[T]):
     """Slow-moving metadata from one GET, declared on a client class

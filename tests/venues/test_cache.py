@@ -46,3 +46,19 @@ async def test_each_client_gets_its_own_cache_of_the_get_on_its_own_clock():
     assert await a.table.get() == "/table#2"  # a's clock says the TTL has passed
     assert a_http.asked == [("/table", {"kind": "all"})] * 2
     assert b_http.asked == []
+
+
+async def test_a_key_missing_from_the_cached_mapping_reloads_it_once():
+    listed = [{"BTC": 1}, {"BTC": 1, "ETH": 2}, {"BTC": 1, "ETH": 2}]
+    loads = []
+
+    async def load():
+        loads.append(1)
+        return listed[len(loads) - 1]
+
+    cache = TtlCache(load, ttl_s=600.0, stale_s=1800.0, clock=lambda: 0.0)
+    assert await cache.holding("BTC") == {"BTC": 1} and len(loads) == 1
+    assert (await cache.holding("ETH"))["ETH"] == 2 and len(loads) == 2  # listed since
+    assert "XRP" not in await cache.holding("XRP")  # reloaded once, still not listed
+    assert len(loads) == 3
+    assert await cache.holding("BTC", "ETH") == {"BTC": 1, "ETH": 2} and len(loads) == 3

@@ -41,7 +41,7 @@ from arb.trading.orders import (
     Status,
     TradeRefused,
     decimal_text,
-    fate_unknown,
+    refused_outcome,
     to_lots,
     to_tick,
 )
@@ -289,22 +289,10 @@ class BinanceOrders(BinancePrivate, OrderVenue):
         try:
             row = await self.send("POST", ORDER, _order, params=params, once=True)
         except VenueError as e:
-            return await self.refused(intent, e)
+            return await refused_outcome(
+                intent, e, lambda: self.lookup(intent), {DUPLICATE_CODE}, UNKNOWN_CODES
+            )
         return await self.with_fee(intent, outcome_of(row, intent.client_id, facts.multiplier))
-
-    async def refused(self, intent: OrderIntent, e: VenueError) -> OrderOutcome:
-        """Unknown when the answer was lost, the order itself when the id was taken (sent
-        before), else rejected in the venue's words."""
-        if fate_unknown(e, UNKNOWN_CODES):
-            return OrderOutcome(intent.client_id, "unknown", reason=str(e))
-        if code_of(e) == DUPLICATE_CODE:
-            try:
-                found = await self.lookup(intent)
-            except VenueError as again:
-                return OrderOutcome(intent.client_id, "unknown", reason=str(again))
-            if found is not None:
-                return found
-        return OrderOutcome(intent.client_id, "rejected", reason=e.reason)
 
     async def with_fee(self, intent: OrderIntent, out: OrderOutcome) -> OrderOutcome:
         """`out` with the commission of its trades, when it filled and they can be read."""

@@ -44,6 +44,7 @@ from arb.trading.orders import (
     decimal_text,
     fate_unknown,
     fills_when_final,
+    refused_outcome,
     to_lots,
     to_tick,
 )
@@ -212,10 +213,7 @@ class BitgetOrders(BitgetPrivate, OrderVenue):
 
     async def contract(self, symbol: str) -> Contract:
         """`symbol`'s steps, reloaded once when it is missing (listed since)."""
-        found = (await self.order_contracts.get()).get(symbol)
-        if found is None:
-            self.order_contracts.invalidate()
-            found = (await self.order_contracts.get()).get(symbol)
+        found = (await self.order_contracts.holding(symbol)).get(symbol)
         if found is None:
             raise TradeRefused(f"Bitget lists no USDT perpetual {symbol}")
         return found
@@ -275,12 +273,8 @@ class BitgetOrders(BitgetPrivate, OrderVenue):
         try:
             ack = await self.send("POST", PLACE_ORDER, _ack, body=body, once=True)
         except VenueError as e:
-            if code_of(e) == DUPLICATE:
-                found = await self._lookup(intent, contract)
-                if found is not None:
-                    return found
-            status = "unknown" if fate_unknown(e) else "rejected"
-            return OrderOutcome(intent.client_id, status, reason=e.reason)
+            lookup = lambda: self._lookup(intent, contract)  # noqa: E731
+            return await refused_outcome(intent, e, lookup, {DUPLICATE})
         # A reduce-only order that cancelled older ones comes back without an orderId.
         return await fills_when_final(
             lambda: self._lookup(intent, contract),

@@ -42,8 +42,8 @@ from arb.trading.orders import (
     Status,
     TradeRefused,
     decimal_text,
-    fate_unknown,
     fills_when_final,
+    refused_outcome,
     to_lots,
     to_tick,
 )
@@ -291,22 +291,10 @@ class BybitOrders(BybitPrivate, OrderVenue):
         try:
             created = await self.send("POST", ORDER_CREATE, _created, body=body, once=True)
         except VenueError as e:
-            return await self.refused(intent, e)
+            return await refused_outcome(
+                intent, e, lambda: self.lookup(intent), {DUPLICATE_CODE}, UNKNOWN_CODES
+            )
         return await self.fills(intent, created.orderId)
-
-    async def refused(self, intent: OrderIntent, e: VenueError) -> OrderOutcome:
-        """What an order whose request failed came to: unknown when the answer was lost, the
-        order itself when the id was taken (sent before), else rejected in its words."""
-        if fate_unknown(e, UNKNOWN_CODES):
-            return OrderOutcome(intent.client_id, "unknown", reason=str(e))
-        if code_of(e) == DUPLICATE_CODE:
-            try:
-                found = await self.lookup(intent)
-            except VenueError as again:
-                return OrderOutcome(intent.client_id, "unknown", reason=str(again))
-            if found is not None:
-                return found
-        return OrderOutcome(intent.client_id, "rejected", reason=e.reason)
 
     async def fills(self, intent: OrderIntent, order_id: str) -> OrderOutcome:
         """The fills of an order the venue took, read until final (unknown, with its id,

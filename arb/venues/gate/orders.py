@@ -292,11 +292,7 @@ class GateOrders(GatePrivate, OrderVenue):
 
     async def instrument(self, symbol: str) -> Instrument | None:
         """`symbol`'s contract facts; the list is reloaded once when it lacks it."""
-        found = (await self.instruments.get()).get(symbol)
-        if found is None:
-            self.instruments.invalidate()
-            found = (await self.instruments.get()).get(symbol)
-        return found
+        return (await self.instruments.holding(symbol)).get(symbol)
 
     # --- prepare -------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from arb.trading.orders import (
     decimal_text,
     fate_unknown,
     fills_when_final,
+    refused_outcome,
     to_lots,
     to_tick,
 )
@@ -226,10 +227,7 @@ class OkxOrders(OkxPrivate, OrderVenue):
 
     async def instrument(self, symbol: str) -> Instrument:
         """`symbol`'s sizes, reloaded once when it is missing (listed since)."""
-        found = (await self.instruments.get()).get(symbol)
-        if found is None:
-            self.instruments.invalidate()
-            found = (await self.instruments.get()).get(symbol)
+        found = (await self.instruments.holding(symbol)).get(symbol)
         if found is None:
             raise TradeRefused(f"OKX lists no linear USD swap {symbol}")
         return found
@@ -285,13 +283,8 @@ class OkxOrders(OkxPrivate, OrderVenue):
         try:
             ack = await self.send("POST", ORDER, parse_ack, body=body, once=True)
         except VenueError as e:
-            if isinstance(e, VenueAPIError) and e.code == DUPLICATE:
-                found = await self._lookup(intent, inst)
-                if found is not None:
-                    return found
-            # The venue's words, never a secret (`signed` scrubs any it echoes).
-            status = "unknown" if fate_unknown(e) else "rejected"
-            return OrderOutcome(intent.client_id, status, reason=e.reason)
+            lookup = lambda: self._lookup(intent, inst)  # noqa: E731
+            return await refused_outcome(intent, e, lookup, {DUPLICATE})
         return await fills_when_final(
             lambda: self._lookup(intent, inst), intent, ack.ordId or None, self._sleep
         )
