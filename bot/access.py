@@ -101,6 +101,15 @@ def is_admin(update: Update, desk: Desk) -> bool:
     return is_global_admin(desk, user.id if user else None)
 
 
+def in_vetted_chat(update: Update, desk: Desk) -> bool:
+    """Whether `update` comes from a private chat or a group listed in ARB_ALLOWED_CHATS:
+    where a desk's accounts may be shown and its trades made."""
+    chat = update.effective_chat
+    return chat is not None and (
+        chat.type == ChatType.PRIVATE or chat.id in desk.settings.allowed_chats
+    )
+
+
 def admins_only(refusal: str) -> Callable[[Handler], Handler]:
     """A command only the desk's admins may run; anyone else is told `refusal`."""
 

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram import Bot, Update
-from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -24,7 +23,7 @@ from arb import commands
 from arb.accounts.service import AccountReport, AccountService
 from arb.venues.registry import account_venues, key_variables
 from bot import render_accounts, render_risk
-from bot.access import is_admin
+from bot.access import in_vetted_chat, is_admin
 from bot.desk import Desk, desk_of
 from bot.send import reply_html, send_html, typing_in
 
@@ -45,12 +44,9 @@ KEY_CHECK_S = 5.0  # the start-up read of the keys' permissions waits no longer
 
 
 def _refusal(update: Update, desk: Desk) -> str | None:
-    chat = update.effective_chat
     if not is_admin(update, desk):
         return NOT_ADMIN
-    if chat is None or (
-        chat.type != ChatType.PRIVATE and chat.id not in desk.settings.allowed_chats
-    ):
+    if not in_vetted_chat(update, desk):
         return NOT_HERE
     if not desk.accounts.venues:
         return NO_KEYS

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
@@ -34,7 +34,7 @@ from arb.symbols import normalize_asset
 from arb.trading.engine import Plan, TradeBusy, Trader, TradeStopped
 from arb.trading.setup import build_trader, exclude_read_only
 from bot import render, render_trading
-from bot.access import is_admin
+from bot.access import in_vetted_chat, is_admin
 from bot.desk import Desk, desk_of
 from bot.render import split_message
 from bot.send import NO_PREVIEW, reply_html, send_html, typing_in, with_retries
@@ -206,12 +206,9 @@ class TradeMessage:
 
 
 def _refusal(update: Update, desk: Desk) -> str | None:
-    chat = update.effective_chat
     if not is_admin(update, desk):
         return NOT_ADMIN
-    if chat is None or (
-        chat.type != ChatType.PRIVATE and chat.id not in desk.settings.allowed_chats
-    ):
+    if not in_vetted_chat(update, desk):
         return NOT_HERE
     if desk.trader is None or not desk.trader.enabled:
         return OFF
