@@ -127,6 +127,10 @@ async def test_paper_open_is_the_plan_fills_the_books_and_close_flattens(venues,
             assert order.outcome.status == "filled"
             assert order.outcome.filled_coins == filled == plan.long.coins
             assert order.outcome.avg_price == pytest.approx(cost / filled, rel=1e-12)
+            # By hand: ~$9,930 of coins fits in the best level's $20,000, so each leg
+            # fills whole at its best price, the cap (10 bp past it) never reached.
+            assert levels[0].size * levels[0].price > 2 * 9_930
+            assert order.outcome.avg_price == pytest.approx(levels[0].price, rel=1e-12)
             assert f"{coins(filled)} filled  {coins(filled)} {price(cost / filled)}" in ended
         held = await b.desk.journal.held("paper")
         assert held == {
